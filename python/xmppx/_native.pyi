@@ -1,0 +1,102 @@
+"""Type stubs for ``xmppx._native``, the Rust core (checked by ``mypy.stubtest``).
+
+Only ``xmppx.core`` imports this module.  The pure-Python backend ``xmppx.core._py``
+exposes exactly the same names with the same behaviour; see ``xmppx.core._api`` for the
+normative contract.
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import final
+from xml.etree.ElementTree import Element as _ETElement
+
+from xmppx.core._api import StreamEnd, StreamHeader
+
+__version__: str
+
+@final
+class Element:
+    """An XML element (ElementTree model: text, tail, children; see ``_api``).
+
+    Parsed elements keep their input bytes and build child objects only when asked, so
+    reading a stanza's ``to``/``from``/``type``/``id`` costs no subtree construction.
+    """
+
+    def __new__(
+        cls,
+        name: str,
+        namespace: str = "",
+        attrs: Mapping[str, str] | None = None,
+        *,
+        text: str = "",
+        tail: str = "",
+    ) -> Element: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def tag(self) -> str:
+        """Clark notation: ``{namespace}name`` (just ``name`` without namespace)."""
+    text: str
+    tail: str
+    @property
+    def attrs(self) -> dict[str, str]:
+        """A new dict of the attributes, in document order."""
+    def get(self, key: str, default: str | None = None) -> str | None: ...
+    def set(self, key: str, value: str) -> None: ...
+    def pop_attr(self, key: str, default: str | None = None) -> str | None:
+        """Remove an attribute and return its value (``default`` if absent)."""
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Element]: ...
+    def __getitem__(self, index: int) -> Element: ...
+    @property
+    def children(self) -> list[Element]:
+        """A new list of the children (the elements themselves are live)."""
+    def append(self, child: Element) -> None: ...
+    def insert(self, index: int, child: Element) -> None: ...
+    def remove(self, child: Element) -> None:
+        """Remove the first child that *is* ``child``; ``ValueError`` if none."""
+    def clear_children(self) -> None: ...
+    def find(self, tag: str) -> Element | None:
+        """First child matching ``tag``: ``{ns}name``, or a bare ``name`` meaning that
+        name in this element's own namespace (``msg.find("body")``)."""
+    def findall(self, tag: str) -> list[Element]: ...
+    def findtext(self, tag: str, default: str | None = None) -> str | None: ...
+    def first_child_namespace(self) -> str | None:
+        """Namespace of the first child element (an iq's payload), ``None`` if none."""
+    def copy(self) -> Element:
+        """A deep copy."""
+    def to_etree(self) -> _ETElement: ...
+    @staticmethod
+    def from_etree(element: _ETElement) -> Element: ...
+    def serialize(self, default_ns: str = "jabber:client") -> bytes: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class StreamParser:
+    """Incremental XMPP stream parser; see ``xmppx.core._api`` for the contract."""
+
+    def __new__(
+        cls,
+        *,
+        max_stanza_bytes: int = 262144,
+        max_depth: int = 32,
+        max_attributes: int = 64,
+        max_buffer_bytes: int = 16384,
+    ) -> StreamParser: ...
+    def feed(self, data: bytes) -> list[StreamHeader | Element | StreamEnd]: ...
+    def reset(self) -> None: ...
+
+def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
+    """Parse one standalone element, as if it were a stanza in a stream whose default
+    namespace is ``default_ns``; the same rules and errors as ``StreamParser``."""
+
+def serialize(element: Element, default_ns: str = "jabber:client") -> bytes: ...
+def nodeprep(s: str) -> str: ...
+def nameprep(s: str) -> str: ...
+def resourceprep(s: str) -> str: ...
+def prep_jid(s: str) -> tuple[str, str, str]:
+    """Split and prepare a JID: ``(localpart, domainpart, resourcepart)`` with ``""``
+    for an absent part; raises ``JIDError``."""
