@@ -1,0 +1,564 @@
+"""The server side of a client-to-server XMPP stream, without I/O (RFC 6120 §4–§7).
+
+Driven the hyper-h2 way: ``receive_data(bytes)`` (``b""`` is EOF) returns the events the
+owner must act on, the owner answers through methods (``auth_challenge``,
+``bind_success``, ``send_stanza``, ...), and ``data_to_send()`` returns the bytes to write.
+The stream answers on its own whatever RFC 6120 fixes: our header and features, TLS
+``<proceed/>``, SASL framing, stream errors and the closing tag.
+
+Phases and their rules (h11 ``_state.py`` style).  ``tls`` and ``authenticated`` are flags
+that select the features offered; each phase says which top-level elements are legal:
+
+=============  ===========================================  ==============================
+phase          accepted from the peer                       leaves to
+=============  ===========================================  ==============================
+HEADER         the stream header (validated: §4.7, §4.8)    FEATURES (header + features
+                                                            sent)
+FEATURES       not authenticated: ``<starttls/>`` (if TLS   HEADER after TLS (owner calls
+               offered and not active), ``<auth/>``         ``tls_established``); SASL;
+               (if TLS active or not required), ``<iq/>``   CLOSED
+               of an allowed pre-auth namespace
+               authenticated: ``<iq type=set><bind/>``       READY after ``bind_success``
+SASL           ``<response/>``, ``<abort/>``                HEADER after ``auth_success``;
+                                                            FEATURES after a failure
+READY          ``<message/>``, ``<presence/>``, ``<iq/>``;   CLOSED
+               other namespaces as nonzas
+CLOSED         nothing: data after our or their closing     —
+               tag is ignored
+=============  ===========================================  ==============================
+
+Anything else ends the stream with the RFC 6120 §4.9.3 condition that names it:
+``not-authorized`` for stanzas before authentication/binding (§6.4.1, §7.1),
+``policy-violation`` for too many failed SASL attempts (§6.4.5 leaves the number to us:
+``max_auth_attempts``), ``unsupported-stanza-type`` for unknown elements in
+``jabber:client``, ``invalid-namespace``/``host-unknown``/``unsupported-version`` for bad
+headers, and the core parser's condition for bad XML.  The header is always answered with
+ours before any stream error (§4.9.1.2).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from xmppx import ns
+from xmppx.core import (
+    Element,
+    StreamEnd,
+    StreamHeader,
+    StreamParser,
+    XMLStreamError,
+    serialize,
+)
+from xmppx.errors import StreamError
+from xmppx.stream._events import (
+    AuthAborted,
+    AuthRequested,
+    AuthResponse,
+    BindRequested,
+    ConnectionLost,
+    Event,
+    NonzaReceived,
+    PeerClosed,
+    PeerStreamError,
+    PreAuthIq,
+    StanzaReceived,
+    StreamFailed,
+    StreamOpened,
+    TLSRequested,
+)
+
+__all__ = [
+    "DEFAULT_MAX_AUTH_ATTEMPTS",
+    "DEFAULT_PREAUTH_STANZA_BYTES",
+    "DEFAULT_STANZA_BYTES",
+    "Phase",
+    "ServerStream",
+    "ServerStreamConfig",
+]
+
+#: RFC 6120 §6.4.5: "a configurable but reasonable number of retries (at least 2 and no
+#: more than 5)"; we allow 3 failures, then end the stream.
+DEFAULT_MAX_AUTH_ATTEMPTS: Final = 3
+#: Before authentication a client needs only small negotiation elements; 10 KB is what
+#: ejabberd and Prosody allow unauthenticated peers and is announced by XEP-0478.
+DEFAULT_PREAUTH_STANZA_BYTES: Final = 10_000
+#: After authentication, the core's default (256 KiB, see xmppx.core._api).
+DEFAULT_STANZA_BYTES: Final = 256 * 1024
+
+_STANZA_NAMES: Final = frozenset({"message", "presence", "iq"})
+
+
+class Phase(enum.Enum):
+    """Where the stream is in negotiation (see the module table)."""
+
+    HEADER = "header"
+    FEATURES = "features"
+    SASL = "sasl"
+    READY = "ready"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServerStreamConfig:
+    """What a listener tells each of its streams.
+
+    ``domains``: the hosts served (``to`` must name one, else ``host-unknown``).
+    ``tls_available``: STARTTLS can be offered.  ``tls_required``: authentication is refused
+    until TLS is active (RFC 6120 §5.3.1; on by default).  ``mechanisms``: a function from
+    ``tls active`` to the SASL mechanism names to offer, strongest first.  ``pre_auth_iq_
+    namespaces``: ``<iq/>`` payload namespaces allowed before authentication (XEP-0077,
+    XEP-0078).  ``extra_features_*``: further feature children (XEP-0077 ``<register/>``,
+    roster versioning, ...).  ``idle_seconds``: announced in XEP-0478 limits.
+    """
+
+    domains: frozenset[str]
+    tls_available: bool = True
+    tls_required: bool = True
+    mechanisms: Callable[[bool], Sequence[str]] = lambda tls: ("SCRAM-SHA-256", "SCRAM-SHA-1")
+    channel_binding_types: Callable[[bool], Sequence[str]] = lambda tls: ()
+    pre_auth_iq_namespaces: frozenset[str] = frozenset()
+    extra_features_preauth: Sequence[Element] = ()
+    extra_features_postauth: Sequence[Element] = ()
+    max_auth_attempts: int = DEFAULT_MAX_AUTH_ATTEMPTS
+    preauth_stanza_bytes: int = DEFAULT_PREAUTH_STANZA_BYTES
+    stanza_bytes: int = DEFAULT_STANZA_BYTES
+    max_depth: int = 32
+    max_attributes: int = 64
+    idle_seconds: int = 300
+    lang: str = "en"
+
+
+@dataclass(slots=True)
+class _Flags:
+    tls: bool = False
+    authenticated: bool = False
+    restarts: int = 0
+    failed_auth: int = 0
+    domain: str = ""
+    mechanism: str = ""
+    offered: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _b64decode(text: str) -> bytes | None:
+    """RFC 6120 §6.4.2: ``=`` is the empty response; otherwise strict base64."""
+    text = text.strip()
+    if text == "=":
+        return b""
+    if not text:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _SaslEncodingError from None
+
+
+class _SaslEncodingError(Exception):
+    pass
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii") if data else "="
+
+
+class ServerStream:
+    """One c2s stream, server side.  See the module docstring for the phase table."""
+
+    def __init__(self, config: ServerStreamConfig, *, tls_active: bool = False) -> None:
+        self.config = config
+        self.phase = Phase.HEADER
+        self.stream_id = ""
+        self.jid: str | None = None  # the bound full JID, once READY
+        self.authzid_user: str | None = None  # the authenticated bare JID
+        self._flags = _Flags(tls=tls_active)
+        self._out: list[bytes] = []
+        self._parser = self._new_parser()
+        self._sent_header = False
+        self._sent_footer = False
+
+    # -- properties -----------------------------------------------------------------
+
+    @property
+    def tls_active(self) -> bool:
+        return self._flags.tls
+
+    @property
+    def authenticated(self) -> bool:
+        return self._flags.authenticated
+
+    @property
+    def domain(self) -> str:
+        """The served domain the client named in ``to``."""
+        return self._flags.domain
+
+    @property
+    def failed_auth_attempts(self) -> int:
+        return self._flags.failed_auth
+
+    # -- input ------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer (``b""`` for EOF); return the events to act on."""
+        if self.phase is Phase.CLOSED:
+            return [ConnectionLost()] if not data else []
+        if not data:
+            self.phase = Phase.CLOSED
+            return [ConnectionLost()]
+        events: list[Event] = []
+        try:
+            parsed = self._parser.feed(data)
+            error: XMLStreamError | None = None
+        except XMLStreamError as exc:
+            parsed = list(exc.events)  # type: ignore[arg-type]
+            error = exc
+        try:
+            for item in parsed:
+                if self.phase is Phase.CLOSED:
+                    break
+                self._dispatch(item, events)
+            if error is not None and self.phase is not Phase.CLOSED:
+                raise StreamError(error.condition, error.text)
+        except StreamError as exc:
+            self._fail(exc.condition, exc.text, events)
+        return events
+
+    def _dispatch(self, item: object, events: list[Event]) -> None:
+        if isinstance(item, StreamHeader):
+            self._on_header(item, events)
+        elif isinstance(item, StreamEnd):
+            self._close_handshake()
+            events.append(PeerClosed())
+        elif isinstance(item, Element):
+            self._on_element(item, events)
+
+    def _on_header(self, header: StreamHeader, events: list[Event]) -> None:
+        if self.phase is not Phase.HEADER:  # pragma: no cover - the parser prevents it
+            raise StreamError("bad-format", "a second stream header")
+        to = (header.attrs.get("to") or "").strip().lower().rstrip(".")
+        self._flags.domain = to if to in self.config.domains else ""
+        self._send_header(header)
+        if header.name != "stream" or header.namespace != ns.STREAMS:
+            raise StreamError("invalid-namespace", "the stream element must be "
+                              "{http://etherx.jabber.org/streams}stream")
+        if header.default_ns != ns.CLIENT:
+            raise StreamError("invalid-namespace", "the content namespace must be jabber:client")
+        if not to:
+            raise StreamError("host-unknown", "the stream header has no 'to' address")
+        if not self._flags.domain:
+            raise StreamError("host-unknown", f"this server does not serve {to!r}")
+        version = header.attrs.get("version", "")
+        major = version.split(".", 1)[0]
+        if not major.isdigit() or int(major) != 1:
+            raise StreamError(
+                "unsupported-version", f"stream version {version or '(none)'} is not 1.x"
+            )
+        self._send_features()
+        restart = self._flags.restarts > 0
+        self.phase = Phase.FEATURES
+        events.append(StreamOpened(header=header, restart=restart))
+
+    def _on_element(self, el: Element, events: list[Event]) -> None:
+        if el.namespace == ns.STREAMS:
+            if el.name == "error":
+                cond, text = "undefined-condition", ""
+                for child in el:
+                    if child.namespace == ns.STREAM_ERRORS:
+                        if child.name == "text":
+                            text = child.text
+                        else:
+                            cond = child.name
+                self._close_handshake()
+                events.append(PeerStreamError(condition=cond, text=text))
+                return
+            raise StreamError("unsupported-stanza-type", f"unexpected stream:{el.name}")
+        phase = self.phase
+        if phase is Phase.READY:
+            if el.namespace == ns.CLIENT:
+                if el.name not in _STANZA_NAMES:
+                    raise StreamError("unsupported-stanza-type", f"<{el.name}/> is not a stanza")
+                events.append(StanzaReceived(stanza=el))
+            else:
+                events.append(NonzaReceived(element=el))
+        elif phase is Phase.FEATURES:
+            self._on_negotiation(el, events)
+        elif phase is Phase.SASL:
+            self._on_sasl(el, events)
+
+    def _on_negotiation(self, el: Element, events: list[Event]) -> None:
+        flags = self._flags
+        if el.namespace == ns.TLS and el.name == "starttls" and not flags.authenticated:
+            if flags.tls or not self.config.tls_available:
+                self._write(b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+                self._close_handshake()
+                self.phase = Phase.CLOSED
+                events.append(StreamFailed(condition="tls-failure", text="TLS not available"))
+                return
+            self._write(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            self.phase = Phase.HEADER
+            events.append(TLSRequested())
+            return
+        if el.namespace == ns.SASL and el.name == "auth" and not flags.authenticated:
+            if self._tls_missing():
+                self._sasl_refuse("encryption-required", "TLS is required before authentication")
+                return
+            mech = el.get("mechanism") or ""
+            if mech not in flags.offered:
+                self._sasl_refuse("invalid-mechanism", f"{mech or '(none)'} is not offered")
+                return
+            try:
+                initial = _b64decode(el.text)
+            except _SaslEncodingError:
+                self._sasl_refuse("incorrect-encoding", "the initial response is not base64")
+                return
+            flags.mechanism = mech
+            self.phase = Phase.SASL
+            events.append(AuthRequested(mechanism=mech, initial_response=initial))
+            return
+        if el.namespace == ns.CLIENT and el.name == "iq":
+            payload = el.first_child_namespace()
+            if flags.authenticated:
+                bind = el.find("{%s}bind" % ns.BIND)
+                if bind is not None and el.get("type") == "set":
+                    resource = bind.findtext("{%s}resource" % ns.BIND)
+                    events.append(
+                        BindRequested(iq_id=el.get("id") or "", resource=resource or None)
+                    )
+                    return
+                raise StreamError("not-authorized", "bind a resource first (RFC 6120 §7)")
+            if payload in self.config.pre_auth_iq_namespaces and not self._tls_missing():
+                events.append(PreAuthIq(stanza=el, namespace=payload or ""))
+                return
+        raise StreamError(
+            "not-authorized",
+            f"<{el.name}/> is not allowed before "
+            + ("resource binding" if flags.authenticated else "authentication"),
+        )
+
+    def _on_sasl(self, el: Element, events: list[Event]) -> None:
+        if el.namespace != ns.SASL:
+            raise StreamError("not-authorized", "authentication is in progress")
+        if el.name == "abort":
+            self._sasl_refuse("aborted", "")
+            events.append(AuthAborted(attempts=self._flags.failed_auth))
+            return
+        if el.name == "response":
+            try:
+                data = _b64decode(el.text)
+            except _SaslEncodingError:
+                self._sasl_refuse("incorrect-encoding", "the response is not base64")
+                return
+            events.append(AuthResponse(data=data or b""))
+            return
+        raise StreamError("policy-violation", f"<{el.name}/> during a SASL exchange")
+
+    # -- answers from the owner ---------------------------------------------------------
+
+    def tls_established(self) -> None:
+        """TLS is up on the transport: the stream restarts (RFC 6120 §5.4.3.3)."""
+        self._flags.tls = True
+        self._restart()
+
+    def auth_challenge(self, data: bytes) -> None:
+        """Send ``<challenge/>`` (RFC 6120 §6.4.3)."""
+        self._require(Phase.SASL)
+        self._write(f"<challenge xmlns='{ns.SASL}'>{_b64encode(data)}</challenge>".encode())
+
+    def auth_success(self, user_bare_jid: str, additional_data: bytes | None = None) -> None:
+        """Send ``<success/>`` and expect a restarted stream (RFC 6120 §6.4.6)."""
+        self._require(Phase.SASL)
+        body = _b64encode(additional_data) if additional_data else ""
+        self._write(f"<success xmlns='{ns.SASL}'>{body}</success>".encode())
+        self._flags.authenticated = True
+        self.authzid_user = user_bare_jid
+        self._restart()
+
+    def auth_failure(self, condition: str, text: str = "") -> None:
+        """Send ``<failure/>`` (RFC 6120 §6.5); at ``max_auth_attempts`` the stream ends
+        with ``policy-violation`` (check ``phase is Phase.CLOSED``)."""
+        self._require(Phase.SASL)
+        if self._sasl_failure(condition, text):
+            self.close("policy-violation", "too many failed authentication attempts")
+
+    def bind_success(self, iq_id: str, full_jid: str) -> None:
+        """Answer the bind iq (RFC 6120 §7.6.1) and open the stream for stanzas."""
+        self._require(Phase.FEATURES)
+        self._write(
+            f"<iq type='result' id='{_attr(iq_id)}'><bind xmlns='{ns.BIND}'>"
+            f"<jid>{_text(full_jid)}</jid></bind></iq>".encode()
+        )
+        self.jid = full_jid
+        self.phase = Phase.READY
+
+    def bind_failure(self, iq_id: str, condition: str, error_type: str = "cancel") -> None:
+        """Answer the bind iq with an error (RFC 6120 §7.6.2)."""
+        self._require(Phase.FEATURES)
+        self._write(
+            f"<iq type='error' id='{_attr(iq_id)}'><error type='{error_type}'>"
+            f"<{condition} xmlns='{ns.STANZAS}'/></error></iq>".encode()
+        )
+
+    def legacy_auth_success(self, full_jid: str) -> None:
+        """XEP-0078: the ``jabber:iq:auth`` set both authenticated and bound the session."""
+        self._require(Phase.FEATURES)
+        self._flags.authenticated = True
+        self.authzid_user = full_jid.split("/", 1)[0]
+        self.jid = full_jid
+        self.phase = Phase.READY
+
+    def send_element(self, el: Element) -> None:
+        """Queue a stanza or nonza for the peer (any phase after the header)."""
+        if self.phase is Phase.CLOSED or not self._sent_header:
+            return
+        self._out.append(serialize(el, ns.CLIENT))
+
+    send_stanza = send_element
+
+    def send_raw(self, data: bytes) -> None:
+        """Queue bytes already serialized for ``jabber:client`` (a forwarded stanza)."""
+        if self.phase is not Phase.CLOSED:
+            self._out.append(data)
+
+    def close(self, condition: str | None = None, text: str = "") -> None:
+        """End the stream: an optional stream error, then ``</stream:stream>``
+        (RFC 6120 §4.4).  The owner closes the transport after a grace period."""
+        if self.phase is Phase.CLOSED and self._sent_footer:
+            return
+        if not self._sent_header:
+            self._send_header(None)
+        if condition is not None:
+            self._write_stream_error(condition, text)
+        self._close_handshake()
+        self.phase = Phase.CLOSED
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    # -- internals --------------------------------------------------------------------
+
+    def _new_parser(self) -> StreamParser:
+        cfg = self.config
+        size = cfg.stanza_bytes if self._flags.authenticated else cfg.preauth_stanza_bytes
+        return StreamParser(
+            max_stanza_bytes=size,
+            max_depth=cfg.max_depth,
+            max_attributes=cfg.max_attributes,
+        )
+
+    def _restart(self) -> None:
+        self._flags.restarts += 1
+        self._sent_header = False
+        self.phase = Phase.HEADER
+        self._parser = self._new_parser()
+
+    def _require(self, phase: Phase) -> None:
+        if self.phase is not phase:
+            raise RuntimeError(f"stream is in phase {self.phase.value}, not {phase.value}")
+
+    def _tls_missing(self) -> bool:
+        return self.config.tls_required and not self._flags.tls
+
+    def _sasl_failure(self, condition: str, text: str) -> bool:
+        """Write ``<failure/>``; true when the attempt limit is reached."""
+        flags = self._flags
+        flags.failed_auth += 1
+        body = f"<{condition}/>"
+        if text:
+            body += f"<text xml:lang='en'>{_text(text)}</text>"
+        self._write(f"<failure xmlns='{ns.SASL}'>{body}</failure>".encode())
+        self.phase = Phase.FEATURES
+        return flags.failed_auth >= self.config.max_auth_attempts
+
+    def _sasl_refuse(self, condition: str, text: str) -> None:
+        """A failure detected while reading: past the limit the stream ends."""
+        if self._sasl_failure(condition, text):
+            raise StreamError("policy-violation", "too many failed authentication attempts")
+
+    def _fail(self, condition: str, text: str, events: list[Event]) -> None:
+        if not self._sent_header:
+            self._send_header(None)
+        self._write_stream_error(condition, text)
+        self._close_handshake()
+        self.phase = Phase.CLOSED
+        events.append(StreamFailed(condition=condition, text=text))
+
+    def _close_handshake(self) -> None:
+        if not self._sent_footer:
+            self._sent_footer = True
+            self._write(b"</stream:stream>")
+        self.phase = Phase.CLOSED
+
+    def _write(self, data: bytes) -> None:
+        self._out.append(data)
+
+    def _write_stream_error(self, condition: str, text: str) -> None:
+        body = f"<{condition} xmlns='{ns.STREAM_ERRORS}'/>"
+        if text:
+            body += f"<text xmlns='{ns.STREAM_ERRORS}' xml:lang='en'>{_text(text)}</text>"
+        self._write(f"<stream:error>{body}</stream:error>".encode())
+
+    def _send_header(self, header: StreamHeader | None) -> None:
+        self.stream_id = secrets.token_urlsafe(12)
+        domain = self._flags.domain or next(iter(sorted(self.config.domains)), "")
+        attrs = [f"from='{_attr(domain)}'", f"id='{self.stream_id}'", "version='1.0'",
+                 f"xml:lang='{_attr(self.config.lang)}'"]
+        if header is not None:
+            peer = header.attrs.get("from")
+            if peer:
+                attrs.insert(0, f"to='{_attr(peer)}'")
+        prolog = b"<?xml version='1.0'?>" if self._flags.restarts == 0 else b""
+        self._write(
+            prolog
+            + (
+                f"<stream:stream xmlns='{ns.CLIENT}' xmlns:stream='{ns.STREAMS}' "
+                + " ".join(attrs)
+                + ">"
+            ).encode()
+        )
+        self._sent_header = True
+
+    def _send_features(self) -> None:
+        cfg, flags = self.config, self._flags
+        parts: list[bytes] = []
+        if not flags.authenticated:
+            if cfg.tls_available and not flags.tls:
+                required = "<required/>" if cfg.tls_required else ""
+                parts.append(f"<starttls xmlns='{ns.TLS}'>{required}</starttls>".encode())
+            if not self._tls_missing():
+                flags.offered = tuple(cfg.mechanisms(flags.tls))
+                mechs = "".join(f"<mechanism>{m}</mechanism>" for m in flags.offered)
+                parts.append(f"<mechanisms xmlns='{ns.SASL}'>{mechs}</mechanisms>".encode())
+                cb = cfg.channel_binding_types(flags.tls)
+                if cb:
+                    types = "".join(f"<channel-binding type='{_attr(t)}'/>" for t in cb)
+                    parts.append(f"<sasl-channel-binding xmlns='{ns.SASL_CB}'>{types}"
+                                 "</sasl-channel-binding>".encode())
+                parts.extend(serialize(f, ns.CLIENT) for f in cfg.extra_features_preauth)
+            limit = cfg.preauth_stanza_bytes
+        else:
+            parts.append(f"<bind xmlns='{ns.BIND}'/>".encode())
+            parts.append(f"<session xmlns='{ns.SESSION}'><optional/></session>".encode())
+            parts.extend(serialize(f, ns.CLIENT) for f in cfg.extra_features_postauth)
+            limit = cfg.stanza_bytes
+        parts.append(
+            f"<limits xmlns='{ns.STREAM_LIMITS}'><max-bytes>{limit}</max-bytes>"
+            f"<idle-seconds>{cfg.idle_seconds}</idle-seconds></limits>".encode()
+        )
+        self._write(b"<stream:features>" + b"".join(parts) + b"</stream:features>")
+
+
+def _text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _attr(s: str) -> str:
+    return _text(s).replace("'", "&apos;").replace('"', "&quot;")
