@@ -80,7 +80,14 @@ class StanzaError(Exception):
     ``type`` defaults to the one RFC 6120 §8.3.3 gives for the condition.
     """
 
-    def __init__(self, condition: str, text: str = "", *, type: str | None = None) -> None:
+    def __init__(
+        self,
+        condition: str,
+        text: str = "",
+        *,
+        type: str | None = None,
+        app_condition: tuple[str, str] | None = None,
+    ) -> None:
         if condition not in STANZA_ERROR_CONDITIONS:
             raise ValueError(f"not an RFC 6120 stanza error condition: {condition!r}")
         etype = type or STANZA_ERROR_CONDITIONS[condition]
@@ -90,13 +97,20 @@ class StanzaError(Exception):
         self.condition = condition
         self.type = etype
         self.text = text
+        #: An application-specific condition (namespace, name), e.g. XEP-0050
+        #: ``bad-sessionid`` (RFC 6120 §8.3.2 allows one after the defined condition).
+        self.app_condition = app_condition
 
     def __str__(self) -> str:
         return f"{self.condition} ({self.type}): {self.text}" if self.text else self.condition
 
     def to_element(self, by: str | None = None) -> Element:
         """The ``<error/>`` child (RFC 6120 §8.3.2); ``by`` is the generating entity."""
-        return error_element(self.condition, self.type, self.text, by=by)
+        err = error_element(self.condition, self.type, self.text, by=by)
+        if self.app_condition is not None:
+            app_ns, app_name = self.app_condition
+            err.append(Element(app_name, app_ns))
+        return err
 
 
 def error_element(condition: str, type: str, text: str = "", *, by: str | None = None) -> Element:

@@ -1,0 +1,170 @@
+"""XEP-0050 ad-hoc commands with the XEP-0133 service-administration commands that
+interop suites and operators use to provision accounts: add-user (§4.1), delete-user
+(§4.2), change-user-password (§4.7).  Only JIDs in the ``admins`` option may run them.
+
+Example (XEP-0133 §4.1)::
+
+    <iq from='admin@example.com/laptop' to='example.com' type='set' id='add-user-1'>
+      <command xmlns='http://jabber.org/protocol/commands' action='execute'
+               node='http://jabber.org/protocol/admin#add-user'/>
+    </iq>
+
+answered with a form; the form is submitted with ``action='complete'`` and the
+``sessionid`` from the answer, and the account exists when ``status='completed'`` comes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from typing import Final
+
+from xmppx import ns
+from xmppx.core import Element
+from xmppx.errors import StanzaError
+from xmppx.forms import Field, build_form, form_values
+from xmppx.modules._base import IqRequest, IqSet, Module
+from xmppx.server.accounts import AccountError, create_account, parse_user, set_password
+
+__all__ = ["ADMIN_NS", "AdminCommands"]
+
+ADMIN_NS: Final = "http://jabber.org/protocol/admin"
+_ADD = ADMIN_NS + "#add-user"
+_DELETE = ADMIN_NS + "#delete-user"
+_PASSWD = ADMIN_NS + "#change-user-password"
+#: Open command sessions kept at once; older ones are forgotten first.
+MAX_COMMAND_SESSIONS: Final = 1000
+
+_COMMANDS: Final = {
+    _ADD: ("Add a User", [
+        Field(var="accountjid", type="jid-single", label="The Jabber ID for the account to be added",
+              required=True),
+        Field(var="password", type="text-private", label="The password for this account",
+              required=True),
+        Field(var="password-verify", type="text-private", label="Retype password", required=True),
+    ]),
+    _DELETE: ("Delete a User", [
+        Field(var="accountjids", type="jid-multi", label="The Jabber ID(s) to delete",
+              required=True),
+    ]),
+    _PASSWD: ("Change User Password", [
+        Field(var="accountjid", type="jid-single", label="The Jabber ID for this account",
+              required=True),
+        Field(var="password", type="text-private", label="The password for this account",
+              required=True),
+    ]),
+}
+
+
+def _bad(specific: str, text: str = "") -> StanzaError:
+    """XEP-0050 §6: bad-request with a commands-specific condition."""
+    return StanzaError("bad-request", text, app_condition=(ns.COMMANDS, specific))
+
+
+class AdminCommands(Module):
+    features = (ns.COMMANDS,)
+
+    def __init__(self, server: object) -> None:
+        super().__init__(server)  # type: ignore[arg-type]
+        self._sessions: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def is_admin(self, jid: str) -> bool:
+        return jid in {a.lower() for a in self.server.config["admins"]}
+
+    def disco_node_items(self, node: str, requester: str) -> list[tuple[str, str, str]] | None:
+        """XEP-0050 §2.2: the commands an admin may run, as disco#items of the node."""
+        if node != ns.COMMANDS:
+            return None
+        if not self.is_admin(requester):
+            return []
+        return [(self.server.domain, n, title) for n, (title, _) in _COMMANDS.items()]
+
+    async def on_command(self, req: IqRequest) -> Element | None:
+        cmd = req.payload
+        node = cmd.get("node") or ""
+        if node not in _COMMANDS:
+            raise StanzaError("item-not-found", f"no command {node!r}")
+        if not self.is_admin(str(req.sender.bare)):
+            raise StanzaError("forbidden", "only the server's admins may run this command")
+        action = cmd.get("action") or "execute"
+        sid = cmd.get("sessionid")
+        form = cmd.find("{%s}x" % ns.DATA_FORMS)
+        if action == "cancel":
+            if sid:
+                self._sessions.pop(sid, None)
+            return self._reply(node, sid or "", "canceled")
+        if sid and sid not in self._sessions:
+            raise _bad("bad-sessionid", "unknown or expired command session")
+        if form is None or form.get("type") != "submit":
+            if action not in ("execute", "next"):
+                raise _bad("bad-action", f"action {action!r} needs a submitted form")
+            sid = secrets.token_hex(8)
+            self._sessions[sid] = (node, str(req.sender))
+            while len(self._sessions) > MAX_COMMAND_SESSIONS:
+                self._sessions.popitem(last=False)
+            title, fields = _COMMANDS[node]
+            reply = self._reply(node, sid, "executing")
+            actions = Element("actions", ns.COMMANDS, {"execute": "complete"})
+            actions.append(Element("complete", ns.COMMANDS))
+            reply.append(actions)
+            reply.append(build_form(fields, title=title, form_type=ADMIN_NS))
+            return reply
+        if sid:
+            self._sessions.pop(sid, None)
+        values = form_values(form)
+        note = await self._run(node, values)
+        reply = self._reply(node, sid or secrets.token_hex(8), "completed")
+        reply.append(Element("note", ns.COMMANDS, {"type": "info"}, text=note))
+        return reply
+
+    async def _run(self, node: str, values: dict[str, list[str]]) -> str:
+        storage = self.server.storage
+        domain = self.server.domain
+
+        def one(var: str) -> str:
+            vals = values.get(var) or []
+            if not vals or not vals[0]:
+                raise StanzaError("not-acceptable", f"field {var!r} is required")
+            return vals[0]
+
+        try:
+            if node == _ADD:
+                user = parse_user(one("accountjid"), domain)
+                password = one("password")
+                verify = values.get("password-verify")
+                if verify and verify[0] != password:
+                    raise StanzaError("not-acceptable", "the passwords do not match")
+                from xmppx.storage import AccountExists
+
+                try:
+                    await create_account(storage, user, password)
+                except AccountExists:
+                    raise StanzaError("conflict", f"{user} exists already") from None
+                return f"{user} added"
+            if node == _DELETE:
+                jids = [parse_user(j, domain) for j in values.get("accountjids", []) if j]
+                if not jids:
+                    raise StanzaError("not-acceptable", "field 'accountjids' is required")
+                for user in jids:
+                    await storage.accounts.delete(str(user))
+                    for s in self.server.sessions.resources(user):
+                        end = getattr(s, "end", None)
+                        if end is not None:
+                            end("not-authorized", "the account was deleted")
+                return f"deleted {len(jids)} account(s)"
+            user = parse_user(one("accountjid"), domain)
+            from xmppx.storage import AccountNotFound
+
+            try:
+                await set_password(storage, user, one("password"))
+            except AccountNotFound:
+                raise StanzaError("item-not-found", f"{user} does not exist") from None
+            return f"password of {user} changed"
+        except AccountError as exc:
+            raise StanzaError("jid-malformed", str(exc)) from None
+
+    @staticmethod
+    def _reply(node: str, sid: str, status: str) -> Element:
+        return Element("command", ns.COMMANDS, {"node": node, "sessionid": sid, "status": status})
+
+    handlers = {IqSet(ns.COMMANDS): on_command}

@@ -1,0 +1,132 @@
+"""Small server services: XEP-0199 ping, XEP-0092 software version, XEP-0202 entity time,
+XEP-0030 service discovery of the server.
+
+Example (XEP-0199 §4.2)::
+
+    <iq from='juliet@capulet.lit/balcony' to='capulet.lit' id='c2s1' type='get'>
+      <ping xmlns='urn:xmpp:ping'/>
+    </iq>
+    <iq from='capulet.lit' to='juliet@capulet.lit/balcony' id='c2s1' type='result'/>
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from xmppx import __version__, ns
+from xmppx.core import Element
+from xmppx.errors import StanzaError
+from xmppx.modules._base import ACCOUNT, Identity, IqGet, IqRequest, Module
+
+__all__ = ["Disco", "EntityTime", "Ping", "SoftwareVersion"]
+
+
+class Ping(Module):
+    """XEP-0199 §4.2: answer client-to-server pings (the idle-client pings the other way
+    are the connection's job, see ``xmppx.server._connection``)."""
+
+    features = (ns.PING,)
+
+    def on_ping(self, req: IqRequest) -> Element | None:
+        return None
+
+    handlers = {IqGet(ns.PING): on_ping, IqGet(ns.PING, ACCOUNT): on_ping}
+
+
+class SoftwareVersion(Module):
+    """XEP-0092: name and version of the server software (the OS is not disclosed)."""
+
+    features = (ns.VERSION,)
+
+    def on_version(self, req: IqRequest) -> Element | None:
+        q = Element("query", ns.VERSION)
+        q.append(Element("name", ns.VERSION, text="xmppx"))
+        q.append(Element("version", ns.VERSION, text=__version__))
+        return q
+
+    handlers = {IqGet(ns.VERSION): on_version}
+
+
+class EntityTime(Module):
+    """XEP-0202: the server's time in UTC (``tzo`` +00:00)."""
+
+    features = (ns.TIME,)
+
+    def on_time(self, req: IqRequest) -> Element | None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        t = Element("time", ns.TIME)
+        t.append(Element("tzo", ns.TIME, text="+00:00"))
+        t.append(Element("utc", ns.TIME, text=now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"))
+        return t
+
+    handlers = {IqGet(ns.TIME): on_time}
+
+
+class Disco(Module):
+    """XEP-0030 on the server and on accounts: identities and the union of the features
+    of every loaded module (nothing is listed that the server does not do), and items
+    for the services (components) it hosts."""
+
+    features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
+    account_features = (ns.DISCO_INFO,)
+    identities = (Identity(category="server", type="im", name="xmppx"),)
+
+    def on_info(self, req: IqRequest) -> Element | None:
+        node = req.payload.get("node")
+        if node:
+            if req.account is None and self._node_items(node, req) is not None:
+                q = Element("query", ns.DISCO_INFO, {"node": node})
+                q.append(Element("identity", ns.DISCO_INFO,
+                                 {"category": "automation", "type": "command-list"}))
+                return q
+            raise StanzaError("item-not-found", f"no disco node {node!r}")
+        q = Element("query", ns.DISCO_INFO)
+        modules = self.server.modules
+        if req.account is None:
+            idents = [i for m in modules for i in m.identities]
+            feats = {f for m in modules for f in m.features}
+        else:
+            idents = [Identity(category="account", type="registered")]
+            feats = {f for m in modules for f in m.account_features}
+        for ident in idents:
+            attrs = {"category": ident.category, "type": ident.type}
+            if ident.name:
+                attrs["name"] = ident.name
+            q.append(Element("identity", ns.DISCO_INFO, attrs))
+        for feat in sorted(feats):
+            q.append(Element("feature", ns.DISCO_INFO, {"var": feat}))
+        return q
+
+    def _node_items(self, node: str, req: IqRequest) -> list[tuple[str, str, str]] | None:
+        for module in self.server.modules:
+            lookup = getattr(module, "disco_node_items", None)
+            if lookup is not None:
+                items: list[tuple[str, str, str]] | None = lookup(node, str(req.sender.bare))
+                if items is not None:
+                    return items
+        return None
+
+    def on_items(self, req: IqRequest) -> Element | None:
+        node = req.payload.get("node")
+        if node:
+            items = self._node_items(node, req) if req.account is None else None
+            if items is None:
+                raise StanzaError("item-not-found", f"no disco node {node!r}")
+            q = Element("query", ns.DISCO_ITEMS, {"node": node})
+            for jid, item_node, name in items:
+                q.append(Element("item", ns.DISCO_ITEMS,
+                                 {"jid": jid, "node": item_node, "name": name}))
+            return q
+        q = Element("query", ns.DISCO_ITEMS)
+        if req.account is None:
+            for jid, name in self.server.service_items():
+                q.append(Element("item", ns.DISCO_ITEMS, {"jid": jid, "name": name}))
+        return q
+
+    handlers = {
+        IqGet(ns.DISCO_INFO): on_info,
+        IqGet(ns.DISCO_ITEMS): on_items,
+        IqGet(ns.DISCO_INFO, ACCOUNT): on_info,
+        IqGet(ns.DISCO_ITEMS, ACCOUNT): on_items,
+    }
+

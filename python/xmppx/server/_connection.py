@@ -1,0 +1,368 @@
+"""One client connection: socket, TLS, timers and flow control around a ``ServerStream``.
+
+This is the only place (with ``_server``) that touches transports.  hypercorn's
+``tcp_server.py`` is the model: the protocol object owns the transport, feeds the
+sans-I/O stream and writes what it returns.
+
+Flow control (RFC 6120 §13.12 leaves it to us):
+
+* A slow reader: the transport's write buffer is watched; above a quarter of
+  ``limits.write_buffer_bytes`` we stop *reading* from that client (it cannot make us
+  answer more), and above the full limit the connection is dropped — a queue towards a
+  reader never grows past a named bound.
+* A flooding sender: stanzas are handled as they are parsed, and the parser never holds
+  more than one stanza, so a flood is met by TCP back-pressure, not by queues.
+
+Timers: the stream header must arrive within ``limits.header_timeout`` and a resource be
+bound within ``limits.negotiation_timeout`` (else ``connection-timeout``); a silent client
+is pinged after ``ping.interval`` and dropped if it does not answer within
+``ping.timeout`` (XEP-0199 §4.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import ssl
+import time
+from typing import TYPE_CHECKING
+
+from xmppx import ns
+from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep
+from xmppx.errors import StreamError
+from xmppx.stream import (
+    AuthAborted,
+    AuthRequested,
+    AuthResponse,
+    BindRequested,
+    ConnectionLost,
+    Event,
+    NonzaReceived,
+    PeerClosed,
+    PeerStreamError,
+    Phase,
+    PreAuthIq,
+    ServerStream,
+    StanzaReceived,
+    StreamFailed,
+    StreamOpened,
+    TLSRequested,
+)
+
+if TYPE_CHECKING:
+    from xmppx.auth import ServerMechanism
+    from xmppx.server._server import XMPPServer
+
+__all__ = ["C2SConnection"]
+
+log = logging.getLogger("xmppx.c2s")
+
+
+class C2SConnection(asyncio.Protocol):
+    """A client-to-server connection, and once bound, the ``Session`` the router sees."""
+
+    def __init__(self, server: XMPPServer, *, direct_tls: bool) -> None:
+        self.server = server
+        cfg = server.config
+        self.stream = ServerStream(server.stream_config, tls_active=direct_tls)
+        self.transport: asyncio.Transport | None = None
+        self.address = ""
+        self.direct_tls = direct_tls
+        # Session state (xmppx.sessions.Session protocol)
+        self.jid: FullJID = None  # type: ignore[assignment]  # set when bound
+        self.priority = 0
+        self.presence: Element | None = None
+        self.available_since = 0.0
+        self.bound = False
+        self.closed = False
+        self.last_active = time.monotonic()
+        self.ping_id: str | None = None
+        self.ping_sent_at = 0.0
+        self._mech: ServerMechanism | None = None
+        self._sasl_pending = False
+        self._counted_unauth = False
+        self._reading_paused = False
+        self._write_limit = int(cfg["limits.write_buffer_bytes"])
+        self._timers: list[asyncio.TimerHandle] = []
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if peer else "?"
+        transport.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
+        server = self.server
+        if not server.admit(self):
+            transport.abort()
+            self.closed = True
+            return
+        self._counted_unauth = True
+        loop = asyncio.get_running_loop()
+        cfg = server.config
+        self._timers.append(loop.call_later(cfg["limits.header_timeout"], self._header_timeout))
+        self._timers.append(
+            loop.call_later(cfg["limits.negotiation_timeout"], self._negotiation_timeout)
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.last_active = time.monotonic()
+        self.ping_id = None
+        try:
+            events = self.stream.receive_data(data)
+            for event in events:
+                self._handle(event)
+        except StreamError as exc:
+            self.stream.close(exc.condition, exc.text)
+            self._flush()
+            self._shutdown()
+            return
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self.stream.receive_data(b"")
+        self._shutdown(abort=False)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for t in self._timers:
+            t.cancel()
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self._release_unauth()
+        if self.bound:
+            self.bound = False
+            self.server.session_ended(self)
+
+    def pause_writing(self) -> None:
+        # The client reads slower than we write: stop reading what it sends.
+        if self.transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and self._reading_paused and not self.closed:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    # -- events ------------------------------------------------------------------------
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, StanzaReceived):
+            self.server.handle_stanza(self, event.stanza)
+        elif isinstance(event, StreamOpened):
+            if not event.restart:
+                self._cancel_timer(0)
+        elif isinstance(event, TLSRequested):
+            self._start_tls()
+        elif isinstance(event, AuthRequested):
+            self._auth_start(event)
+        elif isinstance(event, AuthResponse):
+            self._auth_step(event.data)
+        elif isinstance(event, AuthAborted):
+            self._mech = None
+        elif isinstance(event, BindRequested):
+            self._bind(event)
+        elif isinstance(event, PreAuthIq):
+            self._spawn(self.server.handle_preauth_iq(self, event))
+        elif isinstance(event, NonzaReceived):
+            raise StreamError(
+                "unsupported-stanza-type", f"{{{event.element.namespace}}}{event.element.name}"
+            )
+        elif isinstance(event, PeerClosed | PeerStreamError):
+            self._flush()
+            self._shutdown()
+        elif isinstance(event, StreamFailed):
+            log.info("stream from %s failed: %s %s", self.address, event.condition, event.text)
+            self._flush()
+            self._shutdown()
+        elif isinstance(event, ConnectionLost):
+            self._shutdown(abort=True)
+
+    # -- TLS ---------------------------------------------------------------------------
+
+    def _start_tls(self) -> None:
+        self._flush()
+        ctx = self.server.starttls_context
+        transport = self.transport
+        if ctx is None or transport is None:  # pragma: no cover - features prevent it
+            self._shutdown(abort=True)
+            return
+        self._spawn(self._upgrade(transport, ctx))
+
+    async def _upgrade(self, transport: asyncio.Transport, ctx: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            new = await asyncio.wait_for(
+                loop.start_tls(transport, self, ctx, server_side=True),
+                timeout=self.server.config["limits.header_timeout"],
+            )
+        except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as exc:
+            log.info("TLS handshake with %s failed: %s", self.address, exc)
+            transport.abort()
+            return
+        if new is None:  # pragma: no cover - the connection closed meanwhile
+            return
+        self.transport = new
+        new.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
+        self.stream.tls_established()
+
+    def channel_binding(self, cb_type: str) -> bytes | None:
+        """RFC 5929 ``tls-server-end-point`` data for this connection, if TLS is up."""
+        if cb_type != "tls-server-end-point" or not self.stream.tls_active:
+            return None
+        return self.server.cert_end_point_binding
+
+    # -- SASL --------------------------------------------------------------------------
+
+    def _auth_start(self, event: AuthRequested) -> None:
+        try:
+            self._mech = self.server.sasl_mechanism(self, event.mechanism)
+        except LookupError:
+            self.stream.auth_failure("invalid-mechanism", event.mechanism)
+            return
+        self._spawn(self._auth_run(event.initial_response, first=True))
+
+    def _auth_step(self, data: bytes) -> None:
+        self._spawn(self._auth_run(data, first=False))
+
+    async def _auth_run(self, data: bytes | None, *, first: bool) -> None:
+        mech = self._mech
+        if mech is None or self.closed:
+            return
+        outcome = await self.server.sasl_step(self, mech, data, first=first)
+        if self.closed or self.stream.phase is not Phase.SASL:
+            return
+        kind, payload, user = outcome
+        if kind == "challenge":
+            self.stream.auth_challenge(payload)
+        elif kind == "success":
+            self._mech = None
+            self._release_unauth()
+            self.stream.auth_success(user, payload or None)
+        else:
+            self._mech = None
+            text = payload.decode("utf-8", "replace") if payload else ""
+            self.stream.auth_failure(user, text)
+        self._flush()
+        if self.stream.phase is Phase.CLOSED:
+            self._shutdown()
+
+    # -- binding -----------------------------------------------------------------------
+
+    def _bind(self, event: BindRequested) -> None:
+        user = self.stream.authzid_user or ""
+        resource = event.resource
+        if resource is None:
+            resource = secrets.token_urlsafe(9)
+        try:
+            resource = resourceprep(resource)
+            jid = parse_jid(f"{user}/{resource}")
+        except JIDError:
+            self.stream.bind_failure(event.iq_id, "bad-request", "modify")
+            return
+        assert isinstance(jid, FullJID)
+        self.jid = jid
+        self.stream.bind_success(event.iq_id, str(jid))
+        self._cancel_timer(1)
+        self.bound = True
+        self.server.session_started(self)
+
+    # -- Session protocol --------------------------------------------------------------
+
+    def deliver(self, stanza: Element) -> None:
+        if self.closed or self.transport is None:
+            return
+        self.stream.send_element(stanza)
+        self._flush()
+
+    def deliver_raw(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            return
+        self.stream.send_raw(data)
+        self._flush()
+
+    def end(self, condition: str | None, text: str = "") -> None:
+        """End the stream (with a stream error if ``condition``) and the connection."""
+        if self.closed:
+            return
+        self.stream.close(condition, text)
+        self._flush()
+        self._shutdown()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        data = self.stream.data_to_send()
+        transport = self.transport
+        if not data or transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        if transport.get_write_buffer_size() > self._write_limit:
+            log.info("dropping %s: more than %d bytes queued", self.address, self._write_limit)
+            self.closed = True
+            transport.abort()
+
+    def _shutdown(self, *, abort: bool = False) -> None:
+        """Close after the closing handshake: give the peer ``close_timeout`` to answer
+        our ``</stream:stream>`` (RFC 6120 §4.4), then close the TCP/TLS connection."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if abort:
+            transport.abort()
+            return
+        if self._close_timer is None:
+            loop = asyncio.get_running_loop()
+            self._close_timer = loop.call_later(
+                self.server.config["limits.close_timeout"], transport.abort
+            )
+        self.closed = True
+        transport.close()
+
+    def _release_unauth(self) -> None:
+        if self._counted_unauth:
+            self._counted_unauth = False
+            self.server.release(self)
+
+    def _cancel_timer(self, index: int) -> None:
+        if index < len(self._timers):
+            self._timers[index].cancel()
+
+    def _header_timeout(self) -> None:
+        if self.stream.phase is Phase.HEADER and self.stream.stream_id == "":
+            self.end("connection-timeout", "no stream header in time")
+
+    def _negotiation_timeout(self) -> None:
+        if not self.bound:
+            self.end("connection-timeout", "stream negotiation took too long")
+
+    def send_ping(self) -> None:
+        """XEP-0199 §4.3: ping a silent client; the answer is any data from it."""
+        self.ping_id = "ping-" + secrets.token_hex(4)
+        self.ping_sent_at = time.monotonic()
+        iq = Element("iq", ns.CLIENT, {"type": "get", "id": self.ping_id,
+                                      "from": self.server.domain, "to": str(self.jid)})
+        iq.append(Element("ping", ns.PING))
+        self.deliver(iq)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            if isinstance(exc, StreamError):
+                self.end(exc.condition, exc.text)
+            else:
+                log.error("internal error on %s", self.address, exc_info=exc)
+                self.end("internal-server-error")

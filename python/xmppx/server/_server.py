@@ -1,0 +1,594 @@
+"""The server: listeners, the session registry, stanza routing and the module loader.
+
+``XMPPServer(config)``; ``await server.start()`` opens storage, makes or loads the TLS
+certificate, starts modules and listeners; ``await server.stop()`` shuts down gracefully
+(unavailable presence out, every stream closed with ``system-shutdown``, storage
+flushed).  Tests start it in-process on ephemeral ports (``c2s.port = 0`` picks one: the
+bound ports are in ``server.ports``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import ssl
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from xmppx import ns
+from xmppx.core import BareJID, Element, FullJID, JIDError, parse_jid
+from xmppx.errors import StanzaError, StreamError, stanza_error_reply
+from xmppx.modules._base import ACCOUNT, SERVER, IqGet, IqRequest, IqSet, Module
+from xmppx.router import (
+    Bounce,
+    Deliver,
+    Drop,
+    HandleForAccount,
+    HandlePresence,
+    StoreOffline,
+    route_to_account,
+)
+from xmppx.server._connection import C2SConnection
+from xmppx.server._throttle import AuthThrottle
+from xmppx.server.config import Config
+from xmppx.server.tls import (
+    TLSFiles,
+    ensure_certificate,
+    make_server_context,
+    server_end_point_binding,
+)
+from xmppx.sessions import Session, SessionRegistry
+from xmppx.stream import PreAuthIq, ServerStreamConfig
+
+if TYPE_CHECKING:
+    from xmppx.auth import ServerMechanism
+    from xmppx.storage import Storage
+
+__all__ = ["XMPPServer"]
+
+log = logging.getLogger("xmppx.server")
+
+_IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
+_MESSAGE_TYPES: Final = frozenset({"normal", "chat", "groupchat", "headline", "error"})
+_PRESENCE_TYPES: Final = frozenset(
+    {"available", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed",
+     "probe", "error"}
+)
+
+#: Modules loaded by default, in order; more are added by the features they implement.
+def _default_modules() -> list[type[Module]]:
+    from xmppx.modules.admin import AdminCommands
+    from xmppx.modules.basic import Disco, EntityTime, Ping, SoftwareVersion
+    from xmppx.modules.presence import BasicPresence
+    from xmppx.modules.register import Registration
+    from xmppx.modules.session import LegacySession
+
+    return [Disco, Ping, SoftwareVersion, EntityTime, LegacySession, BasicPresence,
+            Registration, AdminCommands]
+
+
+class XMPPServer:
+    """One XMPP service for one domain.  See the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        storage: Storage | None = None,
+        modules: Iterable[type[Module]] | None = None,
+    ) -> None:
+        self.config = config
+        self.domain = config.domain
+        self.storage: Storage = storage  # type: ignore[assignment]  # opened in start()
+        self._own_storage = storage is None
+        self.sessions = SessionRegistry()
+        self.modules: list[Module] = [m(self) for m in (modules or _default_modules())]
+        self._iq: dict[IqGet | IqSet, Callable[[IqRequest], Awaitable[Element | None]]] = {}
+        for module in self.modules:
+            for key, handler in module.bound_handlers().items():
+                if key in self._iq:
+                    raise ValueError(f"two modules handle {key}")
+                self._iq[key] = handler
+        self.connections: set[C2SConnection] = set()
+        self._unauth_per_address: Counter[str] = Counter()
+        self._servers: list[asyncio.AbstractServer] = []
+        self.ports: dict[str, int] = {}
+        self.starttls_context: ssl.SSLContext | None = None
+        self.direct_tls_context: ssl.SSLContext | None = None
+        self.cert_end_point_binding: bytes | None = None
+        self.throttle = AuthThrottle(
+            base=config["auth.throttle_base_ms"] / 1000.0,
+            cap=config["auth.throttle_max_ms"] / 1000.0,
+        )
+        self.stream_config: ServerStreamConfig = self._stream_config()
+        self._secret = b""
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.started_at = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open storage, prepare TLS, start modules and listeners."""
+        from xmppx.storage import open_storage
+
+        cfg = self.config
+        data_dir = cfg.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._secret = _server_secret(data_dir)
+        if self._own_storage:
+            self.storage = await open_storage(cfg.storage_url)
+        if cfg["tls.enabled"]:
+            files = (
+                TLSFiles(cert=Path(cfg["tls.cert"]), key=Path(cfg["tls.key"]))
+                if cfg["tls.cert"]
+                else ensure_certificate(data_dir, self.domain)
+            )
+            self.starttls_context = make_server_context(files)
+            self.direct_tls_context = make_server_context(files, alpn=True)
+            self.cert_end_point_binding = server_end_point_binding(_first_cert_der(files.cert))
+        self.stream_config = self._stream_config()
+        for module in self.modules:
+            await module.start()
+        loop = asyncio.get_running_loop()
+        hosts = list(cfg["c2s.hosts"])
+        if cfg["c2s.port"] >= 0:
+            srv = await loop.create_server(
+                lambda: C2SConnection(self, direct_tls=False),
+                host=hosts, port=cfg["c2s.port"], reuse_address=True,
+            )
+            self._servers.append(srv)
+            self.ports["c2s"] = srv.sockets[0].getsockname()[1]
+        if cfg["c2s.tls_port"] >= 0 and self.direct_tls_context is not None:
+            srv = await loop.create_server(
+                lambda: C2SConnection(self, direct_tls=True),
+                host=hosts, port=cfg["c2s.tls_port"], ssl=self.direct_tls_context,
+                reuse_address=True, ssl_handshake_timeout=cfg["limits.header_timeout"],
+            )
+            self._servers.append(srv)
+            self.ports["c2s_tls"] = srv.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(self._sweep())
+        self.started_at = time.time()
+        log.info("serving %s on %s", self.domain, self.ports)
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop accepting, tell every session, close every stream
+        with ``system-shutdown``, stop modules, close storage."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for srv in self._servers:
+            srv.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for conn in list(self.connections):
+            if conn.bound:
+                self.session_ended(conn)
+                conn.bound = False
+        for conn in list(self.connections):
+            conn.end("system-shutdown", "the server is shutting down")
+        for srv in self._servers:
+            try:
+                await asyncio.wait_for(srv.wait_closed(), timeout=2)
+            except asyncio.TimeoutError:
+                pass
+        for module in reversed(self.modules):
+            await module.stop()
+        if self._own_storage and self.storage is not None:
+            await self.storage.close()
+
+    # -- connections -------------------------------------------------------------------
+
+    def admit(self, conn: C2SConnection) -> bool:
+        """Accept a new connection within ``limits.max_connections`` and
+        ``limits.max_unauthenticated_per_address``."""
+        cfg = self.config
+        if self._stopping or len(self.connections) >= cfg["limits.max_connections"]:
+            return False
+        if self._unauth_per_address[conn.address] >= cfg["limits.max_unauthenticated_per_address"]:
+            log.info("refusing %s: too many unauthenticated connections", conn.address)
+            return False
+        self._unauth_per_address[conn.address] += 1
+        self.connections.add(conn)
+        return True
+
+    def release(self, conn: C2SConnection) -> None:
+        """``conn`` authenticated or went away: it no longer counts as unauthenticated."""
+        n = self._unauth_per_address[conn.address] - 1
+        if n <= 0:
+            del self._unauth_per_address[conn.address]
+        else:
+            self._unauth_per_address[conn.address] = n
+
+    def session_started(self, session: C2SConnection) -> None:
+        old = self.sessions.add(session)
+        if old is not None and old is not session:
+            # RFC 6120 §7.7.2.2: the new session replaces the old one.
+            if isinstance(old, C2SConnection):
+                old.bound = False
+                self._presence_gone(old)
+                old.end("conflict", "replaced by a new connection with the same resource")
+
+    def session_ended(self, session: C2SConnection) -> None:
+        if self.sessions.remove(session):
+            self._presence_gone(session)
+        self.connections.discard(session)
+
+    def _presence_gone(self, session: Session) -> None:
+        for module in self.modules:
+            hook = getattr(module, "session_gone", None)
+            if hook is not None:
+                hook(session)
+
+    async def _sweep(self) -> None:
+        """XEP-0199 §4.3 client pings: ping the silent, drop the unanswering."""
+        cfg = self.config
+        interval, timeout = cfg["ping.interval"], cfg["ping.timeout"]
+        period = max(0.05, min(interval, timeout) / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for conn in list(self.connections):
+                if not conn.bound or conn.closed:
+                    continue
+                if conn.ping_id is not None:
+                    if now - conn.ping_sent_at > timeout:
+                        conn.end("connection-timeout", "no answer to ping")
+                elif now - conn.last_active > interval:
+                    conn.send_ping()
+
+    # -- SASL --------------------------------------------------------------------------
+
+    def _stream_config(self) -> ServerStreamConfig:
+        cfg = self.config
+        tls_on = bool(cfg["tls.enabled"])
+        plain = bool(cfg["auth.plain"])
+
+        def mechanisms(tls: bool) -> list[str]:
+            mechs = []
+            if tls and self.cert_end_point_binding is not None:
+                mechs += ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]
+            mechs += ["SCRAM-SHA-256", "SCRAM-SHA-1"]
+            if plain and tls:
+                mechs.append("PLAIN")
+            return mechs
+
+        def cb_types(tls: bool) -> list[str]:
+            return ["tls-server-end-point"] if tls and self.cert_end_point_binding else []
+
+        preauth: list[Element] = []
+        pre_ns: set[str] = set()
+        if cfg["register.enabled"]:
+            preauth.append(Element("register", ns.IQ_REGISTER_FEATURE))
+            pre_ns.add(ns.IQ_REGISTER)
+        if cfg["auth.legacy_iq_auth"]:
+            preauth.append(Element("auth", ns.IQ_AUTH_FEATURE))
+            pre_ns.add(ns.IQ_AUTH)
+        postauth: list[Element] = []
+        for module in self.modules:
+            postauth.extend(getattr(module, "stream_features", ()))
+        return ServerStreamConfig(
+            domains=frozenset({self.domain}),
+            tls_available=tls_on,
+            tls_required=tls_on and bool(cfg["tls.required"]),
+            mechanisms=mechanisms,
+            channel_binding_types=cb_types,
+            pre_auth_iq_namespaces=frozenset(pre_ns),
+            extra_features_preauth=tuple(preauth),
+            extra_features_postauth=tuple(postauth),
+            max_auth_attempts=cfg["auth.max_attempts"],
+            preauth_stanza_bytes=cfg["limits.preauth_stanza_bytes"],
+            stanza_bytes=cfg["limits.stanza_bytes"],
+            max_depth=cfg["limits.max_depth"],
+            max_attributes=cfg["limits.max_attributes"],
+            idle_seconds=int(cfg["ping.interval"]),
+        )
+
+    def sasl_mechanism(self, conn: C2SConnection, name: str) -> ServerMechanism:
+        """A server mechanism for ``name`` on ``conn`` (``LookupError`` if not offered)."""
+        from xmppx.auth import ServerContext, server_mechanism
+        from xmppx.core import nodeprep
+
+        bindings: dict[str, bytes] = {}
+        cb = conn.channel_binding("tls-server-end-point")
+        if cb is not None:
+            bindings["tls-server-end-point"] = cb
+
+        def prep_bare(s: str) -> str:
+            try:
+                return str(parse_jid(s))
+            except JIDError as exc:
+                raise ValueError(str(exc)) from None
+
+        def prep_user(s: str) -> str:
+            try:
+                return nodeprep(s)
+            except JIDError as exc:
+                raise ValueError(str(exc)) from None
+
+        ctx = ServerContext(
+            domain=self.domain,
+            secret=self._secret,
+            tls=conn.stream.tls_active,
+            channel_bindings=bindings,
+            prep_username=prep_user,
+            prep_jid=prep_bare,
+        )
+        return server_mechanism(name, ctx)
+
+    async def sasl_step(
+        self, conn: C2SConnection, mech: ServerMechanism, data: bytes | None, *, first: bool
+    ) -> tuple[str, bytes, str]:
+        """Run the mechanism until it needs the client again.  Returns
+        ``("challenge", data, "")``, ``("success", additional, bare_jid)`` or
+        ``("failure", text, condition)``."""
+        from xmppx.auth import Challenge, NeedCredentials, SASLFailure, Success
+
+        try:
+            step = mech.start(data) if first else mech.respond(data or b"")
+            user = ""
+            while isinstance(step, NeedCredentials):
+                user = f"{step.username}@{self.domain}"
+                creds = None
+                for hash_name in step.hash_names:
+                    stored = await self.storage.accounts.get_credentials(user, hash_name)
+                    if stored is not None:
+                        creds = _to_auth_credentials(stored)
+                        break
+                step = mech.provide_credentials(creds)
+            if isinstance(step, Challenge):
+                return ("challenge", step.data, "")
+            assert isinstance(step, Success)
+            return ("success", step.additional_data or b"", f"{step.authcid}@{self.domain}")
+        except SASLFailure as exc:
+            account = getattr(mech, "username", None)
+            delay = self.throttle.failure(
+                f"{account}@{self.domain}" if account else None, conn.address
+            )
+            if exc.condition == "not-authorized" and delay > 0:
+                await asyncio.sleep(delay)
+            return ("failure", exc.text.encode(), exc.condition)
+
+    async def handle_preauth_iq(self, conn: C2SConnection, event: PreAuthIq) -> None:
+        """XEP-0077 registration and XEP-0078 legacy auth before authentication."""
+        for module in self.modules:
+            handler = getattr(module, "preauth_iq", None)
+            if handler is not None and event.namespace in getattr(module, "preauth_namespaces", ()):
+                await handler(conn, event.stanza)
+                return
+        self._bounce(conn, event.stanza, StanzaError("service-unavailable"))
+
+    # -- routing: the hot path ---------------------------------------------------------
+
+    def handle_stanza(self, session: C2SConnection, stanza: Element) -> None:
+        """A stanza from a bound client (RFC 6120 §8.1.2.1, §10): check and stamp
+        ``from``, then route by ``to``."""
+        jid = session.jid
+        frm = stanza.get("from")
+        if frm is not None and frm != str(jid):
+            try:
+                claimed = parse_jid(frm)
+            except JIDError:
+                raise StreamError("invalid-from", f"{frm!r} is not a JID") from None
+            if claimed != jid and claimed != jid.bare:
+                raise StreamError("invalid-from", f"{frm} is not this stream's address")
+        stanza.set("from", str(jid))
+        kind = stanza.name
+        stype = stanza.get("type")
+        if kind == "iq":
+            if stype not in _IQ_TYPES or stanza.get("id") is None:
+                self._bounce(session, stanza, StanzaError("bad-request", "iq needs a valid type and id"))
+                return
+            if stype in ("get", "set") and sum(1 for _ in stanza) != 1:
+                self._bounce(session, stanza, StanzaError("bad-request",
+                                                          "iq get/set needs exactly one child"))
+                return
+        elif kind == "message":
+            stype = stype or "normal"
+            if stype not in _MESSAGE_TYPES:
+                stype = "normal"  # RFC 6121 §5.2.2: unknown types are treated as normal
+        else:
+            stype = stype or "available"
+            if stype not in _PRESENCE_TYPES:
+                self._bounce(session, stanza, StanzaError("bad-request", f"presence type {stype!r}"))
+                return
+        to_attr = stanza.get("to")
+        if to_attr is None:
+            self._to_self(session, stanza, kind, stype)
+            return
+        try:
+            to = parse_jid(to_attr)
+        except JIDError as exc:
+            self._bounce(session, stanza, StanzaError("jid-malformed", str(exc)))
+            return
+        if to.domain != self.domain:
+            component = self.component_for(to.domain)
+            if component is not None:
+                component(session, stanza, to)
+                return
+            self._bounce(session, stanza, StanzaError("remote-server-not-found",
+                                                      f"{to.domain} is not served here"))
+            return
+        if not to.local:
+            if isinstance(to, FullJID):
+                self._bounce(session, stanza, StanzaError("service-unavailable"))
+            elif kind == "iq":
+                self._spawn_iq(session, stanza, stype, None)
+            # message/presence to the server itself: nothing to do (RFC 6120 §10.3)
+            return
+        self._to_account(session, stanza, kind, stype, to)
+
+    def _to_self(self, session: C2SConnection, stanza: Element, kind: str, stype: str) -> None:
+        if kind == "iq":
+            self._spawn_iq(session, stanza, stype, session.jid.bare)
+        elif kind == "presence":
+            self.presence_broadcast(session, stanza, stype)
+        else:
+            self._to_account(session, stanza, kind, stype, session.jid.bare)
+
+    def _to_account(
+        self, session: C2SConnection | None, stanza: Element, kind: str, stype: str,
+        to: BareJID | FullJID,
+    ) -> None:
+        bare = to.bare if isinstance(to, FullJID) else to
+        target = self.sessions.get(to) if isinstance(to, FullJID) else None
+        available = self.sessions.available(bare)
+        if target is not None or available or kind == "iq" and isinstance(to, FullJID):
+            decision = route_to_account(kind=kind, stype=stype, full=isinstance(to, FullJID),
+                                        target=target, available=available, exists=True)
+            self._carry_out(decision, session, stanza, kind, stype, bare)
+            return
+        asyncio.ensure_future(self._to_offline_account(session, stanza, kind, stype, to, bare))
+
+    async def _to_offline_account(
+        self, session: C2SConnection | None, stanza: Element, kind: str, stype: str,
+        to: BareJID | FullJID, bare: BareJID,
+    ) -> None:
+        exists = bool(self.sessions.resources(bare)) or await self.storage.accounts.exists(
+            str(bare))
+        decision = route_to_account(kind=kind, stype=stype, full=isinstance(to, FullJID),
+                                    target=None, available=(), exists=exists)
+        self._carry_out(decision, session, stanza, kind, stype, bare)
+
+    def _carry_out(
+        self, decision: object, session: C2SConnection | None, stanza: Element, kind: str,
+        stype: str, bare: BareJID,
+    ) -> None:
+        if isinstance(decision, Deliver):
+            for target in decision.sessions:
+                target.deliver(stanza)
+        elif isinstance(decision, HandleForAccount):
+            if session is not None:
+                self._spawn_iq(session, stanza, stype, bare)
+        elif isinstance(decision, HandlePresence):
+            handler = self.presence_to_account
+            handler(session, stanza, stype, bare)
+        elif isinstance(decision, StoreOffline):
+            store = self.offline_store
+            if store is None:
+                self._bounce(session, stanza, StanzaError("service-unavailable"))
+            else:
+                asyncio.ensure_future(store(session, stanza, bare))
+        elif isinstance(decision, Bounce):
+            self._bounce(session, stanza, StanzaError(decision.condition))
+        elif isinstance(decision, Drop):
+            log.debug("dropped %s: %s", kind, decision.reason)
+
+    # Hooks the IM modules replace (issue-4 modules: roster, presence, offline).
+    offline_store: Callable[[C2SConnection | None, Element, BareJID], Awaitable[None]] | None = None
+
+    def presence_broadcast(self, session: C2SConnection, stanza: Element, stype: str) -> None:
+        for module in self.modules:
+            hook = getattr(module, "on_presence_broadcast", None)
+            if hook is not None:
+                hook(session, stanza, stype)
+                return
+
+    def presence_to_account(
+        self, session: C2SConnection | None, stanza: Element, stype: str, bare: BareJID
+    ) -> None:
+        for module in self.modules:
+            hook = getattr(module, "on_presence_to_account", None)
+            if hook is not None:
+                hook(session, stanza, stype, bare)
+                return
+
+    def component_for(self, domain: str) -> Callable[[C2SConnection, Element, Any], None] | None:
+        return None
+
+    def service_items(self) -> list[tuple[str, str]]:
+        """(JID, name) of the services hosted here, for disco#items (XEP-0030)."""
+        items: list[tuple[str, str]] = []
+        for module in self.modules:
+            items.extend(getattr(module, "disco_items", ()))
+        return items
+
+    def _spawn_iq(
+        self, session: C2SConnection, stanza: Element, stype: str, account: BareJID | None
+    ) -> None:
+        if stype in ("result", "error"):
+            return  # answers to our pings and the like: nothing more to do
+        asyncio.ensure_future(self._run_iq(session, stanza, stype, account))
+
+    async def _run_iq(
+        self, session: C2SConnection, stanza: Element, stype: str, account: BareJID | None
+    ) -> None:
+        payload_ns = stanza.first_child_namespace() or ""
+        make = IqGet if stype == "get" else IqSet
+        handler = None
+        if account is not None:
+            handler = self._iq.get(make(payload_ns, ACCOUNT))
+            if handler is None and stanza.get("to") is None:
+                handler = self._iq.get(make(payload_ns, SERVER))
+                account = None
+        else:
+            handler = self._iq.get(make(payload_ns, SERVER))
+        if handler is None:
+            self._bounce(session, stanza, StanzaError("service-unavailable"))
+            return
+        req = IqRequest(stanza=stanza, sender=session.jid, session=session, account=account)
+        try:
+            payload = await handler(req)
+        except StanzaError as exc:
+            self._bounce(session, stanza, exc)
+            return
+        except StreamError:
+            raise
+        except Exception:
+            log.exception("handler for %s failed", payload_ns)
+            self._bounce(session, stanza, StanzaError("internal-server-error"))
+            return
+        result = Element("iq", ns.CLIENT, {"type": "result", "id": stanza.get("id") or ""})
+        to = stanza.get("to")
+        result.set("from", to if to is not None else str(session.jid.bare))
+        result.set("to", str(session.jid))
+        if payload is not None:
+            result.append(payload)
+        session.deliver(result)
+
+    def _bounce(self, session: C2SConnection | None, stanza: Element, error: StanzaError) -> None:
+        if session is None:
+            return
+        reply = stanza_error_reply(stanza, error)
+        if reply is not None:
+            session.deliver(reply)
+
+
+def _first_cert_der(path: Path) -> bytes:
+    """DER bytes of the first certificate in a PEM file (ours, for RFC 5929)."""
+    pem = path.read_text()
+    end = "-----END CERTIFICATE-----"
+    return ssl.PEM_cert_to_DER_cert(pem[: pem.index(end) + len(end)] + "\n")
+
+
+def _to_auth_credentials(stored: Any) -> Any:
+    from xmppx.auth import ScramCredentials
+
+    return ScramCredentials(
+        hash_name=stored.hash_name,
+        salt=stored.salt,
+        iterations=stored.iterations,
+        stored_key=stored.stored_key,
+        server_key=stored.server_key,
+    )
+
+
+def _server_secret(data_dir: Path) -> bytes:
+    """A persistent random secret (fake SCRAM salts for unknown users must not change)."""
+    path = data_dir / "server-secret"
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    data = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return data

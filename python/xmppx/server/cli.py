@@ -1,0 +1,334 @@
+"""``xmppx-server``: run the server, manage accounts, import users.
+
+    xmppx-server [options]                      run (zero configuration: localhost)
+    xmppx-server adduser|passwd USER@DOMAIN     password from a prompt, or stdin if piped
+    xmppx-server deluser USER@DOMAIN
+    xmppx-server listusers [DOMAIN]
+    xmppx-server import FILE                    JSON lines: {"jid": ..., "password": ...}
+                                                or {"jid": ..., "scram": [RFC 5803 strings]}
+    xmppx-server --check-config | --version
+
+Every command takes ``--config FILE``, ``--data-dir``, ``--storage`` and ``--domain`` so it
+acts on the store the server uses.  Problems are reported as one line on stderr with exit
+status 2 (configuration, usage) or 1 (runtime).  Passwords are never taken from argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Final
+
+from xmppx import __version__
+from xmppx.server.config import OPTIONS, Config, ConfigError, load_config
+
+__all__ = ["main"]
+
+#: Accounts written per storage transaction during ``import``.
+IMPORT_BATCH: Final = 500
+
+log = logging.getLogger("xmppx")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    for opt in OPTIONS:
+        if opt.flag is None:
+            continue
+        kind = int if opt.type is int else str
+        p.add_argument(opt.flag, dest=opt.key.replace(".", "__"), type=kind,
+                       metavar=opt.key.split(".")[-1].upper(), default=None,
+                       help=f"{opt.doc} [config: {opt.key}]")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    _common(common)
+    p = argparse.ArgumentParser(prog="xmppx-server", parents=[common],
+                                description="xmppx: an XMPP server (RFC 6120/6121).")
+    p.add_argument("--version", action="version", version=f"xmppx {__version__}")
+    p.add_argument("--check-config", action="store_true",
+                   help="validate the configuration, print it, and exit")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, helptext in (("adduser", "create an account"), ("passwd", "set a password"),
+                           ("deluser", "delete an account and all its data")):
+        sp = sub.add_parser(name, parents=[common], help=helptext)
+        sp.add_argument("jid", metavar="USER@DOMAIN")
+    sp = sub.add_parser("listusers", parents=[common], help="list accounts")
+    sp.add_argument("domain", nargs="?", default=None)
+    sp = sub.add_parser("import", parents=[common], help="bulk-create accounts from JSON lines")
+    sp.add_argument("file", metavar="FILE", help="JSON lines file, or - for stdin")
+    return p
+
+
+def _config(args: argparse.Namespace) -> Config:
+    overrides = {o.key.replace(".", "__"): getattr(args, o.key.replace(".", "__"), None)
+                 for o in OPTIONS if o.flag is not None}
+    if overrides.get("c2s__hosts") is not None:
+        overrides["c2s__hosts"] = [overrides["c2s__hosts"]]
+    return load_config(args.config, **overrides)
+
+
+def _setup_logging(cfg: Config) -> None:
+    level = getattr(logging, str(cfg["log.level"]).upper())
+    handler = logging.StreamHandler(sys.stderr)
+    if cfg["log.format"] == "json":
+        handler.setFormatter(_JSONFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                               "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def _read_password(prompt_twice: bool = True) -> str:
+    """From a prompt when stdin is a terminal, else the first line of stdin."""
+    if sys.stdin.isatty():
+        pw = getpass.getpass("Password: ")
+        if prompt_twice and getpass.getpass("Retype password: ") != pw:
+            raise SystemExit("xmppx-server: the passwords do not match")
+        return pw
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+async def _run_server(cfg: Config) -> int:
+    from xmppx.server._server import XMPPServer
+
+    server = XMPPServer(cfg)
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.stop()
+        what = "address in use" if exc.errno in (98, 48) else exc.strerror or str(exc)
+        print(f"xmppx-server: cannot listen ({what}): {exc}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
+    print(f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}",
+          file=sys.stderr)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+    return 0
+
+
+async def _with_storage(cfg: Config, args: argparse.Namespace) -> int:
+    from xmppx.server.accounts import AccountError, create_account, parse_user, set_password
+    from xmppx.storage import AccountExists, AccountNotFound, open_storage
+
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    storage = await open_storage(cfg.storage_url)
+    try:
+        cmd = args.command
+        if cmd == "listusers":
+            after = None
+            domain = args.domain or cfg.domain
+            while True:
+                page = await storage.accounts.list_users(domain=domain, after=after)
+                if not page:
+                    break
+                for user in page:
+                    print(user)
+                after = page[-1]
+            return 0
+        if cmd == "import":
+            return await _import(storage, cfg, args.file)
+        try:
+            user = parse_user(args.jid, cfg.domain)
+        except AccountError as exc:
+            print(f"xmppx-server: {exc}", file=sys.stderr)
+            return 2
+        if cmd == "deluser":
+            if not await storage.accounts.delete(str(user)):
+                print(f"xmppx-server: {user} does not exist", file=sys.stderr)
+                return 1
+            print(f"deleted {user}", file=sys.stderr)
+            return 0
+        password = _read_password()
+        if not password:
+            print("xmppx-server: the password is empty", file=sys.stderr)
+            return 2
+        try:
+            if cmd == "adduser":
+                await create_account(storage, user, password)
+                print(f"created {user}", file=sys.stderr)
+            else:
+                await set_password(storage, user, password)
+                print(f"password of {user} changed", file=sys.stderr)
+        except AccountExists:
+            print(f"xmppx-server: {user} exists already", file=sys.stderr)
+            return 1
+        except AccountNotFound:
+            print(f"xmppx-server: {user} does not exist", file=sys.stderr)
+            return 1
+        except AccountError as exc:
+            print(f"xmppx-server: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    finally:
+        await storage.close()
+
+
+def _derive(item: tuple[str, str]) -> tuple[str, Any]:
+    from xmppx.server.accounts import credentials_for
+
+    jid, password = item
+    return jid, credentials_for(password)
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    try:
+        yield from enumerate(fh, 1)
+    finally:
+        if fh is not sys.stdin:
+            fh.close()
+
+
+async def _import(storage: Any, cfg: Config, path: str) -> int:
+    """Bulk-create accounts.  Plain passwords are turned into SCRAM keys on every core;
+    lines with ready ``scram`` keys (RFC 5803 strings, as exported by other servers) skip
+    that work.  All lines are checked before anything is written."""
+    from xmppx.auth import ScramCredentials as AuthCreds
+    from xmppx.server.accounts import AccountError, parse_user
+    from xmppx.storage import AccountExists, NewAccount
+    from xmppx.storage import ScramCredentials as Stored
+
+    plain: list[tuple[str, str]] = []
+    ready: list[tuple[str, tuple[Stored, ...]]] = []
+    try:
+        for lineno, line in _lines(path):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                user = str(parse_user(str(obj["jid"]), cfg.domain))
+                if "scram" in obj:
+                    creds = tuple(
+                        Stored(hash_name=c.hash_name, salt=c.salt, iterations=c.iterations,
+                               stored_key=c.stored_key, server_key=c.server_key)
+                        for c in (AuthCreds.from_rfc5803(s) for s in obj["scram"]))
+                    ready.append((user, creds))
+                else:
+                    password = obj["password"]
+                    if not isinstance(password, str) or not password:
+                        raise ValueError("password must be a non-empty string")
+                    plain.append((user, password))
+            except (ValueError, KeyError, TypeError, AccountError) as exc:
+                print(f"xmppx-server: {path}:{lineno}: {exc}", file=sys.stderr)
+                return 2
+    except OSError as exc:
+        print(f"xmppx-server: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    total = len(plain) + len(ready)
+    done = 0
+    started = time.monotonic()
+    bar = _Progress(total)
+
+    async def write(batch: Sequence[tuple[str, tuple[Stored, ...]]]) -> None:
+        nonlocal done
+        await storage.accounts.create_many([NewAccount(user=u, credentials=c) for u, c in batch])
+        done += len(batch)
+        bar.update(done)
+
+    try:
+        for i in range(0, len(ready), IMPORT_BATCH):
+            await write(ready[i : i + IMPORT_BATCH])
+        if plain:
+            loop = asyncio.get_running_loop()
+            workers = max(1, os.cpu_count() or 1)
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for i in range(0, len(plain), IMPORT_BATCH):
+                    chunk = plain[i : i + IMPORT_BATCH]
+                    derived = await loop.run_in_executor(None, lambda c=chunk: list(
+                        pool.map(_derive, c, chunksize=32)))
+                    await write(derived)
+    except AccountExists as exc:
+        bar.finish()
+        print(f"xmppx-server: {exc}; {done} of {total} accounts were imported before it",
+              file=sys.stderr)
+        return 1
+    bar.finish()
+    secs = max(time.monotonic() - started, 1e-9)
+    print(f"imported {done} accounts in {secs:.1f} s ({done / secs:,.0f}/s)", file=sys.stderr)
+    return 0
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only when it is a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done: int) -> None:
+        if self.tty:
+            width = 30
+            filled = width * done // self.total
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total}")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xmppx-server``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        print(f"xmppx-server: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        for opt in OPTIONS:
+            print(f"{opt.key} = {cfg[opt.key]!r}")
+        print(f"# configuration from {cfg.source} is valid", file=sys.stderr)
+        return 0
+    _setup_logging(cfg)
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        uvloop = None
+    runner = uvloop.run if uvloop is not None else asyncio.run
+    try:
+        if args.command is None:
+            return int(runner(_run_server(cfg)))
+        return int(runner(_with_storage(cfg, args)))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line for the operator; details at debug level
+        from xmppx.server.tls import TLSSetupError
+        from xmppx.storage import StorageError
+
+        if isinstance(exc, TLSSetupError | StorageError | ConfigError):
+            print(f"xmppx-server: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
