@@ -1,0 +1,923 @@
+"""SQLite driver (the default): every ``sqlite3`` call runs in one dedicated thread.
+
+Why a hand-written worker rather than ``aiosqlite``
+===================================================
+Each store method is written as *one synchronous function* that runs its whole
+transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) in the worker thread, in a single hop
+from the event loop.  Because the thread runs one function at a time, no other task's
+statements can interleave with a transaction: "count, then insert if below the quota"
+is atomic by construction, without an extra asyncio lock, and a transaction costs one
+thread hop instead of one per statement.  ``aiosqlite`` exposes statement-level awaits on
+a shared connection, which would need that locking on top, and adds a dependency for
+~40 lines of ``ThreadPoolExecutor(max_workers=1)``.  The event loop never blocks on
+SQLite: it only awaits the executor's future.
+
+Durability settings
+===================
+* ``journal_mode=WAL``: readers do not block the writer, and other processes (an admin
+  command) can read while the server writes.
+* ``synchronous=NORMAL`` by default: in WAL mode this never corrupts the database; a
+  power loss or OS crash (not a process crash) may only roll back the last commits,
+  because the WAL is synced at checkpoints instead of at every commit.  That is the
+  right trade for roster, private XML, last activity, MUC state: commits stay cheap.
+* ``synchronous=FULL`` for the commits that are promises to someone else: offline
+  appends (the sender was told the message is stored, XEP-0160) and account changes
+  (a registration or password change that succeeded must not silently revert).  The
+  setting is switched around those transactions only.
+* ``foreign_keys=ON`` (credentials and affiliations cascade) and a ``busy_timeout`` so
+  a second process holding the write lock briefly makes us wait, not fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final, TypeVar, cast
+
+from xmppx.storage._errors import (
+    AccountExists,
+    AccountNotFound,
+    RoomNotFound,
+    StorageConfigError,
+    StorageError,
+)
+from xmppx.storage._migrations import MIGRATIONS, Migration, pending_steps
+from xmppx.storage._protocols import MAX_PAGE_SIZE, Storage
+from xmppx.storage._records import (
+    Affiliation,
+    LastActivity,
+    MucAffiliation,
+    MucRoom,
+    NewAccount,
+    OfflineMessage,
+    PendingSubscription,
+    Roster,
+    RosterItem,
+    ScramCredentials,
+    Subscription,
+    check_credentials,
+    domain_of,
+)
+from xmppx.storage._util import (
+    check_limit,
+    check_quota,
+    dedupe_jids,
+    dump_config,
+    load_config,
+    require_aware,
+)
+
+__all__ = ["MEMORY_PATH", "SQLITE_BUSY_TIMEOUT_MS", "SqliteStorage"]
+
+#: How long a write waits for another process's write lock before failing.  Long enough
+#: to ride out an admin command's transaction or a checkpoint, short enough that a stuck
+#: lock surfaces as an error instead of a hung server.
+SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+
+#: The path that selects a private in-memory database (``sqlite://:memory:``).
+MEMORY_PATH: Final = ":memory:"
+
+_T = TypeVar("_T")
+_Conn = sqlite3.Connection
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+
+def _to_micros(stamp: datetime) -> int:
+    return (stamp - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+class _Worker:
+    """One sqlite3 connection owned by one thread; store methods send it whole
+    transactions as functions (see the module docstring)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: _Conn | None = None
+
+    async def start(self) -> None:
+        if self._executor is not None:
+            raise StorageError("storage is already open")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xmppx-sqlite")
+        try:
+            await self._submit(self._connect)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            # Queued behind any call still running, so those finish first.
+            await self._submit(self._disconnect)
+        finally:
+            self._executor = None
+            executor.shutdown(wait=False)
+
+    async def read(self, fn: Callable[[_Conn], _T]) -> _T:
+        """Run ``fn`` in a read transaction (one consistent snapshot)."""
+        return await self._submit(self._transaction, fn, "BEGIN", False)
+
+    async def write(self, fn: Callable[[_Conn], _T], *, durable: bool = False) -> _T:
+        """Run ``fn`` in a write transaction; ``durable`` syncs the commit to disk."""
+        return await self._submit(self._transaction, fn, "BEGIN IMMEDIATE", durable)
+
+    async def _submit(self, fn: Callable[..., _T], *args: object) -> _T:
+        if self._executor is None:
+            raise StorageError("storage is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+
+    # -- everything below runs in the worker thread --------------------------------------
+
+    def _connect(self) -> None:
+        if self._path != MEMORY_PATH:
+            parent = Path(self._path).parent
+            if not parent.is_dir():
+                raise StorageConfigError(
+                    f"SQLite database directory {str(parent)!r} does not exist "
+                    f"(database {self._path!r})"
+                )
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as exc:
+            raise StorageConfigError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StorageConfigError(f"cannot use SQLite database {self._path!r}: {exc}") from exc
+        self._conn = conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _transaction(self, fn: Callable[[_Conn], _T], begin: str, durable: bool) -> _T:
+        conn = self._conn
+        if conn is None:
+            raise StorageError("storage is not open")
+        try:
+            if durable:
+                conn.execute("PRAGMA synchronous=FULL")
+            try:
+                conn.execute(begin)
+                try:
+                    result = fn(conn)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                return result
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite error: {exc}") from exc
+
+
+def _one_int(conn: _Conn, sql: str, params: Sequence[object] = ()) -> int:
+    row = conn.execute(sql, params).fetchone()
+    return int(row[0])
+
+
+# -- accounts --------------------------------------------------------------------------
+
+_INSERT_CREDENTIALS: Final = (
+    "INSERT INTO scram_credentials (jid, hash, salt, iterations, stored_key, server_key) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_USER_TABLES: Final = (
+    ("roster_items", "username"),
+    ("roster_versions", "username"),
+    ("roster_pending", "username"),
+    ("offline_messages", "username"),
+    ("private_storage", "username"),
+    ("blocklist", "username"),
+    ("last_activity", "username"),
+    ("muc_affiliations", "jid"),
+)
+
+
+def _credential_rows(
+    user: str, credentials: Iterable[ScramCredentials]
+) -> list[tuple[str, str, bytes, int, bytes, bytes]]:
+    return [
+        (user, c.hash_name, c.salt, c.iterations, c.stored_key, c.server_key) for c in credentials
+    ]
+
+
+def _credentials(row: sqlite3.Row | tuple[object, ...]) -> ScramCredentials:
+    hash_name, salt, iterations, stored_key, server_key = row
+    return ScramCredentials(
+        hash_name=cast(str, hash_name),
+        salt=cast(bytes, salt),
+        iterations=cast(int, iterations),
+        stored_key=cast(bytes, stored_key),
+        server_key=cast(bytes, server_key),
+    )
+
+
+class _Accounts:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def create(self, user: str, credentials: Sequence[ScramCredentials]) -> None:
+        creds = tuple(credentials)
+        domain = domain_of(user)
+        check_credentials(creds)
+
+        def run(conn: _Conn) -> None:
+            try:
+                conn.execute("INSERT INTO accounts (jid, domain) VALUES (?, ?)", (user, domain))
+            except sqlite3.IntegrityError as exc:
+                raise AccountExists(user) from exc
+            conn.executemany(_INSERT_CREDENTIALS, _credential_rows(user, creds))
+
+        await self._db.write(run, durable=True)
+
+    async def create_many(self, accounts: Sequence[NewAccount]) -> int:
+        batch = tuple(accounts)
+        seen: set[str] = set()
+        for account in batch:
+            if account.user in seen:
+                raise AccountExists(account.user)
+            seen.add(account.user)
+        rows = [(a.user, domain_of(a.user)) for a in batch]
+        cred_rows = [row for a in batch for row in _credential_rows(a.user, a.credentials)]
+
+        def run(conn: _Conn) -> int:
+            conn.execute("SAVEPOINT create_many")
+            try:
+                conn.executemany("INSERT INTO accounts (jid, domain) VALUES (?, ?)", rows)
+            except sqlite3.IntegrityError as exc:
+                # Slow path only: undo the partial insert, then name the first culprit.
+                conn.execute("ROLLBACK TO create_many")
+                for user, _ in rows:
+                    if conn.execute("SELECT 1 FROM accounts WHERE jid = ?", (user,)).fetchone():
+                        raise AccountExists(user) from exc
+                raise
+            conn.execute("RELEASE create_many")
+            conn.executemany(_INSERT_CREDENTIALS, cred_rows)
+            return len(rows)
+
+        return await self._db.write(run, durable=True)
+
+    async def exists(self, user: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            return (
+                conn.execute("SELECT 1 FROM accounts WHERE jid = ?", (user,)).fetchone() is not None
+            )
+
+        return await self._db.read(run)
+
+    async def count(self, *, domain: str | None = None) -> int:
+        def run(conn: _Conn) -> int:
+            if domain is None:
+                return _one_int(conn, "SELECT count(*) FROM accounts")
+            return _one_int(conn, "SELECT count(*) FROM accounts WHERE domain = ?", (domain,))
+
+        return await self._db.read(run)
+
+    async def list_users(
+        self, *, domain: str | None = None, after: str | None = None, limit: int = MAX_PAGE_SIZE
+    ) -> tuple[str, ...]:
+        check_limit(limit)
+        where: list[str] = []
+        params: list[object] = []
+        if domain is not None:
+            where.append("domain = ?")
+            params.append(domain)
+        if after is not None:
+            where.append("jid > ?")
+            params.append(after)
+        sql = "SELECT jid FROM accounts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY jid LIMIT ?"
+        params.append(limit)
+
+        def run(conn: _Conn) -> tuple[str, ...]:
+            return tuple(str(row[0]) for row in conn.execute(sql, params))
+
+        return await self._db.read(run)
+
+    async def get_credentials(self, user: str, hash_name: str) -> ScramCredentials | None:
+        def run(conn: _Conn) -> ScramCredentials | None:
+            row = conn.execute(
+                "SELECT hash, salt, iterations, stored_key, server_key FROM scram_credentials "
+                "WHERE jid = ? AND hash = ?",
+                (user, hash_name),
+            ).fetchone()
+            return None if row is None else _credentials(row)
+
+        return await self._db.read(run)
+
+    async def list_credentials(self, user: str) -> tuple[ScramCredentials, ...]:
+        def run(conn: _Conn) -> tuple[ScramCredentials, ...]:
+            rows = conn.execute(
+                "SELECT hash, salt, iterations, stored_key, server_key FROM scram_credentials "
+                "WHERE jid = ? ORDER BY hash",
+                (user,),
+            )
+            return tuple(_credentials(row) for row in rows)
+
+        return await self._db.read(run)
+
+    async def set_credentials(self, user: str, credentials: Sequence[ScramCredentials]) -> None:
+        creds = tuple(credentials)
+        check_credentials(creds)
+
+        def run(conn: _Conn) -> None:
+            if conn.execute("SELECT 1 FROM accounts WHERE jid = ?", (user,)).fetchone() is None:
+                raise AccountNotFound(user)
+            conn.execute("DELETE FROM scram_credentials WHERE jid = ?", (user,))
+            conn.executemany(_INSERT_CREDENTIALS, _credential_rows(user, creds))
+
+        await self._db.write(run, durable=True)
+
+    async def delete(self, user: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            existed = conn.execute("DELETE FROM accounts WHERE jid = ?", (user,)).rowcount > 0
+            for table, column in _USER_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (user,))
+            return existed
+
+        return await self._db.write(run, durable=True)
+
+
+# -- roster ----------------------------------------------------------------------------
+
+
+def _bump_roster_version(conn: _Conn, user: str) -> str:
+    """Take the next value of the global counter as the user's version: versions never
+    repeat for a user, even after the account is deleted and created again."""
+    conn.execute("UPDATE roster_version_counter SET value = value + 1 WHERE id = 1")
+    version = _one_int(conn, "SELECT value FROM roster_version_counter WHERE id = 1")
+    conn.execute(
+        "INSERT INTO roster_versions (username, version) VALUES (?, ?) "
+        "ON CONFLICT (username) DO UPDATE SET version = excluded.version",
+        (user, version),
+    )
+    return str(version)
+
+
+def _roster_version(conn: _Conn, user: str) -> str:
+    row = conn.execute("SELECT version FROM roster_versions WHERE username = ?", (user,)).fetchone()
+    return "0" if row is None else str(row[0])
+
+
+_ROSTER_COLUMNS: Final = "contact, name, subscription, ask, approved, groups"
+
+
+def _roster_item(row: tuple[object, ...]) -> RosterItem:
+    contact, name, subscription, ask, approved, groups = row
+    return RosterItem(
+        contact=cast(str, contact),
+        name=cast("str | None", name),
+        subscription=cast(Subscription, subscription),
+        ask=bool(ask),
+        approved=bool(approved),
+        groups=tuple(json.loads(cast(str, groups))),
+    )
+
+
+class _Roster:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def get_roster(self, user: str) -> Roster:
+        def run(conn: _Conn) -> Roster:
+            rows = conn.execute(
+                f"SELECT {_ROSTER_COLUMNS} FROM roster_items WHERE username = ? ORDER BY contact",
+                (user,),
+            )
+            items = tuple(_roster_item(row) for row in rows)
+            return Roster(version=_roster_version(conn, user), items=items)
+
+        return await self._db.read(run)
+
+    async def get_version(self, user: str) -> str:
+        return await self._db.read(lambda conn: _roster_version(conn, user))
+
+    async def get_item(self, user: str, contact: str) -> RosterItem | None:
+        def run(conn: _Conn) -> RosterItem | None:
+            row = conn.execute(
+                f"SELECT {_ROSTER_COLUMNS} FROM roster_items WHERE username = ? AND contact = ?",
+                (user, contact),
+            ).fetchone()
+            return None if row is None else _roster_item(row)
+
+        return await self._db.read(run)
+
+    async def put_item(self, user: str, item: RosterItem) -> str:
+        params = (
+            user,
+            item.contact,
+            item.name,
+            item.subscription,
+            int(item.ask),
+            int(item.approved),
+            json.dumps(list(item.groups), ensure_ascii=False),
+        )
+
+        def run(conn: _Conn) -> str:
+            conn.execute(
+                f"INSERT INTO roster_items (username, {_ROSTER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username, contact) DO UPDATE SET "
+                "name = excluded.name, subscription = excluded.subscription, "
+                "ask = excluded.ask, approved = excluded.approved, groups = excluded.groups",
+                params,
+            )
+            return _bump_roster_version(conn, user)
+
+        return await self._db.write(run)
+
+    async def delete_item(self, user: str, contact: str) -> str | None:
+        def run(conn: _Conn) -> str | None:
+            deleted = conn.execute(
+                "DELETE FROM roster_items WHERE username = ? AND contact = ?", (user, contact)
+            ).rowcount
+            return _bump_roster_version(conn, user) if deleted else None
+
+        return await self._db.write(run)
+
+    async def put_pending(self, user: str, contact: str, stanza: bytes) -> None:
+        def run(conn: _Conn) -> None:
+            conn.execute(
+                "INSERT INTO roster_pending (username, contact, stanza) VALUES (?, ?, ?) "
+                "ON CONFLICT (username, contact) DO UPDATE SET stanza = excluded.stanza",
+                (user, contact, stanza),
+            )
+
+        await self._db.write(run)
+
+    async def list_pending(self, user: str) -> tuple[PendingSubscription, ...]:
+        def run(conn: _Conn) -> tuple[PendingSubscription, ...]:
+            rows = conn.execute(
+                "SELECT contact, stanza FROM roster_pending WHERE username = ? ORDER BY id",
+                (user,),
+            )
+            return tuple(PendingSubscription(contact=c, stanza=s) for c, s in rows)
+
+        return await self._db.read(run)
+
+    async def remove_pending(self, user: str, contact: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            return (
+                conn.execute(
+                    "DELETE FROM roster_pending WHERE username = ? AND contact = ?",
+                    (user, contact),
+                ).rowcount
+                > 0
+            )
+
+        return await self._db.write(run)
+
+
+# -- offline ---------------------------------------------------------------------------
+
+
+def _offline_rows(rows: Iterable[tuple[object, ...]]) -> tuple[OfflineMessage, ...]:
+    return tuple(
+        OfflineMessage(
+            id=cast(int, id_), stanza=cast(bytes, stanza), stamp=_from_micros(cast(int, stamp))
+        )
+        for id_, stanza, stamp in rows
+    )
+
+
+class _Offline:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def append(self, user: str, stanza: bytes, *, stamp: datetime, quota: int) -> bool:
+        require_aware("stamp", stamp)
+        check_quota(quota)
+        micros = _to_micros(stamp)
+
+        def run(conn: _Conn) -> bool:
+            # Atomic: the worker runs one transaction at a time, and BEGIN IMMEDIATE holds
+            # the database write lock against other processes from the count on.
+            stored = _one_int(
+                conn, "SELECT count(*) FROM offline_messages WHERE username = ?", (user,)
+            )
+            if stored >= quota:
+                return False
+            conn.execute(
+                "INSERT INTO offline_messages (username, stanza, stamp) VALUES (?, ?, ?)",
+                (user, stanza, micros),
+            )
+            return True
+
+        return await self._db.write(run, durable=True)
+
+    async def count(self, user: str) -> int:
+        return await self._db.read(
+            lambda conn: _one_int(
+                conn, "SELECT count(*) FROM offline_messages WHERE username = ?", (user,)
+            )
+        )
+
+    async def fetch(self, user: str, *, limit: int | None = None) -> tuple[OfflineMessage, ...]:
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        sql_limit = -1 if limit is None else limit
+
+        def run(conn: _Conn) -> tuple[OfflineMessage, ...]:
+            return _offline_rows(
+                conn.execute(
+                    "SELECT id, stanza, stamp FROM offline_messages WHERE username = ? "
+                    "ORDER BY id LIMIT ?",
+                    (user, sql_limit),
+                )
+            )
+
+        return await self._db.read(run)
+
+    async def delete(self, user: str, ids: Iterable[int]) -> int:
+        params = [(user, int(i)) for i in dict.fromkeys(ids)]
+
+        def run(conn: _Conn) -> int:
+            cursor = conn.executemany(
+                "DELETE FROM offline_messages WHERE username = ? AND id = ?", params
+            )
+            return max(cursor.rowcount, 0)
+
+        return await self._db.write(run)
+
+    async def pop_all(self, user: str) -> tuple[OfflineMessage, ...]:
+        def run(conn: _Conn) -> tuple[OfflineMessage, ...]:
+            messages = _offline_rows(
+                conn.execute(
+                    "SELECT id, stanza, stamp FROM offline_messages WHERE username = ? ORDER BY id",
+                    (user,),
+                )
+            )
+            conn.execute("DELETE FROM offline_messages WHERE username = ?", (user,))
+            return messages
+
+        return await self._db.write(run)
+
+
+# -- private XML -----------------------------------------------------------------------
+
+
+class _Private:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def get(self, user: str, key: str) -> bytes | None:
+        def run(conn: _Conn) -> bytes | None:
+            row = conn.execute(
+                "SELECT data FROM private_storage WHERE username = ? AND key = ?", (user, key)
+            ).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._db.read(run)
+
+    async def put(self, user: str, key: str, data: bytes) -> None:
+        def run(conn: _Conn) -> None:
+            conn.execute(
+                "INSERT INTO private_storage (username, key, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (username, key) DO UPDATE SET data = excluded.data",
+                (user, key, data),
+            )
+
+        await self._db.write(run)
+
+    async def delete(self, user: str, key: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            return (
+                conn.execute(
+                    "DELETE FROM private_storage WHERE username = ? AND key = ?", (user, key)
+                ).rowcount
+                > 0
+            )
+
+        return await self._db.write(run)
+
+
+# -- blocklist -------------------------------------------------------------------------
+
+
+class _Blocklist:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def get(self, user: str) -> tuple[str, ...]:
+        def run(conn: _Conn) -> tuple[str, ...]:
+            rows = conn.execute(
+                "SELECT jid FROM blocklist WHERE username = ? ORDER BY jid", (user,)
+            )
+            return tuple(str(row[0]) for row in rows)
+
+        return await self._db.read(run)
+
+    async def add(self, user: str, jids: Iterable[str]) -> tuple[str, ...]:
+        wanted = dedupe_jids(jids)
+
+        def run(conn: _Conn) -> tuple[str, ...]:
+            added = []
+            for jid in wanted:
+                cursor = conn.execute(
+                    "INSERT INTO blocklist (username, jid) VALUES (?, ?) "
+                    "ON CONFLICT (username, jid) DO NOTHING",
+                    (user, jid),
+                )
+                if cursor.rowcount > 0:
+                    added.append(jid)
+            return tuple(added)
+
+        return await self._db.write(run)
+
+    async def remove(self, user: str, jids: Iterable[str]) -> tuple[str, ...]:
+        wanted = dedupe_jids(jids)
+
+        def run(conn: _Conn) -> tuple[str, ...]:
+            return tuple(
+                jid
+                for jid in wanted
+                if conn.execute(
+                    "DELETE FROM blocklist WHERE username = ? AND jid = ?", (user, jid)
+                ).rowcount
+                > 0
+            )
+
+        return await self._db.write(run)
+
+    async def clear(self, user: str) -> tuple[str, ...]:
+        def run(conn: _Conn) -> tuple[str, ...]:
+            rows = conn.execute(
+                "SELECT jid FROM blocklist WHERE username = ? ORDER BY jid", (user,)
+            ).fetchall()
+            conn.execute("DELETE FROM blocklist WHERE username = ?", (user,))
+            return tuple(str(row[0]) for row in rows)
+
+        return await self._db.write(run)
+
+
+# -- last activity ---------------------------------------------------------------------
+
+
+class _LastActivity:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def get(self, user: str) -> LastActivity | None:
+        def run(conn: _Conn) -> LastActivity | None:
+            row = conn.execute(
+                "SELECT stamp, status FROM last_activity WHERE username = ?", (user,)
+            ).fetchone()
+            if row is None:
+                return None
+            return LastActivity(stamp=_from_micros(row[0]), status=row[1])
+
+        return await self._db.read(run)
+
+    async def put(self, user: str, activity: LastActivity) -> None:
+        params = (user, _to_micros(activity.stamp), activity.status)
+
+        def run(conn: _Conn) -> None:
+            conn.execute(
+                "INSERT INTO last_activity (username, stamp, status) VALUES (?, ?, ?) "
+                "ON CONFLICT (username) DO UPDATE SET "
+                "stamp = excluded.stamp, status = excluded.status",
+                params,
+            )
+
+        await self._db.write(run)
+
+    async def delete(self, user: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            cursor = conn.execute("DELETE FROM last_activity WHERE username = ?", (user,))
+            return cursor.rowcount > 0
+
+        return await self._db.write(run)
+
+
+# -- MUC -------------------------------------------------------------------------------
+
+_ROOM_COLUMNS: Final = "jid, config, subject, subject_author"
+_AFFILIATION_COLUMNS: Final = "room, jid, affiliation, reason, nick"
+
+
+def _room(row: tuple[object, ...]) -> MucRoom:
+    jid, config, subject, subject_author = row
+    return MucRoom(
+        jid=cast(str, jid),
+        config=load_config(cast(str, config)),
+        subject=cast(str, subject),
+        subject_author=cast(str, subject_author),
+    )
+
+
+def _affiliation(row: tuple[object, ...]) -> MucAffiliation:
+    room, jid, affiliation, reason, nick = row
+    return MucAffiliation(
+        room=cast(str, room),
+        user=cast(str, jid),
+        affiliation=cast(Affiliation, affiliation),
+        reason=cast(str, reason),
+        nick=cast("str | None", nick),
+    )
+
+
+class _Muc:
+    def __init__(self, db: _Worker) -> None:
+        self._db = db
+
+    async def list_rooms(self, *, service: str | None = None) -> tuple[MucRoom, ...]:
+        def run(conn: _Conn) -> tuple[MucRoom, ...]:
+            if service is None:
+                rows = conn.execute(f"SELECT {_ROOM_COLUMNS} FROM muc_rooms ORDER BY jid")
+            else:
+                rows = conn.execute(
+                    f"SELECT {_ROOM_COLUMNS} FROM muc_rooms WHERE service = ? ORDER BY jid",
+                    (service,),
+                )
+            return tuple(_room(row) for row in rows)
+
+        return await self._db.read(run)
+
+    async def get_room(self, room: str) -> MucRoom | None:
+        def run(conn: _Conn) -> MucRoom | None:
+            row = conn.execute(
+                f"SELECT {_ROOM_COLUMNS} FROM muc_rooms WHERE jid = ?", (room,)
+            ).fetchone()
+            return None if row is None else _room(row)
+
+        return await self._db.read(run)
+
+    async def put_room(self, room: MucRoom) -> None:
+        params = (
+            room.jid,
+            room.service,
+            dump_config(room.config),
+            room.subject,
+            room.subject_author,
+        )
+
+        def run(conn: _Conn) -> None:
+            # An upsert, not INSERT OR REPLACE: replacing would delete the row and
+            # cascade to the room's affiliations.
+            conn.execute(
+                "INSERT INTO muc_rooms (jid, service, config, subject, subject_author) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (jid) DO UPDATE SET "
+                "config = excluded.config, subject = excluded.subject, "
+                "subject_author = excluded.subject_author",
+                params,
+            )
+
+        await self._db.write(run)
+
+    async def delete_room(self, room: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            return conn.execute("DELETE FROM muc_rooms WHERE jid = ?", (room,)).rowcount > 0
+
+        return await self._db.write(run)
+
+    async def get_affiliation(self, room: str, user: str) -> MucAffiliation | None:
+        def run(conn: _Conn) -> MucAffiliation | None:
+            row = conn.execute(
+                f"SELECT {_AFFILIATION_COLUMNS} FROM muc_affiliations WHERE room = ? AND jid = ?",
+                (room, user),
+            ).fetchone()
+            return None if row is None else _affiliation(row)
+
+        return await self._db.read(run)
+
+    async def set_affiliation(self, affiliation: MucAffiliation) -> None:
+        a = affiliation
+
+        def run(conn: _Conn) -> None:
+            if conn.execute("SELECT 1 FROM muc_rooms WHERE jid = ?", (a.room,)).fetchone() is None:
+                raise RoomNotFound(a.room)
+            conn.execute(
+                f"INSERT INTO muc_affiliations ({_AFFILIATION_COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (room, jid) DO UPDATE SET affiliation = excluded.affiliation, "
+                "reason = excluded.reason, nick = excluded.nick",
+                (a.room, a.user, a.affiliation, a.reason, a.nick),
+            )
+
+        await self._db.write(run)
+
+    async def delete_affiliation(self, room: str, user: str) -> bool:
+        def run(conn: _Conn) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM muc_affiliations WHERE room = ? AND jid = ?", (room, user)
+            )
+            return cursor.rowcount > 0
+
+        return await self._db.write(run)
+
+    async def list_affiliations(
+        self, room: str, *, affiliation: Affiliation | None = None
+    ) -> tuple[MucAffiliation, ...]:
+        def run(conn: _Conn) -> tuple[MucAffiliation, ...]:
+            if affiliation is None:
+                rows = conn.execute(
+                    f"SELECT {_AFFILIATION_COLUMNS} FROM muc_affiliations WHERE room = ? "
+                    "ORDER BY jid",
+                    (room,),
+                )
+            else:
+                rows = conn.execute(
+                    f"SELECT {_AFFILIATION_COLUMNS} FROM muc_affiliations "
+                    "WHERE room = ? AND affiliation = ? ORDER BY jid",
+                    (room, affiliation),
+                )
+            return tuple(_affiliation(row) for row in rows)
+
+        return await self._db.read(run)
+
+
+# -- the bundle ------------------------------------------------------------------------
+
+
+def _migrate(conn: _Conn, steps: Sequence[Migration]) -> int:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        "version INTEGER NOT NULL PRIMARY KEY, description TEXT NOT NULL, "
+        "applied_at INTEGER NOT NULL)"
+    )
+    current = _one_int(conn, "SELECT coalesce(max(version), 0) FROM schema_version")
+    for step in pending_steps(current, steps):
+        for statement in step.sqlite:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+            (step.version, step.description, _to_micros(datetime.now(UTC))),
+        )
+        current = step.version
+    return current
+
+
+def _schema_version(conn: _Conn) -> int:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    if exists is None:
+        return 0
+    return _one_int(conn, "SELECT coalesce(max(version), 0) FROM schema_version")
+
+
+class SqliteStorage(Storage):
+    """All stores on one SQLite database file (or ``:memory:``, which lives only until
+    ``close()``).  Construct with the file path; ``open()`` creates the file (not its
+    directory) and migrates."""
+
+    def __init__(self, path: str) -> None:
+        if not path:
+            raise StorageConfigError("SQLite database path is empty")
+        self.path = path
+        self._db = _Worker(path)
+        self.accounts = _Accounts(self._db)
+        self.roster = _Roster(self._db)
+        self.offline = _Offline(self._db)
+        self.private = _Private(self._db)
+        self.blocklist = _Blocklist(self._db)
+        self.last_activity = _LastActivity(self._db)
+        self.muc = _Muc(self._db)
+
+    async def open(self) -> None:
+        await self._db.start()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self._db.stop()
+            raise
+
+    async def close(self) -> None:
+        await self._db.stop()
+
+    async def migrate(self) -> int:
+        return await self._migrate_steps(MIGRATIONS)
+
+    async def _migrate_steps(self, steps: Sequence[Migration]) -> int:
+        """Apply ``steps`` (tests use this to add a step after ``MIGRATIONS``)."""
+        return await self._db.write(lambda conn: _migrate(conn, steps), durable=True)
+
+    async def schema_version(self) -> int:
+        return await self._db.read(_schema_version)
+
+    def __repr__(self) -> str:
+        return f"SqliteStorage(path={self.path!r})"

@@ -1,0 +1,164 @@
+"""OfflineStore on both drivers (XEP-0160): order, quota, atomicity, durability."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from xmppx.storage import Storage, open_storage
+
+pytestmark = pytest.mark.asyncio
+
+JULIET = "juliet@example.com"
+STAMP = datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=UTC)
+
+
+def message(n: int) -> bytes:
+    return f"<message to='{JULIET}' id='m{n}'><body>n° {n} ✓</body></message>".encode()
+
+
+async def test_append_fetch_in_order(storage: Storage) -> None:
+    for n in range(5):
+        assert await storage.offline.append(
+            JULIET, message(n), stamp=STAMP + timedelta(seconds=n), quota=100
+        )
+    assert await storage.offline.count(JULIET) == 5
+    fetched = await storage.offline.fetch(JULIET)
+    assert [m.stanza for m in fetched] == [message(n) for n in range(5)]
+    assert [m.stamp for m in fetched] == [STAMP + timedelta(seconds=n) for n in range(5)]
+    assert [m.id for m in fetched] == sorted(m.id for m in fetched)
+    assert len({m.id for m in fetched}) == 5
+    # fetch keeps the messages; limit takes the oldest.
+    assert await storage.offline.fetch(JULIET, limit=2) == fetched[:2]
+    assert await storage.offline.fetch(JULIET, limit=0) == ()
+    assert await storage.offline.count(JULIET) == 5
+    assert await storage.offline.fetch("romeo@example.net") == ()
+
+
+async def test_stamps_round_trip_as_utc(storage: Storage) -> None:
+    verona = timezone(timedelta(hours=2))
+    local = datetime(2024, 6, 1, 12, 0, 0, 999999, tzinfo=verona)
+    await storage.offline.append(JULIET, message(0), stamp=local, quota=10)
+    (stored,) = await storage.offline.fetch(JULIET)
+    assert stored.stamp == local  # the same instant, to the microsecond
+    assert stored.stamp.utcoffset() == timedelta(0)
+    assert stored.stamp.hour == 10
+
+
+async def test_naive_stamp_and_negative_quota_are_rejected(storage: Storage) -> None:
+    with pytest.raises(ValueError):
+        await storage.offline.append(JULIET, message(0), stamp=datetime(2024, 1, 1), quota=10)
+    with pytest.raises(ValueError):
+        await storage.offline.append(JULIET, message(0), stamp=STAMP, quota=-1)
+    assert await storage.offline.count(JULIET) == 0
+
+
+async def test_quota_boundary_is_exact(storage: Storage) -> None:
+    results = [
+        await storage.offline.append(JULIET, message(n), stamp=STAMP, quota=3) for n in range(5)
+    ]
+    assert results == [True, True, True, False, False]
+    assert [m.stanza for m in await storage.offline.fetch(JULIET)] == [message(n) for n in range(3)]
+    # The quota is per user.
+    assert await storage.offline.append("romeo@example.net", message(9), stamp=STAMP, quota=3)
+    # Freeing one slot admits exactly one more.
+    first = (await storage.offline.fetch(JULIET, limit=1))[0]
+    assert await storage.offline.delete(JULIET, [first.id]) == 1
+    assert await storage.offline.append(JULIET, message(5), stamp=STAMP, quota=3)
+    assert not await storage.offline.append(JULIET, message(6), stamp=STAMP, quota=3)
+    # A lowered quota refuses new messages but keeps the stored ones.
+    assert not await storage.offline.append(JULIET, message(7), stamp=STAMP, quota=1)
+    assert await storage.offline.count(JULIET) == 3
+    assert not await storage.offline.append("nobody@example.com", message(0), stamp=STAMP, quota=0)
+
+
+async def test_concurrent_appends_never_exceed_quota(storage: Storage) -> None:
+    quota = 15
+    results = await asyncio.gather(
+        *(storage.offline.append(JULIET, message(n), stamp=STAMP, quota=quota) for n in range(60))
+    )
+    assert results.count(True) == quota
+    assert await storage.offline.count(JULIET) == quota
+
+
+async def test_concurrent_appends_from_two_storages_never_exceed_quota(storage_url: str) -> None:
+    """Two independently opened storages on one database (two server processes)."""
+    first = await open_storage(storage_url)
+    second = await open_storage(storage_url)
+    try:
+        quota = 10
+        results = await asyncio.gather(
+            *(
+                (first if n % 2 else second).offline.append(
+                    JULIET, message(n), stamp=STAMP, quota=quota
+                )
+                for n in range(40)
+            )
+        )
+        assert results.count(True) == quota
+        assert await first.offline.count(JULIET) == quota
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_append_is_committed_when_it_returns(storage_url: str) -> None:
+    writer = await open_storage(storage_url)
+    reader = await open_storage(storage_url)
+    try:
+        assert await writer.offline.append(JULIET, message(1), stamp=STAMP, quota=5)
+        assert [m.stanza for m in await reader.offline.fetch(JULIET)] == [message(1)]
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+async def test_large_stanza_round_trips_byte_for_byte(storage: Storage) -> None:
+    big = (b"<message><body>" + bytes(range(256)) * 4096 + b"</body></message>") * 2  # ~2 MiB
+    assert await storage.offline.append(JULIET, big, stamp=STAMP, quota=1)
+    (stored,) = await storage.offline.pop_all(JULIET)
+    assert stored.stanza == big
+
+
+async def test_pop_all_returns_in_order_and_empties(storage: Storage) -> None:
+    for n in range(4):
+        await storage.offline.append(JULIET, message(n), stamp=STAMP, quota=10)
+    await storage.offline.append("romeo@example.net", message(99), stamp=STAMP, quota=10)
+    popped = await storage.offline.pop_all(JULIET)
+    assert [m.stanza for m in popped] == [message(n) for n in range(4)]
+    assert await storage.offline.pop_all(JULIET) == ()
+    assert await storage.offline.count(JULIET) == 0
+    assert await storage.offline.count("romeo@example.net") == 1
+
+
+async def test_concurrent_pop_all_never_returns_a_message_twice(storage: Storage) -> None:
+    for n in range(30):
+        await storage.offline.append(JULIET, message(n), stamp=STAMP, quota=100)
+    results = await asyncio.gather(*(storage.offline.pop_all(JULIET) for _ in range(5)))
+    ids = [m.id for batch in results for m in batch]
+    assert len(ids) == len(set(ids)) == 30
+
+
+async def test_delete_only_touches_the_users_own_ids(storage: Storage) -> None:
+    await storage.offline.append(JULIET, message(1), stamp=STAMP, quota=10)
+    await storage.offline.append(JULIET, message(2), stamp=STAMP, quota=10)
+    await storage.offline.append("romeo@example.net", message(3), stamp=STAMP, quota=10)
+    (romeo_msg,) = await storage.offline.fetch("romeo@example.net")
+    j1, j2 = await storage.offline.fetch(JULIET)
+    assert await storage.offline.delete(JULIET, [romeo_msg.id, j1.id, j1.id, 10**12]) == 1
+    assert await storage.offline.fetch(JULIET) == (j2,)
+    assert await storage.offline.count("romeo@example.net") == 1
+    assert await storage.offline.delete(JULIET, []) == 0
+
+
+async def test_ids_are_not_reused_after_delete(storage: Storage) -> None:
+    await storage.offline.append(JULIET, message(1), stamp=STAMP, quota=10)
+    (old,) = await storage.offline.pop_all(JULIET)
+    await storage.offline.append(JULIET, message(2), stamp=STAMP, quota=10)
+    (new,) = await storage.offline.fetch(JULIET)
+    assert new.id > old.id
+    # A stale delete of the old id cannot remove the new message.
+    assert await storage.offline.delete(JULIET, [old.id]) == 0
+    assert await storage.offline.count(JULIET) == 1
