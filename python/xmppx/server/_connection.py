@@ -80,9 +80,14 @@ class C2SConnection(asyncio.Protocol):
         self.ping_id: str | None = None
         self.ping_sent_at = 0.0
         self._mech: ServerMechanism | None = None
+        #: The account named in the current SASL exchange (for the failure throttle).
+        self.sasl_user: str | None = None
         self._sasl_pending = False
         self._counted_unauth = False
         self._reading_paused = False
+        #: Bytes that arrived over TLS before ``start_tls()`` returned (asyncio may deliver
+        #: them first); fed to the restarted stream once TLS is established.
+        self._tls_pending: list[bytes] | None = None
         self._write_limit = int(cfg["limits.write_buffer_bytes"])
         self._timers: list[asyncio.TimerHandle] = []
         self._close_timer: asyncio.TimerHandle | None = None
@@ -111,6 +116,9 @@ class C2SConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
+            return
+        if self._tls_pending is not None:
+            self._tls_pending.append(data)
             return
         self.last_active = time.monotonic()
         self.ping_id = None
@@ -195,6 +203,7 @@ class C2SConnection(asyncio.Protocol):
         if ctx is None or transport is None:  # pragma: no cover - features prevent it
             self._shutdown(abort=True)
             return
+        self._tls_pending = []
         self._spawn(self._upgrade(transport, ctx))
 
     async def _upgrade(self, transport: asyncio.Transport, ctx: ssl.SSLContext) -> None:
@@ -204,7 +213,7 @@ class C2SConnection(asyncio.Protocol):
                 loop.start_tls(transport, self, ctx, server_side=True),
                 timeout=self.server.config["limits.header_timeout"],
             )
-        except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
             log.info("TLS handshake with %s failed: %s", self.address, exc)
             transport.abort()
             return
@@ -213,6 +222,9 @@ class C2SConnection(asyncio.Protocol):
         self.transport = new
         new.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
         self.stream.tls_established()
+        early, self._tls_pending = self._tls_pending or [], None
+        if early:
+            self.data_received(b"".join(early))
 
     def channel_binding(self, cb_type: str) -> bytes | None:
         """RFC 5929 ``tls-server-end-point`` data for this connection, if TLS is up."""
@@ -223,10 +235,13 @@ class C2SConnection(asyncio.Protocol):
     # -- SASL --------------------------------------------------------------------------
 
     def _auth_start(self, event: AuthRequested) -> None:
+        self.sasl_user = None
         try:
             self._mech = self.server.sasl_mechanism(self, event.mechanism)
-        except LookupError:
-            self.stream.auth_failure("invalid-mechanism", event.mechanism)
+        except LookupError as exc:
+            self.stream.auth_failure(
+                str(exc.args[0]) if exc.args else "invalid-mechanism", event.mechanism
+            )
             return
         self._spawn(self._auth_run(event.initial_response, first=True))
 
@@ -348,8 +363,11 @@ class C2SConnection(asyncio.Protocol):
         """XEP-0199 §4.3: ping a silent client; the answer is any data from it."""
         self.ping_id = "ping-" + secrets.token_hex(4)
         self.ping_sent_at = time.monotonic()
-        iq = Element("iq", ns.CLIENT, {"type": "get", "id": self.ping_id,
-                                      "from": self.server.domain, "to": str(self.jid)})
+        iq = Element(
+            "iq",
+            ns.CLIENT,
+            {"type": "get", "id": self.ping_id, "from": self.server.domain, "to": str(self.jid)},
+        )
         iq.append(Element("ping", ns.PING))
         self.deliver(iq)
 
