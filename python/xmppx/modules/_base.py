@@ -100,7 +100,9 @@ class Module:
     async def stop(self) -> None:
         """Called at shutdown, before storage closes."""
 
-    def bound_handlers(self) -> dict[IqGet | IqSet, Callable[[IqRequest], Awaitable[Element | None]]]:
+    def bound_handlers(
+        self,
+    ) -> dict[IqGet | IqSet, Callable[[IqRequest], Awaitable[Element | None]]]:
         out: dict[IqGet | IqSet, Callable[[IqRequest], Awaitable[Element | None]]] = {}
         for key, func in self.handlers.items():
             method = func.__get__(self)

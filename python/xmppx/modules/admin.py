@@ -36,23 +36,54 @@ _PASSWD = ADMIN_NS + "#change-user-password"
 MAX_COMMAND_SESSIONS: Final = 1000
 
 _COMMANDS: Final = {
-    _ADD: ("Add a User", [
-        Field(var="accountjid", type="jid-single", label="The Jabber ID for the account to be added",
-              required=True),
-        Field(var="password", type="text-private", label="The password for this account",
-              required=True),
-        Field(var="password-verify", type="text-private", label="Retype password", required=True),
-    ]),
-    _DELETE: ("Delete a User", [
-        Field(var="accountjids", type="jid-multi", label="The Jabber ID(s) to delete",
-              required=True),
-    ]),
-    _PASSWD: ("Change User Password", [
-        Field(var="accountjid", type="jid-single", label="The Jabber ID for this account",
-              required=True),
-        Field(var="password", type="text-private", label="The password for this account",
-              required=True),
-    ]),
+    _ADD: (
+        "Add a User",
+        [
+            Field(
+                var="accountjid",
+                type="jid-single",
+                label="The Jabber ID for the account to be added",
+                required=True,
+            ),
+            Field(
+                var="password",
+                type="text-private",
+                label="The password for this account",
+                required=True,
+            ),
+            Field(
+                var="password-verify", type="text-private", label="Retype password", required=True
+            ),
+        ],
+    ),
+    _DELETE: (
+        "Delete a User",
+        [
+            Field(
+                var="accountjids",
+                type="jid-multi",
+                label="The Jabber ID(s) to delete",
+                required=True,
+            ),
+        ],
+    ),
+    _PASSWD: (
+        "Change User Password",
+        [
+            Field(
+                var="accountjid",
+                type="jid-single",
+                label="The Jabber ID for this account",
+                required=True,
+            ),
+            Field(
+                var="password",
+                type="text-private",
+                label="The password for this account",
+                required=True,
+            ),
+        ],
+    ),
 }
 
 
@@ -88,7 +119,7 @@ class AdminCommands(Module):
             raise StanzaError("forbidden", "only the server's admins may run this command")
         action = cmd.get("action") or "execute"
         sid = cmd.get("sessionid")
-        form = cmd.find("{%s}x" % ns.DATA_FORMS)
+        form = cmd.find(f"{{{ns.DATA_FORMS}}}x")
         if action == "cancel":
             if sid:
                 self._sessions.pop(sid, None)

@@ -53,7 +53,7 @@ class EntityTime(Module):
     features = (ns.TIME,)
 
     def on_time(self, req: IqRequest) -> Element | None:
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         t = Element("time", ns.TIME)
         t.append(Element("tzo", ns.TIME, text="+00:00"))
         t.append(Element("utc", ns.TIME, text=now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"))
@@ -76,8 +76,13 @@ class Disco(Module):
         if node:
             if req.account is None and self._node_items(node, req) is not None:
                 q = Element("query", ns.DISCO_INFO, {"node": node})
-                q.append(Element("identity", ns.DISCO_INFO,
-                                 {"category": "automation", "type": "command-list"}))
+                q.append(
+                    Element(
+                        "identity",
+                        ns.DISCO_INFO,
+                        {"category": "automation", "type": "command-list"},
+                    )
+                )
                 return q
             raise StanzaError("item-not-found", f"no disco node {node!r}")
         q = Element("query", ns.DISCO_INFO)
@@ -114,8 +119,9 @@ class Disco(Module):
                 raise StanzaError("item-not-found", f"no disco node {node!r}")
             q = Element("query", ns.DISCO_ITEMS, {"node": node})
             for jid, item_node, name in items:
-                q.append(Element("item", ns.DISCO_ITEMS,
-                                 {"jid": jid, "node": item_node, "name": name}))
+                q.append(
+                    Element("item", ns.DISCO_ITEMS, {"jid": jid, "node": item_node, "name": name})
+                )
             return q
         q = Element("query", ns.DISCO_ITEMS)
         if req.account is None:
@@ -129,4 +135,3 @@ class Disco(Module):
         IqGet(ns.DISCO_INFO, ACCOUNT): on_info,
         IqGet(ns.DISCO_ITEMS, ACCOUNT): on_items,
     }
-

@@ -20,7 +20,7 @@ from xmppx.modules._base import Module
 if TYPE_CHECKING:
     from xmppx.sessions import Session
 
-__all__ = ["BasicPresence", "MAX_PRIORITY", "MIN_PRIORITY"]
+__all__ = ["MAX_PRIORITY", "MIN_PRIORITY", "BasicPresence"]
 
 #: RFC 6121 §4.7.2.3: priority is an integer from -128 to +127.
 MIN_PRIORITY = -128

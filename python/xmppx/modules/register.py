@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Registration"]
 
-_Q = "{%s}query" % ns.IQ_REGISTER
+_Q = f"{{{ns.IQ_REGISTER}}}query"
 
 
 class Registration(Module):
@@ -47,8 +47,13 @@ class Registration(Module):
 
     def _form(self) -> Element:
         q = Element("query", ns.IQ_REGISTER)
-        q.append(Element("instructions", ns.IQ_REGISTER,
-                         text="Choose a username and password for use with this service."))
+        q.append(
+            Element(
+                "instructions",
+                ns.IQ_REGISTER,
+                text="Choose a username and password for use with this service.",
+            )
+        )
         q.append(Element("username", ns.IQ_REGISTER))
         q.append(Element("password", ns.IQ_REGISTER))
         return q
@@ -88,8 +93,9 @@ class Registration(Module):
                 if await self.server.storage.accounts.exists(str(user)):
                     raise StanzaError("conflict", "that username is taken")
                 if not self._allow(conn.address):
-                    raise StanzaError("resource-constraint", "too many registrations, try later",
-                                      type="wait")
+                    raise StanzaError(
+                        "resource-constraint", "too many registrations, try later", type="wait"
+                    )
                 try:
                     await create_account(self.server.storage, user, password)
                 except AccountError as exc:

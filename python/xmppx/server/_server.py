@@ -10,13 +10,14 @@ bound ports are in ``server.ports``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -36,12 +37,7 @@ from xmppx.router import (
 from xmppx.server._connection import C2SConnection
 from xmppx.server._throttle import AuthThrottle
 from xmppx.server.config import Config
-from xmppx.server.tls import (
-    TLSFiles,
-    ensure_certificate,
-    make_server_context,
-    server_end_point_binding,
-)
+from xmppx.server.tls import TLSFiles, ensure_certificate, make_server_context
 from xmppx.sessions import Session, SessionRegistry
 from xmppx.stream import PreAuthIq, ServerStreamConfig
 
@@ -56,9 +52,18 @@ log = logging.getLogger("xmppx.server")
 _IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
 _MESSAGE_TYPES: Final = frozenset({"normal", "chat", "groupchat", "headline", "error"})
 _PRESENCE_TYPES: Final = frozenset(
-    {"available", "unavailable", "subscribe", "subscribed", "unsubscribe", "unsubscribed",
-     "probe", "error"}
+    {
+        "available",
+        "unavailable",
+        "subscribe",
+        "subscribed",
+        "unsubscribe",
+        "unsubscribed",
+        "probe",
+        "error",
+    }
 )
+
 
 #: Modules loaded by default, in order; more are added by the features they implement.
 def _default_modules() -> list[type[Module]]:
@@ -68,8 +73,16 @@ def _default_modules() -> list[type[Module]]:
     from xmppx.modules.register import Registration
     from xmppx.modules.session import LegacySession
 
-    return [Disco, Ping, SoftwareVersion, EntityTime, LegacySession, BasicPresence,
-            Registration, AdminCommands]
+    return [
+        Disco,
+        Ping,
+        SoftwareVersion,
+        EntityTime,
+        LegacySession,
+        BasicPresence,
+        Registration,
+        AdminCommands,
+    ]
 
 
 class XMPPServer:
@@ -110,6 +123,7 @@ class XMPPServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
         self.started_at = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -131,7 +145,9 @@ class XMPPServer:
             )
             self.starttls_context = make_server_context(files)
             self.direct_tls_context = make_server_context(files, alpn=True)
-            self.cert_end_point_binding = server_end_point_binding(_first_cert_der(files.cert))
+            from xmppx.auth import tls_server_end_point
+
+            self.cert_end_point_binding = tls_server_end_point(_first_cert_der(files.cert))
         self.stream_config = self._stream_config()
         for module in self.modules:
             await module.start()
@@ -140,15 +156,20 @@ class XMPPServer:
         if cfg["c2s.port"] >= 0:
             srv = await loop.create_server(
                 lambda: C2SConnection(self, direct_tls=False),
-                host=hosts, port=cfg["c2s.port"], reuse_address=True,
+                host=hosts,
+                port=cfg["c2s.port"],
+                reuse_address=True,
             )
             self._servers.append(srv)
             self.ports["c2s"] = srv.sockets[0].getsockname()[1]
         if cfg["c2s.tls_port"] >= 0 and self.direct_tls_context is not None:
             srv = await loop.create_server(
                 lambda: C2SConnection(self, direct_tls=True),
-                host=hosts, port=cfg["c2s.tls_port"], ssl=self.direct_tls_context,
-                reuse_address=True, ssl_handshake_timeout=cfg["limits.header_timeout"],
+                host=hosts,
+                port=cfg["c2s.tls_port"],
+                ssl=self.direct_tls_context,
+                reuse_address=True,
+                ssl_handshake_timeout=cfg["limits.header_timeout"],
             )
             self._servers.append(srv)
             self.ports["c2s_tls"] = srv.sockets[0].getsockname()[1]
@@ -166,21 +187,33 @@ class XMPPServer:
             srv.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for conn in list(self.connections):
+        connections = list(self.connections)
+        for conn in connections:
             if conn.bound:
                 self.session_ended(conn)
                 conn.bound = False
-        for conn in list(self.connections):
+        for conn in connections:
             conn.end("system-shutdown", "the server is shutting down")
         for srv in self._servers:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(srv.wait_closed(), timeout=2)
-            except asyncio.TimeoutError:
-                pass
         for module in reversed(self.modules):
             await module.stop()
         if self._own_storage and self.storage is not None:
             await self.storage.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the server keeps a reference to until it ends; a
+        failure is logged (a ``StreamError`` ends the stream of the session in play by
+        its caller, so only bugs arrive here)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("internal error in a server task", exc_info=exc)
 
     # -- connections -------------------------------------------------------------------
 
@@ -207,12 +240,11 @@ class XMPPServer:
 
     def session_started(self, session: C2SConnection) -> None:
         old = self.sessions.add(session)
-        if old is not None and old is not session:
-            # RFC 6120 §7.7.2.2: the new session replaces the old one.
-            if isinstance(old, C2SConnection):
-                old.bound = False
-                self._presence_gone(old)
-                old.end("conflict", "replaced by a new connection with the same resource")
+        # RFC 6120 §7.7.2.2: the new session replaces the old one, which gets 'conflict'.
+        if isinstance(old, C2SConnection) and old is not session:
+            old.bound = False
+            self._presence_gone(old)
+            old.end("conflict", "replaced by a new connection with the same resource")
 
     def session_ended(self, session: C2SConnection) -> None:
         if self.sessions.remove(session):
@@ -291,7 +323,7 @@ class XMPPServer:
 
     def sasl_mechanism(self, conn: C2SConnection, name: str) -> ServerMechanism:
         """A server mechanism for ``name`` on ``conn`` (``LookupError`` if not offered)."""
-        from xmppx.auth import ServerContext, server_mechanism
+        from xmppx.auth import SASLFailure, ServerContext, create_server_mechanism
         from xmppx.core import nodeprep
 
         bindings: dict[str, bytes] = {}
@@ -319,7 +351,10 @@ class XMPPServer:
             prep_username=prep_user,
             prep_jid=prep_bare,
         )
-        return server_mechanism(name, ctx)
+        try:
+            return create_server_mechanism(name, ctx)
+        except SASLFailure as exc:
+            raise LookupError(exc.condition) from None
 
     async def sasl_step(
         self, conn: C2SConnection, mech: ServerMechanism, data: bytes | None, *, first: bool
@@ -331,9 +366,9 @@ class XMPPServer:
 
         try:
             step = mech.start(data) if first else mech.respond(data or b"")
-            user = ""
             while isinstance(step, NeedCredentials):
                 user = f"{step.username}@{self.domain}"
+                conn.sasl_user = user
                 creds = None
                 for hash_name in step.hash_names:
                     stored = await self.storage.accounts.get_credentials(user, hash_name)
@@ -346,10 +381,7 @@ class XMPPServer:
             assert isinstance(step, Success)
             return ("success", step.additional_data or b"", f"{step.authcid}@{self.domain}")
         except SASLFailure as exc:
-            account = getattr(mech, "username", None)
-            delay = self.throttle.failure(
-                f"{account}@{self.domain}" if account else None, conn.address
-            )
+            delay = self.throttle.failure(conn.sasl_user, conn.address)
             if exc.condition == "not-authorized" and delay > 0:
                 await asyncio.sleep(delay)
             return ("failure", exc.text.encode(), exc.condition)
@@ -382,11 +414,16 @@ class XMPPServer:
         stype = stanza.get("type")
         if kind == "iq":
             if stype not in _IQ_TYPES or stanza.get("id") is None:
-                self._bounce(session, stanza, StanzaError("bad-request", "iq needs a valid type and id"))
+                self._bounce(
+                    session, stanza, StanzaError("bad-request", "iq needs a valid type and id")
+                )
                 return
             if stype in ("get", "set") and sum(1 for _ in stanza) != 1:
-                self._bounce(session, stanza, StanzaError("bad-request",
-                                                          "iq get/set needs exactly one child"))
+                self._bounce(
+                    session,
+                    stanza,
+                    StanzaError("bad-request", "iq get/set needs exactly one child"),
+                )
                 return
         elif kind == "message":
             stype = stype or "normal"
@@ -395,7 +432,9 @@ class XMPPServer:
         else:
             stype = stype or "available"
             if stype not in _PRESENCE_TYPES:
-                self._bounce(session, stanza, StanzaError("bad-request", f"presence type {stype!r}"))
+                self._bounce(
+                    session, stanza, StanzaError("bad-request", f"presence type {stype!r}")
+                )
                 return
         to_attr = stanza.get("to")
         if to_attr is None:
@@ -411,8 +450,11 @@ class XMPPServer:
             if component is not None:
                 component(session, stanza, to)
                 return
-            self._bounce(session, stanza, StanzaError("remote-server-not-found",
-                                                      f"{to.domain} is not served here"))
+            self._bounce(
+                session,
+                stanza,
+                StanzaError("remote-server-not-found", f"{to.domain} is not served here"),
+            )
             return
         if not to.local:
             if isinstance(to, FullJID):
@@ -432,32 +474,59 @@ class XMPPServer:
             self._to_account(session, stanza, kind, stype, session.jid.bare)
 
     def _to_account(
-        self, session: C2SConnection | None, stanza: Element, kind: str, stype: str,
+        self,
+        session: C2SConnection | None,
+        stanza: Element,
+        kind: str,
+        stype: str,
         to: BareJID | FullJID,
     ) -> None:
         bare = to.bare if isinstance(to, FullJID) else to
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         available = self.sessions.available(bare)
-        if target is not None or available or kind == "iq" and isinstance(to, FullJID):
-            decision = route_to_account(kind=kind, stype=stype, full=isinstance(to, FullJID),
-                                        target=target, available=available, exists=True)
+        if target is not None or available or (kind == "iq" and isinstance(to, FullJID)):
+            decision = route_to_account(
+                kind=kind,
+                stype=stype,
+                full=isinstance(to, FullJID),
+                target=target,
+                available=available,
+                exists=True,
+            )
             self._carry_out(decision, session, stanza, kind, stype, bare)
             return
-        asyncio.ensure_future(self._to_offline_account(session, stanza, kind, stype, to, bare))
+        self.spawn(self._to_offline_account(session, stanza, kind, stype, to, bare))
 
     async def _to_offline_account(
-        self, session: C2SConnection | None, stanza: Element, kind: str, stype: str,
-        to: BareJID | FullJID, bare: BareJID,
+        self,
+        session: C2SConnection | None,
+        stanza: Element,
+        kind: str,
+        stype: str,
+        to: BareJID | FullJID,
+        bare: BareJID,
     ) -> None:
         exists = bool(self.sessions.resources(bare)) or await self.storage.accounts.exists(
-            str(bare))
-        decision = route_to_account(kind=kind, stype=stype, full=isinstance(to, FullJID),
-                                    target=None, available=(), exists=exists)
+            str(bare)
+        )
+        decision = route_to_account(
+            kind=kind,
+            stype=stype,
+            full=isinstance(to, FullJID),
+            target=None,
+            available=(),
+            exists=exists,
+        )
         self._carry_out(decision, session, stanza, kind, stype, bare)
 
     def _carry_out(
-        self, decision: object, session: C2SConnection | None, stanza: Element, kind: str,
-        stype: str, bare: BareJID,
+        self,
+        decision: object,
+        session: C2SConnection | None,
+        stanza: Element,
+        kind: str,
+        stype: str,
+        bare: BareJID,
     ) -> None:
         if isinstance(decision, Deliver):
             for target in decision.sessions:
@@ -473,7 +542,7 @@ class XMPPServer:
             if store is None:
                 self._bounce(session, stanza, StanzaError("service-unavailable"))
             else:
-                asyncio.ensure_future(store(session, stanza, bare))
+                self.spawn(store(session, stanza, bare))
         elif isinstance(decision, Bounce):
             self._bounce(session, stanza, StanzaError(decision.condition))
         elif isinstance(decision, Drop):
@@ -513,7 +582,7 @@ class XMPPServer:
     ) -> None:
         if stype in ("result", "error"):
             return  # answers to our pings and the like: nothing more to do
-        asyncio.ensure_future(self._run_iq(session, stanza, stype, account))
+        self.spawn(self._run_iq(session, stanza, stype, account))
 
     async def _run_iq(
         self, session: C2SConnection, stanza: Element, stype: str, account: BareJID | None

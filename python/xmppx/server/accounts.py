@@ -45,19 +45,31 @@ def parse_user(jid: str, domain: str) -> BareJID:
     return parsed
 
 
-def credentials_for(password: str, *, iterations: int | None = None) -> tuple[StoredCredentials, ...]:
+def credentials_for(
+    password: str, *, iterations: int | None = None
+) -> tuple[StoredCredentials, ...]:
     """Storage records of the SCRAM keys for ``password`` (``AccountError`` if unusable)."""
     from xmppx.storage import ScramCredentials as Stored
 
     out = []
     for hash_name in SCRAM_HASHES:
         try:
-            c = (derive_scram_credentials(password, hash_name) if iterations is None
-                 else derive_scram_credentials(password, hash_name, iterations=iterations))
+            c = (
+                derive_scram_credentials(password, hash_name)
+                if iterations is None
+                else derive_scram_credentials(password, hash_name, iterations=iterations)
+            )
         except ValueError as exc:
             raise AccountError(f"unusable password: {exc}") from None
-        out.append(Stored(hash_name=c.hash_name, salt=c.salt, iterations=c.iterations,
-                          stored_key=c.stored_key, server_key=c.server_key))
+        out.append(
+            Stored(
+                hash_name=c.hash_name,
+                salt=c.salt,
+                iterations=c.iterations,
+                stored_key=c.stored_key,
+                server_key=c.server_key,
+            )
+        )
     return tuple(out)
 
 

@@ -45,22 +45,32 @@ def _common(p: argparse.ArgumentParser) -> None:
         if opt.flag is None:
             continue
         kind = int if opt.type is int else str
-        p.add_argument(opt.flag, dest=opt.key.replace(".", "__"), type=kind,
-                       metavar=opt.key.split(".")[-1].upper(), default=None,
-                       help=f"{opt.doc} [config: {opt.key}]")
+        p.add_argument(
+            opt.flag,
+            dest=opt.key.replace(".", "__"),
+            type=kind,
+            metavar=opt.key.split(".")[-1].upper(),
+            default=None,
+            help=f"{opt.doc} [config: {opt.key}]",
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _common(common)
-    p = argparse.ArgumentParser(prog="xmppx-server", parents=[common],
-                                description="xmppx: an XMPP server (RFC 6120/6121).")
+    p = argparse.ArgumentParser(
+        prog="xmppx-server", parents=[common], description="xmppx: an XMPP server (RFC 6120/6121)."
+    )
     p.add_argument("--version", action="version", version=f"xmppx {__version__}")
-    p.add_argument("--check-config", action="store_true",
-                   help="validate the configuration, print it, and exit")
+    p.add_argument(
+        "--check-config", action="store_true", help="validate the configuration, print it, and exit"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for name, helptext in (("adduser", "create an account"), ("passwd", "set a password"),
-                           ("deluser", "delete an account and all its data")):
+    for name, helptext in (
+        ("adduser", "create an account"),
+        ("passwd", "set a password"),
+        ("deluser", "delete an account and all its data"),
+    ):
         sp = sub.add_parser(name, parents=[common], help=helptext)
         sp.add_argument("jid", metavar="USER@DOMAIN")
     sp = sub.add_parser("listusers", parents=[common], help="list accounts")
@@ -71,8 +81,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    overrides = {o.key.replace(".", "__"): getattr(args, o.key.replace(".", "__"), None)
-                 for o in OPTIONS if o.flag is not None}
+    overrides = {
+        o.key.replace(".", "__"): getattr(args, o.key.replace(".", "__"), None)
+        for o in OPTIONS
+        if o.flag is not None
+    }
     if overrides.get("c2s__hosts") is not None:
         overrides["c2s__hosts"] = [overrides["c2s__hosts"]]
     return load_config(args.config, **overrides)
@@ -92,8 +105,12 @@ def _setup_logging(cfg: Config) -> None:
 
 class _JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                               "logger": record.name, "msg": record.getMessage()}
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
@@ -126,8 +143,10 @@ async def _run_server(cfg: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
-    print(f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}",
-          file=sys.stderr)
+    print(
+        f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}",
+        file=sys.stderr,
+    )
     await stop.wait()
     log.info("shutting down")
     await server.stop()
@@ -227,9 +246,15 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
                 user = str(parse_user(str(obj["jid"]), cfg.domain))
                 if "scram" in obj:
                     creds = tuple(
-                        Stored(hash_name=c.hash_name, salt=c.salt, iterations=c.iterations,
-                               stored_key=c.stored_key, server_key=c.server_key)
-                        for c in (AuthCreds.from_rfc5803(s) for s in obj["scram"]))
+                        Stored(
+                            hash_name=c.hash_name,
+                            salt=c.salt,
+                            iterations=c.iterations,
+                            stored_key=c.stored_key,
+                            server_key=c.server_key,
+                        )
+                        for c in (AuthCreds.from_rfc5803(s) for s in obj["scram"])
+                    )
                     ready.append((user, creds))
                 else:
                     password = obj["password"]
@@ -262,13 +287,16 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for i in range(0, len(plain), IMPORT_BATCH):
                     chunk = plain[i : i + IMPORT_BATCH]
-                    derived = await loop.run_in_executor(None, lambda c=chunk: list(
-                        pool.map(_derive, c, chunksize=32)))
+                    derived = await loop.run_in_executor(
+                        None, lambda c=chunk: list(pool.map(_derive, c, chunksize=32))
+                    )
                     await write(derived)
     except AccountExists as exc:
         bar.finish()
-        print(f"xmppx-server: {exc}; {done} of {total} accounts were imported before it",
-              file=sys.stderr)
+        print(
+            f"xmppx-server: {exc}; {done} of {total} accounts were imported before it",
+            file=sys.stderr,
+        )
         return 1
     bar.finish()
     secs = max(time.monotonic() - started, 1e-9)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -49,76 +49,194 @@ def default_data_dir() -> Path:
 
 #: Every option.  Limits carry the reason for their number in ``doc``.
 OPTIONS: Final[tuple[Option, ...]] = (
-    Option(key="domain", type=str, default="localhost", flag="--domain",
-           doc="The XMPP domain served (the part after @ in user JIDs)."),
-    Option(key="data_dir", type=str, default="", flag="--data-dir",
-           doc="Where the database, certificate and key live "
-               "(default: $XDG_DATA_HOME/xmppx, ~/.local/share/xmppx, or /var/lib/xmppx as root)."),
-    Option(key="storage", type=str, default="", flag="--storage",
-           doc="Storage URL: sqlite:///path/to/file.db or postgresql://user:pass@host:port/db "
-               "(default: sqlite in the data dir)."),
-    Option(key="admins", type=list, default=[],
-           doc="Bare JIDs allowed to run the XEP-0133 admin commands."),
-    Option(key="c2s.hosts", type=list, default=["0.0.0.0", "::"], flag="--host",
-           doc="Addresses the client listeners bind (IPv4 and IPv6 by default)."),
-    Option(key="c2s.port", type=int, default=5222, flag="--c2s-port",
-           doc="Client port with STARTTLS (RFC 6120 §5); -1 disables it, 0 picks a free port."),
-    Option(key="c2s.tls_port", type=int, default=5223, flag="--c2s-tls-port",
-           doc="Client port with direct TLS (XEP-0368); -1 disables it, 0 picks a free port."),
-    Option(key="tls.enabled", type=bool, default=True,
-           doc="Offer TLS at all.  Turning it off (plaintext only) is meant for loopback tests."),
-    Option(key="tls.required", type=bool, default=True,
-           doc="Refuse authentication until TLS is active (RFC 6120 §5.3.1, "
-               "'encryption-required')."),
-    Option(key="tls.cert", type=str, default="",
-           doc="PEM certificate chain; empty: a self-signed one is made in the data dir."),
-    Option(key="tls.key", type=str, default="",
-           doc="PEM private key for tls.cert."),
-    Option(key="auth.plain", type=bool, default=True,
-           doc="Offer SASL PLAIN (only ever over TLS)."),
-    Option(key="auth.max_attempts", type=int, default=3,
-           doc="Failed SASL attempts per stream before it is closed (RFC 6120 §6.4.5: 2 to 5)."),
-    Option(key="auth.legacy_iq_auth", type=bool, default=False,
-           doc="Allow XEP-0078 jabber:iq:auth for old clients (plaintext variant over TLS only)."),
-    Option(key="auth.throttle_base_ms", type=int, default=100,
-           doc="First delay after a failed login; doubles per failure from the same account or "
-               "address, so 200 wrong passwords cost over a minute."),
-    Option(key="auth.throttle_max_ms", type=int, default=5000,
-           doc="Longest single delay applied to a failed login."),
-    Option(key="register.enabled", type=bool, default=False,
-           doc="Allow XEP-0077 in-band registration."),
-    Option(key="register.per_address_per_hour", type=int, default=5,
-           doc="In-band registrations allowed per client address per hour."),
-    Option(key="limits.preauth_stanza_bytes", type=int, default=10_000,
-           doc="Largest element before authentication (announced with XEP-0478); negotiation "
-               "needs a few hundred bytes."),
-    Option(key="limits.stanza_bytes", type=int, default=262_144,
-           doc="Largest stanza after authentication (256 KiB, as Prosody and ejabberd)."),
-    Option(key="limits.max_depth", type=int, default=32,
-           doc="Deepest element nesting in a stanza (real stanzas stay under 10)."),
-    Option(key="limits.max_attributes", type=int, default=64,
-           doc="Most attributes on one element."),
-    Option(key="limits.header_timeout", type=float, default=10.0,
-           doc="Seconds a new connection has to send its stream header ('connection-timeout')."),
-    Option(key="limits.negotiation_timeout", type=float, default=30.0,
-           doc="Seconds from connect to a bound resource ('connection-timeout')."),
-    Option(key="limits.close_timeout", type=float, default=5.0,
-           doc="Seconds to wait for the peer's </stream:stream> before closing the socket."),
-    Option(key="limits.max_unauthenticated_per_address", type=int, default=64,
-           doc="Concurrent connections per address that have not authenticated yet."),
-    Option(key="limits.max_connections", type=int, default=50_000,
-           doc="Concurrent client connections in all; new ones beyond are refused."),
-    Option(key="limits.write_buffer_bytes", type=int, default=1_048_576,
-           doc="Bytes queued towards one slow reader before its connection is closed "
-               "('policy-violation'); reading from it pauses at a quarter of this."),
-    Option(key="ping.interval", type=float, default=300.0,
-           doc="Seconds of silence after which the server pings a client (XEP-0199)."),
-    Option(key="ping.timeout", type=float, default=60.0,
-           doc="Seconds a client has to answer that ping before it is disconnected."),
-    Option(key="log.level", type=str, default="info", flag="--log-level",
-           doc="debug, info, warning or error."),
-    Option(key="log.format", type=str, default="text",
-           doc="'text' for people, 'json' for one JSON object per line."),
+    Option(
+        key="domain",
+        type=str,
+        default="localhost",
+        flag="--domain",
+        doc="The XMPP domain served (the part after @ in user JIDs).",
+    ),
+    Option(
+        key="data_dir",
+        type=str,
+        default="",
+        flag="--data-dir",
+        doc="Where the database, certificate and key live "
+        "(default: $XDG_DATA_HOME/xmppx, ~/.local/share/xmppx, or /var/lib/xmppx as root).",
+    ),
+    Option(
+        key="storage",
+        type=str,
+        default="",
+        flag="--storage",
+        doc="Storage URL: sqlite:///path/to/file.db or postgresql://user:pass@host:port/db "
+        "(default: sqlite in the data dir).",
+    ),
+    Option(
+        key="admins",
+        type=list,
+        default=[],
+        doc="Bare JIDs allowed to run the XEP-0133 admin commands.",
+    ),
+    Option(
+        key="c2s.hosts",
+        type=list,
+        default=["0.0.0.0", "::"],
+        flag="--host",
+        doc="Addresses the client listeners bind (IPv4 and IPv6 by default).",
+    ),
+    Option(
+        key="c2s.port",
+        type=int,
+        default=5222,
+        flag="--c2s-port",
+        doc="Client port with STARTTLS (RFC 6120 §5); -1 disables it, 0 picks a free port.",
+    ),
+    Option(
+        key="c2s.tls_port",
+        type=int,
+        default=5223,
+        flag="--c2s-tls-port",
+        doc="Client port with direct TLS (XEP-0368); -1 disables it, 0 picks a free port.",
+    ),
+    Option(
+        key="tls.enabled",
+        type=bool,
+        default=True,
+        doc="Offer TLS at all.  Turning it off (plaintext only) is meant for loopback tests.",
+    ),
+    Option(
+        key="tls.required",
+        type=bool,
+        default=True,
+        doc="Refuse authentication until TLS is active (RFC 6120 §5.3.1, 'encryption-required').",
+    ),
+    Option(
+        key="tls.cert",
+        type=str,
+        default="",
+        doc="PEM certificate chain; empty: a self-signed one is made in the data dir.",
+    ),
+    Option(key="tls.key", type=str, default="", doc="PEM private key for tls.cert."),
+    Option(key="auth.plain", type=bool, default=True, doc="Offer SASL PLAIN (only ever over TLS)."),
+    Option(
+        key="auth.max_attempts",
+        type=int,
+        default=3,
+        doc="Failed SASL attempts per stream before it is closed (RFC 6120 §6.4.5: 2 to 5).",
+    ),
+    Option(
+        key="auth.legacy_iq_auth",
+        type=bool,
+        default=False,
+        doc="Allow XEP-0078 jabber:iq:auth for old clients (plaintext variant over TLS only).",
+    ),
+    Option(
+        key="auth.throttle_base_ms",
+        type=int,
+        default=100,
+        doc="First delay after a failed login; doubles per failure from the same account or "
+        "address, so 200 wrong passwords cost over a minute.",
+    ),
+    Option(
+        key="auth.throttle_max_ms",
+        type=int,
+        default=5000,
+        doc="Longest single delay applied to a failed login.",
+    ),
+    Option(
+        key="register.enabled", type=bool, default=False, doc="Allow XEP-0077 in-band registration."
+    ),
+    Option(
+        key="register.per_address_per_hour",
+        type=int,
+        default=5,
+        doc="In-band registrations allowed per client address per hour.",
+    ),
+    Option(
+        key="limits.preauth_stanza_bytes",
+        type=int,
+        default=10_000,
+        doc="Largest element before authentication (announced with XEP-0478); negotiation "
+        "needs a few hundred bytes.",
+    ),
+    Option(
+        key="limits.stanza_bytes",
+        type=int,
+        default=262_144,
+        doc="Largest stanza after authentication (256 KiB, as Prosody and ejabberd).",
+    ),
+    Option(
+        key="limits.max_depth",
+        type=int,
+        default=32,
+        doc="Deepest element nesting in a stanza (real stanzas stay under 10).",
+    ),
+    Option(
+        key="limits.max_attributes", type=int, default=64, doc="Most attributes on one element."
+    ),
+    Option(
+        key="limits.header_timeout",
+        type=float,
+        default=10.0,
+        doc="Seconds a new connection has to send its stream header ('connection-timeout').",
+    ),
+    Option(
+        key="limits.negotiation_timeout",
+        type=float,
+        default=30.0,
+        doc="Seconds from connect to a bound resource ('connection-timeout').",
+    ),
+    Option(
+        key="limits.close_timeout",
+        type=float,
+        default=5.0,
+        doc="Seconds to wait for the peer's </stream:stream> before closing the socket.",
+    ),
+    Option(
+        key="limits.max_unauthenticated_per_address",
+        type=int,
+        default=64,
+        doc="Concurrent connections per address that have not authenticated yet.",
+    ),
+    Option(
+        key="limits.max_connections",
+        type=int,
+        default=50_000,
+        doc="Concurrent client connections in all; new ones beyond are refused.",
+    ),
+    Option(
+        key="limits.write_buffer_bytes",
+        type=int,
+        default=1_048_576,
+        doc="Bytes queued towards one slow reader before its connection is closed "
+        "('policy-violation'); reading from it pauses at a quarter of this.",
+    ),
+    Option(
+        key="ping.interval",
+        type=float,
+        default=300.0,
+        doc="Seconds of silence after which the server pings a client (XEP-0199).",
+    ),
+    Option(
+        key="ping.timeout",
+        type=float,
+        default=60.0,
+        doc="Seconds a client has to answer that ping before it is disconnected.",
+    ),
+    Option(
+        key="log.level",
+        type=str,
+        default="info",
+        flag="--log-level",
+        doc="debug, info, warning or error.",
+    ),
+    Option(
+        key="log.format",
+        type=str,
+        default="text",
+        doc="'text' for people, 'json' for one JSON object per line.",
+    ),
 )
 
 _BY_KEY: Final = {o.key: o for o in OPTIONS}
@@ -186,7 +304,9 @@ def _finish(cfg: Config) -> Config:
     try:
         dom = parse_jid(str(v["domain"]))
     except JIDError as exc:
-        raise ConfigError(f"option 'domain': {v['domain']!r} is not a valid domain ({exc})") from None
+        raise ConfigError(
+            f"option 'domain': {v['domain']!r} is not a valid domain ({exc})"
+        ) from None
     if dom.local or dom.resource:
         raise ConfigError(f"option 'domain': {v['domain']!r} must be a bare domain")
     v["domain"] = dom.domain
@@ -208,8 +328,14 @@ def _finish(cfg: Config) -> Config:
             parse_jid(admin)
         except JIDError as exc:
             raise ConfigError(f"option 'admins': {admin!r} is not a JID ({exc})") from None
-    for key in ("limits.preauth_stanza_bytes", "limits.stanza_bytes", "limits.max_depth",
-                "limits.max_attributes", "limits.max_connections", "auth.max_attempts"):
+    for key in (
+        "limits.preauth_stanza_bytes",
+        "limits.stanza_bytes",
+        "limits.max_depth",
+        "limits.max_attributes",
+        "limits.max_connections",
+        "auth.max_attempts",
+    ):
         if v[key] <= 0:
             raise ConfigError(f"option {key!r} must be positive")
     return cfg
@@ -218,8 +344,9 @@ def _finish(cfg: Config) -> Config:
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
     """Defaults, then the TOML file at ``path`` (if any), then ``overrides`` (CLI flags;
     ``None`` values are ignored).  Raises ``ConfigError`` with a one-line reason."""
-    values = {o.key: (list(o.default) if isinstance(o.default, list) else o.default)
-              for o in OPTIONS}
+    values = {
+        o.key: (list(o.default) if isinstance(o.default, list) else o.default) for o in OPTIONS
+    }
     source = "(defaults)"
     if path is not None:
         source = str(path)

@@ -6,14 +6,14 @@
 * Contexts allow TLS 1.2 and newer only (RFC 7590 §3.1 recommends TLS 1.2+), with ALPN
   ``xmpp-client`` for direct TLS (XEP-0368 §3).
 * Channel binding: ``tls-server-end-point`` (RFC 5929 §4) is computed from our
-  certificate.  ``tls-exporter`` (RFC 9266) needs the TLS keying-material exporter, which
-  Python's ``ssl`` module does not expose, so it is not offered.
+  certificate by ``xmppx.auth.tls_server_end_point``.  ``tls-exporter`` (RFC 9266) needs
+  the TLS keying-material exporter, which Python's ``ssl`` module does not expose, so it
+  is not offered.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
 import os
 import ssl
@@ -27,7 +27,6 @@ __all__ = [
     "TLSSetupError",
     "ensure_certificate",
     "make_server_context",
-    "server_end_point_binding",
 ]
 
 #: A self-signed certificate for development and small deployments; a year, after which
@@ -55,7 +54,7 @@ def ensure_certificate(data_dir: Path, domain: str) -> TLSFiles:
 
     cert_path = data_dir / f"{domain}.crt"
     key_path = data_dir / f"{domain}.key"
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     if cert_path.exists() and key_path.exists():
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -113,17 +112,3 @@ def make_server_context(files: TLSFiles, *, alpn: bool = False) -> ssl.SSLContex
     if alpn:
         ctx.set_alpn_protocols(["xmpp-client"])
     return ctx
-
-
-def server_end_point_binding(cert_der: bytes) -> bytes:
-    """RFC 5929 §4.1 ``tls-server-end-point``: the hash of our certificate, with the
-    certificate's signature hash (MD5 and SHA-1 replaced by SHA-256)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    cert = x509.load_der_x509_certificate(cert_der)
-    algo = cert.signature_hash_algorithm
-    name = algo.name if algo is not None else "sha256"
-    if name in ("md5", "sha1"):
-        name = "sha256"
-    return hashlib.new(name, cert_der).digest()

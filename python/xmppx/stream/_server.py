@@ -243,8 +243,10 @@ class ServerStream:
         self._flags.domain = to if to in self.config.domains else ""
         self._send_header(header)
         if header.name != "stream" or header.namespace != ns.STREAMS:
-            raise StreamError("invalid-namespace", "the stream element must be "
-                              "{http://etherx.jabber.org/streams}stream")
+            raise StreamError(
+                "invalid-namespace",
+                "the stream element must be {http://etherx.jabber.org/streams}stream",
+            )
         if header.default_ns != ns.CLIENT:
             raise StreamError("invalid-namespace", "the content namespace must be jabber:client")
         if not to:
@@ -322,9 +324,9 @@ class ServerStream:
         if el.namespace == ns.CLIENT and el.name == "iq":
             payload = el.first_child_namespace()
             if flags.authenticated:
-                bind = el.find("{%s}bind" % ns.BIND)
+                bind = el.find(f"{{{ns.BIND}}}bind")
                 if bind is not None and el.get("type") == "set":
-                    resource = bind.findtext("{%s}resource" % ns.BIND)
+                    resource = bind.findtext(f"{{{ns.BIND}}}resource")
                     events.append(
                         BindRequested(iq_id=el.get("id") or "", resource=resource or None)
                     )
@@ -509,8 +511,12 @@ class ServerStream:
     def _send_header(self, header: StreamHeader | None) -> None:
         self.stream_id = secrets.token_urlsafe(12)
         domain = self._flags.domain or next(iter(sorted(self.config.domains)), "")
-        attrs = [f"from='{_attr(domain)}'", f"id='{self.stream_id}'", "version='1.0'",
-                 f"xml:lang='{_attr(self.config.lang)}'"]
+        attrs = [
+            f"from='{_attr(domain)}'",
+            f"id='{self.stream_id}'",
+            "version='1.0'",
+            f"xml:lang='{_attr(self.config.lang)}'",
+        ]
         if header is not None:
             peer = header.attrs.get("from")
             if peer:
@@ -540,8 +546,10 @@ class ServerStream:
                 cb = cfg.channel_binding_types(flags.tls)
                 if cb:
                     types = "".join(f"<channel-binding type='{_attr(t)}'/>" for t in cb)
-                    parts.append(f"<sasl-channel-binding xmlns='{ns.SASL_CB}'>{types}"
-                                 "</sasl-channel-binding>".encode())
+                    parts.append(
+                        f"<sasl-channel-binding xmlns='{ns.SASL_CB}'>{types}"
+                        "</sasl-channel-binding>".encode()
+                    )
                 parts.extend(serialize(f, ns.CLIENT) for f in cfg.extra_features_preauth)
             limit = cfg.preauth_stanza_bytes
         else:

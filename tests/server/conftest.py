@@ -1,0 +1,171 @@
+"""Fixtures for end-to-end server tests: a real ``XMPPServer`` in-process on ephemeral
+loopback ports with a temp data dir and SQLite, reached over real TCP and TLS by slixmpp
+(the reference client) and by raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import slixmpp
+
+from xmppx.core import parse_jid
+from xmppx.server import XMPPServer, load_config
+from xmppx.server.accounts import create_account
+
+DOMAIN = "localhost"
+PASSWORD = "correct horse battery staple"
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "data_dir": str(tmp_path),
+        "c2s__hosts": ["127.0.0.1"],
+        "c2s__port": 0,
+        "c2s__tls_port": 0,
+        "log__level": "debug",
+    }
+    values.update(overrides)
+    return load_config(None, **values)
+
+
+@pytest.fixture
+async def make_server(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start servers with config overrides; all are stopped at the end of the test."""
+    servers: list[XMPPServer] = []
+
+    async def start(users: tuple[str, ...] = ("romeo", "juliet"), **overrides: Any) -> XMPPServer:
+        server = XMPPServer(make_config(tmp_path, **overrides))
+        await server.start()
+        servers.append(server)
+        for user in users:
+            await create_account(server.storage, parse_jid(f"{user}@{DOMAIN}"), PASSWORD)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+@pytest.fixture
+async def server(make_server: Callable[..., Any]) -> XMPPServer:
+    result: XMPPServer = await make_server()
+    return result
+
+
+def client_tls_context(server: XMPPServer) -> ssl.SSLContext:
+    """Trust exactly the server's self-signed certificate."""
+    ctx = ssl.create_default_context(cafile=str(server.config.data_dir / f"{DOMAIN}.crt"))
+    ctx.check_hostname = True
+    return ctx
+
+
+async def slix_connect(
+    server: XMPPServer,
+    jid: str,
+    password: str = PASSWORD,
+    *,
+    direct_tls: bool = False,
+    plugins: tuple[str, ...] = (),
+    timeout: float = 10.0,
+    expect_failure: bool = False,
+) -> slixmpp.ClientXMPP:
+    """A slixmpp client logged in (``session_start`` seen), or, with
+    ``expect_failure``, one whose authentication failed."""
+    client = slixmpp.ClientXMPP(jid, password)
+    client.ssl_context = client_tls_context(server)
+    for plugin in plugins:
+        client.register_plugin(plugin)
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def finish(result: str) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    client.add_event_handler("session_start", lambda _: finish("session_start"))
+    client.add_event_handler("failed_all_auth", lambda _: finish("failed_auth"))
+    client.add_event_handler("disconnected", lambda _: finish("disconnected"))
+    if direct_tls:
+        client.enable_direct_tls = True
+        client.enable_starttls = False
+        port = server.ports["c2s_tls"]
+    else:
+        port = server.ports["c2s"]
+    client.connect("127.0.0.1", port)
+    result = await asyncio.wait_for(done, timeout)
+    if expect_failure:
+        assert result != "session_start", "authentication unexpectedly succeeded"
+    else:
+        assert result == "session_start", f"login of {jid} ended with {result}"
+    return client
+
+
+async def slix_close(client: slixmpp.ClientXMPP) -> None:
+    client.disconnect()
+    try:
+        await asyncio.wait_for(client.disconnected, 5)
+    except TimeoutError:
+        client.abort()
+
+
+class RawConnection:
+    """A raw TCP connection for stream-level tests: send bytes, read what comes back."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.received = b""
+
+    @classmethod
+    async def open(cls, server: XMPPServer, port_name: str = "c2s") -> RawConnection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.ports[port_name])
+        return cls(reader, writer)
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def read_until(self, marker: bytes, timeout: float = 5.0) -> bytes:
+        """Read until ``marker`` has been received (or EOF); return everything so far."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while marker not in self.received:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"{marker!r} not received; got {self.received!r}")
+            chunk = await asyncio.wait_for(self.reader.read(65536), remaining)
+            if not chunk:
+                break
+            self.received += chunk
+        return self.received
+
+    async def read_to_eof(self, timeout: float = 5.0) -> bytes:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"connection not closed; got {self.received!r}")
+            try:
+                chunk = await asyncio.wait_for(self.reader.read(65536), remaining)
+            except ConnectionResetError:
+                return self.received
+            if not chunk:
+                return self.received
+            self.received += chunk
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError):
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+
+
+HEADER = (
+    b"<?xml version='1.0'?><stream:stream to='localhost' version='1.0' "
+    b"xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+)

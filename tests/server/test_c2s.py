@@ -1,0 +1,271 @@
+"""End-to-end client-to-server tests: slixmpp (the reference client) over real TCP+TLS
+against an in-process xmppx server.  They read like RFC 6120's examples: negotiate,
+bind, exchange stanzas, and check the server's answers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from slixmpp.exceptions import IqError
+
+from tests.server.conftest import HEADER, RawConnection, slix_close, slix_connect
+from xmppx.server import XMPPServer
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"])
+async def test_login_each_mechanism_over_starttls(server: XMPPServer, mech: str) -> None:
+    c = await slix_connect_mech(server, mech)
+    assert str(c.boundjid) == "romeo@localhost/balcony"
+    await slix_close(c)
+
+
+async def slix_connect_mech(server: XMPPServer, mech: str) -> Any:
+    import slixmpp
+
+    from tests.server.conftest import PASSWORD, client_tls_context
+
+    client = slixmpp.ClientXMPP("romeo@localhost/balcony", PASSWORD, sasl_mech=mech)
+    client.ssl_context = client_tls_context(server)
+    done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    client.add_event_handler("session_start", lambda _: done.done() or done.set_result("ok"))
+    client.add_event_handler("failed_all_auth", lambda _: done.done() or done.set_result("fail"))
+    client.connect("127.0.0.1", server.ports["c2s"])
+    assert await asyncio.wait_for(done, 10) == "ok"
+    return client
+
+
+async def test_login_direct_tls(server: XMPPServer) -> None:
+    client = await slix_connect(server, "juliet@localhost/chamber", direct_tls=True)
+    assert str(client.boundjid) == "juliet@localhost/chamber"
+    await slix_close(client)
+
+
+async def test_wrong_password_fails_and_unknown_user_looks_the_same(server: XMPPServer) -> None:
+    c1 = await slix_connect(server, "romeo@localhost", "wrong", expect_failure=True)
+    await slix_close(c1)
+    c2 = await slix_connect(server, "nobody@localhost", "wrong", expect_failure=True)
+    await slix_close(c2)
+    ok = await slix_connect(server, "romeo@localhost")
+    await slix_close(ok)
+
+
+async def test_server_generated_resource(server: XMPPServer) -> None:
+    client = await slix_connect(server, "romeo@localhost")
+    assert client.boundjid.resource, "the server must generate a resource"
+    await slix_close(client)
+
+
+async def test_chat_between_two_clients(server: XMPPServer) -> None:
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    juliet = await slix_connect(server, "juliet@localhost/balcony")
+    got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    juliet.add_event_handler("message", lambda m: got.done() or got.set_result(m))
+    romeo.send_message(mto="juliet@localhost/balcony", mbody="Art thou not Romeo?", mtype="chat")
+    msg = await asyncio.wait_for(got, 5)
+    assert msg["body"] == "Art thou not Romeo?"
+    assert str(msg["from"]) == "romeo@localhost/orchard", "the server stamps the full JID"
+    await slix_close(romeo)
+    await slix_close(juliet)
+
+
+async def test_message_to_bare_jid_goes_to_available_resource(server: XMPPServer) -> None:
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    juliet = await slix_connect(server, "juliet@localhost/balcony")
+    juliet.send_presence()
+    await asyncio.sleep(0.2)
+    got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    juliet.add_event_handler("message", lambda m: got.done() or got.set_result(m))
+    romeo.send_message(mto="juliet@localhost", mbody="bare", mtype="chat")
+    assert (await asyncio.wait_for(got, 5))["body"] == "bare"
+    await slix_close(romeo)
+    await slix_close(juliet)
+
+
+async def _iq_error(client: Any, xml: str, to: str) -> str:
+    iq = client.make_iq_get(ito=to)
+    iq.append(ET.fromstring(xml))
+    with pytest.raises(IqError) as info:
+        await iq.send(timeout=5)
+    return str(info.value.iq["error"]["condition"])
+
+
+async def test_routing_errors(server: XMPPServer) -> None:
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    # unknown account, offline full JID, foreign domain (no s2s yet), unknown payload
+    assert (
+        await _iq_error(romeo, "<query xmlns='jabber:iq:version'/>", "nobody@localhost")
+        == "service-unavailable"
+    )
+    assert (
+        await _iq_error(romeo, "<ping xmlns='urn:xmpp:ping'/>", "juliet@localhost/nowhere")
+        == "service-unavailable"
+    )
+    assert (
+        await _iq_error(romeo, "<ping xmlns='urn:xmpp:ping'/>", "someone@example.org")
+        == "remote-server-not-found"
+    )
+    assert (
+        await _iq_error(romeo, "<query xmlns='urn:example:unknown'/>", "localhost")
+        == "service-unavailable"
+    )
+    await slix_close(romeo)
+
+
+async def test_message_to_unknown_user_bounces(server: XMPPServer) -> None:
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    romeo.add_event_handler("message_error", lambda m: got.done() or got.set_result(m))
+    romeo.send_message(mto="nobody@localhost", mbody="hello?", mtype="chat")
+    err = await asyncio.wait_for(got, 5)
+    assert err["error"]["condition"] == "service-unavailable"
+    await slix_close(romeo)
+
+
+async def test_spoofed_from_is_a_stream_error(server: XMPPServer) -> None:
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    juliet = await slix_connect(server, "juliet@localhost/balcony")
+    got: list[Any] = []
+    juliet.add_event_handler("message", got.append)
+    ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    romeo.add_event_handler("stream_error", lambda e: ended.done() or ended.set_result(e))
+    romeo.send_raw(
+        "<message from='juliet@localhost/balcony' to='juliet@localhost/balcony' "
+        "type='chat'><body>forged</body></message>"
+    )
+    err = await asyncio.wait_for(ended, 5)
+    assert err["condition"] == "invalid-from"
+    await asyncio.sleep(0.2)
+    assert not got, "a spoofed stanza must never be delivered"
+    await slix_close(juliet)
+
+
+async def test_resource_conflict_replaces_old_session(server: XMPPServer) -> None:
+    first = await slix_connect(server, "romeo@localhost/same")
+    ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    first.add_event_handler("stream_error", lambda e: ended.done() or ended.set_result(e))
+    second = await slix_connect(server, "romeo@localhost/same")
+    err = await asyncio.wait_for(ended, 5)
+    assert err["condition"] == "conflict"
+    assert str(second.boundjid) == "romeo@localhost/same"
+    await slix_close(second)
+
+
+async def test_ping_version_time_disco(server: XMPPServer) -> None:
+    client = await slix_connect(
+        server, "romeo@localhost", plugins=("xep_0030", "xep_0092", "xep_0199", "xep_0202")
+    )
+    rtt = await client["xep_0199"].ping("localhost", timeout=5)
+    assert rtt >= 0
+    version = await client["xep_0092"].get_version("localhost", timeout=5)
+    assert version["software_version"]["name"] == "xmppx"
+    info = await client["xep_0030"].get_info(jid="localhost", timeout=5)
+    features = set(info["disco_info"]["features"])
+    assert {
+        "urn:xmpp:ping",
+        "jabber:iq:version",
+        "urn:xmpp:time",
+        "http://jabber.org/protocol/disco#info",
+    } <= features
+    iq = client.make_iq_get(ito="localhost")
+    iq.append(ET.fromstring("<time xmlns='urn:xmpp:time'/>"))
+    res = (await iq.send(timeout=5)).xml.find("{urn:xmpp:time}time")
+    assert res is not None and res.findtext("{urn:xmpp:time}tzo") == "+00:00"
+    utc = res.findtext("{urn:xmpp:time}utc") or ""
+    stamp = datetime.datetime.strptime(utc, "%Y-%m-%dT%H:%M:%S.%fZ")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    assert abs((now - stamp).total_seconds()) < 60
+    await slix_close(client)
+
+
+async def test_idle_client_that_answers_pings_stays(make_server: Any) -> None:
+    server = await make_server(ping__interval=0.3, ping__timeout=0.5)
+    client = await slix_connect(server, "romeo@localhost", plugins=("xep_0199",))
+    await asyncio.sleep(1.5)
+    assert client.is_connected(), "a client that answers pings stays connected"
+    await slix_close(client)
+
+
+async def test_in_band_registration(make_server: Any) -> None:
+    server = await make_server(register__enabled=True, tls__required=False)
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER)
+    features = await conn.read_until(b"</stream:features>")
+    assert b"<register xmlns='http://jabber.org/features/iq-register'/>" in features
+    await conn.send(b"<iq type='get' id='reg1'><query xmlns='jabber:iq:register'/></iq>")
+    form = await conn.read_until(b"</iq>")
+    assert b"<username/>" in form and b"<password/>" in form
+    await conn.send(
+        b"<iq type='set' id='reg2'><query xmlns='jabber:iq:register'>"
+        b"<username>mercutio</username><password>queen mab</password></query></iq>"
+    )
+    done = await conn.read_until(b"id='reg2'")
+    assert b"type='result' id='reg2'" in done
+    await conn.send(
+        b"<iq type='set' id='reg3'><query xmlns='jabber:iq:register'>"
+        b"<username>mercutio</username><password>again</password></query></iq>"
+    )
+    assert b"<conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in await conn.read_until(
+        b"id='reg3'"
+    )
+    await conn.close()
+    client = await slix_connect(server, "mercutio@localhost", "queen mab")
+    await slix_close(client)
+
+
+async def test_admin_add_user_command(make_server: Any) -> None:
+    server = await make_server(admins=["romeo@localhost"])
+    admin = await slix_connect(server, "romeo@localhost")
+    node = "http://jabber.org/protocol/admin#add-user"
+    iq = admin.make_iq_set(ito="localhost")
+    iq.append(
+        ET.fromstring(
+            f"<command xmlns='http://jabber.org/protocol/commands' action='execute' node='{node}'/>"
+        )
+    )
+    res = await iq.send(timeout=5)
+    cmd = res.xml.find("{http://jabber.org/protocol/commands}command")
+    assert cmd is not None and cmd.get("status") == "executing"
+    sid = cmd.get("sessionid")
+    iq = admin.make_iq_set(ito="localhost")
+    iq.append(
+        ET.fromstring(
+            f"<command xmlns='http://jabber.org/protocol/commands' node='{node}' sessionid='{sid}'>"
+            "<x xmlns='jabber:x:data' type='submit'>"
+            "<field var='FORM_TYPE'><value>http://jabber.org/protocol/admin</value></field>"
+            "<field var='accountjid'><value>tybalt@localhost</value></field>"
+            "<field var='password'><value>prince of cats</value></field>"
+            "<field var='password-verify'><value>prince of cats</value></field></x></command>"
+        )
+    )
+    res = await iq.send(timeout=5)
+    cmd = res.xml.find("{http://jabber.org/protocol/commands}command")
+    assert cmd is not None and cmd.get("status") == "completed"
+    await slix_close(admin)
+    tybalt = await slix_connect(server, "tybalt@localhost", "prince of cats")
+    await slix_close(tybalt)
+    # a non-admin is refused
+    juliet = await slix_connect(server, "juliet@localhost")
+    iq = juliet.make_iq_set(ito="localhost")
+    iq.append(
+        ET.fromstring(
+            f"<command xmlns='http://jabber.org/protocol/commands' action='execute' node='{node}'/>"
+        )
+    )
+    with pytest.raises(IqError) as info:
+        await iq.send(timeout=5)
+    assert info.value.iq["error"]["condition"] == "forbidden"
+    await slix_close(juliet)
+
+
+async def test_shutdown_sends_system_shutdown(make_server: Any) -> None:
+    server = await make_server()
+    client = await slix_connect(server, "romeo@localhost")
+    ended: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    client.add_event_handler("stream_error", lambda e: ended.done() or ended.set_result(e))
+    await server.stop()
+    err = await asyncio.wait_for(ended, 5)
+    assert err["condition"] == "system-shutdown"

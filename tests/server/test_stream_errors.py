@@ -1,0 +1,146 @@
+"""Hostile and malformed input over raw TCP (RFC 6120 §4.9, §11): each case gets its
+stream error (after our stream header, RFC 6120 §4.9.1.2), the connection is closed, and
+the server goes on serving a fresh client normally."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import HEADER, RawConnection, slix_close, slix_connect
+from xmppx.server import XMPPServer
+
+NS_STREAM = "http://etherx.jabber.org/streams"
+
+
+def stream_error(data: bytes) -> str:
+    """The defined condition of the stream error in ``data``."""
+    m = re.search(rb"<stream:error><([a-z-]+) xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", data)
+    assert m, f"no stream error in {data!r}"
+    assert data.rstrip().endswith(b"</stream:stream>"), "stream not closed after the error"
+    return m.group(1).decode()
+
+
+CASES: list[tuple[str, bytes, str]] = [
+    ("malformed", HEADER + b"<message><body></message>", "not-well-formed"),
+    ("doctype", b"<?xml version='1.0'?><!DOCTYPE stream [<!ENTITY x 'y'>]>", "restricted-xml"),
+    ("comment", HEADER + b"<!-- hello -->", "restricted-xml"),
+    ("pi", HEADER + b"<?php echo 1; ?>", "restricted-xml"),
+    ("entity", HEADER + b"<message><body>&xxe;</body></message>", "restricted-xml"),
+    ("bom", b"\xef\xbb\xbf" + HEADER, "unsupported-encoding"),
+    (
+        "latin1",
+        b"<?xml version='1.0' encoding='ISO-8859-1'?>" + HEADER[21:],
+        "unsupported-encoding",
+    ),
+    ("bad-utf8", HEADER + b"<message><body>\xc3\x28</body></message>", "not-well-formed"),
+    ("nul", HEADER + b"<message><body>\x00</body></message>", "not-well-formed"),
+    ("control", HEADER + b"<message><body>\x07</body></message>", "not-well-formed"),
+    ("content-namespace", HEADER.replace(b"jabber:client", b"jabber:server"), "invalid-namespace"),
+    (
+        "stream-namespace",
+        HEADER.replace(NS_STREAM.encode(), b"urn:example:streams"),
+        "invalid-namespace",
+    ),
+    ("unknown-host", HEADER.replace(b"to='localhost'", b"to='example.org'"), "host-unknown"),
+    ("no-to", HEADER.replace(b"to='localhost' ", b""), "host-unknown"),
+    (
+        "version",
+        HEADER.replace(b"to='localhost' version='1.0'", b"to='localhost' version='2.0'"),
+        "unsupported-version",
+    ),
+    (
+        "xml-version",
+        HEADER.replace(b"<?xml version='1.0'?>", b"<?xml version='1.1'?>"),
+        "not-well-formed",
+    ),
+    (
+        "stanza-before-auth",
+        HEADER + b"<message to='juliet@localhost'><body>hi</body></message>",
+        "not-authorized",
+    ),
+    ("depth", HEADER + b"<iq type='get' id='1'>" + b"<a>" * 40, "policy-violation"),
+    (
+        "attributes",
+        HEADER + b"<iq " + b" ".join(b"a%d='1'" % i for i in range(70)) + b">",
+        "policy-violation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "condition"), CASES, ids=[c[0] for c in CASES])
+async def test_stream_error(server: XMPPServer, name: str, data: bytes, condition: str) -> None:
+    conn = await RawConnection.open(server)
+    await conn.send(data)
+    received = await conn.read_to_eof()
+    assert b"<stream:stream" in received, "the error must follow our stream header"
+    assert stream_error(received) == condition
+    await conn.close()
+    client = await slix_connect(server, "romeo@localhost")
+    await slix_close(client)
+
+
+async def test_oversize_preauth_stanza_rejected_before_it_completes(server: XMPPServer) -> None:
+    """10 KB before authentication: the error comes while the stanza is still open."""
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER + b"<iq type='get' id='big'><query xmlns='jabber:iq:register'>")
+    await conn.send(b"x" * 10_100)  # never closed: the limit must trigger on its own
+    assert stream_error(await conn.read_to_eof()) == "policy-violation"
+    await conn.close()
+
+
+async def test_whitespace_keepalive_then_closing_handshake(server: XMPPServer) -> None:
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    await conn.send(b" \n \t ")
+    await conn.send(b"</stream:stream>")
+    received = await conn.read_to_eof()
+    assert received.endswith(b"</stream:stream>")
+    assert b"stream:error" not in received
+    await conn.close()
+
+
+async def test_header_timeout(make_server: Any) -> None:
+    server = await make_server(limits__header_timeout=0.3)
+    conn = await RawConnection.open(server)
+    assert stream_error(await conn.read_to_eof()) == "connection-timeout"
+    await conn.close()
+
+
+async def test_negotiation_timeout(make_server: Any) -> None:
+    server = await make_server(limits__negotiation_timeout=0.5)
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER)
+    assert stream_error(await conn.read_to_eof()) == "connection-timeout"
+    await conn.close()
+
+
+async def test_unauthenticated_connections_per_address_capped(make_server: Any) -> None:
+    server = await make_server(limits__max_unauthenticated_per_address=3)
+    conns = [await RawConnection.open(server) for _ in range(3)]
+    for c in conns:
+        await c.send(HEADER)
+        await c.read_until(b"</stream:features>")
+    extra = await RawConnection.open(server)
+    assert await extra.read_to_eof() == b"", "the fourth connection must be refused"
+    for c in conns:
+        await c.close()
+    await extra.close()
+
+
+async def test_auth_refused_without_tls(server: XMPPServer) -> None:
+    """TLS is required by default: no mechanisms offered and <auth/> refused."""
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER)
+    features = await conn.read_until(b"</stream:features>")
+    assert b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>" in features
+    assert b"<mechanisms" not in features
+    await conn.send(
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AHJvbWVvAHg=</auth>"
+    )
+    got = await conn.read_until(b"</failure>")
+    assert b"<encryption-required/>" in got
+    await conn.close()
