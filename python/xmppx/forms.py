@@ -30,7 +30,11 @@ class Field:
 
 
 def build_form(
-    fields: Sequence[Field], *, title: str = "", instructions: str = "", form_type: str = "",
+    fields: Sequence[Field],
+    *,
+    title: str = "",
+    instructions: str = "",
+    form_type: str = "",
     type: str = "form",
 ) -> Element:
     """An ``<x type='form'/>`` (or ``result``) with a hidden ``FORM_TYPE`` first if given."""
@@ -58,8 +62,8 @@ def build_form(
 def form_values(x: Element) -> dict[str, list[str]]:
     """The submitted values of a form, by ``var`` (XEP-0004 §3.4)."""
     out: dict[str, list[str]] = {}
-    for field in x.findall("{%s}field" % ns.DATA_FORMS):
+    for field in x.findall(f"{{{ns.DATA_FORMS}}}field"):
         var = field.get("var")
         if var:
-            out[var] = [v.text for v in field.findall("{%s}value" % ns.DATA_FORMS)]
+            out[var] = [v.text for v in field.findall(f"{{{ns.DATA_FORMS}}}value")]
     return out

@@ -110,8 +110,10 @@ def route_to_account(
         return Deliver(sessions=(target,))
     if kind == "iq":
         if full:
-            return Bounce(condition="service-unavailable") if stype in ("get", "set") else Drop(
-                reason="iq result/error to an unavailable resource"
+            return (
+                Bounce(condition="service-unavailable")
+                if stype in ("get", "set")
+                else Drop(reason="iq result/error to an unavailable resource")
             )
         return HandleForAccount() if exists or available else _unknown(kind, stype)
     if kind == "presence":

@@ -176,7 +176,7 @@ async def test_ping_version_time_disco(server: XMPPServer) -> None:
     assert res is not None and res.findtext("{urn:xmpp:time}tzo") == "+00:00"
     utc = res.findtext("{urn:xmpp:time}utc") or ""
     stamp = datetime.datetime.strptime(utc, "%Y-%m-%dT%H:%M:%S.%fZ")
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     assert abs((now - stamp).total_seconds()) < 60
     await slix_close(client)
 

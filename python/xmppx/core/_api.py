@@ -95,15 +95,22 @@ canonical form only in ways that parse to the same element.
 JID contract (RFC 7622 §3.1 splitting, RFC 6122 profiles)
 ==========================================================
 
-``parse_jid(s)`` splits at the first ``/`` (resourcepart: everything after it), then at
-the last ``@`` before it (localpart), then prepares each part: localpart with Nodeprep,
-domainpart with Nameprep per label (IDNA2003 ToUnicode result kept; labels joined by
-``.``; U+3002, U+FF0E, U+FF61 are label separators; one trailing dot removed), or kept as
-an IPv4 literal or bracketed IPv6 literal (compressed lowercase form), resourcepart with
-Resourceprep.  Unicode 3.2 tables (Python's ``stringprep``); unassigned code points are
-prohibited.  Each part is 1..1023 bytes of UTF-8 after preparation (an absent localpart
-or resourcepart is fine; an empty one, as in ``@d`` or ``d/``, is an error).  Errors
-raise ``JIDError(rule, text)`` with ``rule`` one of ``JID_RULES``.
+``parse_jid(s)`` splits at the first ``/`` (resourcepart: everything after it), then at the
+first ``@`` before it (localpart; RFC 7622 §3.2 — ``@`` is prohibited in both localpart and
+domainpart, so ``a@b@c`` is an error either way), then prepares the parts left to right,
+the first error winning: localpart with Nodeprep, domainpart with Nameprep per label
+(labels joined by ``.``; U+3002, U+FF0E, U+FF61 are label separators; one trailing
+separator removed) with the IDNA2003 ToASCII checks RFC 6122 §2.2 requires
+(``UseSTD3ASCIIRules``: letters, digits, hyphens, no leading/trailing hyphen; ACE form
+1..63 octets; an ``xn--`` label is converted with ToUnicode and must round-trip), or kept
+as an IPv4 literal (dotted decimal, no leading zeros; an all-digit top-level label is
+otherwise ``bad-domain``) or bracketed IPv6 literal (RFC 5952 form), resourcepart with
+Resourceprep.  Unicode 3.2 tables (Python's ``stringprep``, with B.2 restricted to what
+Unicode 3.2 defined); unassigned code points are prohibited (checked before mapping).
+Each part is 1..1023 bytes of UTF-8 after preparation (an absent localpart or
+resourcepart is fine; an empty one, as in ``@d`` or ``d/``, is an error).  Errors raise
+``JIDError(rule, text)`` with ``rule`` one of ``JID_RULES``; both backends give the same
+``rule`` and ``text``.  ``xmppx.core._py._stringprep`` documents every rule and its order.
 """
 
 from __future__ import annotations
@@ -193,6 +200,8 @@ JID_RULES: Final = frozenset(
         "unassigned",  # a code point unassigned in Unicode 3.2 (table A.1)
         "bidi",  # RFC 3454 §6 bidirectional rule broken
         "bad-domain",  # domainpart not a valid IDN/hostname or IP literal
+        "not-bare",  # BareJID(s) given a JID with a resourcepart
+        "not-full",  # FullJID(s) given a JID without a resourcepart
     }
 )
 
