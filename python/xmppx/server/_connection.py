@@ -26,7 +26,8 @@ import logging
 import secrets
 import ssl
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from xmppx import ns
 from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep
@@ -253,7 +254,7 @@ class C2SConnection(asyncio.Protocol):
         if mech is None or self.closed:
             return
         outcome = await self.server.sasl_step(self, mech, data, first=first)
-        if self.closed or self.stream.phase is not Phase.SASL:
+        if self.closed or not self.stream.in_phase(Phase.SASL):
             return
         kind, payload, user = outcome
         if kind == "challenge":
@@ -267,7 +268,7 @@ class C2SConnection(asyncio.Protocol):
             text = payload.decode("utf-8", "replace") if payload else ""
             self.stream.auth_failure(user, text)
         self._flush()
-        if self.stream.phase is Phase.CLOSED:
+        if self.stream.in_phase(Phase.CLOSED):
             self._shutdown()
 
     # -- binding -----------------------------------------------------------------------
@@ -371,8 +372,8 @@ class C2SConnection(asyncio.Protocol):
         iq.append(Element("ping", ns.PING))
         self.deliver(iq)
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

@@ -549,7 +549,9 @@ class XMPPServer:
             log.debug("dropped %s: %s", kind, decision.reason)
 
     # Hooks the IM modules replace (issue-4 modules: roster, presence, offline).
-    offline_store: Callable[[C2SConnection | None, Element, BareJID], Awaitable[None]] | None = None
+    offline_store: (
+        Callable[[C2SConnection | None, Element, BareJID], Coroutine[Any, Any, None]] | None
+    ) = None
 
     def presence_broadcast(self, session: C2SConnection, stanza: Element, stype: str) -> None:
         for module in self.modules:

@@ -168,8 +168,8 @@ async def _with_storage(cfg: Config, args: argparse.Namespace) -> int:
                 page = await storage.accounts.list_users(domain=domain, after=after)
                 if not page:
                     break
-                for user in page:
-                    print(user)
+                for name in page:
+                    print(name)
                 after = page[-1]
             return 0
         if cmd == "import":
@@ -215,6 +215,10 @@ def _derive(item: tuple[str, str]) -> tuple[str, Any]:
 
     jid, password = item
     return jid, credentials_for(password)
+
+
+def _derive_all(pool: ProcessPoolExecutor, chunk: list[tuple[str, str]]) -> list[tuple[str, Any]]:
+    return list(pool.map(_derive, chunk, chunksize=32))
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
@@ -287,9 +291,7 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for i in range(0, len(plain), IMPORT_BATCH):
                     chunk = plain[i : i + IMPORT_BATCH]
-                    derived = await loop.run_in_executor(
-                        None, lambda c=chunk: list(pool.map(_derive, c, chunksize=32))
-                    )
+                    derived = await loop.run_in_executor(None, _derive_all, pool, chunk)
                     await write(derived)
     except AccountExists as exc:
         bar.finish()

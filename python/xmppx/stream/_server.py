@@ -200,6 +200,11 @@ class ServerStream:
     def failed_auth_attempts(self) -> int:
         return self._flags.failed_auth
 
+    def in_phase(self, phase: Phase) -> bool:
+        """Whether the stream is in ``phase`` (a method, so callers re-read it after
+        calls that move the stream on)."""
+        return self.phase is phase
+
     # -- input ------------------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> list[Event]:
@@ -218,10 +223,10 @@ class ServerStream:
             error = exc
         try:
             for item in parsed:
-                if self.phase is Phase.CLOSED:
+                if self.in_phase(Phase.CLOSED):
                     break
                 self._dispatch(item, events)
-            if error is not None and self.phase is not Phase.CLOSED:
+            if error is not None and not self.in_phase(Phase.CLOSED):
                 raise StreamError(error.condition, error.text)
         except StreamError as exc:
             self._fail(exc.condition, exc.text, events)
