@@ -123,7 +123,14 @@ class RawConnection:
 
     @classmethod
     async def open(cls, server: XMPPServer, port_name: str = "c2s") -> RawConnection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.ports[port_name])
+        """Plain TCP to ``port_name``; ``c2s_tls`` opens a direct TLS connection."""
+        ctx = client_tls_context(server) if port_name == "c2s_tls" else None
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1",
+            server.ports[port_name],
+            ssl=ctx,
+            server_hostname=DOMAIN if ctx is not None else None,
+        )
         return cls(reader, writer)
 
     async def send(self, data: bytes) -> None:

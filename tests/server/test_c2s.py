@@ -269,3 +269,50 @@ async def test_shutdown_sends_system_shutdown(make_server: Any) -> None:
     await server.stop()
     err = await asyncio.wait_for(ended, 5)
     assert err["condition"] == "system-shutdown"
+
+
+async def test_legacy_iq_auth_over_tls(make_server: Any) -> None:
+    """XEP-0078 §3: get the fields, then set username/password/resource; the session is
+    authenticated and bound in one step.  Off by default; wrong password: not-authorized."""
+    off = await make_server()
+    conn = await RawConnection.open(off, "c2s_tls")
+    await conn.send(HEADER)
+    assert b"jabber.org/features/iq-auth" not in await conn.read_until(b"</stream:features>")
+    await conn.close()
+    await off.stop()
+
+    server = await make_server(users=(), auth__legacy_iq_auth=True)
+    from tests.server.conftest import PASSWORD
+    from xmppx.core import parse_jid
+    from xmppx.server.accounts import create_account
+
+    await create_account(server.storage, parse_jid("bill@localhost"), PASSWORD)  # type: ignore[arg-type]
+    conn = await RawConnection.open(server, "c2s_tls")
+    await conn.send(HEADER)
+    assert b"<auth xmlns='http://jabber.org/features/iq-auth'/>" in await conn.read_until(
+        b"</stream:features>"
+    )
+    await conn.send(
+        b"<iq type='get' id='a1'><query xmlns='jabber:iq:auth'>"
+        b"<username>bill</username></query></iq>"
+    )
+    fields = await conn.read_until(b"id='a1'")
+    assert b"<password/>" in fields and b"<resource/>" in fields
+    await conn.send(
+        b"<iq type='set' id='a2'><query xmlns='jabber:iq:auth'><username>bill"
+        b"</username><password>wrong</password><resource>globe</resource></query></iq>"
+    )
+    assert (
+        b"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        in await conn.read_until(b"id='a2'")
+    )
+    await conn.send(
+        b"<iq type='set' id='a3'><query xmlns='jabber:iq:auth'><username>bill"
+        b"</username><password>" + PASSWORD.encode() + b"</password>"
+        b"<resource>globe</resource></query></iq>"
+    )
+    assert b"type='result' id='a3'" in await conn.read_until(b"id='a3'")
+    await conn.send(b"<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+    pong = await conn.read_until(b"id='p1'")
+    assert b"to='bill@localhost/globe'" in pong.split(b"id='a3'")[-1]
+    await conn.close()

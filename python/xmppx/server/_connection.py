@@ -291,6 +291,17 @@ class C2SConnection(asyncio.Protocol):
         self.bound = True
         self.server.session_started(self)
 
+    def legacy_bound(self, jid: FullJID, reply: Element) -> None:
+        """XEP-0078 authenticated and bound the session in one step."""
+        self._release_unauth()
+        self.jid = jid
+        self.stream.legacy_auth_success(str(jid))
+        self._cancel_timer(1)
+        self.bound = True
+        self.stream.send_element(reply)
+        self._flush()
+        self.server.session_started(self)
+
     # -- Session protocol --------------------------------------------------------------
 
     def deliver(self, stanza: Element) -> None:

@@ -69,6 +69,7 @@ _PRESENCE_TYPES: Final = frozenset(
 def _default_modules() -> list[type[Module]]:
     from xmppx.modules.admin import AdminCommands
     from xmppx.modules.basic import Disco, EntityTime, Ping, SoftwareVersion
+    from xmppx.modules.legacy_auth import LegacyAuth
     from xmppx.modules.presence import BasicPresence
     from xmppx.modules.register import Registration
     from xmppx.modules.session import LegacySession
@@ -82,6 +83,7 @@ def _default_modules() -> list[type[Module]]:
         BasicPresence,
         Registration,
         AdminCommands,
+        LegacyAuth,
     ]
 
 
