@@ -62,8 +62,8 @@ def build_form(
 def form_values(x: Element) -> dict[str, list[str]]:
     """The submitted values of a form, by ``var`` (XEP-0004 §3.4)."""
     out: dict[str, list[str]] = {}
-    for field in x.findall(f"{{{ns.DATA_FORMS}}}field"):
+    for field in x.findall(ns.clark(ns.DATA_FORMS, "field")):
         var = field.get("var")
         if var:
-            out[var] = [v.text for v in field.findall(f"{{{ns.DATA_FORMS}}}value")]
+            out[var] = [v.text for v in field.findall(ns.clark(ns.DATA_FORMS, "value"))]
     return out

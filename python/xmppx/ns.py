@@ -36,6 +36,7 @@ __all__ = [
     "VCARD",
     "VERSION",
     "XML",
+    "clark",
 ]
 
 STREAMS: Final = "http://etherx.jabber.org/streams"  # RFC 6120 §4.8.1
@@ -71,3 +72,8 @@ MUC: Final = "http://jabber.org/protocol/muc"  # XEP-0045
 MUC_USER: Final = "http://jabber.org/protocol/muc#user"
 MUC_ADMIN: Final = "http://jabber.org/protocol/muc#admin"
 MUC_OWNER: Final = "http://jabber.org/protocol/muc#owner"
+
+
+def clark(uri: str, name: str) -> str:
+    """``{uri}name``: the Clark-notation tag that ``Element.find`` and friends take."""
+    return "{" + uri + "}" + name

@@ -119,7 +119,7 @@ class AdminCommands(Module):
             raise StanzaError("forbidden", "only the server's admins may run this command")
         action = cmd.get("action") or "execute"
         sid = cmd.get("sessionid")
-        form = cmd.find(f"{{{ns.DATA_FORMS}}}x")
+        form = cmd.find(ns.clark(ns.DATA_FORMS, "x"))
         if action == "cancel":
             if sid:
                 self._sessions.pop(sid, None)

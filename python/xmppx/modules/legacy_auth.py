@@ -68,7 +68,7 @@ class LegacyAuth(Module):
     async def _authenticate(self, conn: C2SConnection, stanza: Element) -> None:
         from xmppx.auth import verify_password
 
-        q = stanza.find("{%s}query" % ns.IQ_AUTH)
+        q = stanza.find(ns.clark(ns.IQ_AUTH, "query"))
         username = (q.findtext("username") if q is not None else None) or ""
         password = (q.findtext("password") if q is not None else None) or ""
         resource = (q.findtext("resource") if q is not None else None) or ""

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Registration"]
 
-_Q = f"{{{ns.IQ_REGISTER}}}query"
+_Q = ns.clark(ns.IQ_REGISTER, "query")
 
 
 class Registration(Module):

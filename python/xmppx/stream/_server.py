@@ -329,9 +329,9 @@ class ServerStream:
         if el.namespace == ns.CLIENT and el.name == "iq":
             payload = el.first_child_namespace()
             if flags.authenticated:
-                bind = el.find(f"{{{ns.BIND}}}bind")
+                bind = el.find(ns.clark(ns.BIND, "bind"))
                 if bind is not None and el.get("type") == "set":
-                    resource = bind.findtext(f"{{{ns.BIND}}}resource")
+                    resource = bind.findtext(ns.clark(ns.BIND, "resource"))
                     events.append(
                         BindRequested(iq_id=el.get("id") or "", resource=resource or None)
                     )
