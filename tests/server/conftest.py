@@ -58,9 +58,9 @@ async def server(make_server: Callable[..., Any]) -> XMPPServer:
     return result
 
 
-def client_tls_context(server: XMPPServer) -> ssl.SSLContext:
-    """Trust exactly the server's self-signed certificate."""
-    ctx = ssl.create_default_context(cafile=str(server.config.data_dir / f"{DOMAIN}.crt"))
+def client_tls_context(data_dir: Path) -> ssl.SSLContext:
+    """Trust exactly the self-signed certificate the server made in ``data_dir``."""
+    ctx = ssl.create_default_context(cafile=str(data_dir / f"{DOMAIN}.crt"))
     ctx.check_hostname = True
     return ctx
 
@@ -78,7 +78,7 @@ async def slix_connect(
     """A slixmpp client logged in (``session_start`` seen), or, with
     ``expect_failure``, one whose authentication failed."""
     client = slixmpp.ClientXMPP(jid, password)
-    client.ssl_context = client_tls_context(server)
+    client.ssl_context = client_tls_context(server.config.data_dir)
     for plugin in plugins:
         client.register_plugin(plugin)
     done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -124,7 +124,7 @@ class RawConnection:
     @classmethod
     async def open(cls, server: XMPPServer, port_name: str = "c2s") -> RawConnection:
         """Plain TCP to ``port_name``; ``c2s_tls`` opens a direct TLS connection."""
-        ctx = client_tls_context(server) if port_name == "c2s_tls" else None
+        ctx = client_tls_context(server.config.data_dir) if port_name == "c2s_tls" else None
         reader, writer = await asyncio.open_connection(
             "127.0.0.1",
             server.ports[port_name],

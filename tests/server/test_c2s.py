@@ -29,7 +29,7 @@ async def slix_connect_mech(server: XMPPServer, mech: str) -> Any:
     from tests.server.conftest import PASSWORD, client_tls_context
 
     client = slixmpp.ClientXMPP("romeo@localhost/balcony", PASSWORD, sasl_mech=mech)
-    client.ssl_context = client_tls_context(server)
+    client.ssl_context = client_tls_context(server.config.data_dir)
     done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     client.add_event_handler("session_start", lambda _: done.done() or done.set_result("ok"))
     client.add_event_handler("failed_all_auth", lambda _: done.done() or done.set_result("fail"))

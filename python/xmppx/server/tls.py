@@ -99,12 +99,15 @@ def make_server_context(files: TLSFiles, *, alpn: bool = False) -> ssl.SSLContex
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_COMPRESSION
+    for path in (files.cert, files.key):
+        if not path.exists():
+            raise TLSSetupError(f"TLS file {path} does not exist")
+        if not os.access(path, os.R_OK):
+            raise TLSSetupError(f"TLS file {path} is not readable")
     try:
         ctx.load_cert_chain(str(files.cert), str(files.key))
-    except FileNotFoundError as exc:
-        raise TLSSetupError(f"TLS file {exc.filename} does not exist") from None
-    except PermissionError as exc:
-        raise TLSSetupError(f"TLS file {exc.filename} is not readable") from None
+    except OSError as exc:
+        raise TLSSetupError(f"cannot read TLS files {files.cert}, {files.key}: {exc}") from None
     except ssl.SSLError as exc:
         raise TLSSetupError(
             f"cannot use certificate {files.cert} with key {files.key}: {exc.reason}"

@@ -1,0 +1,180 @@
+"""``xmppx-server`` as an operator runs it: a subprocess, real files, real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.server.conftest import client_tls_context
+from xmppx import __version__
+
+CLI = [sys.executable, "-m", "xmppx.server.cli"]
+
+
+def run(
+    args: list[str], tmp: Path, stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp / "xdg"))
+    return subprocess.run(
+        CLI + args,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_version(tmp_path: Path) -> None:
+    r = run(["--version"], tmp_path)
+    assert r.returncode == 0 and r.stdout.strip() == f"xmppx {__version__}"
+
+
+def test_check_config_defaults_and_errors(tmp_path: Path) -> None:
+    r = run(["--check-config"], tmp_path)
+    assert r.returncode == 0
+    assert "domain = 'localhost'" in r.stdout
+    assert f"data_dir = '{tmp_path / 'xdg' / 'xmppx'}'" in r.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[c2s]\nport = 'five'\n")
+    r = run(["--config", str(bad), "--check-config"], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "xmppx-server: option 'c2s.port' must be int, not str ('five')"
+    bad.write_text("colour = 'blue'\n")
+    r = run(["--config", str(bad), "--check-config"], tmp_path)
+    assert r.returncode == 2 and "unknown option 'colour'" in r.stderr
+    bad.write_text("domain = \n")
+    r = run(["--config", str(bad), "--check-config"], tmp_path)
+    assert r.returncode == 2 and "not valid TOML" in r.stderr
+    r = run(["--config", str(tmp_path / "missing.toml")], tmp_path)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = run(["--domain", "bad domain!", "--check-config"], tmp_path)
+    assert r.returncode == 2 and "option 'domain'" in r.stderr
+
+
+def test_account_commands(tmp_path: Path) -> None:
+    r = run(["adduser", "romeo@localhost"], tmp_path, stdin="s3cret\n")
+    assert r.returncode == 0, r.stderr
+    r = run(["adduser", "romeo@localhost"], tmp_path, stdin="again\n")
+    assert r.returncode == 1 and "exists already" in r.stderr
+    r = run(["adduser", "juliet"], tmp_path, stdin="pw\n")  # domain defaults to ours
+    assert r.returncode == 0, r.stderr
+    r = run(["adduser", "tybalt@example.org"], tmp_path, stdin="pw\n")
+    assert r.returncode == 2 and "not on this server's domain" in r.stderr
+    r = run(["listusers"], tmp_path)
+    assert r.stdout.split() == ["juliet@localhost", "romeo@localhost"]
+    r = run(["passwd", "romeo@localhost"], tmp_path, stdin="n3w\n")
+    assert r.returncode == 0, r.stderr
+    r = run(["passwd", "nobody@localhost"], tmp_path, stdin="x\n")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    r = run(["deluser", "juliet@localhost"], tmp_path)
+    assert r.returncode == 0
+    r = run(["deluser", "juliet@localhost"], tmp_path)
+    assert r.returncode == 1
+    assert run(["listusers"], tmp_path).stdout.split() == ["romeo@localhost"]
+    db = (tmp_path / "xdg" / "xmppx" / "xmppx.db").read_bytes()
+    assert b"s3cret" not in db and b"n3w" not in db, "passwords must never be stored"
+
+
+def test_import(tmp_path: Path) -> None:
+    from xmppx.auth import derive_scram_credentials
+
+    ready = [
+        derive_scram_credentials("pw", h, iterations=4096).to_rfc5803() for h in ("sha1", "sha256")
+    ]
+    lines = [json.dumps({"jid": f"user{i}@localhost", "password": f"pw{i}"}) for i in range(20)]
+    lines.append(json.dumps({"jid": "hashed@localhost", "scram": ready}))
+    src = tmp_path / "users.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    r = run(["import", str(src)], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"imported 21 accounts in [\d.]+ s", r.stderr)
+    assert len(run(["listusers"], tmp_path).stdout.split()) == 21
+    src.write_text(json.dumps({"jid": "x@localhost"}) + "\n")
+    r = run(["import", str(src)], tmp_path)
+    assert r.returncode == 2 and "users.jsonl:1:" in r.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_port_in_use_and_bad_certificate(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run(["--host", "127.0.0.1", "--c2s-port", str(port), "--c2s-tls-port", "-1"], tmp_path)
+    assert r.returncode == 1
+    assert "cannot listen (address in use)" in r.stderr.strip().splitlines()[-1]
+    conf = tmp_path / "tls.toml"
+    conf.write_text(f"[tls]\ncert = '{tmp_path}/none.crt'\nkey = '{tmp_path}/none.key'\n")
+    r = run(["--config", str(conf), "--host", "127.0.0.1", "--c2s-port", "0"], tmp_path)
+    assert r.returncode == 1
+    assert (
+        r.stderr.strip().splitlines()[-1]
+        == f"xmppx-server: TLS file {tmp_path}/none.crt does not exist"
+    )
+
+
+async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """No config file: domain localhost, data in $XDG_DATA_HOME/xmppx, a self-signed
+    certificate made on first run; SIGTERM shuts down cleanly."""
+    assert run(["adduser", "romeo@localhost"], tmp_path, stdin="pw\n").returncode == 0
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"))
+    c2s, tls = _free_port(), _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *CLI,
+        "--host",
+        "127.0.0.1",
+        "--c2s-port",
+        str(c2s),
+        "--c2s-tls-port",
+        str(tls),
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        while b"serving localhost (" not in line:
+            line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert f"c2s {c2s}".encode() in line and f"c2s_tls {tls}".encode() in line
+        data_dir = tmp_path / "xdg" / "xmppx"
+        assert (data_dir / "localhost.crt").exists()
+        assert (data_dir / "localhost.key").stat().st_mode & 0o077 == 0, "the key is private"
+        import slixmpp
+
+        client = slixmpp.ClientXMPP("romeo@localhost/cli", "pw")
+        client.ssl_context = client_tls_context(data_dir)
+        started = asyncio.get_running_loop().create_future()
+        client.add_event_handler("session_start", lambda _: started.done() or started.set_result(1))
+        client.connect("127.0.0.1", c2s)
+        await asyncio.wait_for(started, 15)
+        ended = asyncio.get_running_loop().create_future()
+        client.add_event_handler("stream_error", lambda e: ended.done() or ended.set_result(e))
+        proc.send_signal(signal.SIGTERM)
+        assert (await asyncio.wait_for(ended, 10))["condition"] == "system-shutdown"
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@pytest.mark.parametrize("stdin", ["", "\n"])
+def test_empty_password_refused(tmp_path: Path, stdin: str) -> None:
+    r = run(["adduser", "romeo@localhost"], tmp_path, stdin=stdin)
+    assert r.returncode == 2 and "empty" in r.stderr
