@@ -267,6 +267,7 @@ class Client(asyncio.Protocol):
         queue_size: int = DEFAULT_QUEUE_SIZE,
         answer_pings: bool = True,
         lang: str = "en",
+        local_addr: tuple[str, int] | None = None,
     ) -> Self:
         """Connect, negotiate and bind; return the ready client (RFC 6120 §4–§7).
 
@@ -277,7 +278,8 @@ class Client(asyncio.Protocol):
         the JID's domain, and ``verify=False`` turns all checks off (tests only).
         ``mechanisms``: the SASL mechanisms allowed (default: all, ``PLAIN`` only over
         TLS).  ``timeout``: for the whole connection and negotiation, and the default of
-        ``iq()``.
+        ``iq()``.  ``local_addr``: the local (source) address to connect from, e.g.
+        ``("127.0.0.2", 0)`` for tests that need distinct client addresses.
 
         Raises ``ValueError`` (``JIDError``) for a bad ``jid``, ``AuthenticationError``,
         ``BindError``, ``StreamClosedError`` (a stream error, or the connection closed
@@ -327,10 +329,11 @@ class Client(asyncio.Protocol):
                         ssl=ctx,
                         server_hostname=domain,
                         ssl_handshake_timeout=timeout,
+                        local_addr=local_addr,
                     )
                 else:
                     await loop.create_connection(
-                        lambda: client, host or domain, port or DEFAULT_PORT
+                        lambda: client, host or domain, port or DEFAULT_PORT, local_addr=local_addr
                     )
                 await client._ready
         except BaseException:

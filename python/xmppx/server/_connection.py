@@ -149,6 +149,8 @@ class C2SConnection(asyncio.Protocol):
         if self.bound:
             self.bound = False
             self.server.session_ended(self)
+        self.server.connections.discard(self)
+        self._tls_pending = None
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
