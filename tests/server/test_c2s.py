@@ -158,11 +158,11 @@ async def test_ping_version_time_disco(server: XMPPServer) -> None:
     client = await slix_connect(
         server, "romeo@localhost", plugins=("xep_0030", "xep_0092", "xep_0199", "xep_0202")
     )
-    rtt = await client["xep_0199"].ping("localhost", timeout=5)
+    rtt = await client.plugin["xep_0199"].ping("localhost", timeout=5)
     assert rtt >= 0
-    version = await client["xep_0092"].get_version("localhost", timeout=5)
+    version = await client.plugin["xep_0092"].get_version("localhost", timeout=5)
     assert version["software_version"]["name"] == "xmppx"
-    info = await client["xep_0030"].get_info(jid="localhost", timeout=5)
+    info = await client.plugin["xep_0030"].get_info(jid="localhost", timeout=5)
     features = set(info["disco_info"]["features"])
     assert {
         "urn:xmpp:ping",

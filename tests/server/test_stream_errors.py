@@ -4,6 +4,7 @@ the server goes on serving a fresh client normally."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -144,3 +145,22 @@ async def test_auth_refused_without_tls(server: XMPPServer) -> None:
     got = await conn.read_until(b"</failure>")
     assert b"<encryption-required/>" in got
     await conn.close()
+
+
+async def test_ipv4_and_ipv6_on_one_port(make_server: Any) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = await make_server(c2s__hosts=["127.0.0.1", "::1"], c2s__port=port, c2s__tls_port=-1)
+    for host in ("127.0.0.1", "::1"):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(HEADER)
+        got = b""
+        while b"</stream:features>" not in got:
+            chunk = await asyncio.wait_for(reader.read(4096), 5)
+            assert chunk, f"no features over {host}"
+            got += chunk
+        writer.close()
+    assert server.ports["c2s"] == port
