@@ -1,0 +1,57 @@
+"""The configuration table: defaults, files, overrides, errors, and the README reference."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+from xmppx.server.config import OPTIONS, ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_documents_every_option_exactly() -> None:
+    """README's table is scripts/config-reference's output: docs cannot drift."""
+    table = runpy.run_path(str(ROOT / "scripts" / "config-reference"))["table"]()
+    assert table in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_defaults_serve_localhost_with_tls_required(tmp_path: Path) -> None:
+    cfg = load_config(None, data_dir=str(tmp_path))
+    assert cfg.domain == "localhost"
+    assert cfg["tls.enabled"] and cfg["tls.required"]
+    assert cfg.storage_url == f"sqlite:///{tmp_path}/xmppx.db"
+    assert cfg["c2s.port"] == 5222 and cfg["c2s.tls_port"] == 5223
+    assert not cfg["register.enabled"] and not cfg["auth.legacy_iq_auth"]
+    assert {o.key for o in OPTIONS} == set(cfg.values)
+
+
+def test_file_then_flags(tmp_path: Path) -> None:
+    conf = tmp_path / "x.toml"
+    conf.write_text("domain = 'Example.COM.'\n[c2s]\nport = 15222\n[limits]\nmax_depth = 8\n")
+    cfg = load_config(conf, c2s__port=25222, data_dir=str(tmp_path))
+    assert cfg.domain == "example.com", "the domain is a prepared JID domainpart"
+    assert cfg["c2s.port"] == 25222, "flags override the file"
+    assert cfg["limits.max_depth"] == 8
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[c2s]\nport = 70000\n", "option 'c2s.port': 70000 is not a port number"),
+        ("[limits]\nmax_depth = 0\n", "option 'limits.max_depth' must be positive"),
+        ("[tls]\ncert = '/x.crt'\n", "options 'tls.cert' and 'tls.key' must be set together"),
+        ("admins = ['not a jid@']\n", "option 'admins': 'not a jid@' is not a JID"),
+        ("[log]\nlevel = 'loud'\n", "option 'log.level': 'loud' is not a log level"),
+        ("domain = 'user@example.com'\n", "must be a bare domain"),
+        ("[c2s]\nport = true\n", "option 'c2s.port' must be int, not bool"),
+    ],
+)
+def test_errors_name_the_option(tmp_path: Path, text: str, message: str) -> None:
+    conf = tmp_path / "bad.toml"
+    conf.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(conf)
+    assert message in str(info.value)
