@@ -65,6 +65,33 @@ _PRESENCE_TYPES: Final = frozenset(
 )
 
 
+#: Optional methods a module may define; the server calls them at these points:
+#:
+#: - ``on_session_started(session)``: a resource was bound.
+#: - ``session_gone(session)``: a bound session ended (any reason).
+#: - ``on_presence_broadcast(session, stanza, stype)``: presence without 'to' (RFC 6121
+#:   §4.2, §4.4); the first module defining it handles it.
+#: - ``on_presence_to_account(session, stanza, stype, bare)``: presence to a local bare JID
+#:   or a subscription stanza (RFC 6121 §3, §4.6); the first module handles it.
+#: - ``store_offline(session, stanza, bare)``: a coroutine storing a message for an account
+#:   with no available resource (RFC 6121 §8.5.2.2); the first module handles it.
+#: - ``screen_outbound(session, stanza, kind, stype, to)`` and
+#:   ``screen_inbound(stanza, kind, stype, sender, recipient)``: return ``True`` to let the
+#:   stanza pass, ``False`` to drop it silently, or a ``StanzaError`` to bounce it (e.g.
+#:   XEP-0191 blocking).  Every module defining them is asked, in order.
+#: - ``component_domain`` (attribute) with ``route_component(session, stanza, to)``: a
+#:   service on a subdomain (XEP-0045 at ``conference.<domain>``).
+HOOKS: Final = (
+    "on_session_started",
+    "session_gone",
+    "on_presence_broadcast",
+    "on_presence_to_account",
+    "store_offline",
+    "screen_outbound",
+    "screen_inbound",
+)
+
+
 #: Modules loaded by default, in order; more are added by the features they implement.
 def _default_modules() -> list[type[Module]]:
     from xmppx.modules.admin import AdminCommands
@@ -109,6 +136,14 @@ class XMPPServer:
                 if key in self._iq:
                     raise ValueError(f"two modules handle {key}")
                 self._iq[key] = handler
+        self._hooks: dict[str, list[Any]] = {
+            name: [getattr(m, name) for m in self.modules if hasattr(m, name)] for name in HOOKS
+        }
+        self._components: dict[str, Any] = {}
+        for module in self.modules:
+            domain = getattr(module, "component_domain", None)
+            if domain:
+                self._components[str(domain)] = module
         self.connections: set[C2SConnection] = set()
         self._unauth_per_address: Counter[str] = Counter()
         self._servers: list[asyncio.AbstractServer] = []
@@ -242,6 +277,8 @@ class XMPPServer:
 
     def session_started(self, session: C2SConnection) -> None:
         old = self.sessions.add(session)
+        for hook in self._hooks["on_session_started"]:
+            hook(session)
         # RFC 6120 §7.7.2.2: the new session replaces the old one, which gets 'conflict'.
         if isinstance(old, C2SConnection) and old is not session:
             old.bound = False
@@ -254,10 +291,8 @@ class XMPPServer:
         self.connections.discard(session)
 
     def _presence_gone(self, session: Session) -> None:
-        for module in self.modules:
-            hook = getattr(module, "session_gone", None)
-            if hook is not None:
-                hook(session)
+        for hook in self._hooks["session_gone"]:
+            hook(session)
 
     async def _sweep(self) -> None:
         """XEP-0199 §4.3 client pings: ping the silent, drop the unanswering."""
@@ -447,10 +482,17 @@ class XMPPServer:
         except JIDError as exc:
             self._bounce(session, stanza, StanzaError("jid-malformed", str(exc)))
             return
+        for screen in self._hooks["screen_outbound"]:
+            verdict = screen(session, stanza, kind, stype, to)
+            if verdict is True:
+                continue
+            if isinstance(verdict, StanzaError):
+                self._bounce(session, stanza, verdict)
+            return
         if to.domain != self.domain:
-            component = self.component_for(to.domain)
+            component = self._components.get(to.domain)
             if component is not None:
-                component(session, stanza, to)
+                component.route_component(session, stanza, to)
                 return
             self._bounce(
                 session,
@@ -530,6 +572,10 @@ class XMPPServer:
         stype: str,
         bare: BareJID,
     ) -> None:
+        if isinstance(decision, Deliver | StoreOffline | HandlePresence) and not self._inbound_ok(
+            session, stanza, kind, stype, bare
+        ):
+            return
         if isinstance(decision, Deliver):
             for target in decision.sessions:
                 target.deliver(stanza)
@@ -540,39 +586,56 @@ class XMPPServer:
             handler = self.presence_to_account
             handler(session, stanza, stype, bare)
         elif isinstance(decision, StoreOffline):
-            store = self.offline_store
-            if store is None:
+            stores = self._hooks["store_offline"]
+            if not stores:
                 self._bounce(session, stanza, StanzaError("service-unavailable"))
             else:
-                self.spawn(store(session, stanza, bare))
+                self.spawn(stores[0](session, stanza, bare))
         elif isinstance(decision, Bounce):
             self._bounce(session, stanza, StanzaError(decision.condition))
         elif isinstance(decision, Drop):
             log.debug("dropped %s: %s", kind, decision.reason)
 
-    # Hooks the IM modules replace (issue-4 modules: roster, presence, offline).
-    offline_store: (
-        Callable[[C2SConnection | None, Element, BareJID], Coroutine[Any, Any, None]] | None
-    ) = None
+    def _inbound_ok(
+        self,
+        session: C2SConnection | None,
+        stanza: Element,
+        kind: str,
+        stype: str,
+        bare: BareJID,
+    ) -> bool:
+        """Ask ``screen_inbound`` hooks whether ``bare`` accepts ``stanza``."""
+        for screen in self._hooks["screen_inbound"]:
+            verdict = screen(stanza, kind, stype, stanza.get("from") or "", bare)
+            if verdict is True:
+                continue
+            if isinstance(verdict, StanzaError):
+                self._bounce(session, stanza, verdict)
+            return False
+        return True
 
     def presence_broadcast(self, session: C2SConnection, stanza: Element, stype: str) -> None:
-        for module in self.modules:
-            hook = getattr(module, "on_presence_broadcast", None)
-            if hook is not None:
-                hook(session, stanza, stype)
-                return
+        """Presence without 'to' (RFC 6121 §4.2, §4.4), to the first module handling it."""
+        hooks = self._hooks["on_presence_broadcast"]
+        if hooks:
+            hooks[0](session, stanza, stype)
 
     def presence_to_account(
         self, session: C2SConnection | None, stanza: Element, stype: str, bare: BareJID
     ) -> None:
-        for module in self.modules:
-            hook = getattr(module, "on_presence_to_account", None)
-            if hook is not None:
-                hook(session, stanza, stype, bare)
-                return
+        """Presence to a local account (RFC 6121 §3, §4.6), to the first module handling it."""
+        hooks = self._hooks["on_presence_to_account"]
+        if hooks:
+            hooks[0](session, stanza, stype, bare)
 
-    def component_for(self, domain: str) -> Callable[[C2SConnection, Element, Any], None] | None:
-        return None
+    def deliver_to_account(
+        self, stanza: Element, bare: BareJID, *, full: FullJID | None = None
+    ) -> None:
+        """Route a stanza the server itself originates (e.g. a module forwarding on a
+        user's behalf, a MUC component) to a local account, by the same rules."""
+        kind = stanza.name
+        stype = stanza.get("type") or ("normal" if kind == "message" else "available")
+        self._to_account(None, stanza, kind, stype, full if full is not None else bare)
 
     def service_items(self) -> list[tuple[str, str]]:
         """(JID, name) of the services hosted here, for disco#items (XEP-0030)."""
