@@ -1,0 +1,318 @@
+"""The pure-Python ``Element``: the ElementTree model of ``xmppx.core._api``.
+
+An element has a local ``name`` (an XML NCName, Namespaces in XML 1.0 §3), a
+``namespace`` URI (``""`` for none), attributes in document order keyed by local name or
+by Clark notation ``{uri}local`` for namespaced ones, ``text`` (character data before the
+first child), ``tail`` (character data after the end tag, inside the parent) and children.
+Namespace prefixes are not part of the model: the serializer chooses them (see
+``_serializer``).  Equality is structural over name, namespace, attributes (as a mapping),
+text, tail and children; elements are mutable and so unhashable.
+
+This class mirrors ``xmppx._native.Element`` method for method (``_native.pyi``); the
+parser builds instances directly through ``_new_element`` without the constructor's
+validation, since expat already checked the names.
+
+Example::
+
+    >>> msg = Element("message", "jabber:client", {"to": "juliet@example.com"})
+    >>> body = Element("body", "jabber:client", text="Art thou not Romeo?")
+    >>> msg.append(body)
+    >>> msg.findtext("body")
+    'Art thou not Romeo?'
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from typing import Final, final
+
+__all__ = ["Element", "is_ncname", "split_clark"]
+
+# XML 1.0 (Fifth Edition) §2.3 NameStartChar / NameChar without ":" (Namespaces in XML
+# 1.0 §3 NCName).  RFC 6120 §11 cites the Fifth Edition.
+_NAME_START: Final = (
+    "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff"
+    "\u200c-\u200d\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd"
+    "\U00010000-\U000effff"
+)
+_NAME_CHAR: Final = _NAME_START + r"\-.0-9\u00b7\u0300-\u036f\u203f-\u2040"
+_NCNAME_RE: Final = re.compile(f"[{_NAME_START}][{_NAME_CHAR}]*")
+
+
+def is_ncname(s: str) -> bool:
+    """True when ``s`` is an XML NCName (XML 1.0 5th ed. §2.3 Name without ``:``)."""
+    return _NCNAME_RE.fullmatch(s) is not None
+
+
+def split_clark(tag: str) -> tuple[str, str]:
+    """``"{ns}name"`` → ``("ns", "name")``; a bare ``"name"`` → ``("", "name")``.
+
+    A local name never contains ``}``, so the namespace is everything up to the last one.
+    """
+    if tag[:1] == "{":
+        ns, sep, name = tag[1:].rpartition("}")
+        if sep:
+            return ns, name
+    return "", tag
+
+
+def _check_str(what: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    return value
+
+
+@final
+class Element:
+    """An XML element (ElementTree model; see the module docstring and ``_api``).
+
+    ``Element(name, namespace="", attrs=None, *, text="", tail="")`` raises ``ValueError``
+    when ``name`` is not an NCName and ``TypeError`` for non-``str`` values.
+    """
+
+    __slots__ = ("_attrs", "_children", "_name", "_namespace", "_tail", "_text")
+
+    _name: str
+    _namespace: str
+    _attrs: dict[str, str]
+    _text: str
+    _tail: str
+    _children: list[Element]
+
+    def __init__(
+        self,
+        name: str,
+        namespace: str = "",
+        attrs: Mapping[str, str] | None = None,
+        *,
+        text: str = "",
+        tail: str = "",
+    ) -> None:
+        _check_str("name", name)
+        if _NCNAME_RE.fullmatch(name) is None:
+            raise ValueError(f"element name {name!r} is not an XML NCName")
+        self._name = name
+        self._namespace = _check_str("namespace", namespace)
+        copied: dict[str, str] = {}
+        if attrs is not None:
+            for key, value in attrs.items():
+                copied[_check_str("attribute name", key)] = _check_str("attribute value", value)
+        self._attrs = copied
+        self._text = _check_str("text", text)
+        self._tail = _check_str("tail", tail)
+        self._children = []
+
+    # -- identity -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The local name."""
+        return self._name
+
+    @property
+    def namespace(self) -> str:
+        """The namespace URI, ``""`` for none."""
+        return self._namespace
+
+    @property
+    def tag(self) -> str:
+        """Clark notation: ``{namespace}name`` (just ``name`` without namespace)."""
+        ns = self._namespace
+        return f"{{{ns}}}{self._name}" if ns else self._name
+
+    # -- character data ---------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """Character data before the first child (``""`` when none)."""
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text = _check_str("text", value)
+
+    @property
+    def tail(self) -> str:
+        """Character data after this element's end tag, inside its parent."""
+        return self._tail
+
+    @tail.setter
+    def tail(self, value: str) -> None:
+        self._tail = _check_str("tail", value)
+
+    # -- attributes -------------------------------------------------------------------
+    @property
+    def attrs(self) -> dict[str, str]:
+        """A new dict of the attributes, in document order."""
+        return dict(self._attrs)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of attribute ``key`` (Clark notation when namespaced), or ``default``."""
+        return self._attrs.get(key, default)
+
+    def set(self, key: str, value: str) -> None:
+        """Set attribute ``key``; a new key goes last in document order."""
+        self._attrs[_check_str("attribute name", key)] = _check_str("attribute value", value)
+
+    def pop_attr(self, key: str, default: str | None = None) -> str | None:
+        """Remove an attribute and return its value (``default`` if absent)."""
+        return self._attrs.pop(key, default)
+
+    # -- children ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __iter__(self) -> Iterator[Element]:
+        return iter(self._children)
+
+    def __getitem__(self, index: int) -> Element:
+        if not isinstance(index, int):
+            raise TypeError(f"Element indices must be integers, not {type(index).__name__}")
+        return self._children[index]
+
+    @property
+    def children(self) -> list[Element]:
+        """A new list of the children (the elements themselves are live)."""
+        return list(self._children)
+
+    def append(self, child: Element) -> None:
+        """Add ``child`` as the last child."""
+        if not isinstance(child, Element):
+            raise TypeError(f"expected an Element, not {type(child).__name__}")
+        self._children.append(child)
+
+    def insert(self, index: int, child: Element) -> None:
+        """Insert ``child`` before position ``index`` (``list.insert`` semantics)."""
+        if not isinstance(child, Element):
+            raise TypeError(f"expected an Element, not {type(child).__name__}")
+        self._children.insert(index, child)
+
+    def remove(self, child: Element) -> None:
+        """Remove the first child that *is* ``child``; ``ValueError`` if none."""
+        children = self._children
+        for i, c in enumerate(children):
+            if c is child:
+                del children[i]
+                return
+        raise ValueError("Element.remove(x): x is not a child")
+
+    def clear_children(self) -> None:
+        """Remove all children."""
+        self._children.clear()
+
+    def _match(self, tag: str) -> tuple[str, str]:
+        if tag[:1] == "{":
+            return split_clark(tag)
+        return self._namespace, tag
+
+    def find(self, tag: str) -> Element | None:
+        """First child matching ``tag``: ``{ns}name``, or a bare ``name`` meaning that
+        name in this element's own namespace (``msg.find("body")``)."""
+        ns, name = self._match(tag)
+        for c in self._children:
+            if c._name == name and c._namespace == ns:
+                return c
+        return None
+
+    def findall(self, tag: str) -> list[Element]:
+        """All children matching ``tag`` (same matching as ``find``), in order."""
+        ns, name = self._match(tag)
+        return [c for c in self._children if c._name == name and c._namespace == ns]
+
+    def findtext(self, tag: str, default: str | None = None) -> str | None:
+        """The ``text`` of the first child matching ``tag``, or ``default`` if none."""
+        found = self.find(tag)
+        return default if found is None else found._text
+
+    def first_child_namespace(self) -> str | None:
+        """Namespace of the first child element (an iq's payload), ``None`` if none."""
+        children = self._children
+        return children[0]._namespace if children else None
+
+    # -- conversion -------------------------------------------------------------------
+    def copy(self) -> Element:
+        """A deep copy."""
+        new = _new_element(self._name, self._namespace, dict(self._attrs))
+        new._text = self._text
+        new._tail = self._tail
+        new._children = [c.copy() for c in self._children]
+        return new
+
+    def to_etree(self) -> ET.Element:
+        """An ``xml.etree.ElementTree.Element`` with Clark tags; ``""`` text/tail become
+        ``None``."""
+        e = ET.Element(self.tag, dict(self._attrs))
+        e.text = self._text or None
+        e.tail = self._tail or None
+        e.extend(c.to_etree() for c in self._children)
+        return e
+
+    @staticmethod
+    def from_etree(element: ET.Element) -> Element:
+        """Build from an ElementTree element (Clark tags; ``None`` text/tail become ``""``).
+
+        ``ValueError`` for a tag that is not ``name``/``{ns}name`` with an NCName (which
+        includes ElementTree comments and processing instructions)."""
+        tag = element.tag
+        if not isinstance(tag, str):
+            raise ValueError(f"not an element: {element!r}")
+        ns, name = split_clark(tag)
+        new = Element(name, ns, element.attrib, text=element.text or "", tail=element.tail or "")
+        new._children = [Element.from_etree(c) for c in element]
+        return new
+
+    def serialize(self, default_ns: str = "jabber:client") -> bytes:
+        """Canonical UTF-8 bytes, as a child of a stream with default namespace
+        ``default_ns`` (see ``_serializer.serialize``)."""
+        from xmppx.core._py._serializer import serialize
+
+        return serialize(self, default_ns)
+
+    # -- comparison -------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Element):
+            return NotImplemented
+        return _equal(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Element):
+            return NotImplemented
+        return not _equal(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Element {self.tag!r} attrs={self._attrs!r} children={len(self._children)}>"
+
+
+def _equal(a: Element, b: Element) -> bool:
+    if a is b:
+        return True
+    if (
+        a._name != b._name
+        or a._namespace != b._namespace
+        or a._text != b._text
+        or a._tail != b._tail
+        or a._attrs != b._attrs
+    ):
+        return False
+    ac, bc = a._children, b._children
+    if len(ac) != len(bc):
+        return False
+    return all(_equal(x, y) for x, y in zip(ac, bc, strict=True))
+
+
+_alloc = Element.__new__
+
+
+def _new_element(name: str, namespace: str, attrs: dict[str, str]) -> Element:
+    """An element with empty text, tail and children, without validation (the caller
+    guarantees an NCName and ``str`` values); ``attrs`` is taken, not copied."""
+    e = _alloc(Element)
+    e._name = name
+    e._namespace = namespace
+    e._attrs = attrs
+    e._text = ""
+    e._tail = ""
+    e._children = []
+    return e

@@ -1,0 +1,591 @@
+"""Incremental XMPP stream parser on the stdlib's expat (the "Stream parser contract" in
+``xmppx.core._api``; RFC 6120 §4 streams, §11 XML usage).
+
+How the contract is met
+=======================
+
+expat (``pyexpat``, namespace processing on, separator ``}`` so that a namespaced name
+arrives as ``uri}local`` and ``"{" + name`` is Clark notation) does the tokenizing,
+UTF-8 and XML 1.0 ``Char`` checks, entity and character references, attribute-value and
+line-end normalisation, and the namespace rules (unbound prefix, ``xmlns:p=''``, the
+reserved ``xml``/``xmlns`` prefixes and names, duplicate expanded attribute names).
+Elements are built directly in the expat callbacks.  What expat lets through, or reports
+too late, is checked here, always in input order, so that the result never depends on
+how the input was split:
+
+* Start of stream: a UTF-8/16/32 byte-order mark is ``unsupported-encoding`` (expat
+  would silently skip a UTF-8 one) and a NUL in the first two bytes ``not-well-formed``
+  (expat would auto-detect UTF-16); the parser is created with the protocol encoding
+  forced to UTF-8, and the XML declaration's ``version`` (``1.0`` only) and
+  ``encoding`` (UTF-8 only) are checked in ``XmlDeclHandler``.  A ``<`` or a ``>``
+  other than the final ``?>`` inside the declaration, and anything but whitespace
+  before the first ``<``, are ``not-well-formed`` at once (expat would wait for the
+  end of the token).
+* Markup that restricted XML forbids (RFC 6120 §11.1) is recognised by a cheap
+  ``find`` for ``<!`` and ``<?`` *before* expat sees it: a comment (``<!--``), a
+  declaration (``<!`` + letter: DOCTYPE, ENTITY, ...) or a processing instruction is
+  ``restricted-xml`` at once; a PI whose target is ``xml`` anywhere but at offset 0 is a
+  misplaced XML declaration (``not-well-formed``).  The ``<`` itself is first given to
+  expat, which rejects it inside a tag, and inside a CDATA section it is plain text.
+* expat resolves a start tag's references only once the tag is complete, so when it
+  reports a syntax error inside a tag (or a limit cuts the tag), a reference to an
+  undefined entity earlier in that tag's attribute values wins (``restricted-xml``).
+* After ``</stream:stream>`` anything but whitespace is ``not-well-formed``.
+* Limits: every stanza (or, before the header, the prolog) starts at the first ``<``
+  after the previous event; at most ``limit`` bytes from there are given to expat, and
+  if that event has not completed by then the next byte is the offending one:
+  ``policy-violation``.  Depth and attribute counts (namespace declarations included)
+  are checked in the start-tag callback.
+* Non-whitespace text at stream level is ``bad-format`` (text is buffered into one
+  callback per run only inside stanzas, so that such text is reported before a syntax
+  error that follows it); whitespace there is a keepalive and is dropped.  An undefined
+  entity is ``restricted-xml``; every other expat error is ``not-well-formed``.
+
+Known limits of this backend: names follow expat's XML 1.0 4th-edition tables, so a few
+names that the 5th edition allows (e.g. with U+FEFF or astral characters) are
+``not-well-formed`` here; an entity reference whose name has a colon is
+``not-well-formed`` (Namespaces in XML 1.0 §7); and an error inside a token that is not
+finished yet (a start tag, a reference) may be reported only when the token ends.
+
+Example::
+
+    >>> p = StreamParser()
+    >>> [h] = p.feed(b"<stream:stream xmlns='jabber:client' "
+    ...              b"xmlns:stream='http://etherx.jabber.org/streams'>")
+    >>> [m] = p.feed(b"<message><body>hi</body></message>")
+    >>> m.findtext("body")
+    'hi'
+"""
+
+from __future__ import annotations
+
+import pyexpat
+import re
+from typing import Any, Final, NoReturn
+
+from xmppx.core._api import (
+    DEFAULT_MAX_ATTRIBUTES,
+    DEFAULT_MAX_BUFFER_BYTES,
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_STANZA_BYTES,
+    NS_STREAMS,
+    StreamEnd,
+    StreamHeader,
+    XMLStreamError,
+)
+from xmppx.core._py._element import Element
+from xmppx.core._py._serializer import escape_attr
+
+__all__ = ["StreamParser", "parse"]
+
+Event = StreamHeader | Element | StreamEnd
+
+_UNDEFINED_ENTITY: Final = pyexpat.errors.codes[pyexpat.errors.XML_ERROR_UNDEFINED_ENTITY]
+_BOMS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
+_WHITESPACE: Final = " \t\n\r"
+_WS_BYTES: Final = b" \t\n\r"
+_QUOTED: Final = re.compile(rb"'[^']*(?:'|\Z)|\"[^\"]*(?:\"|\Z)")
+_REFERENCE: Final = re.compile(rb"&([A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*);")
+_ANGLE: Final = re.compile(b"[<>]")
+_PREDEFINED: Final = frozenset({b"amp", b"lt", b"gt", b"apos", b"quot"})
+_XML_DECL_END: Final = b" \t\r\n?"
+#: Expanded names cached per parser (``uri}local`` → (ns, local)); a cap keeps a peer
+#: sending endless distinct names from growing it.
+_NAME_CACHE_MAX: Final = 512
+
+
+def _start_check(data: bytes) -> bool:
+    """Check the first bytes of a stream; False while too few have arrived to tell.
+
+    A byte-order mark is ``unsupported-encoding``.  A NUL in the first two bytes (UTF-16
+    without a mark, which expat would auto-detect and decode) is ``not-well-formed``."""
+    head = data[:4]
+    for bom in _BOMS:
+        if head.startswith(bom):
+            _fail("unsupported-encoding", "a byte-order mark (the stream must be UTF-8)")
+    if len(head) < 2 or any(bom.startswith(head) for bom in _BOMS):
+        return False
+    if b"\x00" in head[:2]:
+        _fail("not-well-formed", "a NUL byte (the stream must be UTF-8)")
+    return True
+
+
+class StreamParser:
+    """Incremental XMPP stream parser; see ``xmppx.core._api`` for the contract.
+
+    ``feed(data)`` returns the events completed by ``data`` (``StreamHeader``,
+    ``Element`` for each top-level child, ``StreamEnd``) or raises ``XMLStreamError``
+    carrying the events completed before the error; after an error every ``feed``
+    raises the same condition until ``reset()``.
+    """
+
+    __slots__ = (
+        "_anchor",
+        "_base",
+        "_cur",
+        "_dead",
+        "_end_at",
+        "_ended",
+        "_events",
+        "_expat",
+        "_held",
+        "_in_cdata",
+        "_in_decl",
+        "_in_prolog",
+        "_max_attributes",
+        "_max_buffer_bytes",
+        "_max_depth",
+        "_max_stanza_bytes",
+        "_next_lt",
+        "_pending",
+        "_recent",
+        "_started",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_stanza_bytes: int = DEFAULT_MAX_STANZA_BYTES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        max_attributes: int = DEFAULT_MAX_ATTRIBUTES,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+    ) -> None:
+        for key, value in (
+            ("max_stanza_bytes", max_stanza_bytes),
+            ("max_depth", max_depth),
+            ("max_attributes", max_attributes),
+            ("max_buffer_bytes", max_buffer_bytes),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{key} must be int")
+            if value < 0:
+                raise ValueError(f"{key} must be >= 0")
+        self._max_stanza_bytes = max_stanza_bytes
+        self._max_depth = max_depth
+        self._max_attributes = max_attributes
+        self._max_buffer_bytes = max_buffer_bytes
+        self.reset()
+
+    def reset(self) -> None:
+        """Discard all input and state: the next bytes are a new stream (RFC 6120
+        §4.3.3 restarts after STARTTLS and SASL)."""
+        self._dead: tuple[str, str] | None = None
+        self._events: list[Event] = []
+        #: bytes not yet given to expat, kept to decide a BOM or a ``<!``/``<?``
+        self._held = b""
+        #: stream offset of ``_held[0]`` (= bytes given to expat so far)
+        self._base = 0
+        self._started = False
+        #: offset of a ``<`` already given to expat whose kind is still undecided
+        self._pending: int | None = None
+        #: offset from which to look for the ``<`` that starts the next event
+        self._anchor = 0
+        #: offset of the ``<`` that starts the event now in progress, once found
+        self._next_lt: int | None = None
+        self._in_prolog = True
+        self._in_cdata = False
+        self._in_decl = False
+        self._ended = False
+        self._end_at = -1
+        #: the input since the last '<' given to expat before the current feed
+        self._recent = b""
+        #: the data of the current feed (``_held`` prepended), starting at ``_base``
+        self._cur = b""
+        self._expat = self._make_expat()
+
+    # -- expat and its callbacks --------------------------------------------------
+    def _make_expat(self) -> Any:
+        p = pyexpat.ParserCreate("UTF-8", "}")
+        # Text is buffered (one callback per run) only inside stanzas: at stream level a
+        # buffered run would be reported after a syntax error that follows it, while
+        # the run itself (``bad-format``) comes first.
+        p.buffer_text = False
+        p.buffer_size = 65536
+        if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
+            p.SetReparseDeferralEnabled(False)
+        events = self._events
+        max_depth = self._max_depth
+        max_attributes = self._max_attributes
+        stack: list[Element] = []
+        names: dict[str, tuple[str, str]] = {}
+        header_nsmap: dict[str, str] = {}
+        # depth: 0 before the header, 1 at stream level, 1 + n inside a stanza at depth n
+        depth = 0
+        nsdecls = 0
+        tail_of: Element | None = None
+        alloc = Element.__new__
+
+        def start_ns(prefix: str | None, uri: str | None) -> None:
+            nonlocal nsdecls
+            nsdecls += 1
+            if depth == 0:
+                header_nsmap[prefix or ""] = uri or ""
+
+        def start(name: str, attrs: dict[str, str]) -> None:
+            nonlocal depth, nsdecls, tail_of
+            if attrs or nsdecls:
+                count = len(attrs) + nsdecls
+                nsdecls = 0
+                if count > max_attributes:
+                    _fail(
+                        "policy-violation",
+                        f"an element has {count} attributes (max_attributes={max_attributes})",
+                    )
+                for key in attrs:
+                    if "}" in key:  # namespaced: "uri}local" -> Clark "{uri}local"
+                        attrs = {("{" + k if "}" in k else k): v for k, v in attrs.items()}
+                        break
+            try:
+                ns, local = names[name]
+            except KeyError:
+                ns, _, local = name.rpartition("}")
+                if len(names) < _NAME_CACHE_MAX:
+                    names[name] = (ns, local)
+            if depth:
+                if depth > max_depth:
+                    _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
+                el = alloc(Element)
+                el._name = local
+                el._namespace = ns
+                el._attrs = attrs
+                el._text = ""
+                el._tail = ""
+                el._children = []
+                if depth > 1:
+                    stack[-1]._children.append(el)
+                else:
+                    p.buffer_text = True
+                stack.append(el)
+                depth += 1
+                tail_of = None
+                return
+            events.append(
+                StreamHeader(name=local, namespace=ns, attrs=attrs, nsmap=dict(header_nsmap))
+            )
+            depth = 1
+            # The header's start tag holds no further '<': the next one starts an event.
+            self._in_prolog = False
+            self._anchor = p.CurrentByteIndex + 1
+            self._next_lt = None
+
+        def end(name: str) -> None:
+            nonlocal depth, tail_of
+            depth -= 1
+            if depth > 1:
+                tail_of = stack.pop()
+            elif depth == 1:
+                p.buffer_text = False
+                events.append(stack.pop())
+                tail_of = None
+                # CurrentByteIndex is the '<' of the stanza's end tag (or of its
+                # empty-element tag); no tag holds another '<', so the next '<'
+                # starts the next event.
+                self._anchor = p.CurrentByteIndex + 1
+                self._next_lt = None
+            else:
+                events.append(StreamEnd())
+                self._ended = True
+                self._next_lt = None
+                # the '<' of the end tag; -1 for an empty-element header, whose end
+                # cannot be found by looking for '>'
+                at = p.CurrentByteIndex
+                self._end_at = -1 if at == self._anchor - 1 else at
+
+        def chars(data: str) -> None:
+            if depth > 1:
+                if tail_of is not None:
+                    tail_of._tail += data
+                else:
+                    stack[-1]._text += data
+            elif data.strip(_WHITESPACE):
+                _fail("bad-format", "text outside any stanza")
+
+        def xml_decl(version: str | None, encoding: str | None, standalone: int) -> None:
+            if version != "1.0":
+                _fail("not-well-formed", f"XML version {version!r} (only 1.0 is allowed)")
+            if encoding is not None and encoding.lower() != "utf-8":
+                _fail("unsupported-encoding", f"encoding {encoding!r} (only UTF-8 is allowed)")
+
+        def cdata_start() -> None:
+            self._in_cdata = True
+
+        def cdata_end() -> None:
+            self._in_cdata = False
+
+        def comment(data: str) -> None:
+            self._markup("a comment")
+
+        def pi(target: str, data: str) -> None:
+            self._markup("a processing instruction")
+
+        def doctype(*args: object) -> None:
+            self._markup("a DOCTYPE")
+
+        p.StartNamespaceDeclHandler = start_ns
+        p.StartElementHandler = start
+        p.EndElementHandler = end
+        p.CharacterDataHandler = chars
+        p.XmlDeclHandler = xml_decl
+        p.StartCdataSectionHandler = cdata_start
+        p.EndCdataSectionHandler = cdata_end
+        # The pre-scan in _feed catches these first; the handlers are a backstop.
+        p.CommentHandler = comment
+        p.ProcessingInstructionHandler = pi
+        p.StartDoctypeDeclHandler = doctype
+        p.EntityDeclHandler = doctype
+        return p
+
+    def _markup(self, what: str) -> NoReturn:
+        if self._ended:
+            _fail("not-well-formed", f"{what} after the end of the stream")
+        _fail("restricted-xml", f"{what} (RFC 6120 §11.1)")
+
+    # -- feeding ------------------------------------------------------------------
+    def feed(self, data: bytes) -> list[StreamHeader | Element | StreamEnd]:
+        """Parse the next bytes of the stream; return the events they complete."""
+        if self._dead is not None:
+            raise XMLStreamError(*self._dead)
+        if not isinstance(data, bytes):
+            if not isinstance(data, bytearray | memoryview):
+                raise TypeError(f"feed() needs bytes, not {type(data).__name__}")
+            data = bytes(data)
+        events = self._events
+        try:
+            if data:
+                self._feed(data)
+        except XMLStreamError as exc:
+            self._die(exc.condition, exc.text)
+        except pyexpat.ExpatError as exc:
+            code = exc.code
+            at = self._expat.ErrorByteIndex
+            if code == _UNDEFINED_ENTITY or self._entity_before(at):
+                self._die(
+                    "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
+                )
+            self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
+        out = list(events)
+        events.clear()
+        return out
+
+    def _die(self, condition: str, text: str) -> NoReturn:
+        self._dead = (condition, text)
+        self._held = b""
+        out: list[object] = list(self._events)
+        self._events.clear()
+        raise XMLStreamError(condition, text, out)
+
+    def _feed(self, data: bytes) -> None:
+        if self._held:
+            data = self._held + data
+            self._held = b""
+        if self._ended:
+            if data.strip(_WS_BYTES):
+                _fail("not-well-formed", "data after the end of the stream")
+            return
+        base = self._base
+        n = len(data)
+        self._cur = data
+        if not self._started:
+            if not _start_check(data):
+                self._held = data
+                return
+            self._started = True
+        parse = self._expat.Parse
+        pos = 0
+        if self._pending is not None:
+            if not self._classify(data, 0, self._pending):
+                self._held = data
+                return
+            self._pending = None
+        find = data.find
+        bang = find(b"<!")
+        quest = find(b"<?")
+        while pos < n:
+            # the next '<!' or '<?' (or a '<' that ends the data)
+            if 0 <= bang < pos:
+                bang = find(b"<!", pos)
+            if 0 <= quest < pos:
+                quest = find(b"<?", pos)
+            if bang < 0:
+                hit = quest
+            elif quest < 0:
+                hit = bang
+            else:
+                hit = min(bang, quest)
+            if hit < 0 and data[-1] == 0x3C:  # '<'
+                hit = n - 1
+            # Where this segment must stop for the limit on the event in progress: at
+            # its deadline (then check it).  In the prolog, stanzas that follow the
+            # header in this same segment are not tracked yet, so the segment is also
+            # kept within max_stanza_bytes: any stanza completed inside it fits.
+            stop = n
+            check = False
+            if self._next_lt is None:
+                self._locate(data, base)
+            if self._next_lt is not None:
+                if self._in_prolog:
+                    deadline = self._next_lt + self._max_buffer_bytes - base
+                    # a stanza that starts and ends inside [pos, cap) is short enough
+                    cap = pos + max(self._max_stanza_bytes, 1)
+                else:
+                    deadline = cap = self._next_lt + self._max_stanza_bytes - base
+                if deadline < n:
+                    stop = deadline
+                    check = True
+                if pos < cap < stop:
+                    stop = cap
+                    check = False
+            if self._in_decl:
+                # the XML declaration holds no '<' and no '>' but its final '?>';
+                # expat would only see a stray one once the declaration ends
+                m = _ANGLE.search(data, pos)
+                if m is not None and m.start() < stop:
+                    gt = m.start()
+                    if gt > pos:
+                        parse(data[pos:gt], False)
+                        pos = gt
+                    if data[gt] == 0x3C or (data[gt - 1 : gt] if gt else self._recent[-1:]) != b"?":
+                        _fail("not-well-formed", "a stray '<' or '>' in the XML declaration")
+                    self._in_decl = False
+                    continue
+            if hit < 0 or hit >= stop:
+                if stop > pos:
+                    parse(data[pos:stop] if pos or stop < n else data, False)
+                    pos = stop
+                if check and self._next_lt is not None:  # not completed within the limit
+                    if self._entity_before(base + stop):
+                        _fail("restricted-xml", "an undefined entity (RFC 6120 §11.1)")
+                    if self._in_prolog:
+                        _fail(
+                            "policy-violation",
+                            "XML declaration and stream header exceed "
+                            f"max_buffer_bytes={self._max_buffer_bytes}",
+                        )
+                    _fail(
+                        "policy-violation",
+                        f"a stanza exceeds max_stanza_bytes={self._max_stanza_bytes}",
+                    )
+                continue
+            parse(data[pos : hit + 1], False)
+            pos = hit + 1
+            if self._in_cdata:
+                continue
+            if not self._classify(data, pos, base + hit):
+                self._pending = base + hit
+                self._held = data[pos:]
+                self._base = base + pos
+                break
+        else:
+            self._base = base + n
+        self._keep_recent(data[: self._base - base])
+        if self._next_lt is None:
+            # an event may have completed in the last segment and the next one begun
+            # after it: find its '<' while these bytes are at hand
+            self._locate(data, base)
+        if self._ended and self._end_at >= 0:
+            # expat may hold a partial token after the end tag (a quote, say): whatever
+            # follows the end tag's '>' must be whitespace
+            gt = data.find(b">", max(self._end_at - base, 0))
+            if gt >= 0 and data[gt + 1 :].strip(_WS_BYTES):
+                _fail("not-well-formed", "data after the end of the stream")
+
+    def _keep_recent(self, fed: bytes) -> None:
+        i = fed.rfind(b"<")
+        recent = fed[i:] if i >= 0 else self._recent + fed
+        self._recent = recent if len(recent) <= self._max_stanza_bytes else b""
+
+    def _entity_before(self, offset: int) -> bool:
+        """Whether the start tag being read at stream ``offset`` holds a reference to an
+        undefined entity before that point.  expat resolves a tag's references only
+        once the whole tag is read, so a later syntax error in the tag, or the limit,
+        would otherwise be reported first."""
+        upto = self._cur[: max(offset - self._base, 0)]
+        i = upto.rfind(b"<")
+        tag = upto[i:] if i >= 0 else self._recent + upto
+        if not tag.startswith(b"<") or tag[1:2] in (b"", b"!", b"?", b"/"):
+            return False
+        for value in _QUOTED.findall(tag):
+            for name in _REFERENCE.findall(value):
+                if name not in _PREDEFINED:
+                    return True
+        return False
+
+    def _locate(self, data: bytes, base: int) -> None:
+        """Find the ``<`` that starts the next event: the first one at or after the
+        anchor (bytes before ``base`` that follow the anchor hold none)."""
+        if self._ended:
+            return
+        start = max(self._anchor - base, 0)
+        i = data.find(b"<", start)
+        if self._in_prolog and data[start : None if i < 0 else i].strip(_WS_BYTES):
+            # expat would hold a quote or name here until it is complete
+            _fail("not-well-formed", "text before the stream header")
+        if i < 0:
+            self._anchor = base + len(data)
+        else:
+            self._next_lt = base + i
+
+    def _classify(self, data: bytes, at: int, offset: int) -> bool:
+        """Decide what the ``<`` at stream ``offset`` (already given to expat, and
+        not inside a tag or CDATA section) opens, from the bytes ``data[at:]`` after it.
+        Raises for forbidden markup; returns False when more bytes are needed."""
+        kind = data[at : at + 1]
+        if not kind:
+            return False
+        if kind == b"!":
+            nxt = data[at + 1 : at + 2]
+            if not nxt:
+                return False
+            if nxt == b"-":
+                dash = data[at + 2 : at + 3]
+                if not dash:
+                    return False
+                if dash == b"-":
+                    self._markup("a comment")
+            elif nxt.isalpha():
+                self._markup("a DTD declaration (DOCTYPE, ENTITY, ...)")
+            return True  # '<![CDATA[' or junk: expat decides
+        if kind == b"?":
+            target = data[at + 1 : at + 5]
+            for i, want in enumerate(b"xml"):
+                if i >= len(target):
+                    return False
+                if target[i] | 0x20 != want:
+                    self._markup("a processing instruction")
+            if len(target) < 4:
+                return False
+            if target[3] not in _XML_DECL_END:
+                self._markup("a processing instruction")
+            if offset != 0:
+                _fail("not-well-formed", "an XML declaration that is not at the very start")
+            self._in_decl = True
+            return True  # the XML declaration: expat parses it, xml_decl checks it
+        return True
+
+
+def _fail(condition: str, text: str) -> NoReturn:
+    raise XMLStreamError(condition, text)
+
+
+def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
+    """Parse one standalone element, as if it were a stanza in a stream whose default
+    namespace is ``default_ns`` (the ``stream`` prefix is bound as on a real stream);
+    the same rules and errors as ``StreamParser``.  Surrounding whitespace is allowed;
+    anything else around the element, or an incomplete element, is an error."""
+    p = StreamParser()
+    p.feed(
+        b"<stream:stream xmlns='"
+        + escape_attr(default_ns).encode("utf-8")
+        + b"' xmlns:stream='"
+        + NS_STREAMS.encode()
+        + b"'>"
+    )
+    events = p.feed(data)
+    events += p.feed(b"</stream:stream>")
+    elements = [e for e in events if isinstance(e, Element)]
+    if len(elements) != 1 or len(events) != 2 or not isinstance(events[-1], StreamEnd):
+        raise XMLStreamError(
+            "not-well-formed",
+            "expected exactly one complete element" if not elements else "more than one element",
+        )
+    return elements[0]

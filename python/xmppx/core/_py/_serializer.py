@@ -1,0 +1,154 @@
+"""Canonical serializer: ``Element`` → UTF-8 bytes (the "Serializer contract" in
+``xmppx.core._api``; RFC 6120 §4.8 namespaces, §11 restricted XML).
+
+The output is written as if the element were a child of a stream whose default namespace
+is ``default_ns``, and is byte-for-byte what the native backend writes:
+
+* ``<name``, then `` xmlns='ns'`` when the element's namespace differs from the default
+  namespace in scope, then `` xmlns:nsK='uri'`` for each namespaced attribute (in
+  attribute order) whose namespace has no prefix in scope yet (``K`` counts the prefixes
+  declared so far in this call, from 0; ``xml`` is always in scope), then the attributes
+  as `` key='value'`` with ``prefix:local`` for namespaced ones;
+* ``/>`` without text and children, else ``>``, text, each child followed by its tail,
+  ``</name>``;
+* text escapes ``& < >`` and CR (``&#13;``); attribute values escape ``& < > ' "`` and
+  TAB LF CR (``&#9; &#10; &#13;``); nothing else, non-ASCII is plain UTF-8.
+
+``ValueError`` is raised for what cannot be written so that it parses back to the same
+element: a character outside XML 1.0 ``Char`` (§2.2), an attribute key that is not an
+NCName or ``{uri}NCName`` (or is ``xmlns``), an element in the ``xml``/``xmlns``
+namespace, an attribute in the ``xmlns`` namespace.  The root's own ``tail`` is not
+written (it lies outside the element).
+
+Example::
+
+    >>> from xmppx.core._py._element import Element
+    >>> e = Element("message", "jabber:client", {"{urn:x}a": "1 & 2"})
+    >>> serialize(e)
+    b"<message xmlns:ns0='urn:x' ns0:a='1 &amp; 2'/>"
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+from xmppx.core._api import NS_XML
+from xmppx.core._py._element import is_ncname
+
+if TYPE_CHECKING:
+    from xmppx.core._py._element import Element
+
+__all__ = ["check_char", "escape_attr", "escape_text", "serialize"]
+
+NS_XMLNS: Final = "http://www.w3.org/2000/xmlns/"
+
+#: Anything outside XML 1.0 §2.2 ``Char`` (lone surrogates included).
+_NON_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEXT_SPECIAL: Final = re.compile("[&<>\r]")
+_ATTR_SPECIAL: Final = re.compile("[&<>'\"\t\n\r]")
+
+
+def check_char(s: str, what: str) -> None:
+    """``ValueError`` if ``s`` holds a character outside XML 1.0 ``Char``."""
+    m = _NON_CHAR.search(s)
+    if m is not None:
+        raise ValueError(
+            f"{what} contains U+{ord(m.group()):04X}, which is not an XML 1.0 character"
+        )
+
+
+def escape_text(s: str) -> str:
+    """Escape character data: ``& < >`` and CR; ``ValueError`` on a non-``Char``."""
+    check_char(s, "text")
+    if _TEXT_SPECIAL.search(s) is None:
+        return s
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def escape_attr(s: str) -> str:
+    """Escape a single-quoted attribute value: ``& < > ' "`` and TAB LF CR (so that
+    XML 1.0 §3.3.3 normalisation gives the same value back)."""
+    check_char(s, "attribute value")
+    if _ATTR_SPECIAL.search(s) is None:
+        return s
+    return (
+        s.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&apos;")
+        .replace('"', "&quot;")
+        .replace("\t", "&#9;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+    )
+
+
+def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
+    """Canonical UTF-8 bytes of ``element`` as a child of a stream whose default
+    namespace is ``default_ns`` (see the module docstring for the exact rules)."""
+    out: list[str] = []
+    _write(element, default_ns, {NS_XML: "xml"}, [0], out)
+    return "".join(out).encode("utf-8")
+
+
+def _write(
+    el: Element,
+    default_ns: str,
+    prefixes: dict[str, str],
+    counter: list[int],
+    out: list[str],
+) -> None:
+    name = el._name
+    out.append("<")
+    out.append(name)
+    ns = el._namespace
+    if ns != default_ns:
+        if ns in (NS_XML, NS_XMLNS):
+            raise ValueError(f"an element cannot be in the reserved namespace {ns!r}")
+        out.append(" xmlns='")
+        out.append(escape_attr(ns))
+        out.append("'")
+        default_ns = ns
+    attrs = el._attrs
+    if attrs:
+        written: list[str] = []
+        copied = False
+        for key, value in attrs.items():
+            if key[:1] == "{":
+                uri, sep, local = key[1:].rpartition("}")
+                if not sep or not uri or not is_ncname(local):
+                    raise ValueError(f"attribute name {key!r} is not {{uri}}NCName")
+                prefix = prefixes.get(uri)
+                if prefix is None:
+                    if uri == NS_XMLNS:
+                        raise ValueError("attributes in the xmlns namespace cannot be written")
+                    if not copied:
+                        prefixes = dict(prefixes)
+                        copied = True
+                    prefix = f"ns{counter[0]}"
+                    counter[0] += 1
+                    prefixes[uri] = prefix
+                    out.append(f" xmlns:{prefix}='{escape_attr(uri)}'")
+                written.append(f" {prefix}:{local}='{escape_attr(value)}'")
+            else:
+                if key == "xmlns" or not is_ncname(key):
+                    raise ValueError(f"attribute name {key!r} is not an NCName")
+                written.append(f" {key}='{escape_attr(value)}'")
+        out.extend(written)
+    text = el._text
+    children = el._children
+    if not text and not children:
+        out.append("/>")
+        return
+    out.append(">")
+    if text:
+        out.append(escape_text(text))
+    for child in children:
+        _write(child, default_ns, prefixes, counter, out)
+        tail = child._tail
+        if tail:
+            out.append(escape_text(tail))
+    out.append("</")
+    out.append(name)
+    out.append(">")

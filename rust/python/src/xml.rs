@@ -1,0 +1,690 @@
+//! PyO3 glue for the XML core: `Element`, `StreamParser`, `parse`, `serialize`.
+//!
+//! Thin by design: all behaviour is in `xmppx_core::xml`; this file converts values
+//! and errors.  Events are the classes of `xmppx.core._api` (`StreamHeader`,
+//! `StreamEnd`, `XMLStreamError`), imported once and cached, so both backends return
+//! the same types; the stanza event is the native `Element` itself.
+
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyType};
+
+use crate::xml_strcache::cached;
+use xmppx_core::xml::chars::is_ncname;
+use xmppx_core::xml::{
+    self as core, with_child, Element as CoreElement, Event, Handle, Limits, TreeError, View,
+    XmlError, MAX_TREE_DEPTH,
+};
+
+/// A child handle: a Python `Element` object.
+pub struct PyHandle(Py<Element>);
+
+impl Handle for PyHandle {
+    fn wrap(e: CoreElement<Self>) -> Result<Self, TreeError> {
+        Python::with_gil(|py| Py::new(py, Element { inner: e }).map(PyHandle))
+            .map_err(|_| TreeError::Callback)
+    }
+    fn read<R>(&self, f: impl FnOnce(&CoreElement<Self>) -> R) -> Result<R, TreeError> {
+        Python::with_gil(|py| {
+            let b = self.0.bind(py).try_borrow().map_err(|_| TreeError::Busy)?;
+            Ok(f(&b.inner))
+        })
+    }
+    fn write<R>(&self, f: impl FnOnce(&mut CoreElement<Self>) -> R) -> Result<R, TreeError> {
+        Python::with_gil(|py| {
+            let mut b = self
+                .0
+                .bind(py)
+                .try_borrow_mut()
+                .map_err(|_| TreeError::Busy)?;
+            Ok(f(&mut b.inner))
+        })
+    }
+    fn same(&self, other: &Self) -> bool {
+        self.0.is(&other.0)
+    }
+    fn share(&self) -> Self {
+        Python::with_gil(|py| PyHandle(self.0.clone_ref(py)))
+    }
+}
+
+fn tree_err(e: TreeError) -> PyErr {
+    match e {
+        TreeError::Value(s) => PyValueError::new_err(s),
+        TreeError::TooDeep => PyValueError::new_err(e.to_string()),
+        TreeError::Busy => PyRuntimeError::new_err(e.to_string()),
+        TreeError::Index => PyIndexError::new_err("child index out of range"),
+        TreeError::Callback => PyRuntimeError::new_err("element callback failed"),
+    }
+}
+
+/// The classes of `xmppx.core._api`, imported once.
+struct Api {
+    header: Py<PyType>,
+    end: Py<PyType>,
+    error: Py<PyType>,
+}
+
+fn api(py: Python<'_>) -> PyResult<&'static Api> {
+    static API: GILOnceCell<Api> = GILOnceCell::new();
+    API.get_or_try_init(py, || {
+        let m = py.import("xmppx.core._api")?;
+        Ok(Api {
+            header: m
+                .getattr("StreamHeader")?
+                .downcast_into::<PyType>()?
+                .unbind(),
+            end: m.getattr("StreamEnd")?.downcast_into::<PyType>()?.unbind(),
+            error: m
+                .getattr("XMLStreamError")?
+                .downcast_into::<PyType>()?
+                .unbind(),
+        })
+    })
+}
+
+fn et_element_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static ET: GILOnceCell<PyObject> = GILOnceCell::new();
+    Ok(ET
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(
+                py.import("xml.etree.ElementTree")?
+                    .getattr("Element")?
+                    .unbind(),
+            )
+        })?
+        .bind(py))
+}
+
+fn stream_error(py: Python<'_>, e: &XmlError, events: Vec<PyObject>) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let cls = api(py)?.error.bind(py);
+        let list = PyList::new(py, events)?;
+        let v = cls.call1((e.condition.as_str(), e.reason.as_str(), list))?;
+        Ok(PyErr::from_value(v))
+    };
+    build().unwrap_or_else(|err| err)
+}
+
+fn pairs_dict<'py>(py: Python<'py>, pairs: &[(String, String)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in pairs {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+fn event_to_py(py: Python<'_>, ev: Event) -> PyResult<PyObject> {
+    match ev {
+        Event::Header(h) => {
+            let kw = PyDict::new(py);
+            kw.set_item(intern!(py, "name"), h.name)?;
+            kw.set_item(intern!(py, "namespace"), h.namespace)?;
+            kw.set_item(intern!(py, "attrs"), pairs_dict(py, &h.attrs)?)?;
+            kw.set_item(intern!(py, "nsmap"), pairs_dict(py, &h.nsmap)?)?;
+            Ok(api(py)?.header.bind(py).call((), Some(&kw))?.unbind())
+        }
+        Event::Stanza(s) => Ok(Py::new(
+            py,
+            Element {
+                inner: CoreElement::from_stanza(s),
+            },
+        )?
+        .into_any()),
+        Event::End => Ok(api(py)?.end.bind(py).call0()?.unbind()),
+    }
+}
+
+fn check_name(name: &str) -> PyResult<()> {
+    if is_ncname(name) {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "element name {name:?} is not an XML NCName"
+        )))
+    }
+}
+
+/// `"{ns}name"` → `("ns", "name")`; a bare `"name"` → `("", "name")` (last `}`).
+fn split_clark(tag: &str) -> (&str, &str) {
+    if let Some(rest) = tag.strip_prefix('{') {
+        if let Some((ns, name)) = rest.rsplit_once('}') {
+            return (ns, name);
+        }
+    }
+    ("", tag)
+}
+
+/// An XML element (ElementTree model, see `xmppx.core._api`).  Parsed elements keep
+/// their input bytes and build child objects only when asked.
+#[pyclass(module = "xmppx._native", name = "Element")]
+pub struct Element {
+    pub(crate) inner: CoreElement<PyHandle>,
+}
+
+impl Element {
+    fn find_impl(&mut self, tag: &str, first: bool) -> PyResult<Vec<PyHandle>> {
+        let (ns, name) = split_clark(tag);
+        let t = if tag.starts_with('{') && tag.contains('}') {
+            format!("{{{ns}}}{name}")
+        } else {
+            tag.to_owned()
+        };
+        self.inner.findall(&t, first).map_err(tree_err)
+    }
+}
+
+fn to_etree_view<'py>(
+    py: Python<'py>,
+    v: &dyn View<PyHandle>,
+    depth: usize,
+    err: &mut Option<PyErr>,
+) -> Result<Bound<'py, PyAny>, TreeError> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(TreeError::TooDeep);
+    }
+    let build = |err: &mut Option<PyErr>| -> PyResult<Bound<'py, PyAny>> {
+        let tag = if v.namespace().is_empty() {
+            v.name().to_owned()
+        } else {
+            format!("{{{}}}{}", v.namespace(), v.name())
+        };
+        let e = et_element_class(py)?.call1((tag, pairs_dict(py, &v.attrs())?))?;
+        let text = v.text();
+        if !text.is_empty() {
+            e.setattr(intern!(py, "text"), &*text)?;
+        }
+        if !v.tail().is_empty() {
+            e.setattr(intern!(py, "tail"), v.tail())?;
+        }
+        let children = v.children_list().map_err(tree_err)?;
+        for c in &children {
+            let child = with_child(c, |c| to_etree_view(py, c, depth + 1, err))
+                .map_err(tree_err)?
+                .map_err(|te| err.take().unwrap_or_else(|| tree_err(te)))?;
+            e.call_method1(intern!(py, "append"), (child,))?;
+        }
+        Ok(e)
+    };
+    build(err).map_err(|e| {
+        *err = Some(e);
+        TreeError::Callback
+    })
+}
+
+fn from_etree_impl(py: Python<'_>, e: &Bound<'_, PyAny>, depth: usize) -> PyResult<Element> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(tree_err(TreeError::TooDeep));
+    }
+    let tag = e.getattr(intern!(py, "tag"))?;
+    let Ok(tag) = tag.downcast::<PyString>() else {
+        return Err(PyValueError::new_err(format!(
+            "not an element: {}",
+            e.repr()?
+        )));
+    };
+    let tag = tag.to_str()?;
+    let (ns, name) = split_clark(tag);
+    check_name(name)?;
+    let attrs = extract_attrs(&e.getattr(intern!(py, "attrib"))?)?;
+    let opt_str = |v: Bound<'_, PyAny>| -> PyResult<String> {
+        if v.is_none() {
+            Ok(String::new())
+        } else {
+            v.extract::<String>()
+        }
+    };
+    let text = opt_str(e.getattr(intern!(py, "text"))?)?;
+    let tail = opt_str(e.getattr(intern!(py, "tail"))?)?;
+    let mut el = CoreElement::new(name, ns, attrs, text, tail);
+    for c in e.try_iter()? {
+        let child = from_etree_impl(py, &c?, depth + 1)?;
+        el.append(PyHandle(Py::new(py, child)?)).map_err(tree_err)?;
+    }
+    Ok(Element { inner: el })
+}
+
+fn extract_attrs(attrs: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let items = attrs.call_method0(intern!(attrs.py(), "items"))?;
+    for item in items.try_iter()? {
+        let item = item?;
+        let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let k = extract_str(&k, "attribute name")?;
+        let v = extract_str(&v, "attribute value")?;
+        match out.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    Ok(out)
+}
+
+/// A `str` as a Rust string: `TypeError` for another type, the `UnicodeEncodeError`
+/// (a `ValueError`) of a lone surrogate, which XML cannot carry.
+fn extract_str(v: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    if !v.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be str, not {}",
+            v.get_type().name()?
+        )));
+    }
+    v.extract()
+}
+
+fn check_element(obj: &Bound<'_, PyAny>) -> PyResult<Py<Element>> {
+    obj.downcast::<Element>()
+        .map(|b| b.clone().unbind())
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected an Element, not {}",
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })
+}
+
+#[pymethods]
+impl Element {
+    #[new]
+    #[pyo3(signature = (name, namespace = "", attrs = None, *, text = "", tail = ""))]
+    fn py_new(
+        name: &str,
+        namespace: &str,
+        attrs: Option<&Bound<'_, PyAny>>,
+        text: &str,
+        tail: &str,
+    ) -> PyResult<Self> {
+        check_name(name)?;
+        let attrs = match attrs {
+            Some(a) if !a.is_none() => extract_attrs(a)?,
+            _ => Vec::new(),
+        };
+        Ok(Element {
+            inner: CoreElement::new(name, namespace, attrs, text.to_owned(), tail.to_owned()),
+        })
+    }
+
+    /// The local name.
+    #[getter]
+    fn name<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        cached(py, &[self.inner.name()])
+    }
+
+    /// The namespace URI (`""` for none).
+    #[getter]
+    fn namespace<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        cached(py, &[self.inner.namespace()])
+    }
+
+    /// Clark notation: `{namespace}name` (just `name` without namespace).
+    #[getter]
+    fn tag<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        let ns = self.inner.namespace();
+        if ns.is_empty() {
+            cached(py, &[self.inner.name()])
+        } else {
+            cached(py, &["{", ns, "}", self.inner.name()])
+        }
+    }
+
+    /// Character data before the first child (`""` when none).
+    #[getter]
+    fn get_text(&self) -> String {
+        self.inner.text().into_owned()
+    }
+
+    #[setter]
+    fn set_text(&mut self, value: String) {
+        self.inner.set_text(value);
+    }
+
+    /// Character data after this element's end tag, inside its parent.
+    #[getter]
+    fn get_tail(&self) -> &str {
+        self.inner.tail()
+    }
+
+    #[setter]
+    fn set_tail(&mut self, value: String) {
+        self.inner.set_tail(value);
+    }
+
+    /// A new dict of the attributes, in document order.
+    #[getter]
+    fn attrs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        pairs_dict(py, &self.inner.attrs())
+    }
+
+    /// The value of attribute `key` (Clark notation when namespaced), or `default`.
+    #[pyo3(signature = (key, default = None))]
+    fn get(&self, py: Python<'_>, key: &str, default: Option<PyObject>) -> Option<PyObject> {
+        match self.inner.get(key) {
+            Some(v) => Some(PyString::new(py, &v).into_any().unbind()),
+            None => default,
+        }
+    }
+
+    /// Set attribute `key`; a new key goes last in document order.
+    fn set(&mut self, key: String, value: String) {
+        self.inner.set(&key, value);
+    }
+
+    /// Remove an attribute and return its value (`default` if absent).
+    #[pyo3(signature = (key, default = None))]
+    fn pop_attr(
+        &mut self,
+        py: Python<'_>,
+        key: &str,
+        default: Option<PyObject>,
+    ) -> Option<PyObject> {
+        match self.inner.pop_attr(key) {
+            Some(v) => Some(PyString::new(py, &v).into_any().unbind()),
+            None => default,
+        }
+    }
+
+    fn __len__(&mut self) -> PyResult<usize> {
+        self.inner.len().map_err(tree_err)
+    }
+
+    fn __iter__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c: Vec<Py<Element>> = self
+            .inner
+            .children()
+            .map_err(tree_err)?
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        Ok(PyList::new(py, c)?.into_any().try_iter()?.into_any())
+    }
+
+    fn __getitem__(&mut self, index: &Bound<'_, PyAny>) -> PyResult<Py<Element>> {
+        let Ok(i) = index.extract::<isize>() else {
+            return Err(PyTypeError::new_err(format!(
+                "Element indices must be integers, not {}",
+                index.get_type().name()?
+            )));
+        };
+        self.inner.child(i).map(|h| h.0).map_err(tree_err)
+    }
+
+    /// A new list of the children (the elements themselves are live).
+    #[getter]
+    fn children<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let c: Vec<Py<Element>> = self
+            .inner
+            .children()
+            .map_err(tree_err)?
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        PyList::new(py, c)
+    }
+
+    /// Add `child` as the last child.
+    fn append(slf: &Bound<'_, Self>, child: &Bound<'_, PyAny>) -> PyResult<()> {
+        let c = check_element(child)?;
+        if c.is(slf) {
+            return Err(PyValueError::new_err("an element cannot be its own child"));
+        }
+        slf.borrow_mut().inner.append(PyHandle(c)).map_err(tree_err)
+    }
+
+    /// Insert `child` before position `index` (`list.insert` semantics).
+    fn insert(slf: &Bound<'_, Self>, index: isize, child: &Bound<'_, PyAny>) -> PyResult<()> {
+        let c = check_element(child)?;
+        if c.is(slf) {
+            return Err(PyValueError::new_err("an element cannot be its own child"));
+        }
+        slf.borrow_mut()
+            .inner
+            .insert(index, PyHandle(c))
+            .map_err(tree_err)
+    }
+
+    /// Remove the first child that *is* `child`; `ValueError` if none.
+    fn remove(&mut self, child: &Bound<'_, PyAny>) -> PyResult<()> {
+        let c = check_element(child)?;
+        if self.inner.remove(&PyHandle(c)).map_err(tree_err)? {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err("Element.remove(x): x is not a child"))
+        }
+    }
+
+    /// Remove all children.
+    fn clear_children(&mut self) {
+        self.inner.clear_children();
+    }
+
+    /// First child matching `tag`: `{ns}name`, or a bare `name` meaning that name in
+    /// this element's own namespace (`msg.find("body")`).
+    fn find(&mut self, tag: &str) -> PyResult<Option<Py<Element>>> {
+        Ok(self.find_impl(tag, true)?.into_iter().next().map(|h| h.0))
+    }
+
+    /// All children matching `tag` (same matching as `find`), in order.
+    fn findall(&mut self, tag: &str) -> PyResult<Vec<Py<Element>>> {
+        Ok(self
+            .find_impl(tag, false)?
+            .into_iter()
+            .map(|h| h.0)
+            .collect())
+    }
+
+    /// The `text` of the first child matching `tag`, or `default` if none.
+    #[pyo3(signature = (tag, default = None))]
+    fn findtext(
+        &mut self,
+        py: Python<'_>,
+        tag: &str,
+        default: Option<PyObject>,
+    ) -> PyResult<Option<PyObject>> {
+        match self.find_impl(tag, true)?.into_iter().next() {
+            Some(h) => {
+                let t = h.read(|e| e.text().into_owned()).map_err(tree_err)?;
+                Ok(Some(PyString::new(py, &t).into_any().unbind()))
+            }
+            None => Ok(default),
+        }
+    }
+
+    /// Namespace of the first child element (an iq's payload), `None` if none; does
+    /// not build the children.
+    fn first_child_namespace(&self) -> PyResult<Option<String>> {
+        self.inner.first_child_namespace().map_err(tree_err)
+    }
+
+    /// A deep copy (sharing the immutable input bytes).
+    fn copy(&self) -> PyResult<Element> {
+        Ok(Element {
+            inner: self.inner.deep_copy(0).map_err(tree_err)?,
+        })
+    }
+
+    /// An `xml.etree.ElementTree.Element` with Clark tags; `""` text/tail become `None`.
+    fn to_etree<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut err = None;
+        to_etree_view(py, &self.inner, 0, &mut err)
+            .map_err(|te| err.take().unwrap_or_else(|| tree_err(te)))
+    }
+
+    /// Build from an ElementTree element (Clark tags; `None` text/tail become `""`).
+    #[staticmethod]
+    fn from_etree(py: Python<'_>, element: &Bound<'_, PyAny>) -> PyResult<Element> {
+        from_etree_impl(py, element, 0)
+    }
+
+    /// UTF-8 bytes as a child of a stream whose default namespace is `default_ns`:
+    /// canonical, or the retained input bytes of unchanged parsed spans.
+    #[pyo3(signature = (default_ns = "jabber:client"))]
+    fn serialize<'py>(&self, py: Python<'py>, default_ns: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let out = core::serialize(&self.inner, default_ns).map_err(tree_err)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    fn __richcmp__(
+        slf: &Bound<'_, Self>,
+        other: &Bound<'_, PyAny>,
+        op: pyo3::basic::CompareOp,
+    ) -> PyResult<PyObject> {
+        let py = slf.py();
+        use pyo3::basic::CompareOp;
+        let Ok(other) = other.downcast::<Element>() else {
+            return Ok(py.NotImplemented());
+        };
+        let eq = match op {
+            CompareOp::Eq => true,
+            CompareOp::Ne => false,
+            _ => return Ok(py.NotImplemented()),
+        };
+        let same = if slf.is(other) {
+            true
+        } else {
+            let a = slf.try_borrow().map_err(|_| tree_err(TreeError::Busy))?;
+            let b = other.try_borrow().map_err(|_| tree_err(TreeError::Busy))?;
+            core::equal::<PyHandle>(&a.inner, &b.inner, 0).map_err(tree_err)?
+        };
+        Ok(PyBool::new(py, same == eq).to_owned().into_any().unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<Element {:?} attrs={}>",
+            self.inner.tag(),
+            self.inner.attr_count()
+        )
+    }
+}
+
+fn limit(v: Option<&Bound<'_, PyAny>>, name: &str, default: usize) -> PyResult<usize> {
+    let Some(v) = v else { return Ok(default) };
+    if v.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!("{name} must be int")));
+    }
+    let n: i128 = v
+        .extract()
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be int")))?;
+    if n < 0 {
+        return Err(PyValueError::new_err(format!("{name} must be >= 0")));
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Incremental XMPP stream parser; see `xmppx.core._api` for the contract.
+#[pyclass(module = "xmppx._native", name = "StreamParser")]
+pub struct StreamParser {
+    inner: core::StreamParser,
+    events: Vec<Event>,
+}
+
+#[pymethods]
+impl StreamParser {
+    #[new]
+    #[pyo3(
+        signature = (*, max_stanza_bytes = None, max_depth = None, max_attributes = None, max_buffer_bytes = None),
+        text_signature = "(*, max_stanza_bytes=262144, max_depth=32, max_attributes=64, max_buffer_bytes=16384)"
+    )]
+    fn py_new(
+        max_stanza_bytes: Option<&Bound<'_, PyAny>>,
+        max_depth: Option<&Bound<'_, PyAny>>,
+        max_attributes: Option<&Bound<'_, PyAny>>,
+        max_buffer_bytes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let d = Limits::default();
+        let limits = Limits {
+            max_stanza_bytes: limit(max_stanza_bytes, "max_stanza_bytes", d.max_stanza_bytes)?,
+            max_depth: limit(max_depth, "max_depth", d.max_depth)?,
+            max_attributes: limit(max_attributes, "max_attributes", d.max_attributes)?,
+            max_buffer_bytes: limit(max_buffer_bytes, "max_buffer_bytes", d.max_buffer_bytes)?,
+        };
+        Ok(StreamParser {
+            inner: core::StreamParser::new(limits),
+            events: Vec::new(),
+        })
+    }
+
+    /// Parse the next bytes of the stream; return the events they complete, or raise
+    /// `XMLStreamError` carrying the events completed before the error.
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let r = if let Ok(b) = data.downcast::<PyBytes>() {
+            self.inner.feed(b.as_bytes(), &mut self.events)
+        } else if data.is_instance_of::<pyo3::types::PyByteArray>()
+            || data.is_instance_of::<pyo3::types::PyMemoryView>()
+        {
+            let v: Vec<u8> = py
+                .import("builtins")?
+                .getattr("bytes")?
+                .call1((data,))?
+                .extract()?;
+            self.inner.feed(&v, &mut self.events)
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "feed() needs bytes, not {}",
+                data.get_type().name()?
+            )));
+        };
+        let mut out = Vec::with_capacity(self.events.len());
+        for ev in self.events.drain(..) {
+            out.push(event_to_py(py, ev)?);
+        }
+        match r {
+            Ok(()) => PyList::new(py, out),
+            Err(e) => Err(stream_error(py, &e, out)),
+        }
+    }
+
+    /// Discard all input and state: the next bytes are a new stream.
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.events.clear();
+    }
+}
+
+/// Parse one standalone element, as if it were a stanza in a stream whose default
+/// namespace is `default_ns`; the same rules and errors as `StreamParser`.
+#[pyfunction]
+#[pyo3(signature = (data, default_ns = "jabber:client"))]
+fn parse(py: Python<'_>, data: &[u8], default_ns: &str) -> PyResult<Element> {
+    match core::parse_fragment(data, default_ns, Limits::default()) {
+        Ok(s) => Ok(Element {
+            inner: CoreElement::from_stanza(s),
+        }),
+        Err(e) => Err(stream_error(py, &e, Vec::new())),
+    }
+}
+
+/// Serialize `element` as a child of a stream whose default namespace is `default_ns`.
+#[pyfunction]
+#[pyo3(signature = (element, default_ns = "jabber:client"))]
+fn serialize<'py>(
+    py: Python<'py>,
+    element: &Bound<'py, PyAny>,
+    default_ns: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let e = check_element(element)?;
+    let b = e
+        .bind(py)
+        .try_borrow()
+        .map_err(|_| tree_err(TreeError::Busy))?;
+    let out = core::serialize(&b.inner, default_ns).map_err(tree_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Register the XML classes and functions on the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Element>()?;
+    m.add_class::<StreamParser>()?;
+    m.add_function(wrap_pyfunction!(parse, m)?)?;
+    m.add_function(wrap_pyfunction!(serialize, m)?)?;
+    Ok(())
+}
