@@ -63,8 +63,13 @@ Domainpart (RFC 6122 §2.2):
 
 Fast paths: an all-ASCII localpart without C.1.1, C.2.1 or A.5 characters only needs
 lowercasing, an ASCII domain label only lowercasing (Nameprep prohibits no ASCII
-character), an ASCII resourcepart without controls nothing; the tests check every ASCII
-character against the full profile.
+character), a plain ASCII host name (LDH labels of 1..63 octets, no ACE label, last label
+not all digits) only lowercasing, an ASCII resourcepart without controls nothing; the
+tests check every ASCII character, and every short host name, against the general path.
+
+During development the profiles were compared with ICU's RFC 3491 Nameprep (which carries
+its own copy of the RFC 3454 tables) on every code point and on 200 000 random strings,
+without a difference; that is how the B.2 correction above was confirmed.
 """
 
 from __future__ import annotations
