@@ -148,9 +148,9 @@ async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> No
     )
     try:
         assert proc.stderr is not None
-        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        line = await asyncio.wait_for(proc.stderr.readline(), 60)
         while b"serving localhost (" not in line:
-            line = await asyncio.wait_for(proc.stderr.readline(), 30)
+            line = await asyncio.wait_for(proc.stderr.readline(), 60)
         assert f"c2s {c2s}".encode() in line and f"c2s_tls {tls}".encode() in line
         data_dir = tmp_path / "xdg" / "xmppx"
         assert (data_dir / "localhost.crt").exists()
@@ -162,7 +162,7 @@ async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         started = asyncio.get_running_loop().create_future()
         client.add_event_handler("session_start", lambda _: started.done() or started.set_result(1))
         client.connect("127.0.0.1", c2s)
-        await asyncio.wait_for(started, 15)
+        await asyncio.wait_for(started, 60)
         ended = asyncio.get_running_loop().create_future()
         client.add_event_handler("stream_error", lambda e: ended.done() or ended.set_result(e))
         proc.send_signal(signal.SIGTERM)
