@@ -9,6 +9,14 @@ import os
 from types import ModuleType
 
 import pytest
+from hypothesis import settings
+
+# Property tests run the same examples on every run (a failure is reproducible and CI is
+# not flaky) and without a per-example deadline (the machine is shared and noisy).
+# ``--hypothesis-seed`` or ``HYPOTHESIS_PROFILE=explore`` search anew while developing.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ("native", "python")
 

@@ -1,30 +1,108 @@
-"""Presence state of the account's own sessions (RFC 6121 §4.2, §4.4, §4.7).
+"""Presence (RFC 6121 §4) and presence subscriptions (RFC 6121 §3) for local accounts.
 
-Tracks each session's availability and priority (used by the router's bare-JID rules,
-RFC 6121 §8.5.2.1.1) and reflects a session's broadcast presence to all of the account's
-available resources, the sender included (§4.2.2, §4.4.2).  Directed presence to another
-account is delivered to its available resources (§4.6).
+Presence broadcast (``on_presence_broadcast``, presence without ``to``):
 
-Roster-based broadcast to contacts, probes and the subscription state machine belong to
-the roster module (RFC 6121 §3, §4.2–4.3) and are not here.
+* Available (§4.2, §4.4): the session's last presence and priority are kept on the
+  session (``session.presence``, ``session.priority`` feed the router's §8.5 rules) and
+  the stanza is broadcast to the user's available resources (the sender included) and
+  to the contacts with a subscription ``from``/``both``, unblocked.  The *initial*
+  presence also probes the contacts with ``to``/``both`` (§4.3: answered here with the
+  last presence of each of their available resources, or unavailable presence with the
+  last-activity time and status when they are offline, XEP-0203 stamp) and redelivers
+  the pending subscription requests (§3.1.3).  Becoming available with a non-negative
+  priority is announced to modules with ``on_presence_available(session)`` (offline
+  messages, XEP-0160).  ``<show/>``, every ``<status xml:lang/>``, ``<priority/>`` and
+  extensions such as XEP-0115 caps travel untouched: broadcasts are copies.
+* Unavailable (§4.5), sent by the client or made by the server when a connection ends
+  in any way (``session_gone``): broadcast like available presence, plus to every
+  entity that got directed presence from that session (§4.6.3).  When the account's
+  last available resource goes, modules with ``on_account_unavailable(user, stanza)``
+  hear of it (XEP-0012 last activity).
+
+Directed presence (§4.6): presence with a ``to`` is routed by the server; this module
+remembers, per session, whom directed available presence went to (``screen_outbound``).
+
+Presence to a local account (``on_presence_to_account``): probes are answered on the
+account's behalf (only to the subscribed: others get ``unsubscribed``, §4.3.2);
+available/unavailable/error presence reaches all available resources.
+
+Subscriptions (§3, Appendix A): the user's outbound subscription stanzas are taken out
+of normal routing in ``screen_outbound`` so that the user's roster changes even when the
+contact does not exist or is remote (§3.1.2: outbound processing happens at the user's
+server first); then, if Appendix A says so, the stanza is routed with the user's bare
+JID as ``from``, and the contact's server (here, if local) does the inbound processing.
+The transitions are the tables in ``roster.py``; effects:
+
+* every change of a visible item is stored and pushed (§2.1.6);
+* an inbound ``subscribe`` that is delivered is also kept pending and redelivered at
+  each initial presence until answered (§3.1.3);
+* approving (outbound ``subscribed``, or a pre-approval §3.4, or an already approved
+  request §A.3.1) sends the approver's current presence to the new subscriber (§3.1.5);
+* whoever loses a subscription ``from`` (outbound ``unsubscribed`` §3.2.2, inbound
+  ``unsubscribe`` §3.3.3) sends unavailable presence from each available resource to
+  the former subscriber.
+
+Contacts on other domains stay in rosters, but no stanza reaches them until s2s exists:
+outbound subscription stanzas to them bounce with ``remote-server-not-found`` (as the
+server does for any stanza), broadcasts and probes skip them.
+
+Example (RFC 6121 §3.1.1, §4.2.1)::
+
+    <presence id='xk3h1v69' to='juliet@example.com' type='subscribe'/>
+    <presence><show>away</show><status xml:lang='en'>be right back</status>
+      <priority>5</priority></presence>
 """
 
 from __future__ import annotations
 
+import datetime
+import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
 
-from xmppx.core import BareJID, Element
+from xmppx import ns
+from xmppx.core import JID, BareJID, Element, FullJID, JIDError, parse_jid
+from xmppx.errors import StanzaError, stanza_error_reply
 from xmppx.modules._base import Module
+from xmppx.modules.blocking import Blocking
+from xmppx.modules.roster import (
+    BackgroundTasks,
+    CachedRoster,
+    RosterManager,
+    Transition,
+    find_module,
+    inbound,
+    item_state,
+    outbound,
+    state_parts,
+)
+from xmppx.storage import RosterItem
 
 if TYPE_CHECKING:
     from xmppx.sessions import Session
 
-__all__ = ["MAX_PRIORITY", "MIN_PRIORITY", "BasicPresence"]
+__all__ = [
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
+    "PRE_APPROVAL",
+    "Presence",
+    "delay_element",
+    "priority_of",
+]
+
+log = logging.getLogger("xmppx.presence")
 
 #: RFC 6121 §4.7.2.3: priority is an integer from -128 to +127.
-MIN_PRIORITY = -128
-MAX_PRIORITY = 127
+MIN_PRIORITY: Final = -128
+MAX_PRIORITY: Final = 127
+#: RFC 6121 §3.4.1: the stream feature announcing subscription pre-approval.
+PRE_APPROVAL: Final = "urn:xmpp:features:pre-approval"
+
+_SUBSCRIPTION_TYPES: Final = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
+_FROM: Final = frozenset({"from", "both"})
+_TO: Final = frozenset({"to", "both"})
 
 
 def priority_of(stanza: Element) -> int:
@@ -39,26 +117,426 @@ def priority_of(stanza: Element) -> int:
     return max(MIN_PRIORITY, min(MAX_PRIORITY, value))
 
 
-class BasicPresence(Module):
-    def on_presence_broadcast(self, session: Session, stanza: Element, stype: str) -> None:
-        if stype == "available":
+def delay_element(stamp: datetime.datetime, by: str, text: str = "") -> Element:
+    """XEP-0203 ``<delay xmlns='urn:xmpp:delay' from=... stamp=.../>`` (XEP-0082 UTC)."""
+    utc = stamp.astimezone(datetime.UTC)
+    value = utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return Element("delay", ns.DELAY, {"from": by, "stamp": value}, text=text)
+
+
+class Presence(Module):
+    """RFC 6121 §3 and §4.  See the module docstring."""
+
+    stream_features = (Element("sub", PRE_APPROVAL),)
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.tasks = BackgroundTasks()
+        #: Per session, the JIDs (strings) that got directed available presence (§4.6).
+        self._directed: dict[Session, set[str]] = {}
+        self._roster: RosterManager = None  # type: ignore[assignment]  # set in start()
+        self._blocking: Blocking | None = None
+        self._on_available: list[Callable[[Session], None]] = []
+        self._on_account_unavailable: list[Callable[[BareJID, Element], None]] = []
+
+    async def start(self) -> None:
+        roster = find_module(self.server, RosterManager)
+        if roster is None:
+            raise RuntimeError("the presence module needs the roster module")
+        self._roster = roster
+        self.tasks = roster.tasks
+        self._blocking = find_module(self.server, Blocking)
+        modules = self.server.modules
+        self._on_available = [
+            m.on_presence_available for m in modules if hasattr(m, "on_presence_available")
+        ]
+        self._on_account_unavailable = [
+            m.on_account_unavailable for m in modules if hasattr(m, "on_account_unavailable")
+        ]
+
+    async def stop(self) -> None:
+        await self.tasks.drain()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _blocks(self, user: BareJID, jid: JID) -> bool:
+        return self._blocking is not None and self._blocking.blocks(user, jid)
+
+    def _when_ready(self, user: BareJID, work: Callable[[CachedRoster], None]) -> None:
+        """Run ``work`` with the user's roster: at once when it is in memory and no
+        roster change is under way, else after the changes queued before it."""
+        roster = self._roster
+        cached = roster.cached(user)
+        if cached is not None and not roster.is_busy(user):
+            work(cached)
+            return
+
+        async def later() -> None:
+            async with roster.locked(user):
+                work(await roster.load(user))
+
+        self.tasks.spawn(later())
+
+    def _component(self, domain: str) -> Any:
+        for module in self.server.modules:
+            if getattr(module, "component_domain", None) == domain:
+                return module
+        return None
+
+    def _route(self, stanza: Element, to: JID, session: Session | None) -> None:
+        """Send a stanza the server made on a user's behalf: local accounts by the
+        server's rules, a hosted service (component) through it; other domains are
+        unreachable without s2s (bounced to ``session`` if given)."""
+        if to.domain == self.server.domain:
+            if to.local:
+                full = to if isinstance(to, FullJID) else None
+                self.server.deliver_to_account(stanza, to.bare, full=full)
+            return
+        component = self._component(to.domain)
+        if component is not None:
+            if session is not None:
+                component.route_component(session, stanza, to)
+            return
+        if session is not None:
+            reply = stanza_error_reply(
+                stanza, StanzaError("remote-server-not-found", f"{to.domain} is not served here")
+            )
+            if reply is not None:
+                reply.set("to", str(session.jid))
+                session.deliver(reply)
+
+    def _to_contact(self, stanza: Element, contact: str) -> None:
+        """Presence to a contact's bare JID, skipped when nobody is there to see it."""
+        try:
+            jid = parse_jid(contact)
+        except JIDError:
+            return
+        if jid.domain != self.server.domain or not jid.local:
+            return  # no s2s yet
+        if self.server.sessions.available(jid.bare):
+            self.server.deliver_to_account(stanza, jid.bare)
+
+    def _send_current_presence(self, user: BareJID, contact: BareJID) -> None:
+        """§3.1.5: the user's presence from each available resource to a new subscriber."""
+        for session in self.server.sessions.available(user):
             if session.presence is None:
+                continue
+            stanza = session.presence.copy()
+            stanza.set("from", str(session.jid))
+            stanza.set("to", str(contact))
+            self._route(stanza, contact, None)
+
+    def _send_unavailable(self, user: BareJID, contact: BareJID) -> None:
+        """§3.2.2, §3.3.3: unavailable from each available resource to a former
+        subscriber."""
+        for session in self.server.sessions.available(user):
+            stanza = Element(
+                "presence",
+                ns.CLIENT,
+                {"type": "unavailable", "from": str(session.jid), "to": str(contact)},
+            )
+            self._route(stanza, contact, None)
+
+    # -- presence without 'to' (broadcast) ------------------------------------------------
+
+    def on_presence_broadcast(self, session: Session, stanza: Element, stype: str) -> None:
+        user = session.jid.bare
+        if stype == "available":
+            initial = session.presence is None
+            was_eligible = not initial and session.priority >= 0
+            if initial:
                 session.available_since = time.monotonic()
             session.presence = stanza
             session.priority = priority_of(stanza)
+            eligible = session.priority >= 0 and not was_eligible
+            self._when_ready(
+                user, lambda roster: self._available(session, stanza, roster, initial, eligible)
+            )
         elif stype == "unavailable":
+            was_available = session.presence is not None
+            if not was_available and not self._directed.get(session):
+                return
             session.presence = None
             session.priority = 0
-        else:
-            return  # probes and subscriptions need a 'to'
-        for other in self.server.sessions.resources(session.jid.bare):
-            if other.presence is not None or other is session:
+            self._when_ready(
+                user,
+                lambda roster: self._unavailable(session, stanza, roster, broadcast=was_available),
+            )
+        # Probes and subscription stanzas need a 'to'; an error without one goes nowhere.
+
+    def session_gone(self, session: Session) -> None:
+        was_available = session.presence is not None
+        if not was_available and not self._directed.get(session):
+            self._directed.pop(session, None)
+            return
+        session.presence = None
+        session.priority = 0
+        stanza = Element("presence", ns.CLIENT, {"type": "unavailable", "from": str(session.jid)})
+        self._when_ready(
+            session.jid.bare,
+            lambda roster: self._unavailable(session, stanza, roster, broadcast=was_available),
+        )
+
+    def _available(
+        self,
+        session: Session,
+        stanza: Element,
+        roster: CachedRoster,
+        initial: bool,
+        eligible: bool,
+    ) -> None:
+        user = session.jid.bare
+        for own in self.server.sessions.resources(user):
+            if own.presence is not None or own is session:
                 copy = stanza.copy()
-                copy.set("to", str(other.jid))
-                other.deliver(copy)
+                copy.set("to", str(own.jid))
+                own.deliver(copy)
+        probe: list[BareJID] = []
+        for item in list(roster.items.values()):
+            if item.subscription in _FROM or (initial and item.subscription in _TO):
+                try:
+                    contact = parse_jid(item.contact)
+                except JIDError:
+                    continue
+                if self._blocks(user, contact):
+                    continue
+                if item.subscription in _FROM:
+                    copy = stanza.copy()
+                    copy.set("to", item.contact)
+                    self._to_contact(copy, item.contact)
+                if initial and item.subscription in _TO and contact.domain == self.server.domain:
+                    probe.append(contact.bare)
+        if initial:
+            if probe:
+                self.tasks.spawn(self._probe_contacts(session, probe))
+            for data in list(roster.pending.values()):
+                session.deliver_raw(data)
+        if eligible:
+            for hook in self._on_available:
+                hook(session)
+
+    def _unavailable(
+        self, session: Session, stanza: Element, roster: CachedRoster, *, broadcast: bool
+    ) -> None:
+        user = session.jid.bare
+        covered: set[str] = set()
+        if broadcast:
+            for own in self.server.sessions.resources(user):
+                if own.presence is not None or own is session:
+                    copy = stanza.copy()
+                    copy.set("to", str(own.jid))
+                    own.deliver(copy)
+            for item in list(roster.items.values()):
+                if item.subscription not in _FROM:
+                    continue
+                try:
+                    contact = parse_jid(item.contact)
+                except JIDError:
+                    continue
+                if self._blocks(user, contact):
+                    continue
+                covered.add(item.contact)
+                copy = stanza.copy()
+                copy.set("to", item.contact)
+                self._to_contact(copy, item.contact)
+        for target in sorted(self._directed.pop(session, ())):
+            try:
+                jid = parse_jid(target)
+            except JIDError:
+                continue
+            if str(jid.bare) in covered or self._blocks(user, jid):
+                continue
+            copy = stanza.copy()
+            copy.set("to", target)
+            self._route(copy, jid, session)
+        if broadcast and not self.server.sessions.available(user):
+            for hook in self._on_account_unavailable:
+                hook(user, stanza)
+
+    # -- probes (§4.3) --------------------------------------------------------------------
+
+    async def _probe_contacts(self, session: Session, contacts: list[BareJID]) -> None:
+        for contact in contacts:
+            await self._answer_probe(session.jid, contact)
+
+    async def _answer_probe(self, requester: JID, contact: BareJID) -> None:
+        """The contact's server answering a probe from ``requester`` (§4.3.2)."""
+        asker = requester.bare
+        if asker == contact:
+            authorized = True
+        else:
+            if self._blocking is not None and await self._blocking.blocks_async(contact, requester):
+                return  # XEP-0191: no answer at all
+            roster = self._roster.cached(contact)
+            if roster is None:
+                if not await self.server.storage.accounts.exists(str(contact)):
+                    return  # §8.5.1: no such account, the probe is ignored
+                async with self._roster.locked(contact):
+                    roster = await self._roster.load(contact)
+            item = roster.items.get(str(asker))
+            authorized = item is not None and item.subscription in _FROM
+        if not authorized:
+            reply = Element(
+                "presence",
+                ns.CLIENT,
+                {"type": "unsubscribed", "from": str(contact), "to": str(asker)},
+            )
+            self._route(reply, asker, None)
+            return
+        available = self.server.sessions.available(contact)
+        if available:
+            for other in available:
+                if other.presence is None:
+                    continue
+                answer = other.presence.copy()
+                answer.set("from", str(other.jid))
+                answer.set("to", str(requester))
+                self._route(answer, requester, None)
+            return
+        answer = Element(
+            "presence",
+            ns.CLIENT,
+            {"type": "unavailable", "from": str(contact), "to": str(requester)},
+        )
+        last = await self.server.storage.last_activity.get(str(contact))
+        if last is not None:
+            if last.status:
+                answer.append(Element("status", ns.CLIENT, text=last.status))
+            answer.append(delay_element(last.stamp, str(contact)))
+        self._route(answer, requester, None)
+
+    # -- presence with 'to' ---------------------------------------------------------------
+
+    def screen_outbound(
+        self, session: Session, stanza: Element, kind: str, stype: str, to: JID
+    ) -> bool | StanzaError:
+        if kind != "presence":
+            return True
+        if stype in _SUBSCRIPTION_TYPES:
+            if not to.local and to.domain == self.server.domain:
+                return True  # to the server itself: nothing to subscribe to
+            self.tasks.spawn(self._outbound_subscription(session, stanza, stype, to.bare))
+            return False
+        if stype == "probe":
+            if to.domain == self.server.domain and to.local:
+                self.tasks.spawn(self._answer_probe(session.jid, to.bare))
+                return False
+            return True
+        if to.bare != session.jid.bare:
+            if stype == "available":
+                self._directed.setdefault(session, set()).add(str(to))
+            elif stype == "unavailable":
+                directed = self._directed.get(session)
+                if directed is not None:
+                    directed.discard(str(to))
+        return True
 
     def on_presence_to_account(
         self, session: Session | None, stanza: Element, stype: str, bare: BareJID
     ) -> None:
-        for target in self.server.sessions.available(bare):
-            target.deliver(stanza)
+        if stype in _SUBSCRIPTION_TYPES:
+            self.tasks.spawn(self._inbound_subscription(stanza, stype, bare))
+        elif stype == "probe":
+            try:
+                requester = parse_jid(stanza.get("from") or "")
+            except JIDError:
+                return
+            self.tasks.spawn(self._answer_probe(requester, bare))
+        else:
+            for target in self.server.sessions.available(bare):
+                target.deliver(stanza)
+
+    # -- subscriptions (§3, Appendix A) ---------------------------------------------------
+
+    async def _apply(
+        self,
+        user: BareJID,
+        roster: CachedRoster,
+        contact: str,
+        t: Transition,
+        pending_stanza: bytes | None = None,
+    ) -> None:
+        """Store the state ``t`` leads to (caller holds the user's roster lock)."""
+        sub, ask, pending_in = state_parts(t.state)
+        if not pending_in:
+            await self._roster.set_pending(user, roster, contact, None)
+        elif pending_stanza is not None and contact not in roster.pending:
+            await self._roster.set_pending(user, roster, contact, pending_stanza)
+        old = roster.items.get(contact)
+        if old is None and sub == "none" and not ask and not t.approved:
+            return  # "None" / "None + Pending In" without an item: nothing to show
+        base = old if old is not None else RosterItem(contact=contact)
+        new = replace(base, subscription=sub, ask=ask, approved=t.approved)
+        if new != old:
+            await self._roster.put(user, roster, new)
+
+    async def _outbound_subscription(
+        self, session: Session, stanza: Element, stype: str, contact: BareJID
+    ) -> None:
+        """§3.1.2, §3.2.2, §3.3.2 and the tables of §A.2, at the user's server."""
+        user = session.jid.bare
+        if contact == user:
+            return
+        key = str(contact)
+        async with self._roster.locked(user):
+            roster = await self._roster.load(user)
+            item = roster.items.get(key)
+            state = item_state(item, key in roster.pending)
+            t = outbound(stype, state, item.approved if item is not None else False)
+            try:
+                await self._apply(user, roster, key, t)
+            except StanzaError as exc:
+                reply = stanza_error_reply(stanza, exc)
+                if reply is not None:
+                    session.deliver(reply)
+                return
+        if not t.forward:
+            return
+        out = stanza.copy()
+        out.set("from", str(user))
+        out.set("to", key)
+        self._route(out, contact, session)
+        had_from = state_parts(state)[0] in _FROM
+        has_from = state_parts(t.state)[0] in _FROM
+        if has_from and not had_from:
+            self._send_current_presence(user, contact)
+        elif had_from and not has_from:
+            self._send_unavailable(user, contact)
+
+    async def _inbound_subscription(self, stanza: Element, stype: str, user: BareJID) -> None:
+        """§3.1.3, §3.1.6, §3.2.3, §3.3.3 and the tables of §A.3, at the contact's
+        server (``user`` is the recipient)."""
+        try:
+            sender_jid = parse_jid(stanza.get("from") or "")
+        except JIDError:
+            return
+        sender = sender_jid.bare
+        if sender == user:
+            return
+        if self._blocking is not None and await self._blocking.blocks_async(user, sender_jid):
+            return
+        key = str(sender)
+        clean = stanza.copy()
+        clean.set("from", key)
+        clean.set("to", str(user))
+        async with self._roster.locked(user):
+            roster = await self._roster.load(user)
+            item = roster.items.get(key)
+            state = item_state(item, key in roster.pending)
+            t = inbound(stype, state, item.approved if item is not None else False)
+            pending = clean.serialize() if stype == "subscribe" and t.forward else None
+            await self._apply(user, roster, key, t, pending)
+        if t.forward:
+            for target in self.server.sessions.available(user):
+                target.deliver(clean)
+        if t.reply is not None:
+            reply = Element("presence", ns.CLIENT, {"type": t.reply, "from": str(user), "to": key})
+            self._route(reply, sender, None)
+            self._send_current_presence(user, sender)
+        elif (
+            stype == "unsubscribe"
+            and t.forward
+            and state_parts(state)[0] in _FROM
+            and state_parts(t.state)[0] not in _FROM
+        ):
+            self._send_unavailable(user, sender)

@@ -96,21 +96,37 @@ HOOKS: Final = (
 def _default_modules() -> list[type[Module]]:
     from xmppx.modules.admin import AdminCommands
     from xmppx.modules.basic import Disco, EntityTime, Ping, SoftwareVersion
+    from xmppx.modules.blocking import Blocking
+    from xmppx.modules.last import LastActivityModule
     from xmppx.modules.legacy_auth import LegacyAuth
-    from xmppx.modules.presence import BasicPresence
+    from xmppx.modules.muc import MucService
+    from xmppx.modules.offline import OfflineMessages
+    from xmppx.modules.presence import Presence
+    from xmppx.modules.private import PrivateStorage
     from xmppx.modules.register import Registration
+    from xmppx.modules.roster import RosterManager
     from xmppx.modules.session import LegacySession
+    from xmppx.modules.vcard import VCardTemp
 
+    # RosterManager first: it stops last and so outlives the others' tasks; Blocking
+    # before Presence: its screen_outbound must refuse a stanza to a blocked JID first.
     return [
         Disco,
         Ping,
         SoftwareVersion,
         EntityTime,
         LegacySession,
-        BasicPresence,
+        RosterManager,
+        Blocking,
+        Presence,
+        OfflineMessages,
+        LastActivityModule,
+        VCardTemp,
+        PrivateStorage,
         Registration,
         AdminCommands,
         LegacyAuth,
+        MucService,
     ]
 
 
@@ -251,6 +267,11 @@ class XMPPServer:
         self._tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("internal error in a server task", exc_info=exc)
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop()`` has begun (modules tell their users, e.g. MUC status 332)."""
+        return self._stopping
 
     # -- connections -------------------------------------------------------------------
 
@@ -572,9 +593,9 @@ class XMPPServer:
         stype: str,
         bare: BareJID,
     ) -> None:
-        if isinstance(decision, Deliver | StoreOffline | HandlePresence) and not self._inbound_ok(
-            session, stanza, kind, stype, bare
-        ):
+        if isinstance(
+            decision, Deliver | StoreOffline | HandlePresence | HandleForAccount
+        ) and not self._inbound_ok(session, stanza, kind, stype, bare):
             return
         if isinstance(decision, Deliver):
             for target in decision.sessions:

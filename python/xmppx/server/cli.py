@@ -5,7 +5,10 @@
     xmppx-server deluser USER@DOMAIN
     xmppx-server listusers [DOMAIN]
     xmppx-server import FILE                    JSON lines: {"jid": ..., "password": ...}
-                                                or {"jid": ..., "scram": [RFC 5803 strings]}
+                                                or {"jid": ..., "scram": [RFC 5803 strings]},
+                                                optionally with "roster": [{"jid": ...,
+                                                "name": ..., "groups": [...],
+                                                "subscription": "none|to|from|both"}]
     xmppx-server --check-config | --version
 
 Every command takes ``--config FILE``, ``--data-dir``, ``--storage`` and ``--domain`` so it
@@ -35,6 +38,25 @@ __all__ = ["main"]
 
 #: Accounts written per storage transaction during ``import``.
 IMPORT_BATCH: Final = 500
+
+_IMPORT_HELP: Final = """\
+Create accounts from a file of JSON lines, one account per line:
+
+  {"jid": "juliet@example.com", "password": "..."}
+  {"jid": "juliet@example.com", "scram": ["SCRAM-SHA-1$4096:...$...:..."]}
+
+Any line may also carry the account's roster (RFC 6121 §2), e.g. for benchmarks:
+
+  {"jid": "juliet@example.com", "password": "...",
+   "roster": [{"jid": "romeo@example.net", "name": "Romeo",
+               "groups": ["Friends"], "subscription": "both"}]}
+
+"subscription" is "none", "to", "from" or "both" as seen from this account (default
+"none"); "name" and "groups" are optional.  The other side is not inferred: give
+romeo's line the matching item ("both" on both sides for a mutual subscription).
+Every line is checked before anything is written; accounts that exist already stop
+the import.
+"""
 
 log = logging.getLogger("xmppx")
 
@@ -75,7 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("jid", metavar="USER@DOMAIN")
     sp = sub.add_parser("listusers", parents=[common], help="list accounts")
     sp.add_argument("domain", nargs="?", default=None)
-    sp = sub.add_parser("import", parents=[common], help="bulk-create accounts from JSON lines")
+    sp = sub.add_parser(
+        "import",
+        parents=[common],
+        help="bulk-create accounts (and their rosters) from JSON lines",
+        description=_IMPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sp.add_argument("file", metavar="FILE", help="JSON lines file, or - for stdin")
     return p
 
@@ -241,6 +269,7 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
 
     plain: list[tuple[str, str]] = []
     ready: list[tuple[str, tuple[Stored, ...]]] = []
+    rosters: list[tuple[str, list[Any]]] = []
     try:
         for lineno, line in _lines(path):
             if not line.strip():
@@ -248,6 +277,8 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
             try:
                 obj = json.loads(line)
                 user = str(parse_user(str(obj["jid"]), cfg.domain))
+                if "roster" in obj:
+                    rosters.append((user, _roster_items(obj["roster"])))
                 if "scram" in obj:
                     creds = tuple(
                         Stored(
@@ -301,9 +332,53 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
         )
         return 1
     bar.finish()
+    items = 0
+    for user, roster in rosters:
+        for item in roster:
+            await storage.roster.put_item(user, item)
+            items += 1
     secs = max(time.monotonic() - started, 1e-9)
-    print(f"imported {done} accounts in {secs:.1f} s ({done / secs:,.0f}/s)", file=sys.stderr)
+    extra = f" and {items} roster items" if items else ""
+    print(
+        f"imported {done} accounts{extra} in {secs:.1f} s ({done / secs:,.0f}/s)",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _roster_items(value: Any) -> list[Any]:
+    """The ``roster`` of an import line as ``RosterItem`` records (``ValueError`` when
+    malformed)."""
+    from xmppx.core import BareJID, JIDError, parse_jid
+    from xmppx.storage import RosterItem
+
+    if not isinstance(value, list):
+        raise ValueError("roster must be a list of items")
+    items: list[Any] = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ValueError("a roster item must be an object")
+        try:
+            contact = parse_jid(str(entry["jid"]))
+        except JIDError as exc:
+            raise ValueError(f"roster item jid: {exc}") from None
+        if not isinstance(contact, BareJID):
+            raise ValueError(f"roster item {contact} must be a bare JID")
+        name = entry.get("name")
+        groups = entry.get("groups", [])
+        if name is not None and not isinstance(name, str):
+            raise ValueError("roster item name must be a string")
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise ValueError("roster item groups must be a list of strings")
+        items.append(
+            RosterItem(
+                contact=str(contact),
+                name=name,
+                subscription=entry.get("subscription", "none"),
+                groups=tuple(groups),
+            )
+        )
+    return items
 
 
 class _Progress:

@@ -1,0 +1,178 @@
+"""Offline messages (XEP-0160) with delayed-delivery stamps (XEP-0203).
+
+A message for an account with no available resource of non-negative priority reaches
+``store_offline`` (the router's RFC 6121 §8.5.2.2 decision).  What is stored
+(XEP-0160 §4 "Handling of Message Types"):
+
+* ``normal`` (or no type) and ``chat``: stored, except messages carrying only XEP-0085
+  chat states (no body, subject or other payload besides ``<thread/>``) and messages
+  with a XEP-0334 ``<no-store/>`` or ``<no-permanent-store/>`` hint: dropped silently.
+* ``groupchat`` (bounced by the router), ``headline`` and ``error``: never stored.
+
+The message is committed to storage before this coroutine returns (the storage
+contract: ``append`` returns once durable), with the time it arrived.  When the
+per-user quota (:data:`OFFLINE_QUOTA`, the module's ``quota`` attribute) is full the
+sender gets ``service-unavailable`` (XEP-0160 §3).  A message from a JID the recipient
+blocks (XEP-0191) is answered with ``service-unavailable`` and not stored.
+
+Delivery: when a session becomes available with a non-negative priority (its initial
+presence, or a later one raising a negative priority), every stored message is
+delivered to it in arrival order, each with
+``<delay xmlns='urn:xmpp:delay' from='domain' stamp='...'>Offline Storage</delay>``
+(XEP-0160 §3), then deleted from storage.  Deliveries for one account run one at a
+time, so two resources coming online together never both get a message.
+
+Example (XEP-0160 §3)::
+
+    <message from='romeo@montague.net/orchard' to='juliet@capulet.com'>
+      <body>O blessed, blessed night!</body>
+      <delay xmlns='urn:xmpp:delay' from='capulet.com'
+             stamp='2002-09-10T23:08:25.000Z'>Offline Storage</delay>
+    </message>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from xmppx import ns
+from xmppx.core import BareJID, Element, JIDError, parse, parse_jid
+from xmppx.errors import StanzaError, stanza_error_reply
+from xmppx.modules._base import Module
+from xmppx.modules.blocking import Blocking
+from xmppx.modules.presence import delay_element
+from xmppx.modules.roster import BackgroundTasks, KeyedLocks, RosterManager, find_module
+
+if TYPE_CHECKING:
+    from xmppx.sessions import Session
+
+__all__ = ["MSGOFFLINE", "OFFLINE_QUOTA", "OfflineMessages", "worth_storing"]
+
+#: Messages kept per user, as ejabberd's default for ordinary users: an absent user's
+#: backlog of real conversation, while a flood towards them is refused early (XEP-0160
+#: §3 service-unavailable).  There is no configuration key for it yet (the config table
+#: is not this module's); set ``OfflineMessages.quota`` on the loaded module instead.
+OFFLINE_QUOTA: Final = 100
+#: XEP-0160 §5: the service discovery feature.
+MSGOFFLINE: Final = "msgoffline"
+
+_CHATSTATES: Final = "http://jabber.org/protocol/chatstates"
+_HINTS: Final = "urn:xmpp:hints"
+_NO_STORE: Final = frozenset({"no-store", "no-permanent-store"})
+_STORED_TYPES: Final = frozenset({"normal", "chat"})
+_FULL: Final = "the recipient's offline storage is full"
+
+
+def worth_storing(stanza: Element) -> bool:
+    """XEP-0160 §4 (and XEP-0334 hints): whether an offline message is kept."""
+    if (stanza.get("type") or "normal") not in _STORED_TYPES:
+        return False
+    chat_state = False
+    payload = False
+    for child in stanza:
+        namespace = child.namespace
+        if namespace == _HINTS and child.name in _NO_STORE:
+            return False
+        if namespace == _CHATSTATES:
+            chat_state = True
+        elif not (namespace == ns.CLIENT and child.name == "thread"):
+            payload = True
+    return payload or not chat_state
+
+
+class OfflineMessages(Module):
+    features = (MSGOFFLINE,)
+    #: The per-user quota (messages); see :data:`OFFLINE_QUOTA`.
+    quota: int = OFFLINE_QUOTA
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.tasks = BackgroundTasks()
+        self._delivery_locks: KeyedLocks[BareJID] = KeyedLocks()
+        self._write_locks: KeyedLocks[BareJID] = KeyedLocks()
+        #: Appends under way per recipient (a flood is refused before it queues up).
+        self._in_flight: dict[BareJID, int] = {}
+        self._blocking: Blocking | None = None
+
+    async def start(self) -> None:
+        self._blocking = find_module(self.server, Blocking)
+        roster = find_module(self.server, RosterManager)
+        if roster is not None:
+            self.tasks = roster.tasks
+
+    async def stop(self) -> None:
+        await self.tasks.drain()
+
+    async def store_offline(self, session: Session | None, stanza: Element, bare: BareJID) -> None:
+        if not worth_storing(stanza):
+            return
+        in_flight = self._in_flight.get(bare, 0)
+        if in_flight >= self.quota:
+            # A flood: more writes under way than could ever fit; refuse without queueing
+            # another one behind them (the quota check would refuse it anyway).
+            self._bounce(session, stanza, StanzaError("service-unavailable", _FULL))
+            return
+        self.tasks.adopt(asyncio.current_task())
+        self._in_flight[bare] = in_flight + 1
+        try:
+            # One append per recipient at a time, in arrival order: the storage's own
+            # queue then never holds a flood of slow durable writes that other reads
+            # (routing, bounces) would wait behind.
+            async with self._write_locks.hold(bare):
+                await self._store(session, stanza, bare)
+        finally:
+            left = self._in_flight[bare] - 1
+            if left:
+                self._in_flight[bare] = left
+            else:
+                del self._in_flight[bare]
+
+    async def _store(self, session: Session | None, stanza: Element, bare: BareJID) -> None:
+        if self._blocking is not None:
+            try:
+                sender = parse_jid(stanza.get("from") or "")
+            except JIDError:
+                return
+            if await self._blocking.blocks_async(bare, sender):
+                self._bounce(session, stanza, StanzaError("service-unavailable"))
+                return
+        stamp = datetime.datetime.now(datetime.UTC)
+        stored = await self.server.storage.offline.append(
+            str(bare), stanza.serialize(), stamp=stamp, quota=self.quota
+        )
+        if not stored:
+            self._bounce(session, stanza, StanzaError("service-unavailable", _FULL))
+            return
+        # The recipient may have come online while we were storing: hand it over now.
+        for target in self.server.sessions.available(bare):
+            if target.priority >= 0:
+                self.on_presence_available(target)
+                break
+
+    def _bounce(self, session: Session | None, stanza: Element, error: StanzaError) -> None:
+        if session is None:
+            return
+        reply = stanza_error_reply(stanza, error)
+        if reply is not None:
+            session.deliver(reply)
+
+    def on_presence_available(self, session: Session) -> None:
+        """The presence module: ``session`` is now available with priority >= 0."""
+        self.tasks.spawn(self._deliver(session))
+
+    async def _deliver(self, session: Session) -> None:
+        user = session.jid.bare
+        async with self._delivery_locks.hold(user):
+            store = self.server.storage.offline
+            messages = await store.fetch(str(user))
+            if not messages:
+                return
+            if self.server.sessions.get(session.jid) is not session:
+                return  # gone meanwhile: the next available session gets them
+            for message in messages:
+                stanza = parse(message.stanza)
+                stanza.append(delay_element(message.stamp, self.server.domain, "Offline Storage"))
+                session.deliver(stanza)
+            await store.delete(str(user), [m.id for m in messages])

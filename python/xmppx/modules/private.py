@@ -1,0 +1,94 @@
+"""Private XML storage (XEP-0049): arbitrary XML a user keeps on the server, one
+fragment per (namespace, element name) of the ``<query/>`` child.
+
+* Set (§2.3): each child of ``<query xmlns='jabber:iq:private'/>`` is stored, replacing
+  what was stored under its namespace and name; get (§2.3): the child names the
+  fragment; the stored one is returned, or the child as sent when nothing is stored.
+* Only one's own data: to another account is ``forbidden`` (§2.3, §3).
+* A get must name exactly one fragment; a query without child is ``not-acceptable``
+  (§2.3, as existing servers answer) and a get with several children ``bad-request``.
+* Reserved namespaces are refused with ``not-acceptable`` (§2.3): those beginning with
+  ``jabber:`` or ``http://jabber.org/``, and ``vcard-temp`` (which has its own
+  protocol and would otherwise alias the stored vCard); a fragment without a namespace
+  or in ``jabber:client``/``jabber:server`` is refused by the same rule.
+* A fragment larger than :data:`MAX_PRIVATE_BYTES` is ``not-acceptable``.
+
+Example (XEP-0049 §2.3)::
+
+    <iq type='set' id='1001'>
+      <query xmlns='jabber:iq:private'>
+        <exodus xmlns='exodus:prefs'><defaultnick>Hamlet</defaultnick></exodus>
+      </query>
+    </iq>
+    <iq type='result' id='1001'/>
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from xmppx import ns
+from xmppx.core import Element, parse
+from xmppx.errors import StanzaError
+from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
+from xmppx.modules.roster import own_account
+
+__all__ = ["MAX_PRIVATE_BYTES", "PrivateStorage", "private_key"]
+
+#: Serialized size of one stored fragment: bookmarks of a few hundred rooms and client
+#: preferences fit, while one user cannot make us store megabytes per key.
+MAX_PRIVATE_BYTES: Final = 65_536
+
+_RESERVED_PREFIXES: Final = ("jabber:", "http://jabber.org/")
+
+
+def private_key(namespace: str, name: str) -> str:
+    """The private-store key of a fragment: ``private:{namespace}name``."""
+    return f"private:{{{namespace}}}{name}"
+
+
+def _check(fragment: Element) -> str:
+    namespace = fragment.namespace
+    if not namespace or namespace.startswith(_RESERVED_PREFIXES) or namespace == ns.VCARD:
+        raise StanzaError("not-acceptable", f"namespace {namespace!r} is reserved")
+    return private_key(namespace, fragment.name)
+
+
+class PrivateStorage(Module):
+    features = (ns.PRIVATE,)
+
+    async def on_get(self, req: IqRequest) -> Element | None:
+        user = own_account(req, "private data")
+        children = req.payload.children
+        if not children:
+            raise StanzaError("not-acceptable", "name the fragment to get")
+        if len(children) > 1:
+            raise StanzaError("bad-request", "one fragment per get")
+        wanted = children[0]
+        data = await self.server.storage.private.get(str(user), _check(wanted))
+        q = Element("query", ns.PRIVATE)
+        q.append(parse(data) if data is not None else wanted.copy())
+        return q
+
+    async def on_set(self, req: IqRequest) -> Element | None:
+        user = own_account(req, "private data")
+        children = req.payload.children
+        if not children:
+            raise StanzaError("not-acceptable", "nothing to store")
+        writes: dict[str, bytes] = {}
+        for fragment in children:
+            key = _check(fragment)
+            data = fragment.serialize()
+            if len(data) > MAX_PRIVATE_BYTES:
+                raise StanzaError(
+                    "not-acceptable", f"a fragment is at most {MAX_PRIVATE_BYTES} bytes"
+                )
+            writes[key] = data
+        for key, data in writes.items():
+            await self.server.storage.private.put(str(user), key, data)
+        return None
+
+    handlers = {
+        IqGet(ns.PRIVATE, ACCOUNT): on_get,
+        IqSet(ns.PRIVATE, ACCOUNT): on_set,
+    }

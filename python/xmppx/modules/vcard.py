@@ -1,0 +1,77 @@
+"""vcard-temp (XEP-0054): each account's vCard, kept as XML in the private store under
+the key ``"vcard-temp"``.
+
+* Get (§3.1): without ``to`` (or to one's own bare JID) the user's own vCard, an empty
+  ``<vCard/>`` when none was stored; to another account's bare JID that account's
+  vCard, ``item-not-found`` when it has none (an unknown account is
+  ``service-unavailable``, by the router).  The server's own (``to`` = the domain) is a
+  small one naming the software.
+* Set (§3.2): only one's own; the stored vCard is replaced as a whole (``forbidden`` for
+  someone else's).  Larger than :data:`MAX_VCARD_BYTES`: ``not-acceptable``.
+
+Example (XEP-0054 §3.1)::
+
+    <iq from='stpeter@jabber.org/roundabout' id='v1' type='get'>
+      <vCard xmlns='vcard-temp'/>
+    </iq>
+    <iq id='v1' to='stpeter@jabber.org/roundabout' type='result'>
+      <vCard xmlns='vcard-temp'><FN>Peter Saint-Andre</FN></vCard>
+    </iq>
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from xmppx import ns
+from xmppx.core import Element, parse
+from xmppx.errors import StanzaError
+from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
+
+__all__ = ["MAX_VCARD_BYTES", "VCARD_KEY", "VCardTemp"]
+
+#: Serialized vCard size: a XEP-0153 avatar photo of ~90 KiB in base64 plus the text
+#: fields; well under the 256 KiB stanza limit that carries it.
+MAX_VCARD_BYTES: Final = 131_072
+#: The private-store key of the vCard (``PrivateStore`` docstring).
+VCARD_KEY: Final = "vcard-temp"
+
+
+class VCardTemp(Module):
+    features = (ns.VCARD,)
+    account_features = (ns.VCARD,)
+
+    async def on_get(self, req: IqRequest) -> Element | None:
+        user = req.account
+        assert user is not None
+        data = await self.server.storage.private.get(str(user), VCARD_KEY)
+        if data is not None:
+            return parse(data)
+        if user == req.sender.bare:
+            return Element("vCard", ns.VCARD)
+        raise StanzaError("item-not-found", "no vCard")
+
+    async def on_set(self, req: IqRequest) -> Element | None:
+        user = req.account
+        assert user is not None
+        if user != req.sender.bare:
+            raise StanzaError("forbidden", "only the owner may change a vCard")
+        vcard = req.payload
+        if vcard.name != "vCard":
+            raise StanzaError("bad-request", "expected <vCard xmlns='vcard-temp'/>")
+        data = vcard.serialize()
+        if len(data) > MAX_VCARD_BYTES:
+            raise StanzaError("not-acceptable", f"a vCard is at most {MAX_VCARD_BYTES} bytes")
+        await self.server.storage.private.put(str(user), VCARD_KEY, data)
+        return None
+
+    def on_server(self, req: IqRequest) -> Element | None:
+        vcard = Element("vCard", ns.VCARD)
+        vcard.append(Element("FN", ns.VCARD, text="xmppx"))
+        return vcard
+
+    handlers = {
+        IqGet(ns.VCARD): on_server,
+        IqGet(ns.VCARD, ACCOUNT): on_get,
+        IqSet(ns.VCARD, ACCOUNT): on_set,
+    }

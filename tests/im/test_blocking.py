@@ -1,0 +1,131 @@
+"""XEP-0191 blocking: the list, pushes, and what a block does to stanzas both ways."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.im.conftest import (
+    Peer,
+    befriend,
+    is_message,
+    is_presence,
+    message,
+    settle,
+)
+from xmppx import ns
+from xmppx.core import Element
+from xmppx.server import XMPPServer
+
+BLOCKED = ns.clark("urn:xmpp:blocking:errors", "blocked")
+
+
+def blocking_iq(kind: str, *jids: str, type_: str = "set") -> Element:
+    iq = Element("iq", ns.CLIENT, {"type": type_})
+    elem = Element(kind, ns.BLOCKING)
+    for jid in jids:
+        elem.append(Element("item", ns.BLOCKING, {"jid": jid}))
+    iq.append(elem)
+    return iq
+
+
+async def blocklist(peer: Peer) -> list[str]:
+    res = await peer.iq(blocking_iq("blocklist", type_="get"))
+    elem = res.find(ns.clark(ns.BLOCKING, "blocklist"))
+    assert elem is not None
+    return [i.get("jid") or "" for i in elem.findall(ns.clark(ns.BLOCKING, "item"))]
+
+
+def is_block_push(kind: str) -> Any:
+    return lambda s: s.name == "iq" and s.find(ns.clark(ns.BLOCKING, kind)) is not None
+
+
+async def test_block_and_unblock(server: XMPPServer) -> None:
+    await befriend(server, "romeo", "juliet")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    chamber = await Peer.connect(server, "juliet@localhost/chamber")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    for p in (juliet, chamber, romeo):
+        p.presence()
+    assert await blocklist(juliet) == []
+    assert await blocklist(chamber) == []
+    await romeo.expect(is_presence("juliet@localhost/balcony"))
+    # §3.3: block; both interested resources get the push, Romeo sees her go offline
+    await juliet.iq(blocking_iq("block", "romeo@localhost"))
+    for p in (juliet, chamber):
+        push = await p.expect(is_block_push("block"), "block push")
+        item = push.find(ns.clark(ns.BLOCKING, "block"))
+        assert item is not None and item[0].get("jid") == "romeo@localhost"
+    await romeo.expect(is_presence("juliet@localhost/balcony", "unavailable"), "she vanishes")
+    assert await blocklist(juliet) == ["romeo@localhost"]
+    await settle(server, juliet, chamber, romeo)
+    await juliet.drain()  # what Romeo sent before the block
+    await chamber.drain()
+    # inbound from Romeo: a message is answered service-unavailable, presence dropped
+    romeo.send(message("juliet@localhost", "hello?"))
+    err = await romeo.expect(lambda s: s.name == "message" and s.get("type") == "error")
+    assert b"service-unavailable" in err.serialize()
+    romeo.send_xml("<presence><show>dnd</show></presence>")
+    # an iq get to her account, answered by the server for her: service-unavailable too
+    vcard = Element("iq", ns.CLIENT, {"type": "get", "to": "juliet@localhost"})
+    vcard.append(Element("vCard", ns.VCARD))
+    try:
+        await romeo.iq(vcard)
+        raise AssertionError("an iq from a blocked JID must fail")
+    except Exception as exc:  # IqError
+        assert getattr(exc, "condition", "") == "service-unavailable"
+    # outbound to Romeo: not-acceptable with <blocked/>
+    juliet.send(message("romeo@localhost", "you again"))
+    bounce = await juliet.expect(lambda s: s.name == "message" and s.get("type") == "error")
+    error = bounce.find(ns.clark(ns.CLIENT, "error"))
+    assert error is not None
+    assert error.find(ns.clark(ns.STANZAS, "not-acceptable")) is not None
+    assert error.find(BLOCKED) is not None
+    await settle(server, juliet, chamber, romeo)
+    got = await juliet.drain() + await chamber.drain()
+    assert not [s for s in got if s.get("from", "").startswith("romeo@")], "nothing from Romeo"
+    # §3.4: unblock; pushes, and Romeo gets her presence again
+    await juliet.iq(blocking_iq("unblock", "romeo@localhost"))
+    await juliet.expect(is_block_push("unblock"))
+    await chamber.expect(is_block_push("unblock"))
+    await romeo.expect(is_presence("juliet@localhost/balcony"), "her presence again")
+    romeo.send(message("juliet@localhost/balcony", "at last"))
+    await juliet.expect(is_message("at last"))
+    for p in (juliet, chamber, romeo):
+        await p.close()
+
+
+async def test_unblock_all_and_domains(server: XMPPServer) -> None:
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await juliet.iq(blocking_iq("block", "tybalt@localhost", "example.org", "localhost/x"))
+    assert sorted(await blocklist(juliet)) == ["example.org", "localhost/x", "tybalt@localhost"]
+    bounce_to = ["someone@example.org", "a.example.org", "tybalt@localhost/r"]
+    for to in bounce_to:
+        juliet.send(message(to, "hi"))
+        err = await juliet.expect(lambda s, to=to: s.get("type") == "error" and s.get("from") == to)
+        assert err.find(ns.clark(ns.CLIENT, "error")).find(BLOCKED) is not None  # type: ignore[union-attr]
+    await juliet.iq(blocking_iq("unblock"))  # §3.5: unblock all
+    push = await juliet.expect(is_block_push("unblock"))
+    assert len(push.find(ns.clark(ns.BLOCKING, "unblock"))) == 0  # type: ignore[arg-type]
+    assert await blocklist(juliet) == []
+    try:
+        await juliet.iq(blocking_iq("block"))
+        raise AssertionError("an empty block is a bad request")
+    except Exception as exc:
+        assert getattr(exc, "condition", "") == "bad-request"
+    await juliet.close()
+
+
+async def test_blocked_sender_to_offline_user(server: XMPPServer) -> None:
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await juliet.iq(blocking_iq("block", "romeo@localhost"))
+    await juliet.close()
+    await settle(server)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send(message("juliet@localhost", "are you there"))
+    err = await romeo.expect(lambda s: s.name == "message" and s.get("type") == "error")
+    assert b"service-unavailable" in err.serialize()
+    romeo.send_xml("<presence to='juliet@localhost' type='subscribe'/>")
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 0
+    assert await server.storage.roster.list_pending("juliet@localhost") == ()
+    await romeo.close()

@@ -1,0 +1,109 @@
+"""XEP-0160 offline messages with XEP-0203 stamps, across a server restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.im.conftest import Peer, is_message, message, settle
+from xmppx import ns
+from xmppx.core import Element
+from xmppx.modules.offline import OfflineMessages, worth_storing
+
+
+def _chat_state_only(to: str) -> Element:
+    msg = Element("message", ns.CLIENT, {"to": to, "type": "chat"})
+    msg.append(Element("composing", "http://jabber.org/protocol/chatstates"))
+    return msg
+
+
+async def test_offline_messages_survive_a_restart(make_server: Any) -> None:
+    server = await make_server()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send(message("juliet@localhost", "first"))
+    romeo.send(message("juliet@localhost", "second", "normal"))
+    romeo.send(_chat_state_only("juliet@localhost"))  # XEP-0160 §4: not stored
+    romeo.send(message("juliet@localhost", "news", "headline"))  # not stored
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 2
+    assert not [s for s in await romeo.drain() if s.get("type") == "error"], "no bounce"
+    await romeo.close()
+    await server.stop()
+
+    server = await make_server(users=())  # same data dir, accounts already there
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await settle(server, juliet)
+    assert not [s for s in await juliet.drain() if s.name == "message"], (
+        "nothing before her available presence"
+    )
+    juliet.presence()
+    first = await juliet.expect(is_message(), "the first stored message")
+    second = await juliet.expect(is_message(), "the second")
+    assert [first.findtext("body"), second.findtext("body")] == ["first", "second"]
+    for msg in (first, second):
+        assert msg.get("from") == "romeo@localhost/orchard"
+        delay = msg.find(ns.clark(ns.DELAY, "delay"))
+        assert delay is not None
+        assert delay.get("from") == "localhost"
+        assert delay.get("stamp", "").endswith("Z")
+    await settle(server, juliet)
+    assert not [s for s in await juliet.drain() if s.name == "message"]
+    assert await server.storage.offline.count("juliet@localhost") == 0
+    await juliet.close()
+
+
+async def test_quota_full_is_service_unavailable(make_server: Any) -> None:
+    server = await make_server()
+    offline = next(m for m in server.modules if isinstance(m, OfflineMessages))
+    offline.quota = 2
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    for i in range(3):
+        romeo.send(message("juliet@localhost", f"m{i}"))
+    err = await romeo.expect(lambda s: s.name == "message" and s.get("type") == "error")
+    assert err.findtext("body") == "m2"
+    assert b"service-unavailable" in err.serialize()
+    await romeo.close()
+
+
+async def test_negative_priority_keeps_messages_stored(make_server: Any) -> None:
+    """XEP-0160 §3: delivery waits for non-negative presence."""
+    server = await make_server()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send(message("juliet@localhost", "wait"))
+    await settle(server, romeo)
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.send_xml("<presence><priority>-5</priority></presence>")
+    await settle(server, juliet)
+    assert not [s for s in await juliet.drain() if s.name == "message"]
+    juliet.send_xml("<presence><priority>1</priority></presence>")
+    assert (await juliet.expect(is_message("wait"))).findtext("body") == "wait"
+    await romeo.close()
+    await juliet.close()
+
+
+def test_what_is_worth_storing() -> None:
+    def msg(xml: str) -> Element:
+        from xmppx.core import parse
+
+        return parse(xml.encode())
+
+    assert worth_storing(msg("<message><body>hi</body></message>"))
+    assert worth_storing(msg("<message type='chat'><body>hi</body></message>"))
+    assert not worth_storing(msg("<message type='headline'><body>hi</body></message>"))
+    assert not worth_storing(msg("<message type='groupchat'><body>hi</body></message>"))
+    assert not worth_storing(msg("<message type='error'><body>hi</body></message>"))
+    assert not worth_storing(
+        msg(
+            "<message type='chat'><thread>t</thread>"
+            "<active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        )
+    )
+    assert worth_storing(
+        msg(
+            "<message type='chat'><body>hi</body>"
+            "<active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        )
+    )
+    assert not worth_storing(
+        msg("<message><body>otr</body><no-store xmlns='urn:xmpp:hints'/></message>")
+    )
+    assert worth_storing(msg("<message><received xmlns='urn:xmpp:receipts' id='x'/></message>"))

@@ -1,0 +1,229 @@
+"""RFC 6121 §4 end to end: initial presence, probes, broadcasts, updates, unavailable
+on logout and on connection loss, directed presence, priorities."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.im.conftest import (
+    Peer,
+    befriend,
+    is_message,
+    is_presence,
+    message,
+    presence,
+    settle,
+)
+from xmppx import ns
+from xmppx.core import Element
+from xmppx.server import XMPPServer
+
+CAPS = "http://jabber.org/protocol/caps"
+
+
+def rich_presence() -> Element:
+    """§4.7: show, two statuses in different languages, priority, and XEP-0115 caps."""
+    p = presence()
+    p.append(Element("show", ns.CLIENT, text="away"))
+    p.append(Element("status", ns.CLIENT, {"{" + ns.XML + "}lang": "en"}, text="at the ball"))
+    p.append(Element("status", ns.CLIENT, {"{" + ns.XML + "}lang": "fr"}, text="au bal"))
+    p.append(Element("priority", ns.CLIENT, text="5"))
+    p.append(
+        Element(
+            "c",
+            CAPS,
+            {"hash": "sha-1", "node": "https://example.org", "ver": "QgayPKawpkPSDYmwT/WM94uAlu0="},
+        )
+    )
+    return p
+
+
+def assert_rich(p: Element) -> None:
+    assert p.findtext("show") == "away"
+    langs = {
+        s.get("{" + ns.XML + "}lang"): s.text for s in p.findall(ns.clark(ns.CLIENT, "status"))
+    }
+    assert langs == {"en": "at the ball", "fr": "au bal"}
+    assert p.findtext("priority") == "5"
+    caps = p.find(ns.clark(CAPS, "c"))
+    assert caps is not None and caps.get("ver") == "QgayPKawpkPSDYmwT/WM94uAlu0="
+
+
+async def test_initial_presence_probes_and_broadcast(server: XMPPServer) -> None:
+    """§4.2: Juliet is online first; Romeo's initial presence reaches her, and her
+    server answers his probe with her full presence (show, statuses, caps intact)."""
+    await befriend(server, "romeo", "juliet")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.send(rich_presence())
+    own = await juliet.expect(is_presence("juliet@localhost/balcony"), "her own presence")
+    assert_rich(own)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    assert_rich(await romeo.expect(is_presence("juliet@localhost/balcony"), "the probe answer"))
+    await juliet.expect(is_presence("romeo@localhost/orchard"), "his initial presence")
+    # §4.4: an update reaches the contact
+    romeo.send_xml("<presence><show>chat</show></presence>")
+    update = await juliet.expect(
+        lambda s: is_presence("romeo@localhost/orchard")(s) and s.findtext("show") == "chat"
+    )
+    assert update.get("to") == "juliet@localhost"
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_probe_of_an_offline_contact_gives_last_activity(make_server: Any) -> None:
+    """§4.3.2: an offline contact answers with unavailable presence, the time and status
+    of her last logout (XEP-0203 delay)."""
+    server = await make_server()
+    await befriend(server, "romeo", "juliet")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    await settle(server, juliet)
+    juliet.send_xml("<presence type='unavailable'><status>Gone to bed</status></presence>")
+    await juliet.expect(is_presence("juliet@localhost/balcony", "unavailable"))
+    await juliet.close()
+    await settle(server)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    gone = await romeo.expect(is_presence("juliet@localhost", "unavailable"), "her last presence")
+    assert gone.get("from") == "juliet@localhost"
+    assert gone.findtext("status") == "Gone to bed"
+    delay = gone.find(ns.clark(ns.DELAY, "delay"))
+    assert delay is not None and delay.get("stamp", "").endswith("Z")
+    await romeo.close()
+
+
+async def test_contacts_coming_and_going_in_any_order(make_server: Any) -> None:
+    """Three users: whoever comes second sees the first, whoever leaves (cleanly or by
+    a dropped connection) is seen going; 'from'-only contacts get presence one way."""
+    server = await make_server(users=("romeo", "juliet", "nurse"))
+    await befriend(server, "romeo", "juliet")
+    await befriend(server, "nurse", "juliet", "to")  # the nurse sees Juliet, not back
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    nurse = await Peer.connect(server, "nurse@localhost/kitchen")
+    nurse.presence()
+    juliet.presence()
+    await nurse.expect(is_presence("juliet@localhost/balcony"), "Juliet, to the nurse")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    await romeo.expect(is_presence("juliet@localhost/balcony"), "Juliet, to Romeo")
+    await juliet.expect(is_presence("romeo@localhost/orchard"), "Romeo, to Juliet")
+    # Romeo leaves cleanly with a status
+    romeo.send_xml("<presence type='unavailable'><status>parting</status></presence>")
+    gone = await juliet.expect(is_presence("romeo@localhost/orchard", "unavailable"))
+    assert gone.findtext("status") == "parting"
+    await romeo.close()
+    # Romeo again, then Juliet's connection drops without a word
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    await romeo.expect(is_presence("juliet@localhost/balcony"))
+    juliet.abort()
+    await romeo.expect(is_presence("juliet@localhost/balcony", "unavailable"), "drop seen")
+    await nurse.expect(is_presence("juliet@localhost/balcony", "unavailable"), "by both")
+    # Juliet back: Romeo and the nurse see her; she is probed back by Romeo only
+    juliet = await Peer.connect(server, "juliet@localhost/chamber")
+    juliet.presence()
+    await romeo.expect(is_presence("juliet@localhost/chamber"))
+    await nurse.expect(is_presence("juliet@localhost/chamber"))
+    await juliet.expect(is_presence("romeo@localhost/orchard"), "probe answer from Romeo")
+    await settle(server, juliet, nurse, romeo)
+    assert not [s for s in await juliet.drain() if is_presence("nurse@localhost")(s)], (
+        "the nurse has no subscription from Juliet: her presence is not sent to Juliet"
+    )
+    await romeo.close()
+    await nurse.close()
+    await juliet.close()
+
+
+async def test_own_resources_see_each_other(server: XMPPServer) -> None:
+    first = await Peer.connect(server, "romeo@localhost/orchard")
+    first.presence()
+    await first.expect(is_presence("romeo@localhost/orchard"), "own presence reflected")
+    second = await Peer.connect(server, "romeo@localhost/garden")
+    second.presence()
+    await first.expect(is_presence("romeo@localhost/garden"))
+    await second.expect(is_presence("romeo@localhost/garden"))
+    second.abort()
+    await first.expect(is_presence("romeo@localhost/garden", "unavailable"))
+    await first.close()
+
+
+async def test_directed_presence_is_cleaned_up(server: XMPPServer) -> None:
+    """§4.6: no subscription; directed presence reaches Juliet, and when Romeo's
+    connection is lost her client learns he is gone."""
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    romeo.presence()
+    romeo.presence(to="juliet@localhost")
+    await juliet.expect(is_presence("romeo@localhost/orchard"), "directed presence")
+    romeo.abort()
+    await juliet.expect(is_presence("romeo@localhost/orchard", "unavailable"), "the cleanup")
+    # a directed unavailable ends the tracking: nothing more when the session ends later
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence(to="juliet@localhost/balcony")
+    await juliet.expect(is_presence("romeo@localhost/orchard"))
+    romeo.presence(to="juliet@localhost/balcony", type_="unavailable")
+    await juliet.expect(is_presence("romeo@localhost/orchard", "unavailable"))
+    await romeo.close()
+    await settle(server, juliet)
+    left = [s.serialize() for s in await juliet.drain() if is_presence("romeo@localhost")(s)]
+    assert not left, left
+    await juliet.close()
+
+
+async def test_priority_routing_with_two_resources(server: XMPPServer) -> None:
+    """§4.7.2.3, §8.5.2.1.1: a message to the bare JID goes to the highest non-negative
+    priority; all resources negative means offline storage."""
+    juliet = await Peer.connect(server, "juliet@localhost/nurse")
+    a = await Peer.connect(server, "romeo@localhost/a")
+    b = await Peer.connect(server, "romeo@localhost/b")
+    a.send_xml("<presence><priority>5</priority></presence>")
+    b.send_xml("<presence><priority>1</priority></presence>")
+    await settle(server, a, b)
+    juliet.send(message("romeo@localhost", "one"))
+    await a.expect(is_message("one"), "to the priority-5 resource")
+    b.send_xml("<presence><priority>10</priority></presence>")
+    await settle(server, a, b)
+    juliet.send(message("romeo@localhost", "two"))
+    await b.expect(is_message("two"), "now to b")
+    a.send_xml("<presence><priority>-1</priority></presence>")
+    b.send_xml("<presence><priority>-1</priority></presence>")
+    await settle(server, a, b)
+    juliet.send(message("romeo@localhost", "three"))
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 1, "stored offline"
+    a.send_xml("<presence><priority>0</priority></presence>")
+    stored = await a.expect(is_message("three"), "delivered when a priority goes >= 0")
+    assert stored.find(ns.clark(ns.DELAY, "delay")) is not None
+    for p in (a, b, juliet):
+        await p.close()
+
+
+async def test_probe_from_a_stranger_is_refused(server: XMPPServer) -> None:
+    """§4.3.2: no subscription, no presence: the probe is answered 'unsubscribed'."""
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    romeo.presence(to="juliet@localhost", type_="probe")
+    await settle(server, romeo, juliet)
+    got = await romeo.drain()
+    assert not [s for s in got if is_presence("juliet@localhost/balcony")(s)]
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_presence_error_reaches_the_sender(server: XMPPServer) -> None:
+    """§4.6, RFC 6120 §8.3: a presence error from a contact's client is delivered."""
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    juliet.send_xml(
+        "<presence to='romeo@localhost' type='error'><error type='cancel'>"
+        "<not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    err = await romeo.expect(is_presence("juliet@localhost/balcony", "error"))
+    assert b"not-acceptable" in err.serialize()
+    await romeo.close()
+    await juliet.close()

@@ -1,0 +1,142 @@
+"""vcard-temp (XEP-0054), private XML storage (XEP-0049), last activity (XEP-0012) and
+the features the server lists for them (XEP-0030)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.im.conftest import Peer, befriend, settle
+from tests.server.conftest import slix_close, slix_connect
+from xmppx import ns
+from xmppx.client import IqError
+from xmppx.core import Element, parse
+from xmppx.server import XMPPServer
+
+
+def iq(type_: str, payload: str, to: str | None = None) -> Element:
+    attrs = {"type": type_}
+    if to:
+        attrs["to"] = to
+    stanza = Element("iq", ns.CLIENT, attrs)
+    stanza.append(parse(payload.encode()))
+    return stanza
+
+
+async def condition(peer: Peer, stanza: Element) -> str:
+    with pytest.raises(IqError) as info:
+        await peer.iq(stanza)
+    return info.value.condition
+
+
+async def test_vcard_round_trip_with_slixmpp(server: XMPPServer) -> None:
+    juliet = await slix_connect(server, "juliet@localhost/balcony", plugins=("xep_0054",))
+    vcard = juliet.plugin["xep_0054"].make_vcard()
+    vcard["FN"] = "Juliet Capulet"
+    vcard["NICKNAME"] = "Jules"
+    await juliet.plugin["xep_0054"].publish_vcard(vcard, timeout=5)
+    own = await juliet.plugin["xep_0054"].get_vcard(cached=False, local=False, timeout=5)
+    assert own["vcard_temp"]["FN"] == "Juliet Capulet"
+    romeo = await slix_connect(server, "romeo@localhost/orchard", plugins=("xep_0054",))
+    theirs = await romeo.plugin["xep_0054"].get_vcard(
+        "juliet@localhost", cached=False, local=False, timeout=5
+    )
+    assert "Jules" in theirs["vcard_temp"]["NICKNAME"]
+    await slix_close(romeo)
+    await slix_close(juliet)
+
+
+async def test_vcard_rules(server: XMPPServer) -> None:
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    empty = await romeo.iq(iq("get", "<vCard xmlns='vcard-temp'/>"))
+    card = empty.find(ns.clark(ns.VCARD, "vCard"))
+    assert card is not None and len(card) == 0, "no vCard yet: an empty one"
+    assert (
+        await condition(romeo, iq("get", "<vCard xmlns='vcard-temp'/>", "juliet@localhost"))
+        == "item-not-found"
+    )
+    assert (
+        await condition(
+            romeo, iq("set", "<vCard xmlns='vcard-temp'><FN>x</FN></vCard>", "juliet@localhost")
+        )
+        == "forbidden"
+    )
+    big = "<vCard xmlns='vcard-temp'><PHOTO><BINVAL>" + "A" * 140_000 + "</BINVAL></PHOTO></vCard>"
+    assert await condition(romeo, iq("set", big)) == "not-acceptable"
+    await romeo.close()
+
+
+async def test_private_storage(server: XMPPServer) -> None:
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.iq(
+        iq(
+            "set",
+            "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'>"
+            "<defaultnick>Hamlet</defaultnick></exodus></query>",
+        )
+    )
+    res = await romeo.iq(
+        iq("get", "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'/></query>")
+    )
+    assert b"<defaultnick>Hamlet</defaultnick>" in res.serialize()
+    none = await romeo.iq(
+        iq("get", "<query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query>")
+    )
+    assert b"<storage xmlns='storage:bookmarks'/>" in none.serialize()
+    for reserved in ("jabber:x:data", "vcard-temp", "http://jabber.org/protocol/muc"):
+        payload = f"<query xmlns='jabber:iq:private'><x xmlns='{reserved}'/></query>"
+        assert await condition(romeo, iq("set", payload)) == "not-acceptable", reserved
+    assert (
+        await condition(romeo, iq("get", "<query xmlns='jabber:iq:private'/>")) == "not-acceptable"
+    )
+    other = "<query xmlns='jabber:iq:private'><exodus xmlns='exodus:prefs'/></query>"
+    assert await condition(romeo, iq("get", other, "juliet@localhost")) == "forbidden"
+    await romeo.close()
+
+
+async def test_last_activity(make_server: Any) -> None:
+    server = await make_server(users=("romeo", "juliet", "tybalt"))
+    await befriend(server, "romeo", "juliet")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    uptime = await romeo.iq(iq("get", "<query xmlns='jabber:iq:last'/>", "localhost"))
+    assert int(uptime.find(ns.clark(ns.LAST, "query")).get("seconds")) >= 0  # type: ignore[union-attr,arg-type]
+    last = "<query xmlns='jabber:iq:last'/>"
+    assert await condition(romeo, iq("get", last, "juliet@localhost")) == "item-not-found"
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    await settle(server, juliet)
+    online = await romeo.iq(iq("get", last, "juliet@localhost"))
+    assert online.find(ns.clark(ns.LAST, "query")).get("seconds") == "0"  # type: ignore[union-attr]
+    juliet.send_xml("<presence type='unavailable'><status>Heading Home</status></presence>")
+    await juliet.close()
+    await settle(server)
+    res = await romeo.iq(iq("get", last, "juliet@localhost"))
+    q = res.find(ns.clark(ns.LAST, "query"))
+    assert q is not None and q.text == "Heading Home" and int(q.get("seconds") or "-1") >= 0
+    # a stranger may not know
+    tybalt = await Peer.connect(server, "tybalt@localhost/street")
+    assert await condition(tybalt, iq("get", last, "juliet@localhost")) == "forbidden"
+    await tybalt.close()
+    await romeo.close()
+
+
+async def test_disco_features_and_stream_features(server: XMPPServer) -> Any:
+    client = await slix_connect(server, "romeo@localhost", plugins=("xep_0030",))
+    info = await client.plugin["xep_0030"].get_info(jid="localhost", timeout=5)
+    features = set(info["disco_info"]["features"])
+    assert {
+        "urn:xmpp:blocking",
+        "vcard-temp",
+        "jabber:iq:private",
+        "jabber:iq:last",
+        "msgoffline",
+    } <= features
+    account = await client.plugin["xep_0030"].get_info(jid="juliet@localhost", timeout=5)
+    assert {"vcard-temp", "jabber:iq:last"} <= set(account["disco_info"]["features"])
+    # RFC 6121 §2.6.1 roster versioning and §3.4 pre-approval stream features
+    assert "rosterver" in client.features
+    assert "preapproval" in client.features
+    await slix_close(client)
+    await asyncio.sleep(0)

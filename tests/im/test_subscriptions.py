@@ -1,0 +1,288 @@
+"""RFC 6121 §3 end to end: the subscription handshake, cancellations, pre-approval,
+requests kept for offline users, and Appendix A rows over real streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.im.conftest import Peer, is_presence, is_push, settle
+from xmppx.server import XMPPServer
+
+
+async def _mutual(server: XMPPServer, romeo: Peer, juliet: Peer) -> None:
+    """The §3.1 handshake both ways, ending in 'both' on both rosters."""
+    await romeo.roster()
+    await juliet.roster()
+    romeo.presence()
+    juliet.presence()
+    # §3.1.1-3.1.2: Romeo asks; his roster shows ask='subscribe'
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await romeo.expect(
+        is_push("juliet@localhost", subscription="none", ask="subscribe"), "ask push"
+    )
+    # §3.1.3: Juliet's server delivers the request from Romeo's bare JID
+    req = await juliet.expect(is_presence("romeo@localhost", "subscribe"), "the request")
+    assert req.get("from") == "romeo@localhost"
+    # §3.1.5: Juliet approves; her roster gets 'from', Romeo's 'to', and he gets her presence
+    juliet.presence(to="romeo@localhost", type_="subscribed")
+    await juliet.expect(is_push("romeo@localhost", subscription="from"), "from push")
+    await romeo.expect(is_push("juliet@localhost", subscription="to", ask=None), "to push")
+    await romeo.expect(is_presence("juliet@localhost", "subscribed"), "the approval")
+    await romeo.expect(is_presence("juliet@localhost/balcony"), "her presence (§3.1.5)")
+    # and the other way round
+    juliet.presence(to="romeo@localhost", type_="subscribe")
+    await romeo.expect(is_presence("juliet@localhost", "subscribe"), "her request")
+    romeo.presence(to="juliet@localhost", type_="subscribed")
+    await romeo.expect(is_push("juliet@localhost", subscription="both"), "both push (Romeo)")
+    await juliet.expect(is_push("romeo@localhost", subscription="both"), "both push (Juliet)")
+    await juliet.expect(is_presence("romeo@localhost/orchard"), "his presence")
+    await settle(server, romeo, juliet)
+
+
+async def test_handshake_ends_in_both_on_both_rosters(server: XMPPServer) -> None:
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await _mutual(server, romeo, juliet)
+    assert (await romeo.items())["juliet@localhost"]["subscription"] == "both"
+    assert (await juliet.items())["romeo@localhost"]["subscription"] == "both"
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_cancelling_both_ways(server: XMPPServer) -> None:
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await _mutual(server, romeo, juliet)
+    # §3.3: Romeo unsubscribes from Juliet's presence: he gets 'from', she gets 'to', and
+    # her server sends him unavailable presence from her resources (§3.3.3)
+    romeo.presence(to="juliet@localhost", type_="unsubscribe")
+    await romeo.expect(is_push("juliet@localhost", subscription="from"), "from push")
+    await juliet.expect(is_presence("romeo@localhost", "unsubscribe"), "his unsubscribe")
+    await juliet.expect(is_push("romeo@localhost", subscription="to"), "to push")
+    await romeo.expect(is_presence("juliet@localhost/balcony", "unavailable"), "unavailable")
+    # §3.2: Juliet cancels his subscription to her... she has 'to' only now: Romeo
+    # cancels hers instead (unsubscribed), ending in 'none' on both sides
+    romeo.presence(to="juliet@localhost", type_="unsubscribed")
+    await romeo.expect(is_push("juliet@localhost", subscription="none"), "none push")
+    await juliet.expect(is_presence("romeo@localhost", "unsubscribed"), "unsubscribed")
+    await juliet.expect(is_push("romeo@localhost", subscription="none"), "none push (Juliet)")
+    await juliet.expect(is_presence("romeo@localhost/orchard", "unavailable"), "unavailable")
+    await settle(server, romeo, juliet)
+    assert (await romeo.items())["juliet@localhost"]["subscription"] == "none"
+    assert (await juliet.items())["romeo@localhost"]["subscription"] == "none"
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_request_to_offline_user_waits_for_her_presence(server: XMPPServer) -> None:
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.roster()
+    romeo.presence()
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await romeo.expect(is_push("juliet@localhost", ask="subscribe"), "ask push")
+    await settle(server, romeo)
+    # §3.1.3: kept for her; not yet delivered to a session without presence...
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await settle(server, juliet)
+    assert not [s for s in await juliet.drain() if s.name == "presence"]
+    # ...delivered at her initial presence, and again at the next one while unanswered
+    juliet.presence()
+    await juliet.expect(is_presence("romeo@localhost", "subscribe"), "the stored request")
+    await juliet.close()
+    juliet = await Peer.connect(server, "juliet@localhost/chamber")
+    juliet.presence()
+    await juliet.expect(is_presence("romeo@localhost", "subscribe"), "again, unanswered")
+    juliet.presence(to="romeo@localhost", type_="subscribed")
+    await romeo.expect(is_push("juliet@localhost", subscription="to", ask=None), "to push")
+    await romeo.expect(is_presence("juliet@localhost/chamber"), "her presence")
+    await juliet.close()
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    await settle(server, juliet)
+    assert not [s for s in await juliet.drain() if s.get("type") == "subscribe"], (
+        "an answered request is not delivered again"
+    )
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_pre_approval(server: XMPPServer) -> None:
+    """§3.4: Juliet approves before Romeo asks; his request is answered by her server."""
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await romeo.roster()
+    await juliet.roster()
+    romeo.presence()
+    juliet.presence()
+    juliet.presence(to="romeo@localhost", type_="subscribed")
+    await juliet.expect(is_push("romeo@localhost", subscription="none", approved="true"))
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await romeo.expect(is_presence("juliet@localhost", "subscribed"), "the automatic approval")
+    await romeo.expect(is_push("juliet@localhost", subscription="to", ask=None), "to push")
+    await romeo.expect(is_presence("juliet@localhost/balcony"), "her presence")
+    await juliet.expect(is_push("romeo@localhost", subscription="from", approved=None))
+    await settle(server, romeo, juliet)
+    assert not [s for s in await juliet.drain() if s.get("type") == "subscribe"], (
+        "a pre-approved request is not delivered"
+    )
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_request_from_a_subscriber_is_answered_by_the_server(server: XMPPServer) -> None:
+    """§A.3.1 '*': Juliet's roster already gives Romeo a subscription (his side lost
+    track, say a lost stanza); her server answers 'subscribed' for her, without
+    bothering her, and Romeo's roster catches up."""
+    from xmppx.storage import RosterItem
+
+    await server.storage.roster.put_item(
+        "juliet@localhost", RosterItem(contact="romeo@localhost", subscription="from")
+    )
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.roster()
+    romeo.presence()
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await romeo.expect(is_presence("juliet@localhost", "subscribed"), "the server's answer")
+    await romeo.expect(is_push("juliet@localhost", subscription="to", ask=None))
+    await romeo.expect(is_presence("juliet@localhost/balcony"), "her presence")
+    await settle(server, romeo, juliet)
+    assert not [s for s in await juliet.drain() if s.get("type") == "subscribe"]
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_roster_remove_cancels_both_ways(server: XMPPServer) -> None:
+    """§2.5.2: removing the item unsubscribes and unsubscribeds the contact."""
+    from xmppx import ns
+    from xmppx.core import Element
+
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await _mutual(server, romeo, juliet)
+    iq = Element("iq", ns.CLIENT, {"type": "set"})
+    q = Element("query", ns.ROSTER)
+    q.append(Element("item", ns.ROSTER, {"jid": "juliet@localhost", "subscription": "remove"}))
+    iq.append(q)
+    await romeo.iq(iq)
+    await romeo.expect(is_push("juliet@localhost", subscription="remove"), "remove push")
+    await juliet.expect(is_presence("romeo@localhost", "unsubscribe"))
+    await juliet.expect(is_presence("romeo@localhost", "unsubscribed"))
+    await juliet.expect(is_presence("romeo@localhost/orchard", "unavailable"))
+    await juliet.expect(is_push("romeo@localhost", subscription="none"))
+    await settle(server, romeo, juliet)
+    assert "juliet@localhost" not in await romeo.items()
+    assert (await juliet.items())["romeo@localhost"]["subscription"] == "none"
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_subscription_to_unknown_and_remote_contacts(server: XMPPServer) -> None:
+    """§3.1.2: the user's roster changes first; then the stanza is routed, silently
+    ignored for an unknown local account (§8.5.1) and bounced for a domain we cannot
+    reach (no s2s yet)."""
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.roster()
+    romeo.presence(to="nobody@localhost", type_="subscribe")
+    await romeo.expect(is_push("nobody@localhost", ask="subscribe"))
+    romeo.presence(to="mercutio@example.org", type_="subscribe")
+    await romeo.expect(is_push("mercutio@example.org", ask="subscribe"))
+    err = await romeo.expect(is_presence("mercutio@example.org", "error"), "the bounce")
+    assert b"remote-server-not-found" in err.serialize()
+    await romeo.close()
+
+
+def _e2e_rows() -> list[tuple[str, str, str, bool, str]]:
+    from tests.im.test_appendix_a import ROWS
+
+    return [(d, t, s, f, n) for d, t, s, f, n, _ in ROWS]
+
+
+async def test_appendix_a_rows_end_to_end(server: XMPPServer) -> Any:
+    """Every row of §A.2 and §A.3 against the running server.  The user's item is set up
+    in storage; outbound rows are sent to a remote contact (a routed stanza comes back
+    as a remote-server-not-found bounce, so 'route?' is visible); inbound rows arrive
+    through the server's delivery path for server-made stanzas."""
+    from tests.im.conftest import PASSWORD
+    from xmppx import ns
+    from xmppx.core import BareJID, Element
+    from xmppx.modules.roster import item_state, state_parts
+    from xmppx.server.accounts import create_account
+    from xmppx.storage import RosterItem
+
+    failures = []
+    for i, (direction, stype, state, forward, new) in enumerate(_e2e_rows()):
+        user = f"user{i}@localhost"
+        contact = f"peer{i}@example.org" if direction == "outbound" else f"peer{i}@localhost"
+        await create_account(server.storage, BareJID(user), PASSWORD)
+        sub, ask, pending_in = state_parts(state)
+        if sub != "none" or ask:
+            await server.storage.roster.put_item(
+                user, RosterItem(contact=contact, subscription=sub, ask=ask)
+            )
+        if pending_in:
+            await server.storage.roster.put_pending(user, contact, b"<presence/>")
+        peer = await Peer.connect(server, user + "/r")
+        await peer.roster()
+        peer.presence()
+        await settle(server, peer)
+        await peer.drain()
+        stanza = Element(
+            "presence",
+            ns.CLIENT,
+            {"to": user if direction == "inbound" else contact, "type": stype},
+        )
+        if direction == "outbound":
+            peer.send(stanza)
+        else:
+            stanza.set("from", contact)
+            server.deliver_to_account(stanza, BareJID(user))
+        await settle(server, peer)
+        got = await peer.drain()
+        if direction == "outbound":
+            forwarded = any(s.name == "presence" and s.get("type") == "error" for s in got)
+        else:
+            forwarded = any(s.name == "presence" and s.get("type") == stype for s in got)
+        item = await server.storage.roster.get_item(user, contact)
+        pending = {p.contact for p in await server.storage.roster.list_pending(user)}
+        after = item_state(item, contact in pending)
+        if (forwarded, after) != (forward, new):
+            failures.append(
+                f"{direction} {stype} in {state!r}: got {(forwarded, after)}, "
+                f"the RFC says {(forward, new)}"
+            )
+        await peer.close()
+    assert not failures, "\n".join(failures)
+
+
+async def test_slixmpp_clients_subscribe_to_each_other(server: XMPPServer) -> None:
+    """Interop: slixmpp's roster follows our pushes; its auto-authorize and
+    auto-subscribe answer the requests, and both rosters end in 'both'."""
+    import asyncio
+
+    from tests.server.conftest import slix_close, slix_connect
+
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    juliet = await slix_connect(server, "juliet@localhost/balcony")
+    for client in (romeo, juliet):
+        client.auto_authorize = True
+        client.auto_subscribe = True
+        await client.get_roster(timeout=5)
+        client.send_presence()
+    juliet.send_presence_subscription(pto="romeo@localhost")
+
+    def sub(client: Any, contact: str) -> str:
+        roster = client.client_roster
+        return str(roster[contact]["subscription"]) if contact in roster else "-"
+
+    for _ in range(200):  # bounded: 200 short waits for the exchange to finish
+        if (sub(romeo, "juliet@localhost"), sub(juliet, "romeo@localhost")) == ("both", "both"):
+            break
+        await asyncio.sleep(0.05)
+    assert (sub(romeo, "juliet@localhost"), sub(juliet, "romeo@localhost")) == ("both", "both")
+    await settle(server)
+    stored = await server.storage.roster.get_item("romeo@localhost", "juliet@localhost")
+    assert stored is not None and stored.subscription == "both" and not stored.ask
+    await slix_close(romeo)
+    await slix_close(juliet)

@@ -1,0 +1,262 @@
+"""The MUC service around the rooms: persistence across a restart (§10.2, storage),
+limits (§7.2.9, §10.1.1, rate), shutdown (§11.2), and interoperability with slixmpp's
+XEP-0045 plugin."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from slixmpp import JID
+
+from tests.muc.conftest import (
+    MUC,
+    ServerFactory,
+    admin_list,
+    admin_set,
+    codes,
+    configure,
+    connect,
+    create_instant,
+    create_room,
+    error_condition,
+    item,
+    muc_of,
+)
+from tests.server.conftest import slix_close, slix_connect
+from xmppx import ns
+from xmppx.core import Element
+
+ROOM = f"coven@{MUC}"
+
+
+def _body_is(text: str) -> Callable[[Element], bool]:
+    return lambda s: s.findtext(ns.clark(ns.CLIENT, "body")) == text
+
+
+async def test_persistent_room_survives_a_restart(servers: ServerFactory) -> None:
+    """A persistent room keeps its configuration, subject and affiliations (owner,
+    admin, member with reserved nick, outcast) in storage and is restored at start; a
+    temporary room is not."""
+    server = await servers.start()
+    romeo = await connect(server, "romeo")
+    await create_room(
+        romeo,
+        ROOM,
+        "firstwitch",
+        {
+            "muc#roomconfig_persistentroom": "1",
+            "muc#roomconfig_roomname": "A Dark Cave",
+            "muc#roomconfig_membersonly": "1",
+            "muc#roomconfig_roomadmins": "friar@localhost",
+        },
+    )
+    await admin_set(
+        romeo,
+        ROOM,
+        "<item affiliation='admin' jid='juliet@localhost'/>"
+        "<item affiliation='member' jid='mercutio@localhost' nick='thirdwitch'/>"
+        "<item affiliation='outcast' jid='tybalt@localhost'><reason>Treason</reason></item>",
+    )
+    romeo.send(f"<message to='{ROOM}' type='groupchat'><subject>Spells</subject></message>")
+    await romeo.expect_from(f"{ROOM}/firstwitch", "message")
+    await create_instant(romeo, f"temporary@{MUC}", "x")
+    await romeo.close()
+    await server.stop()
+
+    server = await servers.start()
+    assert ROOM in {str(j) for j in muc_of(server).rooms}
+    assert f"temporary@{MUC}" not in {str(j) for j in muc_of(server).rooms}
+    juliet = await connect(server, "juliet")
+    mercutio = await connect(server, "mercutio")
+    tybalt = await connect(server, "tybalt")
+    benvolio = await connect(server, "benvolio")
+    try:
+        items = await juliet.iq(f"<iq type='get' to='{MUC}'><query xmlns='{ns.DISCO_ITEMS}'/></iq>")
+        assert [(i.get("jid"), i.get("name")) for i in items[0]] == [(ROOM, "A Dark Cave")]
+        joined = await juliet.join(ROOM, "secondwitch")
+        assert item(joined.self_presence)["affiliation"] == "admin"
+        assert item(joined.self_presence)["role"] == "moderator"
+        assert joined.subject.findtext(ns.clark(ns.CLIENT, "subject")) == "Spells"
+        assert joined.subject.get("from") == f"{ROOM}/firstwitch"
+        restored = next(r for j, r in muc_of(server).rooms.items() if str(j) == ROOM)
+        assert sorted(restored.users_with("admin")) == ["friar@localhost", "juliet@localhost"]
+        bans = await admin_list(juliet, ROOM, "affiliation='outcast'")
+        assert bans == [{"affiliation": "outcast", "jid": "tybalt@localhost"}]
+        members = await admin_list(juliet, ROOM, "affiliation='member'")
+        assert members == [
+            {"affiliation": "member", "jid": "mercutio@localhost", "nick": "thirdwitch"}
+        ]
+        assert await tybalt.join_error(ROOM, "tybalt") == "forbidden"
+        assert await benvolio.join_error(ROOM, "ben") == "registration-required"
+        joined = await mercutio.join(ROOM, "thirdwitch")
+        assert item(joined.self_presence)["affiliation"] == "member"
+        # the room stays when everyone leaves (persistent) ...
+        await juliet.leave(ROOM, "secondwitch")
+        await mercutio.leave(ROOM, "thirdwitch")
+        assert ROOM in {str(j) for j in muc_of(server).rooms}
+    finally:
+        for peer in (juliet, mercutio, tybalt, benvolio):
+            await peer.close()
+    # ... and when it is made temporary again it leaves storage too
+    romeo = await connect(server, "romeo")
+    await configure(romeo, ROOM, {"muc#roomconfig_persistentroom": "0"})
+    await romeo.close()
+    await server.stop()
+    server = await servers.start()
+    assert ROOM not in {str(j) for j in muc_of(server).rooms}
+
+
+async def test_destroyed_persistent_room_is_gone_after_restart(servers: ServerFactory) -> None:
+    server = await servers.start()
+    romeo = await connect(server, "romeo")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_persistentroom": "1"})
+    await romeo.iq(
+        f"<iq type='set' to='{ROOM}'><query xmlns='{ns.MUC_OWNER}'><destroy/></query></iq>"
+    )
+    await romeo.close()
+    await server.stop()
+    server = await servers.start()
+    assert muc_of(server).rooms == {}
+
+
+async def test_rooms_per_user_limit(servers: ServerFactory) -> None:
+    """§10.1.1: creating beyond the limit is not-allowed, never a silent drop."""
+    server = await servers.start()
+    muc_of(server).max_rooms_per_user = 2
+    romeo = await connect(server, "romeo")
+    try:
+        await create_instant(romeo, f"one@{MUC}", "r")
+        await create_instant(romeo, f"two@{MUC}", "r")
+        assert await romeo.join_error(f"three@{MUC}", "r") == "not-allowed"
+    finally:
+        await romeo.close()
+
+
+async def test_room_full(servers: ServerFactory) -> None:
+    """§7.2.9: a full room is service-unavailable (type wait), but admins and owners
+    still get in."""
+    server = await servers.start()
+    romeo, juliet, mercutio, benvolio = [
+        await connect(server, u) for u in ("romeo", "juliet", "mercutio", "benvolio")
+    ]
+    try:
+        await create_room(romeo, ROOM, "owner", {"muc#roomconfig_maxusers": "10"})
+        muc_of(server).limits = dataclasses.replace(muc_of(server).limits, max_occupants=2)
+        await configure(romeo, ROOM, {"muc#roomconfig_maxusers": "none"})  # service limit: 2
+        await juliet.join(ROOM, "juliet")
+        mercutio.send(f"<presence to='{ROOM}/mercutio'><x xmlns='{ns.MUC}'/></presence>")
+        err = await mercutio.expect_from(f"{ROOM}/mercutio", "presence", type="error")
+        assert error_condition(err) == "service-unavailable"
+        e = err.find(ns.clark(ns.CLIENT, "error"))
+        assert e is not None and e.get("type") == "wait"
+        await admin_set(romeo, ROOM, "<item affiliation='admin' jid='benvolio@localhost'/>")
+        await benvolio.join(ROOM, "benvolio")
+    finally:
+        for peer in (romeo, juliet, mercutio, benvolio):
+            await peer.close()
+
+
+async def test_message_rate_limit(servers: ServerFactory) -> None:
+    """Past the burst, a message is refused with policy-violation (wait) and not
+    reflected."""
+    server = await servers.start()
+    muc = muc_of(server)
+    muc.limits = dataclasses.replace(muc.limits, message_burst=3, message_rate=1e-9)
+    romeo, juliet = await connect(server, "romeo"), await connect(server, "juliet")
+    try:
+        await create_instant(romeo, ROOM, "r")
+        await juliet.join(ROOM, "j")
+        for n in range(4):
+            juliet.send(
+                f"<message to='{ROOM}' type='groupchat' id='f{n}'><body>{n}</body></message>"
+            )
+        err = await juliet.expect_from(ROOM, "message", type="error", id="f3")
+        assert error_condition(err) == "policy-violation"
+        for n in range(3):
+            await romeo.expect_from(f"{ROOM}/j", "message", id=f"f{n}")
+        await romeo.barrier()
+        assert not [s for s in romeo.buffer if s.get("id") == "f3"]
+    finally:
+        await romeo.close()
+        await juliet.close()
+
+
+async def test_history_size_is_bounded(servers: ServerFactory) -> None:
+    server = await servers.start()
+    muc = muc_of(server)
+    muc.limits = dataclasses.replace(muc.limits, history_size=3, message_rate=1e6)
+    romeo, juliet = await connect(server, "romeo"), await connect(server, "juliet")
+    try:
+        await create_instant(romeo, ROOM, "r")
+        for n in range(6):
+            await romeo.say(ROOM, f"m{n}")
+        for n in range(6):
+            await romeo.expect(_body_is(f"m{n}"))
+        joined = await juliet.join(ROOM, "j")
+        assert [m.findtext(ns.clark(ns.CLIENT, "body")) for m in joined.history] == [
+            "m3",
+            "m4",
+            "m5",
+        ]
+    finally:
+        await romeo.close()
+        await juliet.close()
+
+
+async def test_shutdown_tells_occupants(servers: ServerFactory) -> None:
+    """§11.2: at shutdown every occupant gets unavailable presence with 332."""
+    server = await servers.start()
+    romeo, juliet = await connect(server, "romeo"), await connect(server, "juliet")
+    await create_instant(romeo, ROOM, "r")
+    await juliet.join(ROOM, "j")
+    await romeo.barrier()
+    await juliet.barrier()
+    await server.stop()
+    for peer, nick in ((romeo, "r"), (juliet, "j")):
+        gone = await peer.expect_from(f"{ROOM}/{nick}", "presence", type="unavailable")
+        assert codes(gone) == {"110", "332"}
+        await peer.close()
+
+
+async def test_slixmpp_xep_0045_plugin(servers: ServerFactory) -> None:
+    """Interoperability: slixmpp's MUC plugin creates, configures, chats and reads the
+    subject through this service."""
+    server = await servers.start()
+    romeo = await slix_connect(server, "romeo@localhost/orchard", plugins=("xep_0045",))
+    juliet = await slix_connect(server, "juliet@localhost/balcony", plugins=("xep_0045",))
+    try:
+        muc_r = romeo.plugin["xep_0045"]
+        muc_j = juliet.plugin["xep_0045"]
+        pres, _subject, _occupants, _history = await muc_r.join_muc_wait(
+            JID(ROOM), "Romeo", timeout=10
+        )
+        assert 201 in pres["muc"]["status_codes"]
+        form = await muc_r.get_room_config(ROOM)
+        form["type"] = "submit"
+        await muc_r.set_room_config(ROOM, form)
+        muc_r.set_subject(ROOM, "Verona")
+        pres, subject, occupants, _ = await muc_j.join_muc_wait(JID(ROOM), "Juliet", timeout=10)
+        assert 110 in pres["muc"]["status_codes"]
+        assert subject["subject"] == "Verona"
+        assert f"{ROOM}/Romeo" in [str(o["from"]) for o in occupants]
+        got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def on_groupchat(m: Any) -> None:
+            if not got.done() and m["mucnick"] == "Juliet":
+                got.set_result(m)
+
+        romeo.add_event_handler("groupchat_message", on_groupchat)
+        juliet.send_message(mto=JID(ROOM), mbody="Wherefore art thou", mtype="groupchat")
+        msg = await asyncio.wait_for(got, 10)
+        assert msg["body"] == "Wherefore art thou"
+        owners = await muc_r.get_affiliation_list(ROOM, "owner")
+        assert [str(j) for j in owners] == ["romeo@localhost"]
+        await muc_r.set_affiliation(ROOM, "member", jid="juliet@localhost")
+        members = await muc_r.get_affiliation_list(ROOM, "member")
+        assert [str(j) for j in members] == ["juliet@localhost"]
+    finally:
+        await slix_close(romeo)
+        await slix_close(juliet)
