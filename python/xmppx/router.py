@@ -121,6 +121,10 @@ def route_to_account(
             return Drop(reason="presence to an unavailable resource (RFC 6121 §8.5.3.2.2)")
         return HandlePresence() if exists or available else _unknown(kind, stype)
     # message
+    if stype == "error" and (full or available):
+        # §8.5.2.1.1 and §8.5.3.2.1: an error message to a bare JID, or to a full JID
+        # whose resource is gone, is silently ignored.
+        return Drop(reason="error message not to a bound resource")
     if stype == "groupchat":
         return Bounce(condition="service-unavailable")
     if full and stype == "headline":

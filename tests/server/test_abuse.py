@@ -162,3 +162,25 @@ async def test_hostile_connections_leave_memory_where_it_was(server: XMPPServer)
     assert not server.connections, "every hostile connection is gone"
     fresh = await connect(server, "romeo@localhost")
     await fresh.close()
+
+
+async def test_flood_of_storage_bound_stanzas_is_met_by_pausing_reads(server: XMPPServer) -> None:
+    """Stanzas whose handling waits on storage count against the connection; past
+    MAX_PENDING_PER_CONNECTION it is no longer read, so the pending work stays bounded."""
+    from xmppx.server._connection import MAX_PENDING_PER_CONNECTION
+
+    flooder = await connect(server, "romeo@localhost/flood")
+    conn = next(c for c in server.connections if c.bound and c.jid.resource == "flood")
+    peak = 0
+    for i in range(3 * MAX_PENDING_PER_CONNECTION):
+        msg = Element("message", ns.CLIENT, {"to": "juliet@localhost", "type": "chat"})
+        msg.append(Element("body", ns.CLIENT, text=f"while you were away {i}"))
+        flooder.send(msg)  # juliet is offline: each one is stored
+        if i % 16 == 0:
+            await asyncio.sleep(0)
+            peak = max(peak, conn._pending_work)
+    ping = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+    ping.append(Element("ping", ns.PING))
+    assert (await flooder.iq(ping, timeout=30)).get("type") == "result"
+    assert peak <= MAX_PENDING_PER_CONNECTION
+    await flooder.close()

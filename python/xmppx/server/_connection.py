@@ -55,7 +55,12 @@ if TYPE_CHECKING:
     from xmppx.auth import ServerMechanism
     from xmppx.server._server import XMPPServer
 
-__all__ = ["C2SConnection"]
+__all__ = ["MAX_PENDING_PER_CONNECTION", "C2SConnection"]
+
+#: Stanzas of one connection whose handling is waiting on storage (offline stores, iq
+#: handlers, existence checks).  Past this we stop reading the connection until half have
+#: finished: a client cannot make us queue unbounded work (issue 3 §10).
+MAX_PENDING_PER_CONNECTION = 256
 
 log = logging.getLogger("xmppx.c2s")
 
@@ -86,6 +91,9 @@ class C2SConnection(asyncio.Protocol):
         self._sasl_pending = False
         self._counted_unauth = False
         self._reading_paused = False
+        self._pending_work = 0
+        self._paused_for_work = False
+        self._backlog: list[Event] = []
         #: Bytes that arrived over TLS before ``start_tls()`` returned (asyncio may deliver
         #: them first); fed to the restarted stream once TLS is established.
         self._tls_pending: list[bytes] | None = None
@@ -123,10 +131,17 @@ class C2SConnection(asyncio.Protocol):
             return
         self.last_active = time.monotonic()
         self.ping_id = None
+        self._process(self.stream.receive_data(data))
+
+    def _process(self, events: list[Event]) -> None:
+        """Act on events in order; when too much work is pending, keep the rest (at most
+        one read's worth: reading is paused) until it drains."""
         try:
-            events = self.stream.receive_data(data)
-            for event in events:
+            for i, event in enumerate(events):
                 self._handle(event)
+                if self._paused_for_work and i + 1 < len(events):
+                    self._backlog = events[i + 1 :]
+                    break
         except StreamError as exc:
             self.stream.close(exc.condition, exc.text)
             self._flush()
@@ -161,7 +176,8 @@ class C2SConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.transport is not None and self._reading_paused and not self.closed:
             self._reading_paused = False
-            self.transport.resume_reading()
+            if not self._paused_for_work:
+                self.transport.resume_reading()
 
     # -- events ------------------------------------------------------------------------
 
@@ -303,6 +319,26 @@ class C2SConnection(asyncio.Protocol):
         self.stream.send_element(reply)
         self._flush()
         self.server.session_started(self)
+
+    def work_started(self) -> None:
+        """The server began async work for one of our stanzas."""
+        self._pending_work += 1
+        if self._pending_work >= MAX_PENDING_PER_CONNECTION and not self._paused_for_work:
+            self._paused_for_work = True
+            if self.transport is not None and not self._reading_paused:
+                self.transport.pause_reading()
+
+    def work_done(self) -> None:
+        self._pending_work -= 1
+        if self._paused_for_work and self._pending_work <= MAX_PENDING_PER_CONNECTION // 2:
+            self._paused_for_work = False
+            backlog, self._backlog = self._backlog, []
+            if backlog and not self.closed:
+                self._process(backlog)
+            if self._paused_for_work or self.closed:
+                return
+            if self.transport is not None and not self._reading_paused:
+                self.transport.resume_reading()
 
     # -- Session protocol --------------------------------------------------------------
 

@@ -65,6 +65,9 @@ _PRESENCE_TYPES: Final = frozenset(
 )
 
 
+#: Seconds ``stop()`` waits for in-flight work (e.g. offline stores) before cancelling it.
+SHUTDOWN_DRAIN_SECONDS: Final = 5.0
+
 #: Optional methods a module may define; the server calls them at these points:
 #:
 #: - ``on_session_started(session)``: a resource was bound.
@@ -255,12 +258,19 @@ class XMPPServer:
         if self._own_storage and self.storage is not None:
             await self.storage.close()
 
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(
+        self, coro: Coroutine[Any, Any, None], on_behalf_of: C2SConnection | None = None
+    ) -> None:
         """Run ``coro`` as a task the server keeps a reference to until it ends; a
         failure is logged (a ``StreamError`` ends the stream of the session in play by
-        its caller, so only bugs arrive here)."""
+        its caller, so only bugs arrive here).  Work done for a connection counts
+        against its ``MAX_PENDING_PER_CONNECTION``: past it, the connection stops being
+        read until the work drains (floods meet back-pressure, not queues)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
+        if on_behalf_of is not None:
+            on_behalf_of.work_started()
+            task.add_done_callback(lambda _t: on_behalf_of.work_done())
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
@@ -560,7 +570,7 @@ class XMPPServer:
             )
             self._carry_out(decision, session, stanza, kind, stype, bare)
             return
-        self.spawn(self._to_offline_account(session, stanza, kind, stype, to, bare))
+        self.spawn(self._to_offline_account(session, stanza, kind, stype, to, bare), session)
 
     async def _to_offline_account(
         self,
@@ -582,6 +592,12 @@ class XMPPServer:
             available=(),
             exists=exists,
         )
+        stores = self._hooks["store_offline"]
+        if isinstance(decision, StoreOffline) and stores:
+            # Already in a task counted against the sender: store here, not in a new one.
+            if self._inbound_ok(session, stanza, kind, stype, bare):
+                await stores[0](session, stanza, bare)
+            return
         self._carry_out(decision, session, stanza, kind, stype, bare)
 
     def _carry_out(
@@ -611,7 +627,7 @@ class XMPPServer:
             if not stores:
                 self._bounce(session, stanza, StanzaError("service-unavailable"))
             else:
-                self.spawn(stores[0](session, stanza, bare))
+                self.spawn(stores[0](session, stanza, bare), session)
         elif isinstance(decision, Bounce):
             self._bounce(session, stanza, StanzaError(decision.condition))
         elif isinstance(decision, Drop):
@@ -670,7 +686,7 @@ class XMPPServer:
     ) -> None:
         if stype in ("result", "error"):
             return  # answers to our pings and the like: nothing more to do
-        self.spawn(self._run_iq(session, stanza, stype, account))
+        self.spawn(self._run_iq(session, stanza, stype, account), session)
 
     async def _run_iq(
         self, session: C2SConnection, stanza: Element, stype: str, account: BareJID | None
