@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - only without a built extension
 needs_native = pytest.mark.skipif(NATIVE is None, reason="xmppx._native is not built")
 
 SETTINGS = settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -200,7 +200,6 @@ class StreamParser:
         # buffered run would be reported after a syntax error that follows it, while
         # the run itself (``bad-format``) comes first.
         p.buffer_text = False
-        p.buffer_size = 65536
         if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
             p.SetReparseDeferralEnabled(False)
         events = self._events
