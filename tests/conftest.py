@@ -18,6 +18,9 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 settings.register_profile("explore", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+#: Fixtures of a real PostgreSQL server (``postgres_server``, ``driver``, ``storage_url``).
+pytest_plugins = ["tests.postgres"]
+
 BACKENDS = ("native", "python")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from tests.server.conftest import (  # noqa: F401  (fixtures)
     DOMAIN,
     PASSWORD,
@@ -26,6 +28,12 @@ Match = Callable[[Element], bool]
 
 #: Seconds any one expected stanza may take (generous: 2 shared cores under load).
 TIMEOUT = 10.0
+
+
+@pytest.fixture
+def server_storage_url(storage_url: str) -> str:
+    """Every IM scenario runs on both storage drivers (issue 4: SQLite and PostgreSQL)."""
+    return storage_url
 
 
 class Peer:
@@ -148,8 +156,17 @@ def is_push(jid: str, **attrs: str) -> Match:
 
 
 async def settle(xserver: XMPPServer, *peers: Peer) -> None:
-    """Wait until the server has no IM work left, then make a round trip on each peer's
-    stream so that whatever was sent to it before has arrived."""
+    """Wait until everything the peers sent has been handled: a round trip on each
+    stream (so the server has read it all), then until the server has no IM work left,
+    then another round trip (so what that work sent the peers has arrived)."""
+
+    async def round_trips() -> None:
+        for peer in peers:
+            ping = Element("iq", ns.CLIENT, {"type": "get", "to": DOMAIN})
+            ping.append(Element("ping", ns.PING))
+            await peer.iq(ping)
+
+    await round_trips()
     modules = [m for m in xserver.modules if hasattr(m, "tasks")]
     for _ in range(2000):
         busy = any(len(m.tasks) for m in modules) or xserver._tasks
@@ -158,10 +175,7 @@ async def settle(xserver: XMPPServer, *peers: Peer) -> None:
         await asyncio.sleep(0.005)
     else:
         raise AssertionError("the server never went idle")
-    for peer in peers:
-        ping = Element("iq", ns.CLIENT, {"type": "get", "to": DOMAIN})
-        ping.append(Element("ping", ns.PING))
-        await peer.iq(ping)
+    await round_trips()
 
 
 _MIRROR = {"both": "both", "to": "from", "from": "to", "none": "none"}

@@ -11,7 +11,9 @@ from tests.im.conftest import Peer, is_presence
 from tests.server.test_cli import run
 
 
-async def test_import_with_rosters(tmp_path: Path, make_server: Any) -> None:
+async def test_import_with_rosters(
+    tmp_path: Path, make_server: Any, server_storage_url: str | None
+) -> None:
     lines = [
         {
             "jid": "romeo@localhost",
@@ -34,7 +36,8 @@ async def test_import_with_rosters(tmp_path: Path, make_server: Any) -> None:
     src = tmp_path / "users.jsonl"
     src.write_text("".join(json.dumps(line) + "\n" for line in lines))
     data = tmp_path / "xdg" / "xmppx"
-    r = run(["import", str(src), "--data-dir", str(data)], tmp_path)
+    storage = ["--storage", server_storage_url] if server_storage_url else []
+    r = run(["import", str(src), "--data-dir", str(data), *storage], tmp_path)
     assert r.returncode == 0, r.stderr
     assert "imported 2 accounts and 2 roster items" in r.stderr
 

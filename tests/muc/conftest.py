@@ -36,9 +36,11 @@ def muc_of(server: XMPPServer) -> MucService:
 @dataclass
 class ServerFactory:
     tmp_path: Path
+    storage_url: str
     servers: list[XMPPServer] = dataclasses.field(default_factory=list)
 
     async def start(self, *, users: tuple[str, ...] = USERS, **overrides: Any) -> XMPPServer:
+        overrides.setdefault("storage", self.storage_url)
         server = XMPPServer(make_config(self.tmp_path, **overrides))  # MUC is a default module
         await server.start()
         self.servers.append(server)
@@ -49,8 +51,10 @@ class ServerFactory:
 
 
 @pytest.fixture
-async def servers(tmp_path: Path) -> AsyncIterator[ServerFactory]:
-    factory = ServerFactory(tmp_path)
+async def servers(tmp_path: Path, storage_url: str) -> AsyncIterator[ServerFactory]:
+    """Servers on the storage driver under test: every scenario runs on SQLite and on
+    PostgreSQL (issue 5)."""
+    factory = ServerFactory(tmp_path, storage_url)
     yield factory
     for server in factory.servers:
         await server.stop()

@@ -35,16 +35,29 @@ def make_config(tmp_path: Path, **overrides: Any) -> Any:
 
 
 @pytest.fixture
-async def make_server(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    """Start servers with config overrides; all are stopped at the end of the test."""
+def server_storage_url() -> str | None:
+    """The storage servers use: ``None`` for the default (SQLite in the data dir).  The
+    IM and MUC suites override it to run on both drivers."""
+    return None
+
+
+@pytest.fixture
+async def make_server(
+    tmp_path: Path, server_storage_url: str | None
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start servers with config overrides; all are stopped at the end of the test.  A
+    server started again in the same test finds the same data (dir and database)."""
     servers: list[XMPPServer] = []
 
     async def start(users: tuple[str, ...] = ("romeo", "juliet"), **overrides: Any) -> XMPPServer:
+        if server_storage_url is not None:
+            overrides.setdefault("storage", server_storage_url)
         server = XMPPServer(make_config(tmp_path, **overrides))
         await server.start()
         servers.append(server)
         for user in users:
-            await create_account(server.storage, parse_jid(f"{user}@{DOMAIN}"), PASSWORD)
+            if not await server.storage.accounts.exists(f"{user}@{DOMAIN}"):
+                await create_account(server.storage, parse_jid(f"{user}@{DOMAIN}"), PASSWORD)
         return server
 
     yield start

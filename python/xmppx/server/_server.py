@@ -16,7 +16,7 @@ import os
 import secrets
 import ssl
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
     from xmppx.storage import Storage
 
 __all__ = ["XMPPServer"]
+
+#: A stanza waiting for an account's storage checks: (sender, stanza, kind, type, to).
+_Pending = tuple["C2SConnection | None", Element, str, str, "BareJID | FullJID"]
 
 log = logging.getLogger("xmppx.server")
 
@@ -180,6 +183,8 @@ class XMPPServer:
         self._stopping = False
         self.started_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Stanzas for accounts with nothing online, waiting on storage, in order.
+        self._account_queues: dict[BareJID, deque[_Pending]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -557,6 +562,11 @@ class XMPPServer:
         to: BareJID | FullJID,
     ) -> None:
         bare = to.bare if isinstance(to, FullJID) else to
+        pending = self._account_queues.get(bare)
+        if pending is not None:
+            # Earlier stanzas for this account are still waiting on storage: keep order.
+            self._enqueue_for_account(pending, session, stanza, kind, stype, to)
+            return
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         available = self.sessions.available(bare)
         if target is not None or available or (kind == "iq" and isinstance(to, FullJID)):
@@ -570,7 +580,40 @@ class XMPPServer:
             )
             self._carry_out(decision, session, stanza, kind, stype, bare)
             return
-        self.spawn(self._to_offline_account(session, stanza, kind, stype, to, bare), session)
+        queue: deque[_Pending] = deque()
+        self._account_queues[bare] = queue
+        self._enqueue_for_account(queue, session, stanza, kind, stype, to)
+        self.spawn(self._drain_account_queue(bare, queue))
+
+    def _enqueue_for_account(
+        self,
+        queue: deque[_Pending],
+        session: C2SConnection | None,
+        stanza: Element,
+        kind: str,
+        stype: str,
+        to: BareJID | FullJID,
+    ) -> None:
+        if session is not None:
+            session.work_started()
+        queue.append((session, stanza, kind, stype, to))
+
+    async def _drain_account_queue(self, bare: BareJID, queue: deque[_Pending]) -> None:
+        """Handle the stanzas for an account with nothing online, one at a time in
+        arrival order (XEP-0160 delivers offline messages in order; the storage checks
+        and writes must not overtake each other, whatever the driver's concurrency)."""
+        try:
+            while queue:
+                session, stanza, kind, stype, to = queue[0]
+                try:
+                    await self._to_offline_account(session, stanza, kind, stype, to, bare)
+                finally:
+                    queue.popleft()
+                    if session is not None:
+                        session.work_done()
+        finally:
+            if self._account_queues.get(bare) is queue:
+                del self._account_queues[bare]
 
     async def _to_offline_account(
         self,
@@ -584,12 +627,14 @@ class XMPPServer:
         exists = bool(self.sessions.resources(bare)) or await self.storage.accounts.exists(
             str(bare)
         )
+        # The account may have come online while we waited.
+        target = self.sessions.get(to) if isinstance(to, FullJID) else None
         decision = route_to_account(
             kind=kind,
             stype=stype,
             full=isinstance(to, FullJID),
-            target=None,
-            available=(),
+            target=target,
+            available=self.sessions.available(bare),
             exists=exists,
         )
         stores = self._hooks["store_offline"]
