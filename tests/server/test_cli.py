@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -152,6 +153,10 @@ async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         while b"serving localhost (" not in line:
             line = await asyncio.wait_for(proc.stderr.readline(), 60)
         assert f"c2s {c2s}".encode() in line and f"c2s_tls {tls}".encode() in line
+        # uvloop when installed (the test extras install it), so slixmpp below logs in
+        # through uvloop's transports
+        expected_loop = b"uvloop" if importlib.util.find_spec("uvloop") else b"asyncio"
+        assert line.rstrip().endswith(b"event loop " + expected_loop), line
         data_dir = tmp_path / "xdg" / "xmppx"
         assert (data_dir / "localhost.crt").exists()
         assert (data_dir / "localhost.key").stat().st_mode & 0o077 == 0, "the key is private"
@@ -178,3 +183,19 @@ async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> No
 def test_empty_password_refused(tmp_path: Path, stdin: str) -> None:
     r = run(["adduser", "romeo@localhost"], tmp_path, stdin=stdin)
     assert r.returncode == 2 and "empty" in r.stderr
+
+
+def test_common_options_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    """--data-dir (like --config, --storage, --domain) works on either side of it."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    r = run(["--data-dir", str(before), "adduser", "romeo@localhost"], tmp_path, stdin="pw\n")
+    assert r.returncode == 0, r.stderr
+    r = run(["adduser", "--data-dir", str(after), "juliet@localhost"], tmp_path, stdin="pw\n")
+    assert r.returncode == 0, r.stderr
+    assert run(["--data-dir", str(before), "listusers"], tmp_path).stdout.split() == [
+        "romeo@localhost"
+    ]
+    assert run(["listusers", "--data-dir", str(after)], tmp_path).stdout.split() == [
+        "juliet@localhost"
+    ]
+    assert not (tmp_path / "xdg" / "xmppx" / "xmppx.db").exists()

@@ -27,7 +27,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from xmppx import ns
 from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep
@@ -105,8 +105,9 @@ class C2SConnection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast("asyncio.Transport", transport)
+        transport = self.transport
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if peer else "?"
         transport.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))

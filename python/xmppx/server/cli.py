@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final
 
@@ -61,8 +61,10 @@ the import.
 log = logging.getLogger("xmppx")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+def _common(p: argparse.ArgumentParser, default: object) -> None:
+    """The options every command takes.  The subcommands' copies default to SUPPRESS so
+    that an option given before the subcommand is not overwritten by its default."""
+    p.add_argument("--config", metavar="FILE", default=default, help="TOML configuration file")
     for opt in OPTIONS:
         if opt.flag is None:
             continue
@@ -72,14 +74,16 @@ def _common(p: argparse.ArgumentParser) -> None:
             dest=opt.key.replace(".", "__"),
             type=kind,
             metavar=opt.key.split(".")[-1].upper(),
-            default=None,
+            default=default,
             help=f"{opt.doc} [config: {opt.key}]",
         )
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    _common(common)
+    _common(common, None)
+    sub_common = argparse.ArgumentParser(add_help=False)
+    _common(sub_common, argparse.SUPPRESS)
     p = argparse.ArgumentParser(
         prog="xmppx-server", parents=[common], description="xmppx: an XMPP server (RFC 6120/6121)."
     )
@@ -93,13 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         ("passwd", "set a password"),
         ("deluser", "delete an account and all its data"),
     ):
-        sp = sub.add_parser(name, parents=[common], help=helptext)
+        sp = sub.add_parser(name, parents=[sub_common], help=helptext)
         sp.add_argument("jid", metavar="USER@DOMAIN")
-    sp = sub.add_parser("listusers", parents=[common], help="list accounts")
+    sp = sub.add_parser("listusers", parents=[sub_common], help="list accounts")
     sp.add_argument("domain", nargs="?", default=None)
     sp = sub.add_parser(
         "import",
-        parents=[common],
+        parents=[sub_common],
         help="bulk-create accounts (and their rosters) from JSON lines",
         description=_IMPORT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -172,7 +176,8 @@ async def _run_server(cfg: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
     print(
-        f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}",
+        f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}; "
+        f"event loop {type(loop).__module__.split('.')[0]}",
         file=sys.stderr,
     )
     await stop.wait()
@@ -400,6 +405,17 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def _event_loop_runner() -> Callable[[Coroutine[Any, Any, int]], int]:
+    """``uvloop.run`` when uvloop is installed (``pip install xmppx[uvloop]``), else
+    ``asyncio.run``."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    run: Callable[[Coroutine[Any, Any, int]], int] = uvloop.run
+    return run
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xmppx-server``; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -414,11 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# configuration from {cfg.source} is valid", file=sys.stderr)
         return 0
     _setup_logging(cfg)
-    try:
-        import uvloop  # type: ignore[import-not-found]
-    except ImportError:
-        uvloop = None
-    runner = uvloop.run if uvloop is not None else asyncio.run
+    runner = _event_loop_runner()
     try:
         if args.command is None:
             return int(runner(_run_server(cfg)))
