@@ -170,3 +170,35 @@ def test_ipv6_literals_agree_with_ipaddress(backend: str, groups: list[int]) -> 
         want = f"::ffff:{address.ipv4_mapped}"
     for text in (address.exploded, address.exploded.upper(), address.compressed):
         assert core.prep_jid(f"[{text}]") == ("", f"[{want}]", "")
+
+
+def value_outcome(parse: object, s: str) -> tuple[str, object]:
+    """What a ``parse_jid`` gives for ``s``, comparable across implementations."""
+    try:
+        j = parse(s)  # type: ignore[operator]
+    except JIDError as e:
+        return ("error", (e.rule, e.text))
+    return (
+        type(j).__name__,
+        (str(j), j.local, j.domain, j.resource, str(j.bare), j.bare.local, j.bare.domain),
+    )
+
+
+@needs_native
+@SETTINGS
+@given(st.lists(jid_like(), min_size=1, max_size=4))
+def test_native_values_equal_python_values(strings: list[str]) -> None:
+    """The Rust ``BareJID``/``FullJID``/``parse_jid`` and the Python classes of
+    ``xmppx.core._jid`` agree on everything observable, from their caches or not (each
+    string is parsed twice); a value's string form parses to an equal value with an
+    equal hash."""
+    assert native_backend is not None
+    from xmppx.core import _jid
+
+    for s in strings + strings:
+        want = value_outcome(_jid.parse_jid, s)
+        assert value_outcome(native_backend.parse_jid, s) == want
+        if want[0] != "error":
+            j = native_backend.parse_jid(s)
+            again = native_backend.parse_jid(str(j))
+            assert again == j and hash(again) == hash(j)

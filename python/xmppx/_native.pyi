@@ -100,3 +100,63 @@ def resourceprep(s: str) -> str: ...
 def prep_jid(s: str) -> tuple[str, str, str]:
     """Split and prepare a JID: ``(localpart, domainpart, resourcepart)`` with ``""``
     for an absent part; raises ``JIDError``."""
+
+#: ``parse_jid``'s cache bound, as ``xmppx.core._jid.CACHE_SIZE``.
+JID_CACHE_SIZE: int
+
+@final
+class BareJID:
+    """A JID without resourcepart (``localpart@domainpart`` or ``domainpart``); the
+    contract of ``xmppx.core._jid``.  Parts are made on first access and kept."""
+
+    def __new__(cls, s: str) -> BareJID:
+        """Parse ``s``; raises ``JIDError`` (``not-bare`` if it has a resourcepart)."""
+    @property
+    def local(self) -> str:
+        """The prepared localpart, '' when absent."""
+    @property
+    def domain(self) -> str:
+        """The prepared domainpart."""
+    @property
+    def resource(self) -> str:
+        """Always '' for a bare JID."""
+    @property
+    def bare(self) -> BareJID:
+        """The bare JID: this one."""
+    def with_resource(self, resource: str) -> FullJID:
+        """This JID with a resourcepart, prepared with Resourceprep."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[BareJID], tuple[str]]: ...
+
+@final
+class FullJID:
+    """A JID with a resourcepart; the contract of ``xmppx.core._jid``.  Parts and
+    ``bare`` are made on first access and kept."""
+
+    def __new__(cls, s: str) -> FullJID:
+        """Parse ``s``; raises ``JIDError`` (``not-full`` if it has no resourcepart)."""
+    @property
+    def local(self) -> str:
+        """The prepared localpart, '' when absent."""
+    @property
+    def domain(self) -> str:
+        """The prepared domainpart."""
+    @property
+    def resource(self) -> str:
+        """The prepared resourcepart (never empty)."""
+    @property
+    def bare(self) -> BareJID:
+        """The BareJID of this JID."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __ne__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> tuple[type[FullJID], tuple[str]]: ...
+
+def parse_jid(s: str) -> BareJID | FullJID:
+    """A ``FullJID`` when ``s`` has a resourcepart, else a ``BareJID``, from a bounded
+    cache (``JID_CACHE_SIZE`` input strings, emptied when full); raises ``JIDError``."""
+
+def jid_cache() -> dict[str, BareJID | FullJID]:
+    """The live ``parse_jid`` cache, for tests and introspection; do not add to it."""

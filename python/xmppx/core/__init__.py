@@ -122,5 +122,11 @@ else:
         serialize,
     )
 
-from xmppx.core._jid import JID, BareJID, FullJID, parse_jid  # noqa: E402
+if TYPE_CHECKING or backend == "python":  # JID values: see xmppx.core._jid
+    from xmppx.core._jid import JID, BareJID, FullJID, parse_jid
+else:
+    from xmppx._native import BareJID, FullJID, parse_jid
+
+    JID = BareJID | FullJID
+
 from xmppx.core._stream import stream_footer, stream_header  # noqa: E402

@@ -1,6 +1,9 @@
 """JIDs as values: ``parse_jid``, ``BareJID``, ``FullJID`` (RFC 7622 §3, RFC 6122).
 
-Shared by both backends: preparation is ``xmppx.core.prep_jid`` of the active backend
+Two implementations with one API: ``xmppx.core`` exports the Rust classes of
+``xmppx._native`` (``rust/python/src/jid_value.rs``) on the native backend, and the
+pure-Python ones of this module on the Python backend.  ``tests/test_jid.py`` runs the
+same tests on both.  Preparation is ``xmppx.core.prep_jid`` of the active backend
 (``xmppx.core`` binds it before importing this module), which splits the string and
 applies Nodeprep, Nameprep/IDNA and Resourceprep; see ``xmppx.core._api`` and
 ``xmppx.core._py._stringprep`` for the rules.  Every error is ``JIDError(rule, text)``.
@@ -8,18 +11,25 @@ applies Nodeprep, Nameprep/IDNA and Resourceprep; see ``xmppx.core._api`` and
 * ``parse_jid(s)`` returns a ``FullJID`` when ``s`` has a resourcepart, else a
   ``BareJID``.  Results are kept in a bounded cache (at most ``CACHE_SIZE`` input
   strings, emptied when full), so routing the same address again costs one dict lookup
-  and returns the same object.  Invalid strings are not cached.
+  and returns the same object.  Invalid strings are not cached.  A JID given instead of
+  a string is returned as it is; anything else is a ``TypeError``.
 * ``BareJID(s)`` / ``FullJID(s)`` parse too, and raise ``JIDError("not-bare", ...)`` /
   ``JIDError("not-full", ...)`` when ``s`` has / lacks a resourcepart.
 * Values are immutable: ``local`` and ``resource`` are ``""`` when absent (a present part
   is never empty), ``str()`` is the prepared JID, equality and hash are those of the
-  prepared parts, so ``parse_jid("Juliet@Example.COM") == parse_jid("juliet@example.com")``;
-  a ``BareJID`` never equals a ``FullJID``.  ``FullJID.bare`` is its ``BareJID``
-  (``BareJID.bare`` is itself); ``BareJID.with_resource(r)`` prepares ``r``.
+  prepared JID, so ``parse_jid("Juliet@Example.COM") == parse_jid("juliet@example.com")``;
+  a ``BareJID`` never equals a ``FullJID``, and a JID never equals anything that is not
+  a JID of its class (a string, a tuple).  JIDs have no order (``<`` is a ``TypeError``).
+  ``FullJID.bare`` is its ``BareJID`` (``BareJID.bare`` is itself);
+  ``BareJID.with_resource(r)`` prepares ``r``.  Pickling and copying keep the value
+  (a pickle names the class that made it: values of the two implementations are never
+  equal, so one process uses one, that of its backend).
 
-The classes are tuple subclasses with ``__slots__ = ()`` (as ``collections.namedtuple``):
-construction, attribute access, hashing and comparison then run in C, which matters on
-the routing path.  The tuple layout is private.
+The Python classes are tuple subclasses with ``__slots__ = ()`` (as
+``collections.namedtuple``): construction, attribute access, hashing and comparison
+then run in C, which matters on the routing path.  The tuple layout is private, and
+hidden from type checkers (the native classes are not tuples): its first item is the
+class itself, so that a JID never equals a plain tuple nor a JID of the other class.
 
 Example::
 
@@ -61,10 +71,24 @@ except ImportError:  # pragma: no cover - other implementations
         return property(operator.itemgetter(i), doc=doc)
 
 
-_new = tuple.__new__
+_new: Any = tuple.__new__
+
+if TYPE_CHECKING:
+
+    class _Value:
+        """What type checkers see as the base: a plain value, not a tuple."""
+
+        __slots__ = ()
+
+else:
+    _Value = tuple
 
 
-class BareJID(tuple[Any, ...]):
+def _unordered(self: object, other: object) -> Any:
+    return NotImplemented
+
+
+class BareJID(_Value):
     """A JID without resourcepart: ``localpart@domainpart`` or ``domainpart``."""
 
     __slots__ = ()
@@ -77,11 +101,15 @@ class BareJID(tuple[Any, ...]):
         def domain(self) -> str: ...
         @property
         def resource(self) -> str: ...
+        @property
+        def _text(self) -> str: ...
 
     else:
-        local = _field(0, "The prepared localpart, '' when absent.")
-        domain = _field(1, "The prepared domainpart.")
-        resource = _field(2, "Always '' for a bare JID.")
+        local = _field(1, "The prepared localpart, '' when absent.")
+        domain = _field(2, "The prepared domainpart.")
+        resource = _field(3, "Always '' for a bare JID.")
+        _text = _field(4, "The prepared JID.")
+        __lt__ = __le__ = __gt__ = __ge__ = _unordered
 
     def __new__(cls, s: str) -> Self:
         """Parse ``s``; raises ``JIDError`` (``not-bare`` if it has a resourcepart)."""
@@ -98,23 +126,22 @@ class BareJID(tuple[Any, ...]):
     def with_resource(self, resource: str) -> FullJID:
         """This JID with a resourcepart, prepared with Resourceprep (``JIDError`` if the
         resourcepart is invalid or empty)."""
-        j = parse_jid(f"{self[3]}/{resource}")
+        j = parse_jid(f"{self._text}/{resource}")
         if type(j) is not FullJID:  # pragma: no cover - a '/' always gives a FullJID
             raise JIDError("not-full", f"{resource!r} is not a resourcepart")
         return j
 
     def __str__(self) -> str:
-        s: str = self[3]
-        return s
+        return self._text
 
     def __repr__(self) -> str:
-        return f"BareJID({self[3]!r})"
+        return f"BareJID({self._text!r})"
 
     def __reduce__(self) -> tuple[Callable[[str], BareJID], tuple[str]]:
-        return (BareJID, (self[3],))
+        return (BareJID, (self._text,))
 
 
-class FullJID(tuple[Any, ...]):
+class FullJID(_Value):
     """A JID with a resourcepart: ``localpart@domainpart/resourcepart`` or
     ``domainpart/resourcepart``."""
 
@@ -130,12 +157,16 @@ class FullJID(tuple[Any, ...]):
         def resource(self) -> str: ...
         @property
         def bare(self) -> BareJID: ...
+        @property
+        def _text(self) -> str: ...
 
     else:
-        local = _field(0, "The prepared localpart, '' when absent.")
-        domain = _field(1, "The prepared domainpart.")
-        resource = _field(2, "The prepared resourcepart (never empty).")
-        bare = _field(4, "The BareJID of this JID.")
+        local = _field(1, "The prepared localpart, '' when absent.")
+        domain = _field(2, "The prepared domainpart.")
+        resource = _field(3, "The prepared resourcepart (never empty).")
+        _text = _field(4, "The prepared JID.")
+        bare = _field(5, "The BareJID of this JID.")
+        __lt__ = __le__ = __gt__ = __ge__ = _unordered
 
     def __new__(cls, s: str) -> Self:
         """Parse ``s``; raises ``JIDError`` (``not-full`` if it has no resourcepart)."""
@@ -145,14 +176,13 @@ class FullJID(tuple[Any, ...]):
         return j
 
     def __str__(self) -> str:
-        s: str = self[3]
-        return s
+        return self._text
 
     def __repr__(self) -> str:
-        return f"FullJID({self[3]!r})"
+        return f"FullJID({self._text!r})"
 
     def __reduce__(self) -> tuple[Callable[[str], FullJID], tuple[str]]:
-        return (FullJID, (self[3],))
+        return (FullJID, (self._text,))
 
 
 #: Either kind of JID.
@@ -174,10 +204,12 @@ class _Cache(dict[str, JID]):
         if resource:
             bare = self.get(bare_str)
             if bare is None or type(bare) is not BareJID:
-                bare = _new(BareJID, (local, domain, "", bare_str))
-            j: JID = _new(FullJID, (local, domain, resource, f"{bare_str}/{resource}", bare))
+                bare = _new(BareJID, (BareJID, local, domain, "", bare_str))
+            j: JID = _new(
+                FullJID, (FullJID, local, domain, resource, f"{bare_str}/{resource}", bare)
+            )
         else:
-            j = _new(BareJID, (local, domain, "", bare_str))
+            j = _new(BareJID, (BareJID, local, domain, "", bare_str))
         if len(self) >= CACHE_SIZE:
             self.clear()
         self[s] = j

@@ -11,6 +11,7 @@
 
 use std::borrow::Cow;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -32,15 +33,48 @@ fn jid_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
         .map(|t| t.bind(py))
 }
 
-fn to_py_err(py: Python<'_>, e: &JidError) -> PyErr {
-    match jid_error_type(py) {
-        Ok(t) => PyErr::from_type(t.clone(), (e.rule().as_str(), e.text().to_owned())),
-        Err(import_error) => import_error,
+/// `BaseException.__new__` as `ValueError` has it (`JIDError`'s `__new__`).
+fn exception_new(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static NEW: GILOnceCell<PyObject> = GILOnceCell::new();
+    NEW.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.get_type::<PyValueError>()
+                .getattr(intern!(py, "__new__"))?
+                .unbind(),
+        )
+    })
+    .map(|f| f.bind(py))
+}
+
+/// `JIDError(rule, text)`, the error raised for `rule` with `text`.
+///
+/// Built as `JIDError.__init__` would build it (`args` is `(rule, text)`; `rule` and
+/// `text` are attributes) but without running that Python method, which costs more
+/// than the rest of raising the error; `tests/test_jid.py` checks that the result
+/// equals a `JIDError(rule, text)` made in Python.
+pub(crate) fn jid_error(py: Python<'_>, rule: &str, text: &str) -> PyErr {
+    let make = || -> PyResult<PyErr> {
+        let t = jid_error_type(py)?;
+        let (rule, text) = (PyString::new(py, rule), PyString::new(py, text));
+        let exc = exception_new(py)?.call1((t, &rule, &text))?;
+        exc.setattr(intern!(py, "rule"), rule)?;
+        exc.setattr(intern!(py, "text"), text)?;
+        Ok(PyErr::from_value(exc))
+    };
+    match make() {
+        Ok(e) | Err(e) => e,
     }
 }
 
+pub(crate) fn to_py_err(py: Python<'_>, e: &JidError) -> PyErr {
+    jid_error(py, e.rule().as_str(), e.text())
+}
+
 /// The pure-Python implementation of `name`, for strings with lone surrogates.
-fn reference<'py>(py: Python<'py>, name: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn reference<'py>(
+    py: Python<'py>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
     static MODULE: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
     MODULE
         .get_or_try_init(py, || {

@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod jid;
+mod jid_value;
 mod xml;
 mod xml_strcache;
 
@@ -14,6 +15,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     xml::register(m)?;
     jid::register(m)?;
+    jid_value::register(m)?;
     // PyO3 keeps an `__all__`; the stub (`_native.pyi`, checked by stubtest) has none.
     if m.hasattr("__all__")? {
         m.delattr("__all__")?;

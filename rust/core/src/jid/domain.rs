@@ -48,10 +48,21 @@ fn too_long_label() -> JidError {
 
 /// Whether the ACE form of a non-ASCII label fits 63 octets.  Punycode writes at least
 /// one octet per code point, so more than 59 code points cannot fit; that bound also
-/// keeps the quadratic encoder off long input.
+/// keeps the quadratic encoder off long input.  Short labels fit without encoding:
+/// the encoded form is at most `basic + 1 + 9 * others` octets (see
+/// [`punycode::MAX_DIGITS_PER_CODE_POINT`]).
 fn ace_length_ok(label: &str) -> bool {
-    if label.chars().count() > MAX_LABEL_OCTETS - ACE_PREFIX.len() {
+    let (mut total, mut basic) = (0usize, 0usize);
+    for c in label.chars() {
+        total += 1;
+        basic += usize::from(c.is_ascii());
+    }
+    if total > MAX_LABEL_OCTETS - ACE_PREFIX.len() {
         return false;
+    }
+    let most = ACE_PREFIX.len() + basic + 1 + punycode::MAX_DIGITS_PER_CODE_POINT * (total - basic);
+    if most <= MAX_LABEL_OCTETS {
+        return true;
     }
     punycode::encode(label).is_some_and(|e| ACE_PREFIX.len() + e.len() <= MAX_LABEL_OCTETS)
 }
@@ -231,28 +242,26 @@ fn format_ipv6(g: &[u16; 8]) -> String {
 /// such a name every label only needs lowercasing, so the result is exactly what the
 /// general path gives; anything else (errors included) returns `None` and takes it.
 fn plain_ascii_name(d: &str) -> Option<Cow<'_, str>> {
+    let bytes = d.as_bytes();
     let mut upper = false;
-    let mut last: &[u8] = &[];
-    for label in d.split('.') {
-        let b = label.as_bytes();
-        match (b.first(), b.last()) {
-            (Some(&first), Some(&end)) if first != b'-' && end != b'-' => {}
-            _ => return None,
-        }
-        if b.len() > MAX_LABEL_OCTETS || b.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
-        {
+    let mut start = 0;
+    let mut digits_only = true;
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b'.' {
+            plain_label(bytes.get(start..i)?)?;
+            start = i + 1;
+            digits_only = true;
+        } else if c.is_ascii_lowercase() || c == b'-' {
+            digits_only = false;
+        } else if c.is_ascii_uppercase() {
+            upper = true;
+            digits_only = false;
+        } else if !c.is_ascii_digit() {
             return None;
         }
-        for &c in b {
-            if c.is_ascii_uppercase() {
-                upper = true;
-            } else if !is_ldh(c) {
-                return None;
-            }
-        }
-        last = b;
     }
-    if last.iter().all(u8::is_ascii_digit) {
+    plain_label(bytes.get(start..)?)?;
+    if digits_only {
         return None;
     }
     Some(if upper {
@@ -260,6 +269,19 @@ fn plain_ascii_name(d: &str) -> Option<Cow<'_, str>> {
     } else {
         Cow::Borrowed(d)
     })
+}
+
+/// A label of [`plain_ascii_name`] (its characters already checked): 1..63 octets, no
+/// leading or trailing hyphen, not an ACE label.
+fn plain_label(b: &[u8]) -> Option<()> {
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&end)) if first != b'-' && end != b'-' => {}
+        _ => return None,
+    }
+    if b.len() > MAX_LABEL_OCTETS || b.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"xn--")) {
+        return None;
+    }
+    Some(())
 }
 
 /// Check a prepared part's length (RFC 7622 §3.1: 1..1023 bytes).
@@ -305,10 +327,9 @@ pub fn prep_domain(d: &str) -> Result<Cow<'_, str>, JidError> {
             .ok_or_else(|| bad("invalid IPv6 literal"))?;
         return Ok(Cow::Owned(format!("[{}]", format_ipv6(&g))));
     }
-    if d.is_ascii() {
-        if let Some(fast) = plain_ascii_name(d) {
-            return check_length(fast, "domainpart");
-        }
+    // Non-ASCII bytes are not letters, digits or hyphens: the fast path declines them.
+    if let Some(fast) = plain_ascii_name(d) {
+        return check_length(fast, "domainpart");
     }
     check_length(host_name(d)?, "domainpart")
 }
@@ -316,31 +337,38 @@ pub fn prep_domain(d: &str) -> Result<Cow<'_, str>, JidError> {
 /// The general path for a host name (no IP-literal brackets, trailing dot removed).
 fn host_name(d: &str) -> Result<Cow<'_, str>, JidError> {
     let ascii = d.is_ascii();
-    let mut labels: Vec<Cow<'_, str>> = Vec::new();
+    let mut joined = String::with_capacity(d.len());
+    let mut all_borrowed = true;
+    let mut count = 0usize;
+    let mut all_dec_octets = true;
+    let mut last_numeric = false;
+    let mut add = |raw: &str| -> Result<(), JidError> {
+        let label = prep_label(raw)?;
+        all_borrowed &= matches!(label, Cow::Borrowed(_));
+        all_dec_octets &= dec_octet(&label).is_some();
+        last_numeric = label.bytes().all(|b| b.is_ascii_digit());
+        if count > 0 {
+            joined.push('.');
+        }
+        joined.push_str(&label);
+        count += 1;
+        Ok(())
+    };
     if ascii {
-        for raw in d.split('.') {
-            labels.push(prep_label(raw)?);
-        }
+        d.split('.').try_for_each(&mut add)?;
     } else {
-        for raw in d.split(is_separator) {
-            labels.push(prep_label(raw)?);
-        }
+        d.split(is_separator).try_for_each(&mut add)?;
     }
-    if let Some(tld) = labels.last() {
-        if tld.bytes().all(|b| b.is_ascii_digit())
-            && (labels.len() != 4 || !labels.iter().all(|l| dec_octet(l).is_some()))
-        {
-            return Err(bad(
-                "numeric top-level label in a name that is not an IPv4 address",
-            ));
-        }
+    if last_numeric && (count != 4 || !all_dec_octets) {
+        return Err(bad(
+            "numeric top-level label in a name that is not an IPv4 address",
+        ));
     }
-    let joined = if ascii && labels.iter().all(|l| matches!(l, Cow::Borrowed(_))) {
+    Ok(if ascii && all_borrowed {
         Cow::Borrowed(d)
     } else {
-        Cow::Owned(labels.join("."))
-    };
-    Ok(joined)
+        Cow::Owned(joined)
+    })
 }
 
 #[cfg(test)]

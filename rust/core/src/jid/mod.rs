@@ -24,12 +24,16 @@ mod domain;
 mod punycode;
 mod stringprep;
 mod tables;
+mod text;
 
 use std::borrow::Cow;
 use std::fmt;
 
+use memchr::memchr;
+
 pub use domain::{prep_domain, MAX_LABEL_OCTETS};
 pub use stringprep::{is_assigned_3_2, nameprep, nfkc_3_2, nodeprep, resourceprep};
+pub use text::{prep_jid_text, PreparedText};
 
 use domain::check_length;
 use stringprep::{prepare, Profile};
@@ -129,6 +133,12 @@ pub struct PreparedJid<'a> {
     pub resource: Option<Cow<'a, str>>,
 }
 
+/// `s` before and after the byte at `i`, an ASCII separator (so both are char
+/// boundaries).
+fn split_around(s: &str, i: usize) -> (&str, &str) {
+    (s.get(..i).unwrap_or(s), s.get(i + 1..).unwrap_or(""))
+}
+
 fn prep_part<'a>(raw: &'a str, profile: Profile) -> Result<Cow<'a, str>, JidError> {
     let part = profile.part();
     if raw.is_empty() {
@@ -147,12 +157,18 @@ fn prep_part<'a>(raw: &'a str, profile: Profile) -> Result<Cow<'a, str>, JidErro
 /// # Errors
 /// The first [`JidError`] found, parts checked left to right.
 pub fn prep_jid(s: &str) -> Result<PreparedJid<'_>, JidError> {
-    let (rest, resource_raw) = match s.split_once('/') {
-        Some((rest, res)) => (rest, Some(res)),
+    let (rest, resource_raw) = match memchr(b'/', s.as_bytes()) {
+        Some(i) => {
+            let (rest, resource) = split_around(s, i);
+            (rest, Some(resource))
+        }
         None => (s, None),
     };
-    let (local_raw, domain_raw) = match rest.split_once('@') {
-        Some((local, domain)) => (Some(local), domain),
+    let (local_raw, domain_raw) = match memchr(b'@', rest.as_bytes()) {
+        Some(i) => {
+            let (local, domain) = split_around(rest, i);
+            (Some(local), domain)
+        }
         None => (None, rest),
     };
     let local = local_raw

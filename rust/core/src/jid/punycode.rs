@@ -10,6 +10,13 @@ const DAMP: u32 = 700;
 const INITIAL_BIAS: u32 = 72;
 const INITIAL_N: u32 = 0x80;
 
+/// The most digits [`encode`] writes for one non-basic code point of a label of at most
+/// 59 code points (the callers' bound): the delta it encodes is below
+/// `0x10FFFF * 60 + 2 * 59 + 1`, under 67 million, and each digit but the last divides
+/// what is left by `BASE - t >= BASE - TMAX = 10`, so eight digits leave less than 1,
+/// which the ninth writes.  The encoded form is then at most `basic + 1 + 9 * others`.
+pub(crate) const MAX_DIGITS_PER_CODE_POINT: usize = 9;
+
 fn adapt(delta: u32, num_points: u32, first_time: bool) -> u32 {
     let mut delta = if first_time { delta / DAMP } else { delta / 2 };
     delta += delta / num_points.max(1);
@@ -152,6 +159,24 @@ mod tests {
         assert_eq!(encode(mixed).as_deref(), Some("3B-ww4c5e180e575a65lsy2b"));
         assert_eq!(decode("3B-ww4c5e180e575a65lsy2b").as_deref(), Some(mixed));
         assert_eq!(encode("bücher").as_deref(), Some("bcher-kva"));
+    }
+
+    #[test]
+    fn encoded_length_bound() {
+        let worst = ['\u{80}', '\u{10fffd}', '\u{ffff}', '\u{e000}', '\u{4e00}'];
+        for others in 0..=59usize {
+            for basic in [0, 1, 59 - others] {
+                for order in 0..worst.len() {
+                    let mut label: String = "a".repeat(basic);
+                    for i in 0..others {
+                        label.push(worst[(i * 7 + order) % worst.len()]);
+                    }
+                    let encoded = encode(&label).expect("no overflow under 60 code points");
+                    let bound = basic + usize::from(basic > 0) + MAX_DIGITS_PER_CODE_POINT * others;
+                    assert!(encoded.len() <= bound, "{label:?}: {}", encoded.len());
+                }
+            }
+        }
     }
 
     #[test]
