@@ -147,6 +147,7 @@ async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         env=env,
         stderr=asyncio.subprocess.PIPE,
     )
+    line = b""
     try:
         assert proc.stderr is not None
         line = await asyncio.wait_for(proc.stderr.readline(), 60)
@@ -173,6 +174,12 @@ async def test_zero_config_run_serves_and_stops_on_sigterm(tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         assert (await asyncio.wait_for(ended, 10))["condition"] == "system-shutdown"
         assert await asyncio.wait_for(proc.wait(), 15) == 0
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+        rest = await proc.stderr.read() if proc.stderr is not None else b""
+        print("server stderr:", (line + rest).decode(errors="replace")[-3000:])
+        raise
     finally:
         if proc.returncode is None:
             proc.kill()

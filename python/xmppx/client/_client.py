@@ -51,9 +51,10 @@ from xmppx.client._events import (
     TLSFailed,
     TLSProceed,
 )
-from xmppx.client._stream import ClientStream, ClientStreamConfig, _attr
+from xmppx.client._stream import ClientStream, ClientStreamConfig
 from xmppx.core import Element, prep_jid
 from xmppx.errors import STANZA_ERROR_CONDITIONS, StanzaError
+from xmppx.stream._escape import escape_attr
 
 __all__ = [
     "ALPN_XMPP_CLIENT",
@@ -560,8 +561,8 @@ class Client(asyncio.Protocol):
         """XEP-0199 §4.2/§4.3: answer a ping with an empty result."""
         to = ping.get("from")
         ident = ping.get("id") or ""
-        addr = f" to='{_attr(to)}'" if to else ""
-        self._stream.send_raw(f"<iq type='result' id='{_attr(ident)}'{addr}/>".encode())
+        addr = f" to='{escape_attr(to)}'" if to else ""
+        self._stream.send_raw(f"<iq type='result' id='{escape_attr(ident)}'{addr}/>".encode())
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, StanzaReceived):

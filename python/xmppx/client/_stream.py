@@ -100,6 +100,7 @@ from xmppx.core import (
     stream_header,
 )
 from xmppx.errors import StreamError
+from xmppx.stream._escape import escape_attr, escape_text
 
 __all__ = [
     "BIND_IQ_ID",
@@ -488,7 +489,7 @@ class ClientStream:
             return
         self._session_required = session_required
         resource = cfg.resource
-        body = f"<resource>{_text(resource)}</resource>" if resource else ""
+        body = f"<resource>{escape_text(resource)}</resource>" if resource else ""
         self._write(
             f"<iq type='set' id='{BIND_IQ_ID}'><bind xmlns='{ns.BIND}'>{body}</bind></iq>".encode()
         )
@@ -528,7 +529,7 @@ class ClientStream:
             return
         self._mech = mech
         self._write(
-            f"<auth xmlns='{ns.SASL}' mechanism='{_attr(mech.name)}'>"
+            f"<auth xmlns='{ns.SASL}' mechanism='{escape_attr(mech.name)}'>"
             f"{encode_payload(initial)}</auth>".encode()
         )
         self.phase = ClientPhase.SASL
@@ -657,7 +658,7 @@ class ClientStream:
     def _write_stream_error(self, condition: str, text: str) -> None:
         body = f"<{condition} xmlns='{ns.STREAM_ERRORS}'/>"
         if text:
-            body += f"<text xmlns='{ns.STREAM_ERRORS}' xml:lang='en'>{_text(text)}</text>"
+            body += f"<text xmlns='{ns.STREAM_ERRORS}' xml:lang='en'>{escape_text(text)}</text>"
         self._out.append(f"<stream:error>{body}</stream:error>".encode())
 
 
@@ -674,11 +675,3 @@ def _stanza_error(el: Element) -> tuple[str, str]:
             else:
                 condition = child.name
     return condition, text
-
-
-def _text(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attr(s: str) -> str:
-    return _text(s).replace("'", "&apos;").replace('"', "&quot;")

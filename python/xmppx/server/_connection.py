@@ -94,8 +94,8 @@ class C2SConnection(asyncio.Protocol):
         self._pending_work = 0
         self._paused_for_work = False
         self._backlog: list[Event] = []
-        #: Bytes that arrived over TLS before ``start_tls()`` returned (asyncio may deliver
-        #: them first); fed to the restarted stream once TLS is established.
+        #: Decrypted bytes that arrived over TLS before ``start_tls()`` returned (asyncio may
+        #: deliver them first); fed to the restarted stream once TLS is established.
         self._tls_pending: list[bytes] | None = None
         self._write_limit = int(cfg["limits.write_buffer_bytes"])
         self._timers: list[asyncio.TimerHandle] = []
@@ -223,6 +223,10 @@ class C2SConnection(asyncio.Protocol):
         if ctx is None or transport is None:  # pragma: no cover - features prevent it
             self._shutdown(abort=True)
             return
+        # Stop reading now: the client's TLS ClientHello may already be on its way, and
+        # it is for the TLS layer, not our parser.  start_tls() takes the transport over
+        # and resumes reading once the TLS protocol is in place.
+        transport.pause_reading()
         self._tls_pending = []
         self._spawn(self._upgrade(transport, ctx))
 

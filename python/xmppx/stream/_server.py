@@ -38,8 +38,6 @@ ours before any stream error (§4.9.1.2).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import secrets
 from collections.abc import Callable, Sequence
@@ -47,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from xmppx import ns
+from xmppx.auth import SASLFailure, decode_payload, encode_payload
 from xmppx.core import (
     Element,
     StreamEnd,
@@ -56,6 +55,7 @@ from xmppx.core import (
     serialize,
 )
 from xmppx.errors import StreamError
+from xmppx.stream._escape import escape_attr, escape_text
 from xmppx.stream._events import (
     AuthAborted,
     AuthRequested,
@@ -143,27 +143,6 @@ class _Flags:
     domain: str = ""
     mechanism: str = ""
     offered: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _b64decode(text: str) -> bytes | None:
-    """RFC 6120 §6.4.2: ``=`` is the empty response; otherwise strict base64."""
-    text = text.strip()
-    if text == "=":
-        return b""
-    if not text:
-        return None
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise _SaslEncodingError from None
-
-
-class _SaslEncodingError(Exception):
-    pass
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii") if data else "="
 
 
 class ServerStream:
@@ -318,8 +297,8 @@ class ServerStream:
                 self._sasl_refuse("invalid-mechanism", f"{mech or '(none)'} is not offered")
                 return
             try:
-                initial = _b64decode(el.text)
-            except _SaslEncodingError:
+                initial = decode_payload(el.text)
+            except SASLFailure:
                 self._sasl_refuse("incorrect-encoding", "the initial response is not base64")
                 return
             flags.mechanism = mech
@@ -355,8 +334,8 @@ class ServerStream:
             return
         if el.name == "response":
             try:
-                data = _b64decode(el.text)
-            except _SaslEncodingError:
+                data = decode_payload(el.text)
+            except SASLFailure:
                 self._sasl_refuse("incorrect-encoding", "the response is not base64")
                 return
             events.append(AuthResponse(data=data or b""))
@@ -373,12 +352,12 @@ class ServerStream:
     def auth_challenge(self, data: bytes) -> None:
         """Send ``<challenge/>`` (RFC 6120 §6.4.3)."""
         self._require(Phase.SASL)
-        self._write(f"<challenge xmlns='{ns.SASL}'>{_b64encode(data)}</challenge>".encode())
+        self._write(f"<challenge xmlns='{ns.SASL}'>{encode_payload(data)}</challenge>".encode())
 
     def auth_success(self, user_bare_jid: str, additional_data: bytes | None = None) -> None:
         """Send ``<success/>`` and expect a restarted stream (RFC 6120 §6.4.6)."""
         self._require(Phase.SASL)
-        body = _b64encode(additional_data) if additional_data else ""
+        body = encode_payload(additional_data)
         self._write(f"<success xmlns='{ns.SASL}'>{body}</success>".encode())
         self._flags.authenticated = True
         self.authzid_user = user_bare_jid
@@ -395,8 +374,8 @@ class ServerStream:
         """Answer the bind iq (RFC 6120 §7.6.1) and open the stream for stanzas."""
         self._require(Phase.FEATURES)
         self._write(
-            f"<iq type='result' id='{_attr(iq_id)}'><bind xmlns='{ns.BIND}'>"
-            f"<jid>{_text(full_jid)}</jid></bind></iq>".encode()
+            f"<iq type='result' id='{escape_attr(iq_id)}'><bind xmlns='{ns.BIND}'>"
+            f"<jid>{escape_text(full_jid)}</jid></bind></iq>".encode()
         )
         self.jid = full_jid
         self.phase = Phase.READY
@@ -405,7 +384,7 @@ class ServerStream:
         """Answer the bind iq with an error (RFC 6120 §7.6.2)."""
         self._require(Phase.FEATURES)
         self._write(
-            f"<iq type='error' id='{_attr(iq_id)}'><error type='{error_type}'>"
+            f"<iq type='error' id='{escape_attr(iq_id)}'><error type='{error_type}'>"
             f"<{condition} xmlns='{ns.STANZAS}'/></error></iq>".encode()
         )
 
@@ -480,7 +459,7 @@ class ServerStream:
         flags.failed_auth += 1
         body = f"<{condition}/>"
         if text:
-            body += f"<text xml:lang='en'>{_text(text)}</text>"
+            body += f"<text xml:lang='en'>{escape_text(text)}</text>"
         self._write(f"<failure xmlns='{ns.SASL}'>{body}</failure>".encode())
         self.phase = Phase.FEATURES
         return flags.failed_auth >= self.config.max_auth_attempts
@@ -510,22 +489,22 @@ class ServerStream:
     def _write_stream_error(self, condition: str, text: str) -> None:
         body = f"<{condition} xmlns='{ns.STREAM_ERRORS}'/>"
         if text:
-            body += f"<text xmlns='{ns.STREAM_ERRORS}' xml:lang='en'>{_text(text)}</text>"
+            body += f"<text xmlns='{ns.STREAM_ERRORS}' xml:lang='en'>{escape_text(text)}</text>"
         self._write(f"<stream:error>{body}</stream:error>".encode())
 
     def _send_header(self, header: StreamHeader | None) -> None:
         self.stream_id = secrets.token_urlsafe(12)
         domain = self._flags.domain or next(iter(sorted(self.config.domains)), "")
         attrs = [
-            f"from='{_attr(domain)}'",
+            f"from='{escape_attr(domain)}'",
             f"id='{self.stream_id}'",
             "version='1.0'",
-            f"xml:lang='{_attr(self.config.lang)}'",
+            f"xml:lang='{escape_attr(self.config.lang)}'",
         ]
         if header is not None:
             peer = header.attrs.get("from")
             if peer:
-                attrs.insert(0, f"to='{_attr(peer)}'")
+                attrs.insert(0, f"to='{escape_attr(peer)}'")
         prolog = b"<?xml version='1.0'?>" if self._flags.restarts == 0 else b""
         self._write(
             prolog
@@ -550,7 +529,7 @@ class ServerStream:
                 parts.append(f"<mechanisms xmlns='{ns.SASL}'>{mechs}</mechanisms>".encode())
                 cb = cfg.channel_binding_types(flags.tls)
                 if cb:
-                    types = "".join(f"<channel-binding type='{_attr(t)}'/>" for t in cb)
+                    types = "".join(f"<channel-binding type='{escape_attr(t)}'/>" for t in cb)
                     parts.append(
                         f"<sasl-channel-binding xmlns='{ns.SASL_CB}'>{types}"
                         "</sasl-channel-binding>".encode()
@@ -567,11 +546,3 @@ class ServerStream:
             f"<idle-seconds>{cfg.idle_seconds}</idle-seconds></limits>".encode()
         )
         self._write(b"<stream:features>" + b"".join(parts) + b"</stream:features>")
-
-
-def _text(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attr(s: str) -> str:
-    return _text(s).replace("'", "&apos;").replace('"', "&quot;")
