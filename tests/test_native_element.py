@@ -312,3 +312,47 @@ def test_hand_built_serialization_matches_python_backend(
     assert out == python.serialize(p_el, default_ns), json.dumps(spec)
     n_el.tail = ""  # the root's tail lies outside the element and is not written
     assert native.parse(out, default_ns) == n_el
+
+
+# longer strings than TEXT, over an alphabet of the characters the escaper treats apart
+# (the native serializer scans several bytes at a time), invalid ones included
+LONG_TEXT = st.text(
+    alphabet=st.sampled_from(list("ab&<>'\"\t\n\r\x01\u00e9\uf000\uff21\ufffd\ufffe\U0001f600")),
+    max_size=40,
+)
+
+
+def _serialize_or_error(core: ModuleType, spec: dict[str, Any]) -> bytes | type[ValueError]:
+    try:
+        return bytes(core.serialize(build(core, spec)))
+    except ValueError:
+        return ValueError
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["to", "id", "{urn:x}k"]), LONG_TEXT, max_size=3),
+    LONG_TEXT,
+    LONG_TEXT,
+)
+def test_long_strings_escape_like_python_backend(
+    attrs: dict[str, str], text: str, tail: str
+) -> None:
+    child = {"name": "b", "ns": "urn:y", "attrs": attrs, "text": tail, "tail": text}
+    spec = {"name": "a", "ns": "jabber:client", "attrs": attrs, "text": text, "tail": ""}
+    spec["children"] = [{**child, "children": []}]
+    assert _serialize_or_error(native, spec) == _serialize_or_error(python, spec)
+
+
+def test_hand_built_attributes_survive_changes() -> None:
+    el = native.Element("m", "jabber:client", {"a": "1", "{urn:x}b": "2", "c": "3"})
+    assert el.attrs == {"a": "1", "{urn:x}b": "2", "c": "3"}
+    assert repr(el) == '<Element "{jabber:client}m" attrs=3>'
+    copy = el.copy()
+    el.set("a", "one")
+    assert el.pop_attr("c") == "3" and el.pop_attr("c", "gone") == "gone"
+    assert el.attrs == {"a": "one", "{urn:x}b": "2"}
+    assert copy.attrs == {"a": "1", "{urn:x}b": "2", "c": "3"}
+    assert el != copy
+    assert el.serialize() == b"<m xmlns:ns0='urn:x' a='one' ns0:b='2'/>"
+    assert native.Element.from_etree(el.to_etree()) == el

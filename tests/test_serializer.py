@@ -4,7 +4,7 @@ and ``stream_header``/``stream_footer`` (RFC 6120 §4.7)."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 
 import pytest
 
@@ -149,6 +149,61 @@ def test_empty_text_means_self_closing(core: ModuleType) -> None:
     assert core.serialize(E(core, "a", "jabber:client", None, E(core, "b"))) == b"<a><b/></a>"
 
 
+def _esc_text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _esc_attr(s: str) -> str:
+    for c, r in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("'", "&apos;"), ('"', "&quot;")):
+        s = s.replace(c, r)
+    return s.replace("\t", "&#9;").replace("\n", "&#10;").replace("\r", "&#13;")
+
+
+# characters with a meaning for the escaper, and non-ASCII ones around U+FFFE/U+FFFF (same
+# UTF-8 lead byte EF) that must pass unchanged
+ESCAPE_PROBES = "&<>'\"\t\n\r\u00e9\uf000\uff21\ufffd\U0001f600"
+
+
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 15, 16, 17, 33])
+def test_escaping_at_every_position(core: ModuleType, length: int) -> None:
+    # the native serializer scans several bytes at a time: put each special character at
+    # every offset of strings around those block sizes
+    for special in ESCAPE_PROBES:
+        for pos in range(length + 1):
+            s = "a" * pos + special + "b" * (length - pos)
+            el = E(core, "x", "jabber:client", {"k": s}, E(core, "y", tail=s), text=s)
+            want = f"<x k='{_esc_attr(s)}'>{_esc_text(s)}<y/>{_esc_text(s)}</x>"
+            assert core.serialize(el) == want.encode(), (special, pos)
+
+
+def test_attributes_keep_order_for_any_mapping(core: ModuleType) -> None:
+    attrs = {"to": "a@b", LANG: "en", "{urn:x}k": "1", "id": "x" * 40}
+    want = b"<m xmlns:ns0='urn:x' to='a@b' xml:lang='en' ns0:k='1' id='" + b"x" * 40 + b"'/>"
+    for mapping in (attrs, MappingProxyType(attrs)):
+        el = E(core, "m", "jabber:client", mapping)  # type: ignore[arg-type]
+        assert core.serialize(el) == want
+        assert list(el.attrs.items()) == list(attrs.items())
+        assert el.get("{urn:x}k") == "1" and el.get("nope") is None
+    el.set("to", "c@d")
+    el.set("new", "v")
+    assert el.pop_attr("id") == "x" * 40
+    assert core.serialize(el) == (
+        b"<m xmlns:ns0='urn:x' to='c@d' xml:lang='en' ns0:k='1' new='v'/>"
+    )
+
+
+def test_outputs_are_independent_of_earlier_calls(core: ModuleType) -> None:
+    # (the native backend reuses one output buffer between calls)
+    good = E(core, "a", text="x")
+    assert core.serialize(good) == b"<a>x</a>"
+    with pytest.raises(ValueError):
+        core.serialize(E(core, "a", text="x" * 20 + "\x01"))
+    assert core.serialize(good) == b"<a>x</a>"
+    big = core.serialize(E(core, "big", text="y" * (3 << 20)))
+    assert big == b"<big>" + b"y" * (3 << 20) + b"</big>"
+    assert core.serialize(good) == b"<a>x</a>"
+
+
 # -- errors -------------------------------------------------------------------------------
 BAD_CHARS = ["\x00", "\x01", "\x08", "\x0b", "\x1f", "\ud800", "\udfff", "\ufffe", "\uffff"]
 
@@ -162,6 +217,24 @@ def test_non_xml_characters_raise(core: ModuleType, bad: str) -> None:
         lambda: E(core, "a", "jabber:client", {"k": bad}),
         lambda: E(core, "a", "jabber:client", None, E(core, "b", tail=bad)),
         lambda: E(core, "a", f"urn:{bad}"),
+    ]
+    for build in builders:
+        with pytest.raises(ValueError):
+            core.serialize(build())
+
+
+@pytest.mark.parametrize("bad", ["\x01", "\x1f", "\ufffe", "\uffff"])
+@pytest.mark.parametrize("pos", [0, 7, 8, 9, 20])
+def test_non_xml_characters_anywhere_in_long_strings_raise(
+    core: ModuleType, bad: str, pos: int
+) -> None:
+    s = "\uffef" * pos + bad + "b" * 12
+    builders = [
+        lambda: E(core, "a", text=s),
+        lambda: E(core, "a", "jabber:client", {"k": s}),
+        lambda: E(core, "a", "jabber:client", None, E(core, "b", tail=s)),
+        lambda: E(core, "a", f"urn:{s}"),
+        lambda: E(core, "a", "jabber:client", {f"{{urn:{s}}}k": "v"}),
     ]
     for build in builders:
         with pytest.raises(ValueError):

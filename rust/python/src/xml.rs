@@ -5,41 +5,57 @@
 //! `StreamEnd`, `XMLStreamError`), imported once and cached, so both backends return
 //! the same types; the stanza event is the native `Element` itself.
 
+use std::cell::{Ref, RefCell, RefMut};
+
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::GILOnceCell;
+use pyo3::sync::{GILOnceCell, GILProtected};
 use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyType};
 
 use crate::xml_strcache::cached;
 use xmppx_core::xml::chars::is_ncname;
 use xmppx_core::xml::{
-    self as core, with_child, Element as CoreElement, Event, Handle, Limits, TreeError, View,
-    XmlError, MAX_TREE_DEPTH,
+    self as core, with_child, AttrList, AttrsRef, Element as CoreElement, Event, Handle, Limits,
+    TreeError, View, XmlError, MAX_TREE_DEPTH,
 };
 
 /// A child handle: a Python `Element` object.
 pub struct PyHandle(Py<Element>);
 
 impl Handle for PyHandle {
+    type Guard<'g> = Python<'g>;
+    fn guarded<R>(f: impl for<'g> FnOnce(Python<'g>) -> R) -> R {
+        Python::with_gil(f)
+    }
     fn wrap(e: CoreElement<Self>) -> Result<Self, TreeError> {
-        Python::with_gil(|py| Py::new(py, Element { inner: e }).map(PyHandle))
+        Python::with_gil(|py| Py::new(py, Element::from_core(e)).map(PyHandle))
             .map_err(|_| TreeError::Callback)
     }
-    fn read<R>(&self, f: impl FnOnce(&CoreElement<Self>) -> R) -> Result<R, TreeError> {
-        Python::with_gil(|py| {
-            let b = self.0.bind(py).try_borrow().map_err(|_| TreeError::Busy)?;
-            Ok(f(&b.inner))
-        })
+    fn read_in<R>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&CoreElement<Self>) -> R,
+    ) -> Result<R, TreeError> {
+        let b = self
+            .0
+            .get()
+            .inner
+            .get(py)
+            .try_borrow()
+            .map_err(|_| TreeError::Busy)?;
+        Ok(f(&b))
     }
     fn write<R>(&self, f: impl FnOnce(&mut CoreElement<Self>) -> R) -> Result<R, TreeError> {
         Python::with_gil(|py| {
             let mut b = self
                 .0
-                .bind(py)
+                .get()
+                .inner
+                .get(py)
                 .try_borrow_mut()
                 .map_err(|_| TreeError::Busy)?;
-            Ok(f(&mut b.inner))
+            Ok(f(&mut b))
         })
     }
     fn same(&self, other: &Self) -> bool {
@@ -116,6 +132,14 @@ fn pairs_dict<'py>(py: Python<'py>, pairs: &[(String, String)]) -> PyResult<Boun
     Ok(d)
 }
 
+fn attrs_dict<'py>(py: Python<'py>, attrs: &AttrsRef<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in attrs.iter() {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
 fn event_to_py(py: Python<'_>, ev: Event) -> PyResult<PyObject> {
     match ev {
         Event::Header(h) => {
@@ -126,13 +150,9 @@ fn event_to_py(py: Python<'_>, ev: Event) -> PyResult<PyObject> {
             kw.set_item(intern!(py, "nsmap"), pairs_dict(py, &h.nsmap)?)?;
             Ok(api(py)?.header.bind(py).call((), Some(&kw))?.unbind())
         }
-        Event::Stanza(s) => Ok(Py::new(
-            py,
-            Element {
-                inner: CoreElement::from_stanza(s),
-            },
-        )?
-        .into_any()),
+        Event::Stanza(s) => {
+            Ok(Py::new(py, Element::from_core(CoreElement::from_stanza(s)))?.into_any())
+        }
         Event::End => Ok(api(py)?.end.bind(py).call0()?.unbind()),
     }
 }
@@ -159,20 +179,50 @@ fn split_clark(tag: &str) -> (&str, &str) {
 
 /// An XML element (ElementTree model, see `xmppx.core._api`).  Parsed elements keep
 /// their input bytes and build child objects only when asked.
-#[pyclass(module = "xmppx._native", name = "Element")]
+///
+/// `frozen`, with the mutable element in a `RefCell` that only the GIL holder can
+/// reach: reading a child while walking a tree (serializing, comparing) then costs a
+/// plain borrow-count update next to the element's fields, where PyO3's own borrow
+/// flag (after the fields) takes atomic operations on one more cache line, plus a
+/// reference count update, per element.  Conflicting borrows still raise
+/// `RuntimeError`.  (`GILProtected` exists for interpreters with a GIL, the only
+/// ones the package is built for.)
+#[pyclass(module = "xmppx._native", name = "Element", frozen)]
 pub struct Element {
-    pub(crate) inner: CoreElement<PyHandle>,
+    inner: GILProtected<RefCell<CoreElement<PyHandle>>>,
 }
 
 impl Element {
-    fn find_impl(&mut self, tag: &str, first: bool) -> PyResult<Vec<PyHandle>> {
+    fn from_core(e: CoreElement<PyHandle>) -> Self {
+        Element {
+            inner: GILProtected::new(RefCell::new(e)),
+        }
+    }
+
+    /// Shared access to the element (`RuntimeError` while it is being modified).
+    fn read<'py>(&'py self, py: Python<'py>) -> PyResult<Ref<'py, CoreElement<PyHandle>>> {
+        self.inner
+            .get(py)
+            .try_borrow()
+            .map_err(|_| tree_err(TreeError::Busy))
+    }
+
+    /// Exclusive access to the element (`RuntimeError` while it is being read).
+    fn write<'py>(&'py self, py: Python<'py>) -> PyResult<RefMut<'py, CoreElement<PyHandle>>> {
+        self.inner
+            .get(py)
+            .try_borrow_mut()
+            .map_err(|_| tree_err(TreeError::Busy))
+    }
+
+    fn find_impl(&self, py: Python<'_>, tag: &str, first: bool) -> PyResult<Vec<PyHandle>> {
         let (ns, name) = split_clark(tag);
         let t = if tag.starts_with('{') && tag.contains('}') {
             format!("{{{ns}}}{name}")
         } else {
             tag.to_owned()
         };
-        self.inner.findall(&t, first).map_err(tree_err)
+        self.write(py)?.findall(&t, first).map_err(tree_err)
     }
 }
 
@@ -191,7 +241,7 @@ fn to_etree_view<'py>(
         } else {
             format!("{{{}}}{}", v.namespace(), v.name())
         };
-        let e = et_element_class(py)?.call1((tag, pairs_dict(py, &v.attrs())?))?;
+        let e = et_element_class(py)?.call1((tag, attrs_dict(py, &v.attrs_ref())?))?;
         let text = v.text();
         if !text.is_empty() {
             e.setattr(intern!(py, "text"), &*text)?;
@@ -228,7 +278,7 @@ fn from_etree_impl(py: Python<'_>, e: &Bound<'_, PyAny>, depth: usize) -> PyResu
     let tag = tag.to_str()?;
     let (ns, name) = split_clark(tag);
     check_name(name)?;
-    let attrs = extract_attrs(&e.getattr(intern!(py, "attrib"))?)?;
+    let attrs = extract_attr_list(&e.getattr(intern!(py, "attrib"))?)?;
     let opt_str = |v: Bound<'_, PyAny>| -> PyResult<String> {
         if v.is_none() {
             Ok(String::new())
@@ -238,12 +288,45 @@ fn from_etree_impl(py: Python<'_>, e: &Bound<'_, PyAny>, depth: usize) -> PyResu
     };
     let text = opt_str(e.getattr(intern!(py, "text"))?)?;
     let tail = opt_str(e.getattr(intern!(py, "tail"))?)?;
-    let mut el = CoreElement::new(name, ns, attrs, text, tail);
+    let mut el = CoreElement::with_attr_list(name, ns, attrs, text, tail);
     for c in e.try_iter()? {
         let child = from_etree_impl(py, &c?, depth + 1)?;
         el.append(PyHandle(Py::new(py, child)?)).map_err(tree_err)?;
     }
-    Ok(Element { inner: el })
+    Ok(Element::from_core(el))
+}
+
+/// The attributes of a mapping, packed.  A `dict` (keys unique) is read in place;
+/// another mapping through `items()`, a repeated key keeping its first position.
+fn extract_attr_list(attrs: &Bound<'_, PyAny>) -> PyResult<AttrList> {
+    if let Ok(d) = attrs.downcast_exact::<PyDict>() {
+        let mut out = AttrList::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            out.push(
+                str_ref(&k, "attribute name")?,
+                str_ref(&v, "attribute value")?,
+            );
+        }
+        return Ok(out);
+    }
+    let pairs = extract_attrs(attrs)?;
+    let mut out = AttrList::with_capacity(pairs.len());
+    for (k, v) in &pairs {
+        out.push(k, v);
+    }
+    Ok(out)
+}
+
+/// A `str` borrowed as UTF-8: `TypeError` for another type, the `UnicodeEncodeError`
+/// (a `ValueError`) of a lone surrogate, which XML cannot carry.
+fn str_ref<'a>(v: &'a Bound<'_, PyAny>, what: &str) -> PyResult<&'a str> {
+    match v.downcast::<PyString>() {
+        Ok(s) => s.to_str(),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be str, not {}",
+            v.get_type().name()?
+        ))),
+    }
 }
 
 fn extract_attrs(attrs: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
@@ -277,15 +360,17 @@ fn extract_str(v: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
 fn check_element(obj: &Bound<'_, PyAny>) -> PyResult<Py<Element>> {
     obj.downcast::<Element>()
         .map(|b| b.clone().unbind())
-        .map_err(|_| {
-            PyTypeError::new_err(format!(
-                "expected an Element, not {}",
-                obj.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })
+        .map_err(|_| not_element(obj))
+}
+
+fn not_element(obj: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "expected an Element, not {}",
+        obj.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    ))
 }
 
 #[pymethods]
@@ -301,100 +386,113 @@ impl Element {
     ) -> PyResult<Self> {
         check_name(name)?;
         let attrs = match attrs {
-            Some(a) if !a.is_none() => extract_attrs(a)?,
-            _ => Vec::new(),
+            Some(a) if !a.is_none() => extract_attr_list(a)?,
+            _ => AttrList::default(),
         };
-        Ok(Element {
-            inner: CoreElement::new(name, namespace, attrs, text.to_owned(), tail.to_owned()),
-        })
+        Ok(Element::from_core(CoreElement::with_attr_list(
+            name,
+            namespace,
+            attrs,
+            text.to_owned(),
+            tail.to_owned(),
+        )))
     }
 
     /// The local name.
     #[getter]
-    fn name<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        cached(py, &[self.inner.name()])
+    fn name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        Ok(cached(py, &[self.read(py)?.name()]))
     }
 
     /// The namespace URI (`""` for none).
     #[getter]
-    fn namespace<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        cached(py, &[self.inner.namespace()])
+    fn namespace<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        Ok(cached(py, &[self.read(py)?.namespace()]))
     }
 
     /// Clark notation: `{namespace}name` (just `name` without namespace).
     #[getter]
-    fn tag<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
-        let ns = self.inner.namespace();
-        if ns.is_empty() {
-            cached(py, &[self.inner.name()])
+    fn tag<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        let e = self.read(py)?;
+        let ns = e.namespace();
+        Ok(if ns.is_empty() {
+            cached(py, &[e.name()])
         } else {
-            cached(py, &["{", ns, "}", self.inner.name()])
-        }
+            cached(py, &["{", ns, "}", e.name()])
+        })
     }
 
     /// Character data before the first child (`""` when none).
     #[getter]
-    fn get_text(&self) -> String {
-        self.inner.text().into_owned()
+    fn get_text<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        Ok(PyString::new(py, &self.read(py)?.text()))
     }
 
     #[setter]
-    fn set_text(&mut self, value: String) {
-        self.inner.set_text(value);
+    fn set_text(&self, py: Python<'_>, value: String) -> PyResult<()> {
+        self.write(py)?.set_text(value);
+        Ok(())
     }
 
     /// Character data after this element's end tag, inside its parent.
     #[getter]
-    fn get_tail(&self) -> &str {
-        self.inner.tail()
+    fn get_tail<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        Ok(PyString::new(py, self.read(py)?.tail()))
     }
 
     #[setter]
-    fn set_tail(&mut self, value: String) {
-        self.inner.set_tail(value);
+    fn set_tail(&self, py: Python<'_>, value: String) -> PyResult<()> {
+        self.write(py)?.set_tail(value);
+        Ok(())
     }
 
     /// A new dict of the attributes, in document order.
     #[getter]
     fn attrs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        pairs_dict(py, &self.inner.attrs())
+        attrs_dict(py, &self.read(py)?.attrs_ref())
     }
 
     /// The value of attribute `key` (Clark notation when namespaced), or `default`.
     #[pyo3(signature = (key, default = None))]
-    fn get(&self, py: Python<'_>, key: &str, default: Option<PyObject>) -> Option<PyObject> {
-        match self.inner.get(key) {
+    fn get(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        default: Option<PyObject>,
+    ) -> PyResult<Option<PyObject>> {
+        Ok(match self.read(py)?.get(key) {
             Some(v) => Some(PyString::new(py, &v).into_any().unbind()),
             None => default,
-        }
+        })
     }
 
     /// Set attribute `key`; a new key goes last in document order.
-    fn set(&mut self, key: String, value: String) {
-        self.inner.set(&key, value);
+    fn set(&self, py: Python<'_>, key: String, value: String) -> PyResult<()> {
+        self.write(py)?.set(&key, value);
+        Ok(())
     }
 
     /// Remove an attribute and return its value (`default` if absent).
     #[pyo3(signature = (key, default = None))]
     fn pop_attr(
-        &mut self,
+        &self,
         py: Python<'_>,
         key: &str,
         default: Option<PyObject>,
-    ) -> Option<PyObject> {
-        match self.inner.pop_attr(key) {
+    ) -> PyResult<Option<PyObject>> {
+        Ok(match self.write(py)?.pop_attr(key) {
             Some(v) => Some(PyString::new(py, &v).into_any().unbind()),
             None => default,
-        }
+        })
     }
 
-    fn __len__(&mut self) -> PyResult<usize> {
-        self.inner.len().map_err(tree_err)
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.write(py)?.len().map_err(tree_err)
     }
 
-    fn __iter__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c: Vec<Py<Element>> = self
-            .inner
+            .write(py)?
             .children()
             .map_err(tree_err)?
             .into_iter()
@@ -403,21 +501,24 @@ impl Element {
         Ok(PyList::new(py, c)?.into_any().try_iter()?.into_any())
     }
 
-    fn __getitem__(&mut self, index: &Bound<'_, PyAny>) -> PyResult<Py<Element>> {
+    fn __getitem__(&self, index: &Bound<'_, PyAny>) -> PyResult<Py<Element>> {
         let Ok(i) = index.extract::<isize>() else {
             return Err(PyTypeError::new_err(format!(
                 "Element indices must be integers, not {}",
                 index.get_type().name()?
             )));
         };
-        self.inner.child(i).map(|h| h.0).map_err(tree_err)
+        self.write(index.py())?
+            .child(i)
+            .map(|h| h.0)
+            .map_err(tree_err)
     }
 
     /// A new list of the children (the elements themselves are live).
     #[getter]
-    fn children<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    fn children<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let c: Vec<Py<Element>> = self
-            .inner
+            .write(py)?
             .children()
             .map_err(tree_err)?
             .into_iter()
@@ -432,7 +533,10 @@ impl Element {
         if c.is(slf) {
             return Err(PyValueError::new_err("an element cannot be its own child"));
         }
-        slf.borrow_mut().inner.append(PyHandle(c)).map_err(tree_err)
+        slf.get()
+            .write(slf.py())?
+            .append(PyHandle(c))
+            .map_err(tree_err)
     }
 
     /// Insert `child` before position `index` (`list.insert` semantics).
@@ -441,16 +545,20 @@ impl Element {
         if c.is(slf) {
             return Err(PyValueError::new_err("an element cannot be its own child"));
         }
-        slf.borrow_mut()
-            .inner
+        slf.get()
+            .write(slf.py())?
             .insert(index, PyHandle(c))
             .map_err(tree_err)
     }
 
     /// Remove the first child that *is* `child`; `ValueError` if none.
-    fn remove(&mut self, child: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn remove(&self, child: &Bound<'_, PyAny>) -> PyResult<()> {
         let c = check_element(child)?;
-        if self.inner.remove(&PyHandle(c)).map_err(tree_err)? {
+        let removed = self
+            .write(child.py())?
+            .remove(&PyHandle(c))
+            .map_err(tree_err)?;
+        if removed {
             Ok(())
         } else {
             Err(PyValueError::new_err("Element.remove(x): x is not a child"))
@@ -458,20 +566,25 @@ impl Element {
     }
 
     /// Remove all children.
-    fn clear_children(&mut self) {
-        self.inner.clear_children();
+    fn clear_children(&self, py: Python<'_>) -> PyResult<()> {
+        self.write(py)?.clear_children();
+        Ok(())
     }
 
     /// First child matching `tag`: `{ns}name`, or a bare `name` meaning that name in
     /// this element's own namespace (`msg.find("body")`).
-    fn find(&mut self, tag: &str) -> PyResult<Option<Py<Element>>> {
-        Ok(self.find_impl(tag, true)?.into_iter().next().map(|h| h.0))
+    fn find(&self, py: Python<'_>, tag: &str) -> PyResult<Option<Py<Element>>> {
+        Ok(self
+            .find_impl(py, tag, true)?
+            .into_iter()
+            .next()
+            .map(|h| h.0))
     }
 
     /// All children matching `tag` (same matching as `find`), in order.
-    fn findall(&mut self, tag: &str) -> PyResult<Vec<Py<Element>>> {
+    fn findall(&self, py: Python<'_>, tag: &str) -> PyResult<Vec<Py<Element>>> {
         Ok(self
-            .find_impl(tag, false)?
+            .find_impl(py, tag, false)?
             .into_iter()
             .map(|h| h.0)
             .collect())
@@ -480,12 +593,12 @@ impl Element {
     /// The `text` of the first child matching `tag`, or `default` if none.
     #[pyo3(signature = (tag, default = None))]
     fn findtext(
-        &mut self,
+        &self,
         py: Python<'_>,
         tag: &str,
         default: Option<PyObject>,
     ) -> PyResult<Option<PyObject>> {
-        match self.find_impl(tag, true)?.into_iter().next() {
+        match self.find_impl(py, tag, true)?.into_iter().next() {
             Some(h) => {
                 let t = h.read(|e| e.text().into_owned()).map_err(tree_err)?;
                 Ok(Some(PyString::new(py, &t).into_any().unbind()))
@@ -496,22 +609,21 @@ impl Element {
 
     /// Namespace of the first child element (an iq's payload), `None` if none; does
     /// not build the children.
-    fn first_child_namespace(&self) -> PyResult<Option<String>> {
-        self.inner.first_child_namespace().map_err(tree_err)
+    fn first_child_namespace(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.read(py)?.first_child_namespace().map_err(tree_err)
     }
 
     /// A deep copy (sharing the immutable input bytes).
-    fn copy(&self) -> PyResult<Element> {
-        Ok(Element {
-            inner: self.inner.deep_copy(0).map_err(tree_err)?,
-        })
+    fn copy(&self, py: Python<'_>) -> PyResult<Element> {
+        let e = self.read(py)?.deep_copy(0).map_err(tree_err)?;
+        Ok(Element::from_core(e))
     }
 
     /// An `xml.etree.ElementTree.Element` with Clark tags; `""` text/tail become `None`.
     fn to_etree<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut err = None;
-        to_etree_view(py, &self.inner, 0, &mut err)
-            .map_err(|te| err.take().unwrap_or_else(|| tree_err(te)))
+        let e = self.read(py)?;
+        to_etree_view(py, &*e, 0, &mut err).map_err(|te| err.take().unwrap_or_else(|| tree_err(te)))
     }
 
     /// Build from an ElementTree element (Clark tags; `None` text/tail become `""`).
@@ -524,8 +636,7 @@ impl Element {
     /// canonical, or the retained input bytes of unchanged parsed spans.
     #[pyo3(signature = (default_ns = "jabber:client"))]
     fn serialize<'py>(&self, py: Python<'py>, default_ns: &str) -> PyResult<Bound<'py, PyBytes>> {
-        let out = core::serialize(&self.inner, default_ns).map_err(tree_err)?;
-        Ok(PyBytes::new(py, &out))
+        serialize_to_bytes(py, &*self.read(py)?, default_ns)
     }
 
     fn __richcmp__(
@@ -546,19 +657,16 @@ impl Element {
         let same = if slf.is(other) {
             true
         } else {
-            let a = slf.try_borrow().map_err(|_| tree_err(TreeError::Busy))?;
-            let b = other.try_borrow().map_err(|_| tree_err(TreeError::Busy))?;
-            core::equal::<PyHandle>(&a.inner, &b.inner, 0).map_err(tree_err)?
+            let a = slf.get().read(py)?;
+            let b = other.get().read(py)?;
+            core::equal::<PyHandle>(&*a, &*b, 0).map_err(tree_err)?
         };
         Ok(PyBool::new(py, same == eq).to_owned().into_any().unbind())
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<Element {:?} attrs={}>",
-            self.inner.tag(),
-            self.inner.attr_count()
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let e = self.read(py)?;
+        Ok(format!("<Element {:?} attrs={}>", e.tag(), e.attr_count()))
     }
 }
 
@@ -656,9 +764,7 @@ impl StreamParser {
 #[pyo3(signature = (data, default_ns = "jabber:client"))]
 fn parse(py: Python<'_>, data: &[u8], default_ns: &str) -> PyResult<Element> {
     match core::parse_fragment(data, default_ns, Limits::default()) {
-        Ok(s) => Ok(Element {
-            inner: CoreElement::from_stanza(s),
-        }),
+        Ok(s) => Ok(Element::from_core(CoreElement::from_stanza(s))),
         Err(e) => Err(stream_error(py, &e, Vec::new())),
     }
 }
@@ -671,13 +777,44 @@ fn serialize<'py>(
     element: &Bound<'py, PyAny>,
     default_ns: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let e = check_element(element)?;
-    let b = e
-        .bind(py)
-        .try_borrow()
-        .map_err(|_| tree_err(TreeError::Busy))?;
-    let out = core::serialize(&b.inner, default_ns).map_err(tree_err)?;
-    Ok(PyBytes::new(py, &out))
+    let e = element
+        .downcast::<Element>()
+        .map_err(|_| not_element(element))?;
+    serialize_to_bytes(py, &*e.get().read(py)?, default_ns)
+}
+
+/// Scratch buffers above this capacity are not kept between calls (a 256 KiB stanza
+/// limit leaves room for its escaping growth).
+const MAX_KEPT_BUFFER: usize = 1 << 20;
+
+thread_local! {
+    /// The output buffer reused by `serialize` calls on this thread, so a call does not
+    /// grow a new one from scratch.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Serialize into this thread's scratch buffer and copy the result into `bytes`.
+fn serialize_to_bytes<'py>(
+    py: Python<'py>,
+    e: &CoreElement<PyHandle>,
+    default_ns: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let run = |buf: &mut Vec<u8>| -> PyResult<Bound<'py, PyBytes>> {
+        buf.clear();
+        let r = core::serialize_into(buf, e, default_ns);
+        let out = r.map(|()| PyBytes::new(py, buf)).map_err(tree_err);
+        if buf.capacity() > MAX_KEPT_BUFFER {
+            *buf = Vec::new();
+        } else {
+            buf.clear();
+        }
+        out
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        // Re-entered (not expected: serializing runs no Python code): a fresh buffer.
+        Err(_) => run(&mut Vec::with_capacity(256)),
+    })
 }
 
 /// Register the XML classes and functions on the module.

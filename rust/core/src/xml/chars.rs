@@ -118,7 +118,18 @@ pub static TEXT_PLAIN: [bool; 256] = make_table(2);
 pub static ATTR_PLAIN: [bool; 256] = make_table(3);
 
 /// Whether `s` is an XML namespace `NCName` (a `Name` without `:`).
+#[inline]
 pub fn is_ncname(s: &str) -> bool {
+    // Fast path: an ASCII name, checked with the byte tables.
+    if let Some((&first, rest)) = s.as_bytes().split_first() {
+        if rest.iter().all(|&b| NAME_CHAR[usize::from(b)]) {
+            return NAME_START[usize::from(first)] || (first >= 0x80 && is_ncname_slow(s));
+        }
+    }
+    is_ncname_slow(s)
+}
+
+fn is_ncname_slow(s: &str) -> bool {
     let mut chars = s.chars();
     match chars.next() {
         Some(c) if is_name_start(c as u32) => chars.all(|c| is_name_char(c as u32)),

@@ -31,7 +31,7 @@ pub fn xml_arc() -> Arc<str> {
 #[derive(Debug, Clone)]
 pub struct StartTag {
     /// Local name.
-    pub name: Box<str>,
+    pub name: Arc<str>,
     /// Namespace URI (`""` for none).
     pub ns: Arc<str>,
     /// Attributes in document order, Clark keys for namespaced ones; values decoded.
@@ -450,7 +450,7 @@ pub fn decode_start_tag(buf: &[u8], start: usize, outer: &Scope) -> Option<Start
         attrs.push((key, value));
     }
     Some(StartTag {
-        name: utf8(local).into(),
+        name: Arc::from(&*utf8(local)),
         ns,
         attrs,
         inner,
@@ -461,7 +461,7 @@ pub fn decode_start_tag(buf: &[u8], start: usize, outer: &Scope) -> Option<Start
 
 /// The namespace URI and local name of the start tag at `start` (cheaper than
 /// [`decode_start_tag`] when only the name is needed).
-pub fn start_tag_name(buf: &[u8], start: usize, outer: &Scope) -> Option<(Arc<str>, Box<str>)> {
+pub fn start_tag_name(buf: &[u8], start: usize, outer: &Scope) -> Option<(Arc<str>, Arc<str>)> {
     let t = decode_start_tag(buf, start, outer)?;
     Some((t.ns, t.name))
 }

@@ -6,11 +6,16 @@
 //! mutable objects (a Python object in the PyO3 glue, `Rc<RefCell<_>>` in [`Node`]),
 //! so a change made through a child is seen by its parent.  Dirty flags record what
 //! changed so the serializer can still reuse the input bytes of unchanged spans.
+//!
+//! Trees built by hand are laid out for the serializer's walk, which is bound by memory
+//! accesses more than by instructions: names and namespaces are shared `Arc<str>`s (a
+//! roster's thousands of `item`s point to one copy), attributes are packed in one
+//! string ([`AttrList`]) until changed, and the bookkeeping of parsed input is boxed.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::decode::{self, Item, StartTag};
 use super::error::TreeError;
@@ -20,10 +25,24 @@ use super::MAX_TREE_DEPTH;
 
 /// A shared, mutable reference to an element (a child list entry).
 pub trait Handle: Sized {
+    /// What reading handles needs, obtained once for a whole walk (the GIL token for
+    /// Python objects, `()` for [`Node`]), so that [`read_in`](Handle::read_in) does
+    /// not have to obtain it again for every child.
+    type Guard<'g>: Copy;
+    /// Run `f` with a guard.
+    fn guarded<R>(f: impl for<'g> FnOnce(Self::Guard<'g>) -> R) -> R;
     /// Allocate a handle owning `e`.
     fn wrap(e: Element<Self>) -> Result<Self, TreeError>;
     /// Run `f` on the element (shared borrow).
-    fn read<R>(&self, f: impl FnOnce(&Element<Self>) -> R) -> Result<R, TreeError>;
+    fn read<R>(&self, f: impl FnOnce(&Element<Self>) -> R) -> Result<R, TreeError> {
+        Self::guarded(|g| self.read_in(g, f))
+    }
+    /// [`read`](Handle::read) under a guard already held.
+    fn read_in<R>(
+        &self,
+        g: Self::Guard<'_>,
+        f: impl FnOnce(&Element<Self>) -> R,
+    ) -> Result<R, TreeError>;
     /// Run `f` on the element (exclusive borrow).
     fn write<R>(&self, f: impl FnOnce(&mut Element<Self>) -> R) -> Result<R, TreeError>;
     /// Whether both handles refer to the same element.
@@ -45,11 +64,185 @@ pub struct LazyAttr {
     pub decode: bool,
 }
 
-/// Attributes: lazily decoded from the input (parsed stanzas, until changed) or owned.
+/// Attributes: lazily decoded from the input (parsed stanzas, until changed), packed
+/// (built by hand, until changed) or owned.
 #[derive(Debug, Clone)]
 enum Attrs {
     Lazy(Vec<LazyAttr>),
+    Packed(PackedAttrs),
     Owned(Vec<(String, String)>),
+}
+
+/// An attribute list under construction, for [`Element::with_attr_list`]: keys and
+/// values appended to one string.
+#[derive(Debug, Clone, Default)]
+pub struct AttrList {
+    text: String,
+    ends: Vec<u32>,
+    /// Whether a key is in Clark notation (`{uri}local`).
+    clark: bool,
+    /// Set when the text outgrew `u32` offsets (then `pairs` holds everything).
+    pairs: Option<Vec<(String, String)>>,
+}
+
+impl AttrList {
+    /// An empty list with room for `attrs` attributes.
+    pub fn with_capacity(attrs: usize) -> Self {
+        AttrList {
+            text: String::with_capacity(attrs * 16),
+            ends: Vec::with_capacity(attrs * 2),
+            clark: false,
+            pairs: None,
+        }
+    }
+
+    /// Append an attribute; the caller keeps keys unique.
+    pub fn push(&mut self, key: &str, value: &str) {
+        self.clark |= key.starts_with('{');
+        if let Some(pairs) = &mut self.pairs {
+            pairs.push((key.to_owned(), value.to_owned()));
+            return;
+        }
+        let k = self.text.len() + key.len();
+        let v = k + value.len();
+        match (u32::try_from(k), u32::try_from(v)) {
+            (Ok(k), Ok(v)) => {
+                self.text.push_str(key);
+                self.text.push_str(value);
+                self.ends.push(k);
+                self.ends.push(v);
+            }
+            _ => {
+                let mut pairs = packed_pairs(&self.text, &self.ends).collect::<Vec<_>>();
+                pairs.push((key, value));
+                self.pairs = Some(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                );
+            }
+        }
+    }
+
+    fn into_attrs(self) -> Attrs {
+        match self.pairs {
+            Some(pairs) => Attrs::Owned(pairs),
+            None => Attrs::Packed(PackedAttrs {
+                text: self.text.into_boxed_str(),
+                ends: self.ends.into_boxed_slice(),
+                clark: self.clark,
+            }),
+        }
+    }
+}
+
+/// Attributes built by hand, packed: keys and values back to back in one string, with
+/// the end offset of each key and each value.  A walk over a tree (serializing) then
+/// reads two allocations per element instead of one per key and per value.
+#[derive(Debug, Clone)]
+struct PackedAttrs {
+    text: Box<str>,
+    ends: Box<[u32]>,
+    clark: bool,
+}
+
+/// The (key, value) pairs of a packed list.
+fn packed_pairs<'a>(text: &'a str, ends: &'a [u32]) -> PackedIter<'a> {
+    PackedIter {
+        text,
+        ends: ends.chunks_exact(2),
+        start: 0,
+    }
+}
+
+/// Iterator over packed attributes.
+#[derive(Debug, Clone)]
+pub struct PackedIter<'a> {
+    text: &'a str,
+    ends: std::slice::ChunksExact<'a, u32>,
+    start: usize,
+}
+
+impl<'a> Iterator for PackedIter<'a> {
+    type Item = (&'a str, &'a str);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let e = self.ends.next()?;
+        let (k, v) = match e {
+            [k, v] => (*k as usize, *v as usize),
+            _ => return None,
+        };
+        let key = self.text.get(self.start..k).unwrap_or_default();
+        let value = self.text.get(k..v).unwrap_or_default();
+        self.start = v;
+        Some((key, value))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.ends.size_hint()
+    }
+}
+
+/// Attributes as [`View::attrs_ref`] gives them: pairs, or a packed list read in place.
+#[derive(Debug)]
+pub enum AttrsRef<'a> {
+    /// Key/value pairs (Clark keys for namespaced attributes).
+    Pairs(Cow<'a, [(String, String)]>),
+    /// A packed list, and whether a key is in Clark notation.
+    Packed(PackedIter<'a>, bool),
+}
+
+impl AttrsRef<'_> {
+    /// The (key, value) pairs in order.
+    #[inline]
+    pub fn iter(&self) -> AttrIter<'_> {
+        match self {
+            AttrsRef::Pairs(p) => AttrIter::Pairs(p.iter()),
+            AttrsRef::Packed(it, _) => AttrIter::Packed(it.clone()),
+        }
+    }
+
+    /// Whether a key is in Clark notation (`{uri}local`: a namespaced attribute).
+    #[inline]
+    pub fn has_clark_keys(&self) -> bool {
+        match self {
+            AttrsRef::Pairs(p) => p.iter().any(|(k, _)| k.starts_with('{')),
+            AttrsRef::Packed(_, clark) => *clark,
+        }
+    }
+
+    /// The number of attributes.
+    pub fn len(&self) -> usize {
+        match self {
+            AttrsRef::Pairs(p) => p.len(),
+            AttrsRef::Packed(it, _) => it.size_hint().0,
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Iterator over [`AttrsRef`].
+#[derive(Debug, Clone)]
+pub enum AttrIter<'a> {
+    /// Over pairs.
+    Pairs(std::slice::Iter<'a, (String, String)>),
+    /// Over a packed list.
+    Packed(PackedIter<'a>),
+}
+
+impl<'a> Iterator for AttrIter<'a> {
+    type Item = (&'a str, &'a str);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            AttrIter::Pairs(it) => it.next().map(|(k, v)| (k.as_str(), v.as_str())),
+            AttrIter::Packed(it) => it.next(),
+        }
+    }
 }
 
 fn lazy_key<'a>(buf: &'a [u8], a: &'a LazyAttr) -> &'a str {
@@ -77,9 +270,13 @@ const CHILDREN: u8 = 4;
 const TAIL: u8 = 8;
 
 /// An element; see the module documentation.
+///
+/// Kept small (the input bytes' bookkeeping is boxed): a serializer walk reads every
+/// element of a tree, and in the PyO3 glue the borrow flag follows these fields, so
+/// each line saved is one memory access less per element.
 #[derive(Debug)]
 pub struct Element<H> {
-    name: Box<str>,
+    name: Arc<str>,
     ns: Arc<str>,
     attrs: Attrs,
     /// `None`: derived from `raw` (the empty string when there is no raw).
@@ -87,7 +284,7 @@ pub struct Element<H> {
     tail: String,
     /// `None`: not materialized yet (decoded from `raw` on demand).
     children: Option<Vec<H>>,
-    raw: Option<Raw>,
+    raw: Option<Box<Raw>>,
     dirty: u8,
 }
 
@@ -118,12 +315,21 @@ pub trait View<H> {
     fn namespace(&self) -> &str;
     /// Attributes in order (Clark keys for namespaced ones).
     fn attrs(&self) -> Cow<'_, [(String, String)]>;
+    /// The same, read in place where possible (no copies of packed attributes).
+    fn attrs_ref(&self) -> AttrsRef<'_> {
+        AttrsRef::Pairs(self.attrs())
+    }
     /// Text before the first child.
     fn text(&self) -> Cow<'_, str>;
     /// Text after the element, inside its parent.
     fn tail(&self) -> &str;
     /// The children, in order.
     fn children_list(&self) -> Result<Vec<ChildRef<H>>, TreeError>;
+    /// The children when they are materialized handles (`None`: use
+    /// [`children_list`](View::children_list)); lets a walk visit them in place.
+    fn handles(&self) -> Option<&[H]> {
+        None
+    }
     /// The input bytes, if parsed.
     fn raw(&self) -> Option<&Raw>;
     /// Whether the whole span (start tag to end tag) is unchanged since parsing.
@@ -218,6 +424,14 @@ impl<H: Handle> View<H> for Element<H> {
     fn attrs(&self) -> Cow<'_, [(String, String)]> {
         Element::attrs(self)
     }
+    #[inline]
+    fn attrs_ref(&self) -> AttrsRef<'_> {
+        match &self.attrs {
+            Attrs::Packed(p) => AttrsRef::Packed(packed_pairs(&p.text, &p.ends), p.clark),
+            Attrs::Owned(v) => AttrsRef::Pairs(Cow::Borrowed(v)),
+            Attrs::Lazy(v) => AttrsRef::Pairs(Cow::Owned(self.decode_lazy(v))),
+        }
+    }
     fn text(&self) -> Cow<'_, str> {
         Element::text(self)
     }
@@ -231,8 +445,11 @@ impl<H: Handle> View<H> for Element<H> {
             (None, None) => Ok(Vec::new()),
         }
     }
+    fn handles(&self) -> Option<&[H]> {
+        self.children.as_deref()
+    }
     fn raw(&self) -> Option<&Raw> {
-        self.raw.as_ref()
+        self.raw.as_deref()
     }
     fn span_clean(&self, depth: usize) -> Result<bool, TreeError> {
         Ok(self.dirty & START == 0 && self.content_clean(depth)?)
@@ -260,6 +477,43 @@ impl<H: Handle> View<H> for Element<H> {
     }
 }
 
+/// Names and namespace URIs of hand-built elements worth sharing (longer ones are
+/// copied).
+const SHARED_MAX_LEN: usize = 256;
+/// Slots of the shared-string cache: stanzas use a few dozen namespaces and a few
+/// hundred element names.
+const SHARED_SLOTS: usize = 512;
+
+/// `s` (an element name or namespace) as an `Arc<str>`, shared with earlier elements
+/// through a small direct-mapped cache: one copy of `item` and `jabber:client` for a
+/// whole roster stays in the CPU cache, where a copy per element costs a memory access
+/// per element when serializing (or comparing names).
+fn shared(s: &str) -> Arc<str> {
+    static CACHE: Mutex<Vec<Option<Arc<str>>>> = Mutex::new(Vec::new());
+    if s.is_empty() {
+        return decode::empty_arc();
+    }
+    if s.len() > SHARED_MAX_LEN {
+        return Arc::from(s);
+    }
+    // FNV-1a.
+    let mut h: u32 = 0x811c_9dc5;
+    for &b in s.as_bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    let Ok(mut cache) = CACHE.lock() else {
+        return Arc::from(s);
+    };
+    if cache.is_empty() {
+        cache.resize(SHARED_SLOTS, None);
+    }
+    match cache.get_mut(h as usize % SHARED_SLOTS) {
+        Some(Some(a)) if **a == *s => a.clone(),
+        Some(slot) => slot.insert(Arc::from(s)).clone(),
+        None => Arc::from(s),
+    }
+}
+
 impl<H: Handle> Element<H> {
     /// A new element built by hand (no raw bytes).
     pub fn new(
@@ -270,13 +524,30 @@ impl<H: Handle> Element<H> {
         tail: String,
     ) -> Self {
         Element {
-            name: name.into(),
-            ns: if namespace.is_empty() {
-                decode::empty_arc()
-            } else {
-                Arc::from(namespace)
-            },
+            name: shared(name),
+            ns: shared(namespace),
             attrs: Attrs::Owned(attrs),
+            text: Some(text),
+            tail,
+            children: Some(Vec::new()),
+            raw: None,
+            dirty: 0,
+        }
+    }
+
+    /// [`new`](Element::new) with the attributes packed (the compact form for trees
+    /// built by hand: see [`AttrList`]).
+    pub fn with_attr_list(
+        name: &str,
+        namespace: &str,
+        attrs: AttrList,
+        text: String,
+        tail: String,
+    ) -> Self {
+        Element {
+            name: shared(name),
+            ns: shared(namespace),
+            attrs: attrs.into_attrs(),
             text: Some(text),
             tail,
             children: Some(Vec::new()),
@@ -294,7 +565,7 @@ impl<H: Handle> Element<H> {
             text: None,
             tail: String::new(),
             children: None,
-            raw: Some(s.raw),
+            raw: Some(Box::new(s.raw)),
             dirty: 0,
         }
     }
@@ -307,7 +578,7 @@ impl<H: Handle> Element<H> {
             text: None,
             tail,
             children: None,
-            raw: Some(raw),
+            raw: Some(Box::new(raw)),
             dirty: 0,
         }
     }
@@ -342,10 +613,18 @@ impl<H: Handle> Element<H> {
             .collect()
     }
 
-    /// Attributes in document order.
+    fn unpack(p: &PackedAttrs) -> Vec<(String, String)> {
+        packed_pairs(&p.text, &p.ends)
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Attributes in document order (a copy for packed attributes: see
+    /// [`View::attrs_ref`]).
     pub fn attrs(&self) -> Cow<'_, [(String, String)]> {
         match &self.attrs {
             Attrs::Owned(v) => Cow::Borrowed(v),
+            Attrs::Packed(p) => Cow::Owned(Self::unpack(p)),
             Attrs::Lazy(v) => Cow::Owned(self.decode_lazy(v)),
         }
     }
@@ -354,6 +633,7 @@ impl<H: Handle> Element<H> {
     pub fn attr_count(&self) -> usize {
         match &self.attrs {
             Attrs::Owned(v) => v.len(),
+            Attrs::Packed(p) => p.ends.len() / 2,
             Attrs::Lazy(v) => v.len(),
         }
     }
@@ -365,6 +645,9 @@ impl<H: Handle> Element<H> {
                 .iter()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| Cow::Borrowed(&**v)),
+            Attrs::Packed(p) => packed_pairs(&p.text, &p.ends)
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| Cow::Borrowed(v)),
             Attrs::Lazy(v) => {
                 let buf = self.raw_buf();
                 v.iter()
@@ -378,6 +661,7 @@ impl<H: Handle> Element<H> {
     fn with_owned<R>(&mut self, f: impl FnOnce(&mut Vec<(String, String)>) -> R) -> R {
         let mut v = match std::mem::replace(&mut self.attrs, Attrs::Owned(Vec::new())) {
             Attrs::Owned(v) => v,
+            Attrs::Packed(p) => Self::unpack(&p),
             Attrs::Lazy(l) => self.decode_lazy(&l),
         };
         let r = f(&mut v);
@@ -608,7 +892,7 @@ pub fn equal<H: Handle>(a: &dyn View<H>, b: &dyn View<H>, depth: usize) -> Resul
     if a.name() != b.name() || a.namespace() != b.namespace() || a.tail() != b.tail() {
         return Ok(false);
     }
-    let (aa, ba) = (a.attrs(), b.attrs());
+    let (aa, ba) = (a.attrs_ref(), b.attrs_ref());
     if aa.len() != ba.len()
         || !aa
             .iter()
@@ -646,10 +930,14 @@ pub fn equal<H: Handle>(a: &dyn View<H>, b: &dyn View<H>, depth: usize) -> Resul
 pub struct Node(pub Rc<RefCell<Element<Node>>>);
 
 impl Handle for Node {
+    type Guard<'g> = ();
+    fn guarded<R>(f: impl for<'g> FnOnce(Self::Guard<'g>) -> R) -> R {
+        f(())
+    }
     fn wrap(e: Element<Self>) -> Result<Self, TreeError> {
         Ok(Node(Rc::new(RefCell::new(e))))
     }
-    fn read<R>(&self, f: impl FnOnce(&Element<Self>) -> R) -> Result<R, TreeError> {
+    fn read_in<R>(&self, _: (), f: impl FnOnce(&Element<Self>) -> R) -> Result<R, TreeError> {
         let e = self.0.try_borrow().map_err(|_| TreeError::Busy)?;
         Ok(f(&e))
     }

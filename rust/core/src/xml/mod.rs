@@ -11,12 +11,15 @@ pub mod raw;
 pub mod scope;
 pub mod serialize;
 
-pub use element::{equal, with_child, ChildRef, Element, Handle, LazyAttr, Node, RawView, View};
+pub use element::{
+    equal, with_child, AttrIter, AttrList, AttrsRef, ChildRef, Element, Handle, LazyAttr, Node,
+    PackedIter, RawView, View,
+};
 pub use error::{Condition, TreeError, XmlError};
 pub use parser::{parse_fragment, Event, Header, Limits, Stanza, StreamParser};
 pub use raw::Raw;
 pub use scope::{Scope, NS_XML, NS_XMLNS};
-pub use serialize::{serialize, serialize_canonical};
+pub use serialize::{serialize, serialize_canonical, serialize_into};
 
 /// Deepest element tree the recursive operations (serialize, compare, copy) accept;
 /// deeper (or cyclic) trees are refused instead of exhausting the stack.

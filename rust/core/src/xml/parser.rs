@@ -77,7 +77,7 @@ pub struct Header {
 #[derive(Debug, Clone)]
 pub struct Stanza {
     /// Local name.
-    pub name: Box<str>,
+    pub name: Arc<str>,
     /// Namespace URI.
     pub namespace: Arc<str>,
     /// Attributes in document order, still in the raw bytes.
@@ -205,7 +205,7 @@ enum Name {
 }
 
 /// A stanza's decoded start tag: name, namespace, attributes, inner scope.
-type Head = (Box<str>, Arc<str>, Vec<LazyAttr>, Scope);
+type Head = (Arc<str>, Arc<str>, Vec<LazyAttr>, Scope);
 
 /// The incremental stream parser; see the module documentation.
 #[derive(Debug)]
@@ -1396,7 +1396,7 @@ impl StreamParser {
     fn build_head(&mut self, ns: Arc<str>, nbind: usize) {
         let (qs, qe, qc) = self.qname;
         let local = self.unit_bytes((qc.map_or(qs, |c| c + 1), qe));
-        let name: Box<str> = decode::utf8(local).into();
+        let name: Arc<str> = Arc::from(&*decode::utf8(local));
         let mut scope = self.header_scope.clone();
         for b in &self.binds[nbind..] {
             let p = decode::utf8(self.unit_bytes(b.prefix));
@@ -1490,7 +1490,7 @@ impl StreamParser {
                 self.header_scope = t.inner.clone();
                 self.header_default = t.inner.lookup("").cloned();
                 Header {
-                    name: t.name.into(),
+                    name: t.name.to_string(),
                     namespace: t.ns.to_string(),
                     attrs: t.attrs,
                     nsmap,
