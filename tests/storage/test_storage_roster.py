@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from xmppx.storage import PendingSubscription, Roster, RosterItem, Storage
+from xmppx.storage import PendingSubscription, Roster, RosterItem, RosterState, Storage
 
 pytestmark = pytest.mark.asyncio
 
@@ -132,3 +132,44 @@ async def test_pending_subscriptions(storage: Storage) -> None:
     assert len(await storage.roster.list_pending("nurse@example.com")) == 1
     # Pending requests are not roster items: the version does not move.
     assert await storage.roster.get_version(JULIET) == "0"
+
+
+async def test_roster_state_is_roster_and_pending_in_one_call(storage: Storage) -> None:
+    assert await storage.roster.get_roster_state(JULIET) == RosterState(
+        roster=Roster(version="0", items=()), pending=()
+    )
+    await storage.roster.put_item(JULIET, RosterItem(contact="romeo@example.net", name="R"))
+    await storage.roster.put_item(JULIET, RosterItem(contact="benvolio@example.net"))
+    await storage.roster.put_item("nurse@example.com", RosterItem(contact="x@example.net"))
+    first = b"<presence from='tybalt@example.net' type='subscribe'/>"
+    second = b"<presence from='mercutio@example.net' type='subscribe'/>"
+    await storage.roster.put_pending(JULIET, "tybalt@example.net", first)
+    await storage.roster.put_pending(JULIET, "mercutio@example.net", second)
+    await storage.roster.put_pending("nurse@example.com", "tybalt@example.net", first)
+    state = await storage.roster.get_roster_state(JULIET)
+    # The same answers as the two separate calls: items sorted, pending oldest first.
+    assert state.roster == await storage.roster.get_roster(JULIET)
+    assert state.pending == await storage.roster.list_pending(JULIET)
+    assert [i.contact for i in state.roster.items] == ["benvolio@example.net", "romeo@example.net"]
+    assert [p.contact for p in state.pending] == ["tybalt@example.net", "mercutio@example.net"]
+
+
+async def test_roster_state_is_one_snapshot(storage: Storage) -> None:
+    """Concurrent writes land entirely before or after a state read, never between its
+    roster and pending parts (each write changes both an item and a pending request)."""
+
+    async def change(i: int) -> None:
+        contact = f"c{i}@x.example"
+        await storage.roster.put_item(JULIET, RosterItem(contact=contact))
+        await storage.roster.put_pending(JULIET, contact, b"<presence type='subscribe'/>")
+
+    writers = [asyncio.create_task(change(i)) for i in range(20)]
+    states = [await storage.roster.get_roster_state(JULIET) for _ in range(20)]
+    await asyncio.gather(*writers)
+    for state in states:
+        # Snapshot consistency: the version always matches the items it was read with.
+        items = len(state.roster.items)
+        assert state.roster.version == "0" or items > 0
+        assert len(state.pending) <= items
+    final = await storage.roster.get_roster_state(JULIET)
+    assert len(final.roster.items) == len(final.pending) == 20

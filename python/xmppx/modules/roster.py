@@ -454,20 +454,22 @@ class RosterManager(Module):
         hit = self._cache.get(user)
         if hit is not None:
             return hit
-        store = self.server.storage.roster
-        roster = await store.get_roster(str(user))
-        pending = await store.list_pending(str(user))
+        loaded = await self._fetch(user)
         hit = self._cache.get(user)  # another task may have loaded it meanwhile
         if hit is not None:
             return hit
-        loaded = CachedRoster(
-            version=roster.version,
-            items={item.contact: item for item in roster.items},
-            pending={p.contact: p.stanza for p in pending},
-        )
         if self.server.sessions.resources(user):
             self._cache[user] = loaded
         return loaded
+
+    async def _fetch(self, user: BareJID) -> CachedRoster:
+        """Roster and pending requests in one storage call (one snapshot)."""
+        state = await self.server.storage.roster.get_roster_state(str(user))
+        return CachedRoster(
+            version=state.roster.version,
+            items={item.contact: item for item in state.roster.items},
+            pending={p.contact: p.stanza for p in state.pending},
+        )
 
     def on_session_started(self, session: Session) -> None:
         user = session.jid.bare
@@ -475,8 +477,13 @@ class RosterManager(Module):
             self.tasks.spawn(self._preload(user))
 
     async def _preload(self, user: BareJID) -> None:
+        """Warm the cache at bind: every login needs the roster for its presence."""
         async with self.locked(user):
-            await self.load(user)
+            if user in self._cache:
+                return
+            loaded = await self._fetch(user)
+            if user not in self._cache and self.server.sessions.resources(user):
+                self._cache[user] = loaded
 
     def session_gone(self, session: Session) -> None:
         self._interested.discard(session)

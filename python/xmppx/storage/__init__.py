@@ -52,6 +52,7 @@ from xmppx.storage._records import (
     PendingSubscription,
     Roster,
     RosterItem,
+    RosterState,
     ScramCredentials,
     Subscription,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "RoomNotFound",
     "Roster",
     "RosterItem",
+    "RosterState",
     "RosterStore",
     "SchemaVersionError",
     "ScramCredentials",

@@ -43,6 +43,7 @@ from xmppx.storage._records import (
     PendingSubscription,
     Roster,
     RosterItem,
+    RosterState,
     ScramCredentials,
     Subscription,
     check_credentials,
@@ -373,6 +374,24 @@ class _Roster:
             )
             version = await _roster_version(conn, user)
         return Roster(version=version, items=tuple(_roster_item(row) for row in rows))
+
+    async def get_roster_state(self, user: str) -> RosterState:
+        async with self._db.tx(isolation="repeatable_read", readonly=True) as conn:
+            rows = await conn.fetch(
+                f"SELECT {_ROSTER_COLUMNS} FROM roster_items WHERE username = $1 ORDER BY contact",
+                user,
+            )
+            version = await _roster_version(conn, user)
+            pending = await conn.fetch(
+                "SELECT contact, stanza FROM roster_pending WHERE username = $1 ORDER BY id",
+                user,
+            )
+        return RosterState(
+            roster=Roster(version=version, items=tuple(_roster_item(row) for row in rows)),
+            pending=tuple(
+                PendingSubscription(contact=str(row[0]), stanza=bytes(row[1])) for row in pending
+            ),
+        )
 
     async def get_version(self, user: str) -> str:
         async with self._db.conn() as conn:

@@ -38,6 +38,7 @@ from xmppx.storage._records import (
     PendingSubscription,
     Roster,
     RosterItem,
+    RosterState,
     ScramCredentials,
 )
 
@@ -129,6 +130,11 @@ class RosterStore(Protocol):
     async def get_roster(self, user: str) -> Roster:
         """All items (sorted by contact) and the version, in one snapshot.  A user
         without items has an empty roster with version ``"0"`` or the last version."""
+        ...
+
+    async def get_roster_state(self, user: str) -> RosterState:
+        """:meth:`get_roster` and :meth:`list_pending` together, in one snapshot (one
+        transaction, so one storage round trip: what a login loads at resource bind)."""
         ...
 
     async def get_version(self, user: str) -> str:

@@ -27,6 +27,7 @@ __all__ = [
     "PendingSubscription",
     "Roster",
     "RosterItem",
+    "RosterState",
     "ScramCredentials",
     "Subscription",
 ]
@@ -173,6 +174,17 @@ class PendingSubscription:
 
     contact: str
     stanza: bytes
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RosterState:
+    """Everything a login needs from the roster store, read in one snapshot: the roster
+    (items and version, as :meth:`~xmppx.storage.RosterStore.get_roster`) and the
+    pending inbound subscription requests, oldest first (as
+    :meth:`~xmppx.storage.RosterStore.list_pending`)."""
+
+    roster: Roster
+    pending: tuple[PendingSubscription, ...]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -9,8 +9,10 @@ statements can interleave with a transaction: "count, then insert if below the q
 is atomic by construction, without an extra asyncio lock, and a transaction costs one
 thread hop instead of one per statement.  ``aiosqlite`` exposes statement-level awaits on
 a shared connection, which would need that locking on top, and adds a dependency for
-~40 lines of ``ThreadPoolExecutor(max_workers=1)``.  The event loop never blocks on
-SQLite: it only awaits the executor's future.
+~100 lines of a thread reading a queue.  The event loop never blocks on SQLite: it only
+awaits an asyncio future that the thread completes (see :class:`_Worker`; it replaced a
+``ThreadPoolExecutor(max_workers=1)`` whose per-call plumbing cost more than the queries
+of a login).
 
 Durability settings
 ===================
@@ -31,11 +33,12 @@ Durability settings
 from __future__ import annotations
 
 import asyncio
-import functools
+import collections
 import json
+import queue
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final, TypeVar, cast
@@ -59,6 +62,7 @@ from xmppx.storage._records import (
     PendingSubscription,
     Roster,
     RosterItem,
+    RosterState,
     ScramCredentials,
     Subscription,
     check_credentials,
@@ -97,19 +101,59 @@ def _from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
+#: How often an idle worker thread checks whether the interpreter is exiting.
+_IDLE_CHECK_SECONDS: Final = 1.0
+
+_Job = tuple[
+    asyncio.AbstractEventLoop, asyncio.Future[object], Callable[..., object], tuple[object, ...]
+]
+
+
+def _complete(future: asyncio.Future[object], ok: bool, value: object) -> None:
+    """Settle ``future`` on its loop, unless its task was cancelled meanwhile."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    elif isinstance(value, StopIteration):  # a future refuses it (it would end a coroutine)
+        future.set_exception(RuntimeError(f"StopIteration raised in a storage call: {value}"))
+    else:
+        future.set_exception(cast(BaseException, value))
+
+
 class _Worker:
     """One sqlite3 connection owned by one thread; store methods send it whole
-    transactions as functions (see the module docstring)."""
+    transactions as functions (see the module docstring).
+
+    The hand-off is kept minimal because it is on every login's path: the loop puts
+    ``(loop, future, function, args)`` on a :class:`queue.SimpleQueue` (no
+    ``concurrent.futures`` future, no ``functools.partial``, no chained-future
+    callbacks), and the thread hands results back in batches: it appends them to a
+    deque and wakes the worker's loop with one ``call_soon_threadsafe`` only when no
+    wake-up is already pending, so a burst of completions costs one self-pipe write and
+    one callback.  A call whose future was cancelled before the thread reached it is
+    skipped (as ``run_in_executor`` does); one already running finishes and its result
+    is dropped.
+    """
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._executor: ThreadPoolExecutor | None = None
+        self._queue: queue.SimpleQueue[_Job | None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._conn: _Conn | None = None
+        # Results for ``self._loop``, filled by the thread, drained on the loop.
+        self._done: collections.deque[tuple[asyncio.Future[object], bool, object]] = (
+            collections.deque()
+        )
+        self._wake_pending = False
 
     async def start(self) -> None:
-        if self._executor is not None:
+        if self._queue is not None:
             raise StorageError("storage is already open")
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xmppx-sqlite")
+        self._loop = asyncio.get_running_loop()
+        jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue = jobs
+        threading.Thread(target=self._run, args=(jobs,), name="xmppx-sqlite", daemon=False).start()
         try:
             await self._submit(self._connect)
         except BaseException:
@@ -117,15 +161,15 @@ class _Worker:
             raise
 
     async def stop(self) -> None:
-        executor = self._executor
-        if executor is None:
+        jobs = self._queue
+        if jobs is None:
             return
         try:
             # Queued behind any call still running, so those finish first.
             await self._submit(self._disconnect)
         finally:
-            self._executor = None
-            executor.shutdown(wait=False)
+            self._queue = None
+            jobs.put(None)  # the thread exits once it reaches this
 
     async def read(self, fn: Callable[[_Conn], _T]) -> _T:
         """Run ``fn`` in a read transaction (one consistent snapshot)."""
@@ -136,10 +180,72 @@ class _Worker:
         return await self._submit(self._transaction, fn, "BEGIN IMMEDIATE", durable)
 
     async def _submit(self, fn: Callable[..., _T], *args: object) -> _T:
-        if self._executor is None:
+        jobs = self._queue
+        if jobs is None:
             raise StorageError("storage is not open")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        future: asyncio.Future[_T] = loop.create_future()
+        jobs.put((loop, cast("asyncio.Future[object]", future), fn, args))
+        return await future
+
+    # -- results, on the loop thread -----------------------------------------------------
+
+    def _drain(self) -> None:
+        """Complete the futures of every result the thread has queued so far."""
+        # Cleared before draining: a result appended after this point either is drained
+        # below or schedules a new wake-up (the thread appends, then reads the flag).
+        self._wake_pending = False
+        done = self._done
+        while done:
+            future, ok, value = done.popleft()
+            _complete(future, ok, value)
+
+    # -- everything below runs in the worker thread --------------------------------------
+
+    def _run(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        try:
+            while True:
+                try:
+                    job = jobs.get(timeout=_IDLE_CHECK_SECONDS)
+                except queue.Empty:
+                    # Never stopped and the interpreter is exiting (the executor this
+                    # replaces was joined at exit too): do not keep the process alive.
+                    if not threading.main_thread().is_alive():
+                        return
+                    continue
+                if job is None:
+                    return
+                loop, future, fn, args = job
+                if future.cancelled():  # cancelled before it started: skip it
+                    continue
+                try:
+                    value: object = fn(*args)
+                    ok = True
+                except BaseException as exc:  # handed to the awaiting task
+                    value, ok = exc, False
+                del job, fn, args
+                self._hand_back(loop, future, ok, value)
+                del future, value
+        finally:
+            self._disconnect()
+
+    def _hand_back(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[object],
+        ok: bool,
+        value: object,
+    ) -> None:
+        try:
+            if loop is self._loop:
+                self._done.append((future, ok, value))
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    loop.call_soon_threadsafe(self._drain)
+            else:  # a call from another event loop than the one that opened the storage
+                loop.call_soon_threadsafe(_complete, future, ok, value)
+        except RuntimeError:
+            pass  # that loop is closed: nobody is waiting any more
 
     # -- everything below runs in the worker thread --------------------------------------
 
@@ -400,18 +506,32 @@ def _roster_item(row: tuple[object, ...]) -> RosterItem:
     )
 
 
+def _read_roster(conn: _Conn, user: str) -> Roster:
+    rows = conn.execute(
+        f"SELECT {_ROSTER_COLUMNS} FROM roster_items WHERE username = ? ORDER BY contact",
+        (user,),
+    )
+    items = tuple(_roster_item(row) for row in rows)
+    return Roster(version=_roster_version(conn, user), items=items)
+
+
+def _read_pending(conn: _Conn, user: str) -> tuple[PendingSubscription, ...]:
+    rows = conn.execute(
+        "SELECT contact, stanza FROM roster_pending WHERE username = ? ORDER BY id", (user,)
+    )
+    return tuple(PendingSubscription(contact=c, stanza=s) for c, s in rows)
+
+
 class _Roster:
     def __init__(self, db: _Worker) -> None:
         self._db = db
 
     async def get_roster(self, user: str) -> Roster:
-        def run(conn: _Conn) -> Roster:
-            rows = conn.execute(
-                f"SELECT {_ROSTER_COLUMNS} FROM roster_items WHERE username = ? ORDER BY contact",
-                (user,),
-            )
-            items = tuple(_roster_item(row) for row in rows)
-            return Roster(version=_roster_version(conn, user), items=items)
+        return await self._db.read(lambda conn: _read_roster(conn, user))
+
+    async def get_roster_state(self, user: str) -> RosterState:
+        def run(conn: _Conn) -> RosterState:
+            return RosterState(roster=_read_roster(conn, user), pending=_read_pending(conn, user))
 
         return await self._db.read(run)
 
@@ -471,14 +591,7 @@ class _Roster:
         await self._db.write(run)
 
     async def list_pending(self, user: str) -> tuple[PendingSubscription, ...]:
-        def run(conn: _Conn) -> tuple[PendingSubscription, ...]:
-            rows = conn.execute(
-                "SELECT contact, stanza FROM roster_pending WHERE username = ? ORDER BY id",
-                (user,),
-            )
-            return tuple(PendingSubscription(contact=c, stanza=s) for c, s in rows)
-
-        return await self._db.read(run)
+        return await self._db.read(lambda conn: _read_pending(conn, user))
 
     async def remove_pending(self, user: str, contact: str) -> bool:
         def run(conn: _Conn) -> bool:
