@@ -23,7 +23,10 @@ from typing import Final, TypeVar
 __all__ = [
     "DOMAIN",
     "ITERATIONS",
+    "MUC_DOMAIN",
     "Account",
+    "ImLayout",
+    "RosterEntry",
     "chunks",
     "install_salted_cache",
     "make_accounts",
@@ -31,6 +34,9 @@ __all__ = [
 ]
 
 DOMAIN: Final = "localhost"
+#: The XEP-0045 service of every server (xmppx's default, Prosody's component, ejabberd's
+#: ``conference.@HOST@``).
+MUC_DOMAIN: Final = f"conference.{DOMAIN}"
 #: RFC 7677 §4's minimum and ejabberd 23.01's fixed count; xmppx clients accept no fewer.
 ITERATIONS: Final = 4096
 _HASH: Final = "sha1"
@@ -138,3 +144,84 @@ def chunks(items: list[T], parts: int) -> Iterator[list[T]]:
         end = start + size + (1 if i < extra else 0)
         yield items[start:end]
         start = end
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RosterEntry:
+    """One roster item (RFC 6121 §2.1.2) as provisioned on every server."""
+
+    jid: str
+    name: str
+    groups: tuple[str, ...] = ()
+    subscription: str = "both"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImLayout:
+    """Which accounts the issue-4 and issue-5 scenarios use: a block after the issue-3
+    accounts (index ``base`` on), so the login, idle and chat accounts keep empty rosters
+    and their figures stay comparable with earlier runs.
+
+    - ``cliques`` x ``clique_size`` users: each has the other ``clique_size - 1`` of its
+      clique on its roster with subscription ``both`` (presence storm);
+    - one user with ``big_roster`` contacts (``contact0000@DOMAIN`` ...: accounts that do
+      not exist, which a roster fetch does not care about);
+    - the offline recipient (no roster) and its sender;
+    - ``muc_users`` users without rosters for the MUC scenarios.
+    """
+
+    base: int
+    cliques: int
+    clique_size: int
+    big_roster: int
+    muc_users: int
+
+    @property
+    def clique_users(self) -> range:
+        return range(self.base, self.base + self.cliques * self.clique_size)
+
+    @property
+    def roster_user(self) -> int:
+        return self.clique_users.stop
+
+    @property
+    def offline_recipient(self) -> int:
+        return self.roster_user + 1
+
+    @property
+    def offline_sender(self) -> int:
+        return self.roster_user + 2
+
+    @property
+    def muc_users_range(self) -> range:
+        return range(self.roster_user + 3, self.roster_user + 3 + self.muc_users)
+
+    @property
+    def total(self) -> int:
+        """Accounts needed (indexes 0 .. total - 1)."""
+        return self.muc_users_range.stop
+
+    def rosters(self, accounts: list[Account]) -> dict[str, list[RosterEntry]]:
+        """localpart -> roster items, for every account that has a roster."""
+        out: dict[str, list[RosterEntry]] = {}
+        users = [accounts[i] for i in self.clique_users]
+        for c in range(self.cliques):
+            members = users[c * self.clique_size : (c + 1) * self.clique_size]
+            group = (f"Clique {c}",)
+            for me in members:
+                out[me.user] = [
+                    RosterEntry(jid=o.jid, name=o.user, groups=group)
+                    for o in members
+                    if o is not me
+                ]
+        out[accounts[self.roster_user].user] = [
+            RosterEntry(
+                jid=f"contact{i:04d}@{DOMAIN}", name=f"Contact {i}", groups=(f"Group {i % 20}",)
+            )
+            for i in range(self.big_roster)
+        ]
+        return out
+
+    def clique_of(self, index: int) -> int:
+        """The clique number of account ``index`` (one of ``clique_users``)."""
+        return (index - self.base) // self.clique_size

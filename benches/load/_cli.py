@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
@@ -27,14 +28,36 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ._proc import raise_nofile_limit
-from ._servers import REPO, SERVER_TYPES, Detected, Server, free_port
+from ._servers import (
+    MUC_MAX_USERS,
+    MUC_MESSAGE_BURST,
+    MUC_MESSAGE_RATE,
+    OFFLINE_LIMIT,
+    REPO,
+    SERVER_TYPES,
+    Detected,
+    Server,
+    free_port,
+)
+
+if TYPE_CHECKING:
+    from ._accounts import Account, ImLayout
+    from ._gen import Generator
+    from ._im import MucPlan
+    from ._scenarios import Cores
 
 __all__ = ["main"]
 
 ALL_SERVERS: Final = ("xmppx", "prosody", "ejabberd")
+ALL_SCENARIOS: Final = ("idle", "login", "chat", "presence", "roster", "offline", "muc")
+IM_SCENARIOS: Final = frozenset({"presence", "roster", "offline", "muc"})
+ISSUE3_SCENARIOS: Final = frozenset({"idle", "login", "chat"})
+#: Issue 4: 510 users in cliques of 51 mutual contacts.
+CLIQUES: Final = 10
+CLIQUE_SIZE: Final = 51
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -63,6 +86,15 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
         "chat_duration": 2.0,
         "chat_drain": 2.0,
         "quiet_wait": 3.0,
+        "presence_users": 510,
+        "roster_items": 1000,
+        "roster_repeats": 10,
+        "offline_messages": 10000,
+        "muc_rooms": "1x50,1x200,100x5",
+        "muc_rates": (5000, 10000, 20000, 40000, 80000),
+        "muc_warmup": 0.5,
+        "muc_duration": 1.5,
+        "muc_drain": 2.0,
     },
     "full": {
         "login_clients": 3000,
@@ -73,6 +105,15 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
         "chat_duration": 8.0,
         "chat_drain": 3.0,
         "quiet_wait": 20.0,
+        "presence_users": 510,
+        "roster_items": 1000,
+        "roster_repeats": 30,
+        "offline_messages": 10000,
+        "muc_rooms": "1x50,1x200,100x5",
+        "muc_rates": (5000, 10000, 20000, 30000, 40000, 60000, 80000),
+        "muc_warmup": 2.0,
+        "muc_duration": 6.0,
+        "muc_drain": 3.0,
     },
 }
 
@@ -80,7 +121,8 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benches.load",
-        description="Issue-3 load comparison of xmppx, Prosody and ejabberd on loopback.",
+        description="Load comparison of xmppx, Prosody and ejabberd on loopback (issues 3, "
+        "4 and 5).",
     )
     p.add_argument(
         "--servers",
@@ -92,8 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller settings: a few minutes")
     p.add_argument(
         "--scenarios",
-        default="idle,login,chat",
-        help="comma-separated subset of idle,login,chat (run in this order)",
+        default=",".join(ALL_SCENARIOS),
+        help=f"comma-separated subset of {','.join(ALL_SCENARIOS)} (run in this order; "
+        "default: all)",
     )
     p.add_argument("--login-clients", type=int, help="clients in the login storm")
     p.add_argument(
@@ -108,6 +151,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chat-warmup", type=float, help="seconds per step not counted")
     p.add_argument("--chat-duration", type=float, help="seconds per step counted")
     p.add_argument("--chat-drain", type=float, help="seconds to wait for in-flight messages")
+    p.add_argument(
+        "--presence-users",
+        type=int,
+        help=f"presence storm clients, whole cliques of {CLIQUE_SIZE} (default {CLIQUES} "
+        f"cliques: {CLIQUES * CLIQUE_SIZE})",
+    )
+    p.add_argument("--roster-items", type=int, help="items of the roster fetched (default 1000)")
+    p.add_argument("--roster-repeats", type=int, help="roster fetches (quick 10, full 30)")
+    p.add_argument("--offline-messages", type=int, help="messages sent to the offline user (10000)")
+    p.add_argument(
+        "--muc-rooms",
+        help="room sets ROOMSxOCCUPANTS, comma-separated (default 1x50,1x200,100x5)",
+    )
+    p.add_argument(
+        "--muc-rates",
+        type=_ints,
+        help="offered MUC steps in delivered stanzas/s (messages/s x occupants), e.g. 5000,20000",
+    )
+    p.add_argument("--muc-warmup", type=float, help="seconds per MUC step not counted")
+    p.add_argument("--muc-duration", type=float, help="seconds per MUC step counted")
+    p.add_argument("--muc-drain", type=float, help="seconds to wait for MUC copies in flight")
     p.add_argument("--server-cpus", default="0", help="cores for the servers (taskset list)")
     p.add_argument("--gen-cpus", default="1", help="cores for the load generator")
     p.add_argument("--gen-procs", type=int, default=2, help="generator processes")
@@ -137,6 +201,14 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="record py-spy (if installed) on xmppx during the login storm and the chat "
         "step at RATE msg/s of the last round; writes collapsed stacks and a summary",
+    )
+    p.add_argument(
+        "--profile-xmppx-im",
+        metavar="LABELS",
+        default="",
+        help="record py-spy on xmppx (last round) during these IM/MUC windows, "
+        "comma-separated: presence, offline-store, offline-flush, muc-<set>-<rate> "
+        "(e.g. muc-1x200-20000)",
     )
     p.add_argument(
         "--out",
@@ -203,6 +275,18 @@ def _loadavg() -> str:
         return "?"
 
 
+def _event_loop(srv: Server) -> str:
+    """The event loop an xmppx server says it runs on ("asyncio" or "uvloop")."""
+    if srv.name != "xmppx":
+        return ""
+    try:
+        text = (srv.workdir / "stdout.log").read_text(errors="replace")
+    except OSError:
+        return ""
+    found = re.findall(r"event loop (\w+)", text)
+    return found[-1] if found else ""
+
+
 class _Stop(Exception):
     """SIGTERM: unwind through ``finally`` like Ctrl-C."""
 
@@ -212,14 +296,21 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _py_spy_hook(
-    server: Server, out_dir: Path, rate: int, log: Callable[[str], None]
+    server: Server,
+    out_dir: Path,
+    rate: int,
+    log: Callable[[str], None],
+    *,
+    labels: set[str] | None = None,
 ) -> Callable[[str, float], Callable[[], None] | None]:
     """An ``on_window`` hook recording py-spy on the xmppx server during the login storm
-    and the chat step at ``rate`` msg/s (stopped with SIGINT when the window ends)."""
+    and the chat step at ``rate`` msg/s, or the windows named in ``labels`` (stopped with
+    SIGINT when the window ends)."""
     exe = shutil.which("py-spy")
+    wanted = labels if labels is not None else {"login", str(rate)}
 
     def hook(label: str, duration: float) -> Callable[[], None] | None:
-        if label not in ("login", str(rate)):
+        if label not in wanted:
             return None
         if exe is None:
             log("    py-spy is not installed: no profile (pip install py-spy)")
@@ -260,6 +351,125 @@ def _py_spy_hook(
         return finish
 
     return hook
+
+
+def _py_spy_labels_hook(
+    server: Server, out_dir: Path, labels: set[str], log: Callable[[str], None]
+) -> Callable[[str, float], Callable[[], None] | None]:
+    """Like ``_py_spy_hook`` for the IM and MUC windows named in ``labels``."""
+    inner = _py_spy_hook(server, out_dir, -1, log, labels=labels)
+    return inner
+
+
+def _run_im(
+    srv: Server,
+    gen: Generator,
+    accounts: Sequence[Account],
+    layout: ImLayout,
+    scenarios: Sequence[str],
+    preset: dict[str, Any],
+    muc_plan: MucPlan,
+    *,
+    concurrency: int,
+    cores: Cores,
+    run: int,
+    on_window: Callable[[str, float], Callable[[], None] | None] | None,
+    fresh: bool,
+) -> dict[str, Any]:
+    """The issue-4 and issue-5 scenarios selected, each on a fresh server process (the
+    server is restarted and warmed up before each, unless ``fresh`` says the first one
+    already has one: Prosody runs 2-3x slower after having served many sessions) and
+    isolated: one failing is recorded in its own result and the next one still runs."""
+    from ._im import run_muc, run_offline, run_presence_storm, run_roster_fetch
+    from ._scenarios import warm_up
+
+    out: dict[str, Any] = {}
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    if "presence" in scenarios:
+        steps.append(
+            (
+                "presence",
+                lambda: run_presence_storm(
+                    srv,
+                    gen,
+                    accounts,
+                    layout,
+                    users=preset["presence_users"],
+                    concurrency=concurrency,
+                    cores=cores,
+                    log=_log,
+                    on_window=on_window,
+                ),
+            )
+        )
+    if "roster" in scenarios:
+        steps.append(
+            (
+                "roster",
+                lambda: run_roster_fetch(
+                    srv,
+                    gen,
+                    accounts[layout.roster_user],
+                    items=layout.big_roster,
+                    repeats=preset["roster_repeats"],
+                    log=_log,
+                ),
+            )
+        )
+    if "offline" in scenarios:
+        steps.append(
+            (
+                "offline",
+                lambda: run_offline(
+                    srv,
+                    gen,
+                    accounts[layout.offline_recipient],
+                    accounts[layout.offline_sender],
+                    count=preset["offline_messages"],
+                    run=run,
+                    cores=cores,
+                    log=_log,
+                    on_window=on_window,
+                ),
+            )
+        )
+    if "muc" in scenarios:
+        muc_users = [accounts[i] for i in layout.muc_users_range]
+        steps.append(
+            (
+                "muc",
+                lambda: run_muc(
+                    srv,
+                    gen,
+                    muc_users,
+                    muc_plan,
+                    concurrency=concurrency,
+                    cores=cores,
+                    log=_log,
+                    on_window=on_window,
+                ),
+            )
+        )
+    pids: dict[str, int] = {}
+    for name, step in steps:
+        try:
+            if not fresh:
+                srv.stop()
+                srv.start()
+                warm_up(srv, gen, accounts[:20])
+            fresh = False
+            pids[name] = srv.pid
+            time.sleep(1.0)
+            out[name] = step()
+        except Exception as exc:  # recorded; the other scenarios still run
+            _log(f"  {srv.name} {name} failed: {type(exc).__name__}: {exc}")
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            with contextlib.suppress(Exception):
+                gen.broadcast("close_all", 120)
+            if not srv.running:  # the next scenario restarts it
+                out[name]["error"] += " (the server died; see its log)"
+    out["im_pids"] = pids
+    return out
 
 
 def _profile_summary(raw: Path, top: int = 25) -> str:
@@ -307,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if val is not None:
             preset[key] = val
     scenarios = [s for s in args.scenarios.split(",") if s]
-    unknown = set(scenarios) - {"idle", "login", "chat"}
+    unknown = set(scenarios) - set(ALL_SCENARIOS)
     if unknown:
         _log(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         return 2
@@ -349,6 +559,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         2 * preset["chat_pairs"] if "chat" in scenarios else 0,
         20,
     )
+    layout = None
+    if IM_SCENARIOS & set(scenarios):
+        from ._accounts import ImLayout
+        from ._im import parse_rooms
+
+        muc_sets = parse_rooms(preset["muc_rooms"]) if "muc" in scenarios else ()
+        layout = ImLayout(
+            base=n_users,
+            cliques=CLIQUES,
+            clique_size=CLIQUE_SIZE,
+            big_roster=preset["roster_items"] if "roster" in scenarios else 0,
+            muc_users=max((rs.users for rs in muc_sets), default=0),
+        )
+        n_users = layout.total
     if max(levels, default=0) + 1000 > nofile:
         _log(f"warning: open-files limit {nofile} is low for {max(levels)} idle connections")
 
@@ -358,6 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, src)
     from ._accounts import install_salted_cache, make_accounts
     from ._gen import Generator
+    from ._im import MucPlan, parse_rooms
     from ._scenarios import ChatPlan, Cores, run_chat, run_idle, run_login_storm, warm_up
 
     cores = Cores(
@@ -378,11 +603,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         accounts = make_accounts(n_users, args.out / "cache")
         _log(f"{len(accounts)} accounts ready in {time.monotonic() - t0:.1f} s")
         install_salted_cache(accounts)
+        rosters = layout.rosters(accounts) if layout is not None else None
         for n in names:
             srv = SERVER_TYPES[n](workdir / n, port=free_port(), cpus=args.server_cpus, log=_log)
             servers[n] = srv
             srv.configure()
-            srv.provision(accounts)
+            srv.provision(accounts, rosters)
             _log(f"{n}: port {srv.port}, provisioned: {srv.provision_info}")
         plan = ChatPlan(
             pairs=preset["chat_pairs"],
@@ -391,6 +617,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration_s=preset["chat_duration"],
             drain_s=preset["chat_drain"],
         )
+        muc_plan = MucPlan(
+            sets=parse_rooms(preset["muc_rooms"]),
+            rates=tuple(preset["muc_rates"]),
+            warmup_s=preset["muc_warmup"],
+            duration_s=preset["muc_duration"],
+            drain_s=preset["muc_drain"],
+        )
+        im_labels = {x for x in args.profile_xmppx_im.split(",") if x}
         for rnd in range(args.rounds):
             order = names[rnd % len(names) :] + names[: rnd % len(names)]
             if rnd % 2:
@@ -404,6 +638,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     srv = servers[n]
                     _log(f"  {n} (pid {srv.pid})")
                     res: dict[str, Any] = {"pid": srv.pid}
+                    loop = _event_loop(srv)
+                    if loop:
+                        res["event_loop"] = loop
                     gen = Generator(args.gen_procs, gen_cpus, srv.port)
                     try:
                         warm_up(srv, gen, accounts[:20])
@@ -441,6 +678,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 cores=cores,
                                 log=_log,
                                 on_window=hook,
+                            )
+                        im_hook = None
+                        if n == "xmppx" and im_labels and rnd == args.rounds - 1:
+                            im_hook = _py_spy_labels_hook(srv, args.out, im_labels, _log)
+                        if layout is not None:
+                            res.update(
+                                _run_im(
+                                    srv,
+                                    gen,
+                                    accounts,
+                                    layout,
+                                    scenarios,
+                                    preset,
+                                    muc_plan,
+                                    concurrency=args.login_concurrency,
+                                    cores=cores,
+                                    run=rnd + 1,
+                                    on_window=im_hook,
+                                    fresh=not ISSUE3_SCENARIOS & set(scenarios),
+                                )
                             )
                     except Exception as exc:  # one server failing must not lose the others
                         _log(f"  {n} failed: {type(exc).__name__}: {exc}")
@@ -502,6 +759,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             "chat_duration_s": preset["chat_duration"],
             "chat_drain_s": preset["chat_drain"],
             "scenarios": scenarios,
+            "im_layout": None
+            if layout is None
+            else {
+                "first_account": layout.base,
+                "cliques": layout.cliques,
+                "clique_size": layout.clique_size,
+                "roster_user": accounts[layout.roster_user].user,
+                "roster_items": layout.big_roster,
+                "offline_recipient": accounts[layout.offline_recipient].user,
+                "muc_users": layout.muc_users,
+            },
+            "presence_users": preset["presence_users"],
+            "roster_repeats": preset["roster_repeats"],
+            "offline_messages": preset["offline_messages"],
+            "muc_rooms": preset["muc_rooms"],
+            "muc_rates": list(preset["muc_rates"]),
+            "muc_warmup_s": preset["muc_warmup"],
+            "muc_duration_s": preset["muc_duration"],
+            "muc_drain_s": preset["muc_drain"],
+            "muc_settings": {
+                "history": "off (xmppx muc.HISTORY_SIZE 0, Prosody max_history_messages 0, "
+                "ejabberd history_size 0); joins ask maxstanzas=0",
+                "per_occupant_rate_limit": "none on Prosody and ejabberd; xmppx "
+                f"muc.MESSAGE_RATE {MUC_MESSAGE_RATE:g}/s, burst {MUC_MESSAGE_BURST}",
+                "max_occupants": MUC_MAX_USERS,
+                "rooms": "non-persistent, open, instant (default configuration accepted)",
+            },
+            "offline_limit_per_user": OFFLINE_LIMIT,
         },
         "rounds": rounds,
         "summary": summary,

@@ -291,19 +291,32 @@ class _Worker:
 
 
 async def _serve(conn: Connection, port: int) -> None:
+    from ._imgen import ImWorker  # it imports this module
+
     worker = _Worker(port)
+    im = ImWorker(worker)
     loop = asyncio.get_running_loop()
+
+    async def close_all() -> dict[str, Any]:
+        closed = await im.close()
+        res = await worker.cmd_close_all()
+        res["closed"] = int(res["closed"]) + closed
+        return res
+
     handlers: dict[str, Callable[..., Any]] = {
         "login": worker.cmd_login,
-        "close_all": worker.cmd_close_all,
+        "close_all": close_all,
         "chat_setup": worker.cmd_chat_setup,
         "chat_step": worker.cmd_chat_step,
     }
+    for name in dir(im):
+        if name.startswith("cmd_"):
+            handlers[name.removeprefix("cmd_")] = getattr(im, name)
     while True:
         name, kwargs = await loop.run_in_executor(None, conn.recv)
         if name == "exit":
             with contextlib.suppress(Exception):
-                await worker.cmd_close_all()
+                await close_all()
             conn.send({"ok": True})
             return
         try:
@@ -372,6 +385,18 @@ class Generator:
         """``send`` then ``collect``."""
         self.send(commands)
         return self.collect(commands[0][0] if commands else "", timeout)
+
+    def call_one(self, index: int, name: str, wait: float, **kwargs: Any) -> dict[str, Any]:
+        """Run one command on worker ``index`` only (the others stay idle), waiting at
+        most ``wait`` s for its answer."""
+        conn = self.conns[index]
+        conn.send((name, kwargs))
+        if not conn.poll(wait):
+            raise GeneratorError(f"worker {index} did not answer {name} in {wait} s")
+        res: dict[str, Any] = conn.recv()
+        if "error" in res:
+            raise GeneratorError(f"worker {index} failed in {name}:\n{res['error']}")
+        return res
 
     def broadcast(self, name: str, timeout: float, **kwargs: Any) -> list[dict[str, Any]]:
         return self.call([(name, kwargs)] * len(self.conns), timeout)

@@ -16,7 +16,9 @@ __all__ = [
     "ProcSample",
     "children_of",
     "cores_busy_s",
+    "peak_rss_bytes",
     "raise_nofile_limit",
+    "reset_peak_rss",
     "sample_tree",
     "tree_pids",
 ]
@@ -153,3 +155,32 @@ def cores_busy_s(cpus: tuple[int, ...]) -> float:
                 # user nice system idle iowait irq softirq steal ...
                 total += f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
     return total / CLOCK_TICKS
+
+
+def reset_peak_rss(pids: tuple[int, ...]) -> bool:
+    """Reset the peak RSS (``VmHWM``) of ``pids`` to their current RSS by writing 5 to
+    ``/proc/<pid>/clear_refs`` (Linux >= 4.0; our own processes or root).  False when a
+    process refused: then ``peak_rss_bytes`` is the peak since that process started."""
+    ok = True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as fh:
+                fh.write("5")
+        except OSError:
+            ok = False
+    return ok
+
+
+def peak_rss_bytes(pids: tuple[int, ...]) -> int:
+    """Sum of ``VmHWM`` (peak resident set since the last ``reset_peak_rss``) of ``pids``."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError):
+            continue
+    return total

@@ -2,14 +2,16 @@
 
 Each server gets its own directory under the run's temporary directory (configuration,
 data, logs), one loopback port, plain TCP c2s with SCRAM-SHA-1 allowed without TLS, the
-same accounts (``_accounts``), a listen backlog of 100 (asyncio's fixed default, which
-xmppx uses), no rate limits or shapers, a 256 KiB stanza limit, warning-level logs to a
-file, no server-initiated pings, and the same IM module set: what xmppx loads by default
-(roster, offline, blocking, last activity, vcard-temp, private XML, disco, ping, time,
-version; xmppx's MUC service and admin commands have no counterpart loaded here) and no
-s2s.  Every process is started in its own session
-(process group) pinned with ``taskset`` and stopped by its PID: SIGTERM to the group,
-then SIGKILL after a grace period.
+same accounts (``_accounts``) and rosters, a listen backlog of 100 (asyncio's fixed
+default, which xmppx uses), no rate limits or shapers, a 256 KiB stanza limit,
+warning-level logs to a file, no server-initiated pings, and the same module set: what
+xmppx loads by default (roster, offline, blocking, last activity, vcard-temp, private
+XML, disco, ping, time, version, and the XEP-0045 service at ``conference.<domain>``;
+xmppx's admin commands have no counterpart loaded here) and no s2s.  The MUC services
+keep no history, allow ``MUC_MAX_USERS`` occupants and limit no occupant's rate; every
+server keeps ``OFFLINE_LIMIT`` offline messages per user.  Every process is started in
+its own session (process group) pinned with ``taskset`` and stopped by its PID: SIGTERM
+to the group, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Final
+from xml.sax.saxutils import escape, quoteattr
 
-from ._accounts import DOMAIN, ITERATIONS, Account, rfc5803
+from ._accounts import DOMAIN, ITERATIONS, MUC_DOMAIN, Account, RosterEntry, rfc5803
 
 __all__ = ["SERVER_TYPES", "Detected", "Server", "free_port", "stop_process"]
 
@@ -42,6 +45,21 @@ STANZA_LIMIT: Final = 262_144
 START_TIMEOUT: Final = 60.0
 #: Grace between SIGTERM and SIGKILL.
 STOP_GRACE: Final = 10.0
+#: Offline messages kept per user, on all three (the offline scenario sends 10 000; the
+#: defaults are xmppx 100, Prosody 10 000 (``storage_archive_item_limit``), ejabberd
+#: unlimited unless a ``max_user_offline_messages`` rule says otherwise).
+OFFLINE_LIMIT: Final = 20_000
+#: Occupants allowed in one room, on all three (the MUC scenario has up to 200; xmppx
+#: allows 500 by default, ejabberd 200, Prosody has no limit).
+MUC_MAX_USERS: Final = 1000
+#: Per-occupant groupchat rate limit: none on Prosody (mod_muc has none; the community
+#: mod_muc_limits is not loaded) and ejabberd (``room_shaper``/``user_message_shaper``
+#: none, ``min_message_interval`` 0: its defaults, written out); xmppx's token bucket
+#: (default 2 msg/s, burst 10) is raised to this, which no scenario approaches.
+MUC_MESSAGE_RATE: Final = 1_000_000.0
+MUC_MESSAGE_BURST: Final = 1_000_000
+
+Rosters = Mapping[str, Sequence[RosterEntry]]
 
 Log = Callable[[str], None]
 REPO: Final = Path(__file__).resolve().parents[2]
@@ -126,8 +144,9 @@ class Server(abc.ABC):
         """Write the configuration files."""
 
     @abc.abstractmethod
-    def provision(self, accounts: Sequence[Account]) -> None:
-        """Create ``accounts`` (may start and stop the server); fills ``provision_info``."""
+    def provision(self, accounts: Sequence[Account], rosters: Rosters | None = None) -> None:
+        """Create ``accounts`` with the roster items in ``rosters`` (localpart -> items;
+        may start and stop the server); fills ``provision_info``."""
 
     @abc.abstractmethod
     def command(self) -> tuple[list[str], dict[str, str]]:
@@ -271,13 +290,28 @@ class XmppxServer(Server):
             "interval = 86400.0\n"
             "\n[log]\n"
             'level = "warning"\n'
+            "# MUC and offline limits: not configuration keys (see _XMPPX_LAUNCH).\n"
         )
 
-    def provision(self, accounts: Sequence[Account]) -> None:
+    def provision(self, accounts: Sequence[Account], rosters: Rosters | None = None) -> None:
         jsonl = self.workdir / "accounts.jsonl"
+        items = 0
         with jsonl.open("w", encoding="utf-8") as fh:
             for a in accounts:
-                fh.write(json.dumps({"jid": a.jid, "scram": [rfc5803(a)]}) + "\n")
+                line: dict[str, object] = {"jid": a.jid, "scram": [rfc5803(a)]}
+                roster = (rosters or {}).get(a.user)
+                if roster:
+                    line["roster"] = [
+                        {
+                            "jid": r.jid,
+                            "name": r.name,
+                            "groups": list(r.groups),
+                            "subscription": r.subscription,
+                        }
+                        for r in roster
+                    ]
+                    items += len(roster)
+                fh.write(json.dumps(line) + "\n")
         # Options go after the subcommand: in front of it the subcommand's defaults
         # override them (an argparse parents/subparsers quirk of cli.py).
         argv = [
@@ -302,16 +336,38 @@ class XmppxServer(Server):
         if out.returncode != 0:
             raise RuntimeError(f"xmppx import failed: {out.stderr.strip()[-500:]}")
         self.provision_info = {
-            "method": "xmppx-server import (JSON lines with RFC 5803 SCRAM-SHA-1 keys)",
+            "method": "xmppx-server import (JSON lines with RFC 5803 SCRAM-SHA-1 keys and "
+            "'roster' lists)",
             "accounts": len(accounts),
+            "roster_items": items,
             "seconds": round(secs, 2),
         }
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         return (
-            [sys.executable, "-m", "xmppx.server.cli", "--config", str(self.config_path)],
+            [sys.executable, "-c", _XMPPX_LAUNCH, "--config", str(self.config_path)],
             self._env(),
         )
+
+
+#: How the xmppx server is started: ``xmppx.server.cli.main`` after setting the limits
+#: its TOML configuration has no key for (the loader refuses unknown keys, ``muc.*``
+#: included, although ``MucService`` would read them): the module constants that
+#: ``MucService`` reads at start (per-occupant rate and burst, occupants, history size)
+#: and ``OfflineMessages.quota``, the documented way to change the offline quota.  The
+#: server code is untouched; only these numbers differ from its defaults.
+_XMPPX_LAUNCH: Final = f"""\
+import sys
+import xmppx.modules.muc._service as muc
+from xmppx.modules.offline import OfflineMessages
+muc.MESSAGE_RATE = {MUC_MESSAGE_RATE!r}
+muc.MESSAGE_BURST = {MUC_MESSAGE_BURST!r}
+muc.MAX_OCCUPANTS = {MUC_MAX_USERS!r}
+muc.HISTORY_SIZE = 0
+OfflineMessages.quota = {OFFLINE_LIMIT!r}
+from xmppx.server.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 # --- Prosody ---------------------------------------------------------------------------
@@ -381,6 +437,7 @@ allow_unencrypted_plain_auth = false
 authentication = "internal_hashed"
 storage = "internal"
 c2s_stanza_size_limit = {STANZA_LIMIT}
+storage_archive_item_limit = {OFFLINE_LIMIT}
 modules_enabled = {{
   "saslauth", "disco", "ping", "time", "version",
   "roster", "offline", "blocklist", "lastactivity", "vcard", "private",
@@ -388,14 +445,27 @@ modules_enabled = {{
 modules_disabled = {{ "s2s" }}
 
 VirtualHost {_lua_string(DOMAIN)}
+
+Component {_lua_string(MUC_DOMAIN)} "muc"
+  -- history off (as on xmppx and ejabberd); all rooms live (the default cache holds 100)
+  max_history_messages = 0
+  muc_room_cache_size = {MUC_MAX_USERS}
 """
         )
 
-    def provision(self, accounts: Sequence[Account]) -> None:
+    def provision(self, accounts: Sequence[Account], rosters: Rosters | None = None) -> None:
         t0 = time.monotonic()
-        folder = self.workdir / "data" / DOMAIN.replace(".", "%2e") / "accounts"
+        host = self.workdir / "data" / DOMAIN.replace(".", "%2e")
+        folder = host / "accounts"
         folder.mkdir(parents=True, exist_ok=True)
+        roster_dir = host / "roster"
+        roster_dir.mkdir(parents=True, exist_ok=True)
+        items = 0
         for a in accounts:
+            roster = (rosters or {}).get(a.user)
+            if roster:
+                (roster_dir / f"{a.user}.dat").write_text(_prosody_roster(roster))
+                items += len(roster)
             (folder / f"{a.user}.dat").write_text(
                 "return {\n"
                 f'\t["iteration_count"] = {ITERATIONS};\n'
@@ -405,8 +475,10 @@ VirtualHost {_lua_string(DOMAIN)}
                 "};\n"
             )
         self.provision_info = {
-            "method": "accounts/*.dat files written directly (mod_auth_internal_hashed format)",
+            "method": "accounts/*.dat and roster/*.dat files written directly "
+            "(mod_auth_internal_hashed's and rostermanager's formats)",
             "accounts": len(accounts),
+            "roster_items": items,
             "seconds": round(time.monotonic() - t0, 2),
             "alternative": "prosodyctl register: one Lua process start and a PBKDF2 per "
             "account (50-75 ms each here, see benches/load_README.md)",
@@ -414,6 +486,21 @@ VirtualHost {_lua_string(DOMAIN)}
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         return (["prosody", "--config", str(self.config_path), "-F"], {})
+
+
+def _prosody_roster(items: Sequence[RosterEntry]) -> str:
+    """A ``roster/<user>.dat`` as Prosody's rostermanager saves it: ``[false]`` holds the
+    metadata (version, pending inbound requests), every other key is a contact."""
+    out = ["return {", '\t[false] = { ["version"] = 1; ["pending"] = {}; };']
+    for r in items:
+        groups = " ".join(f"[{_lua_string(g)}] = true;" for g in r.groups)
+        out.append(
+            f"\t[{_lua_string(r.jid)}] = {{ "
+            f'["subscription"] = {_lua_string(r.subscription)}; '
+            f'["name"] = {_lua_string(r.name)}; ["groups"] = {{ {groups} }}; }};'
+        )
+    out.append("};")
+    return "\n".join(out) + "\n"
 
 
 # --- ejabberd --------------------------------------------------------------------------
@@ -502,6 +589,8 @@ acl:
 access_rules:
   local:
     allow: local
+shaper_rules:
+  max_user_offline_messages: {OFFLINE_LIMIT}
 modules:
   mod_disco: {{}}
   mod_ping:
@@ -509,12 +598,29 @@ modules:
   mod_time: {{}}
   mod_version: {{}}
   mod_roster: {{}}
-  mod_offline: {{}}
+  mod_offline:
+    access_max_user_messages: max_user_offline_messages
   mod_blocking: {{}}
   mod_privacy: {{}}
   mod_last: {{}}
   mod_vcard: {{}}
   mod_private: {{}}
+  mod_muc:
+    host: "conference.@HOST@"
+    access: all
+    access_create: all
+    history_size: 0
+    max_users: {MUC_MAX_USERS}
+    max_user_conferences: {MUC_MAX_USERS}
+    min_message_interval: 0
+    min_presence_interval: 0
+    room_shaper: none
+    user_message_shaper: none
+    user_presence_shaper: none
+    default_room_options:
+      persistent: false
+      mam: false
+      max_users: {MUC_MAX_USERS}
 """
         )
 
@@ -622,13 +728,14 @@ modules:
             return 124, "timeout"
         return out.returncode, out.stdout + out.stderr
 
-    def provision(self, accounts: Sequence[Account]) -> None:
+    def provision(self, accounts: Sequence[Account], rosters: Rosters | None = None) -> None:
         import base64
 
         def bb(b: bytes) -> str:
             return base64.b64encode(base64.b64encode(b)).decode()
 
         xml = self.workdir / "accounts.xml"
+        items = 0
         with xml.open("w", encoding="utf-8") as fh:
             fh.write("<?xml version='1.0' encoding='UTF-8'?>\n")
             fh.write(f"<server-data xmlns='urn:xmpp:pie:0'>\n<host jid='{DOMAIN}'>\n")
@@ -637,8 +744,20 @@ modules:
                     f"<user name='{a.user}'><scram-credentials xmlns='urn:xmpp:pie:0#scram' "
                     f"mechanism='SCRAM-SHA-1'><iter-count>{ITERATIONS}</iter-count>"
                     f"<salt>{bb(a.salt)}</salt><server-key>{bb(a.server_key)}</server-key>"
-                    f"<stored-key>{bb(a.stored_key)}</stored-key></scram-credentials></user>\n"
+                    f"<stored-key>{bb(a.stored_key)}</stored-key></scram-credentials>"
                 )
+                roster = (rosters or {}).get(a.user)
+                if roster:
+                    fh.write("<query xmlns='jabber:iq:roster'>")
+                    for r in roster:
+                        groups = "".join(f"<group>{escape(g)}</group>" for g in r.groups)
+                        fh.write(
+                            f"<item jid={quoteattr(r.jid)} name={quoteattr(r.name)} "
+                            f"subscription={quoteattr(r.subscription)}>{groups}</item>"
+                        )
+                    fh.write("</query>")
+                    items += len(roster)
+                fh.write("</user>\n")
             fh.write("</host>\n</server-data>\n")
         was_running = self.running
         self.start()
@@ -658,8 +777,10 @@ modules:
             if not was_running:
                 self.stop()
         self.provision_info = {
-            "method": "ejabberd_ctl import_piefxis (XEP-0227 with scram-credentials)",
+            "method": "ejabberd_ctl import_piefxis (XEP-0227 with scram-credentials and "
+            "jabber:iq:roster queries)",
             "accounts": len(accounts),
+            "roster_items": items,
             "seconds": round(secs, 2),
             "alternative": "ejabberdctl register: one Erlang node start per account "
             "(about 0.55 s each here, see benches/load_README.md)",
