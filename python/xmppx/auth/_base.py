@@ -358,3 +358,26 @@ class _Machine:
 def is_printable_nonce(value: str) -> bool:
     """RFC 5802 §7 ``printable``: one or more of %x21-2B / %x2D-7E (ASCII without ``,``)."""
     return bool(value) and all("\x21" <= ch <= "\x7e" and ch != "," for ch in value)
+
+
+def prepare_username(raw: str, context: ServerContext, *, encoding_error: str) -> str:
+    """The account name a client authenticates as, shared by every mechanism: SASLprep
+    as a query (RFC 4013), then the server's canonical form (``context.prep_username``,
+    Nodeprep), at most ``MAX_USERNAME_BYTES``.  A name that cannot be prepared at all is
+    ``malformed-request`` with ``encoding_error`` as text; one no account can have is
+    ``not-authorized``, like a wrong password."""
+    from xmppx.auth._saslprep import SASLprepError, saslprep
+
+    try:
+        username = saslprep(raw, allow_unassigned=True)
+    except SASLprepError:
+        raise SASLFailure("malformed-request", encoding_error) from None
+    if not username:
+        raise SASLFailure("malformed-request", "empty user name")
+    try:
+        username = context.prep_username(username)
+    except ValueError:
+        raise SASLFailure("not-authorized", "invalid user name") from None
+    if not username or len(username.encode("utf-8")) > MAX_USERNAME_BYTES:
+        raise SASLFailure("not-authorized", "invalid user name")
+    return username

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from typing import ClassVar, Final
 
 from xmppx.auth._base import (
-    MAX_USERNAME_BYTES,
     Challenge,
     NeedCredentials,
     SASLClientError,
@@ -41,9 +40,9 @@ from xmppx.auth._base import (
     _Machine,
     _State,
     check_authzid,
+    prepare_username,
 )
 from xmppx.auth._credentials import ScramCredentials, fake_scram_credentials, verify_password
-from xmppx.auth._saslprep import SASLprepError, saslprep
 
 __all__ = ["MAX_PLAIN_FIELD_BYTES", "PlainClient", "PlainServer"]
 
@@ -106,18 +105,9 @@ class PlainServer(_Machine):
             raise _malformed("PLAIN message is not UTF-8") from None
         if not authcid or not password:
             raise _malformed("empty authcid or password")
-        try:
-            username = saslprep(authcid, allow_unassigned=True)
-        except SASLprepError:
-            raise _malformed("invalid user name encoding") from None
-        if not username:
-            raise _malformed("empty user name")
-        try:
-            username = self._context.prep_username(username)
-        except ValueError:
-            raise SASLFailure("not-authorized", "invalid user name") from None
-        if not username or len(username.encode("utf-8")) > MAX_USERNAME_BYTES:
-            raise SASLFailure("not-authorized", "invalid user name")
+        username = prepare_username(
+            authcid, self._context, encoding_error="invalid user name encoding"
+        )
         self._authzid = authzid or None
         self._username = username
         self._password = password

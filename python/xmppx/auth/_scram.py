@@ -55,7 +55,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from xmppx.auth._base import (
-    MAX_USERNAME_BYTES,
     Challenge,
     NeedCredentials,
     SASLClientError,
@@ -68,6 +67,7 @@ from xmppx.auth._base import (
     check_authzid,
     is_printable_nonce,
     make_nonce,
+    prepare_username,
 )
 from xmppx.auth._credentials import (
     HASH_NAMES,
@@ -78,7 +78,7 @@ from xmppx.auth._credentials import (
     fake_scram_credentials,
     salted_password,
 )
-from xmppx.auth._saslprep import SASLprepError, saslprep
+from xmppx.auth._saslprep import saslprep
 
 __all__ = [
     "MAX_SCRAM_ITERATIONS",
@@ -260,18 +260,9 @@ class ScramServer(_Machine):
         nonce = attrs[1][2:]
         if not is_printable_nonce(nonce):
             raise _malformed("bad nonce")
-        try:
-            username = saslprep(raw_name, allow_unassigned=True)
-        except SASLprepError:
-            raise _malformed("invalid-username-encoding") from None
-        if not username:
-            raise _malformed("empty user name")
-        try:
-            username = self._context.prep_username(username)
-        except ValueError:
-            raise SASLFailure("not-authorized", "invalid user name") from None
-        if not username or len(username.encode("utf-8")) > MAX_USERNAME_BYTES:
-            raise SASLFailure("not-authorized", "invalid user name")
+        username = prepare_username(
+            raw_name, self._context, encoding_error="invalid-username-encoding"
+        )
         self._client_first_bare = bare
         self._client_nonce = nonce
         self._username = username
