@@ -779,10 +779,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "muc_duration_s": preset["muc_duration"],
             "muc_drain_s": preset["muc_drain"],
             "muc_settings": {
-                "history": "off (xmppx muc.HISTORY_SIZE 0, Prosody max_history_messages 0, "
+                "history": "off (xmppx muc.history_size 0, Prosody max_history_messages 0, "
                 "ejabberd history_size 0); joins ask maxstanzas=0",
                 "per_occupant_rate_limit": "none on Prosody and ejabberd; xmppx "
-                f"muc.MESSAGE_RATE {MUC_MESSAGE_RATE:g}/s, burst {MUC_MESSAGE_BURST}",
+                f"muc.message_rate {MUC_MESSAGE_RATE:g}/s, burst {MUC_MESSAGE_BURST}",
                 "max_occupants": MUC_MAX_USERS,
                 "rooms": "non-persistent, open, instant (default configuration accepted)",
             },

@@ -290,7 +290,13 @@ class XmppxServer(Server):
             "interval = 86400.0\n"
             "\n[log]\n"
             'level = "warning"\n'
-            "# MUC and offline limits: not configuration keys (see _XMPPX_LAUNCH).\n"
+            "\n[offline]\n"
+            f"quota = {OFFLINE_LIMIT}\n"
+            "\n[muc]\n"
+            "history_size = 0\n"
+            f"max_occupants = {MUC_MAX_USERS}\n"
+            f"message_rate = {MUC_MESSAGE_RATE!r}\n"
+            f"message_burst = {MUC_MESSAGE_BURST}\n"
         )
 
     def provision(self, accounts: Sequence[Account], rosters: Rosters | None = None) -> None:
@@ -345,29 +351,9 @@ class XmppxServer(Server):
 
     def command(self) -> tuple[list[str], dict[str, str]]:
         return (
-            [sys.executable, "-c", _XMPPX_LAUNCH, "--config", str(self.config_path)],
+            [sys.executable, "-m", "xmppx.server.cli", "--config", str(self.config_path)],
             self._env(),
         )
-
-
-#: How the xmppx server is started: ``xmppx.server.cli.main`` after setting the limits
-#: its TOML configuration has no key for (the loader refuses unknown keys, ``muc.*``
-#: included, although ``MucService`` would read them): the module constants that
-#: ``MucService`` reads at start (per-occupant rate and burst, occupants, history size)
-#: and ``OfflineMessages.quota``, the documented way to change the offline quota.  The
-#: server code is untouched; only these numbers differ from its defaults.
-_XMPPX_LAUNCH: Final = f"""\
-import sys
-import xmppx.modules.muc._service as muc
-from xmppx.modules.offline import OfflineMessages
-muc.MESSAGE_RATE = {MUC_MESSAGE_RATE!r}
-muc.MESSAGE_BURST = {MUC_MESSAGE_BURST!r}
-muc.MAX_OCCUPANTS = {MUC_MAX_USERS!r}
-muc.HISTORY_SIZE = 0
-OfflineMessages.quota = {OFFLINE_LIMIT!r}
-from xmppx.server.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 # --- Prosody ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from tests.im.conftest import Peer, is_message, message, settle
 from xmppx import ns
 from xmppx.core import Element
-from xmppx.modules.offline import OfflineMessages, worth_storing
+from xmppx.modules.offline import worth_storing
 
 
 def _chat_state_only(to: str) -> Element:
@@ -52,9 +52,7 @@ async def test_offline_messages_survive_a_restart(make_server: Any) -> None:
 
 
 async def test_quota_full_is_service_unavailable(make_server: Any) -> None:
-    server = await make_server()
-    offline = next(m for m in server.modules if isinstance(m, OfflineMessages))
-    offline.quota = 2
+    server = await make_server(offline__quota=2)
     romeo = await Peer.connect(server, "romeo@localhost/orchard")
     for i in range(3):
         romeo.send(message("juliet@localhost", f"m{i}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.im.conftest import ROSTER_Q, Peer, is_push, settle
@@ -70,7 +72,19 @@ async def test_versioning(server: XMPPServer) -> None:
     await romeo.close()
 
 
-async def test_validation(server: XMPPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_roster_size_limit(make_server: Any) -> None:
+    """``roster.max_items``: a new item beyond it is not-allowed; updating one is fine."""
+    server = await make_server(roster__max_items=2)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.iq(roster_set({"jid": "a@localhost"}))
+    await romeo.iq(roster_set({"jid": "b@localhost"}))
+    await romeo.iq(roster_set({"jid": "b@localhost", "name": "updating is fine"}))
+    assert await condition(romeo, roster_set({"jid": "c@localhost"})) == "not-allowed"
+    assert set(await romeo.items()) == {"a@localhost", "b@localhost"}
+    await romeo.close()
+
+
+async def test_validation(server: XMPPServer) -> None:
     romeo = await Peer.connect(server, "romeo@localhost/orchard")
     two = roster_set({"jid": "a@localhost"}, {"jid": "b@localhost"})
     assert await condition(romeo, two) == "bad-request"
@@ -99,12 +113,6 @@ async def test_validation(server: XMPPServer, monkeypatch: pytest.MonkeyPatch) -
     other = Element("iq", ns.CLIENT, {"type": "get", "to": "juliet@localhost"})
     other.append(Element("query", ns.ROSTER))
     assert await condition(romeo, other) == "forbidden"
-    # the roster size limit (named constant)
-    monkeypatch.setattr(roster_module, "MAX_ROSTER_ITEMS", 2)
-    await romeo.iq(roster_set({"jid": "a@localhost"}))
-    await romeo.iq(roster_set({"jid": "b@localhost"}))
-    await romeo.iq(roster_set({"jid": "b@localhost", "name": "updating is fine"}))
-    assert await condition(romeo, roster_set({"jid": "c@localhost"})) == "not-allowed"
     # a client cannot set the subscription itself
     await romeo.iq(roster_set({"jid": "a@localhost", "subscription": "both", "ask": "subscribe"}))
     assert (await romeo.items())["a@localhost"]["subscription"] == "none"

@@ -5,7 +5,6 @@ XEP-0045 plugin."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.muc.conftest import (
     create_instant,
     create_room,
     error_condition,
+    form_xml,
     item,
     muc_of,
 )
@@ -122,10 +122,45 @@ async def test_destroyed_persistent_room_is_gone_after_restart(servers: ServerFa
     assert muc_of(server).rooms == {}
 
 
+async def test_service_domain_is_configurable(servers: ServerFactory) -> None:
+    """``muc.domain``: the service answers there and the server lists it (§6.1)."""
+    server = await servers.start(muc__domain="rooms.localhost")
+    romeo = await connect(server, "romeo")
+    try:
+        items = await romeo.iq(
+            f"<iq type='get' to='localhost'><query xmlns='{ns.DISCO_ITEMS}'/></iq>"
+        )
+        assert [i.get("jid") for i in items[0]] == ["rooms.localhost"]
+        joined = await create_instant(romeo, "coven@rooms.localhost", "firstwitch")
+        assert "110" in codes(joined.self_presence)
+        assert romeo.jid not in {str(j) for j in muc_of(server).rooms}
+        assert {str(j) for j in muc_of(server).rooms} == {"coven@rooms.localhost"}
+    finally:
+        await romeo.close()
+
+
+async def test_service_can_be_disabled(servers: ServerFactory) -> None:
+    """``muc.enabled = false``: nothing listed, and conference.<domain> is just another
+    domain this server does not serve (no s2s: remote-server-not-found)."""
+    server = await servers.start(muc__enabled=False)
+    romeo = await connect(server, "romeo")
+    try:
+        items = await romeo.iq(
+            f"<iq type='get' to='localhost'><query xmlns='{ns.DISCO_ITEMS}'/></iq>"
+        )
+        assert MUC not in [i.get("jid") for i in items[0]]
+        condition = await romeo.iq_error(
+            f"<iq type='get' to='{MUC}'><query xmlns='{ns.DISCO_INFO}'/></iq>"
+        )
+        assert condition == "remote-server-not-found"
+    finally:
+        await romeo.close()
+
+
 async def test_rooms_per_user_limit(servers: ServerFactory) -> None:
-    """§10.1.1: creating beyond the limit is not-allowed, never a silent drop."""
-    server = await servers.start()
-    muc_of(server).max_rooms_per_user = 2
+    """§10.1.1: creating beyond the limit (``muc.max_rooms_per_user``) is not-allowed,
+    never a silent drop."""
+    server = await servers.start(muc__max_rooms_per_user=2)
     romeo = await connect(server, "romeo")
     try:
         await create_instant(romeo, f"one@{MUC}", "r")
@@ -138,14 +173,20 @@ async def test_rooms_per_user_limit(servers: ServerFactory) -> None:
 async def test_room_full(servers: ServerFactory) -> None:
     """§7.2.9: a full room is service-unavailable (type wait), but admins and owners
     still get in."""
-    server = await servers.start()
+    server = await servers.start(muc__max_occupants=2)
     romeo, juliet, mercutio, benvolio = [
         await connect(server, u) for u in ("romeo", "juliet", "mercutio", "benvolio")
     ]
     try:
-        await create_room(romeo, ROOM, "owner", {"muc#roomconfig_maxusers": "10"})
-        muc_of(server).limits = dataclasses.replace(muc_of(server).limits, max_occupants=2)
-        await configure(romeo, ROOM, {"muc#roomconfig_maxusers": "none"})  # service limit: 2
+        await create_room(romeo, ROOM, "owner", {"muc#roomconfig_maxusers": "none"})
+        # "none" means the service's limit; more than that cannot be configured
+        assert (
+            await romeo.iq_error(
+                f"<iq type='set' to='{ROOM}'><query xmlns='{ns.MUC_OWNER}'>"
+                f"{form_xml({'muc#roomconfig_maxusers': '10'})}</query></iq>"
+            )
+            == "not-acceptable"
+        )
         await juliet.join(ROOM, "juliet")
         mercutio.send(f"<presence to='{ROOM}/mercutio'><x xmlns='{ns.MUC}'/></presence>")
         err = await mercutio.expect_from(f"{ROOM}/mercutio", "presence", type="error")
@@ -162,9 +203,7 @@ async def test_room_full(servers: ServerFactory) -> None:
 async def test_message_rate_limit(servers: ServerFactory) -> None:
     """Past the burst, a message is refused with policy-violation (wait) and not
     reflected."""
-    server = await servers.start()
-    muc = muc_of(server)
-    muc.limits = dataclasses.replace(muc.limits, message_burst=3, message_rate=1e-9)
+    server = await servers.start(muc__message_burst=3, muc__message_rate=1e-9)
     romeo, juliet = await connect(server, "romeo"), await connect(server, "juliet")
     try:
         await create_instant(romeo, ROOM, "r")
@@ -185,9 +224,7 @@ async def test_message_rate_limit(servers: ServerFactory) -> None:
 
 
 async def test_history_size_is_bounded(servers: ServerFactory) -> None:
-    server = await servers.start()
-    muc = muc_of(server)
-    muc.limits = dataclasses.replace(muc.limits, history_size=3, message_rate=1e6)
+    server = await servers.start(muc__history_size=3, muc__message_rate=1e6)
     romeo, juliet = await connect(server, "romeo"), await connect(server, "juliet")
     try:
         await create_instant(romeo, ROOM, "r")

@@ -37,6 +37,27 @@ def test_file_then_flags(tmp_path: Path) -> None:
     assert cfg["limits.max_depth"] == 8
 
 
+def test_im_and_muc_limits_from_a_file(tmp_path: Path) -> None:
+    """The IM and MUC limits are ordinary options (issues 4 and 5): a TOML file sets
+    them, integers are accepted where a float is meant, and the domain is prepared."""
+    conf = tmp_path / "x.toml"
+    conf.write_text(
+        "[offline]\nquota = 20000\n[roster]\nmax_items = 5000\n"
+        "[muc]\ndomain = 'Rooms.Localhost'\nmax_occupants = 1000\nhistory_size = 0\n"
+        "message_rate = 1000000\nmessage_burst = 1000000\nmax_rooms_per_user = 3\n"
+    )
+    cfg = load_config(conf, data_dir=str(tmp_path))
+    assert cfg["offline.quota"] == 20_000 and cfg["roster.max_items"] == 5000
+    assert cfg["muc.domain"] == "rooms.localhost"
+    assert cfg["muc.message_rate"] == 1e6 and isinstance(cfg["muc.message_rate"], float)
+    assert (cfg["muc.max_occupants"], cfg["muc.history_size"], cfg["muc.message_burst"]) == (
+        1000,
+        0,
+        1_000_000,
+    )
+    assert cfg["muc.max_rooms_per_user"] == 3
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -47,6 +68,14 @@ def test_file_then_flags(tmp_path: Path) -> None:
         ("[log]\nlevel = 'loud'\n", "option 'log.level': 'loud' is not a log level"),
         ("domain = 'user@example.com'\n", "must be a bare domain"),
         ("[c2s]\nport = true\n", "option 'c2s.port' must be int, not bool"),
+        ("[offline]\nquota = 0\n", "option 'offline.quota' must be positive"),
+        ("[roster]\nmax_items = -1\n", "option 'roster.max_items' must be positive"),
+        ("[muc]\nmessage_rate = 0\n", "option 'muc.message_rate' must be positive"),
+        ("[muc]\nhistory_size = -1\n", "option 'muc.history_size' must not be negative"),
+        ("[muc]\ndomain = 'localhost'\n", "option 'muc.domain' must differ from 'domain'"),
+        ("[muc]\ndomain = 'rooms@localhost'\n", "option 'muc.domain': 'rooms@localhost' must"),
+        ("[muc]\ndomain = 'a b'\n", "option 'muc.domain': 'a b' is not a valid domain"),
+        ("[muc]\nmax_occupants = '500'\n", "option 'muc.max_occupants' must be int, not str"),
     ],
 )
 def test_errors_name_the_option(tmp_path: Path, text: str, message: str) -> None:

@@ -94,6 +94,13 @@ class Module:
     def __init__(self, server: XMPPServer) -> None:
         self.server = server
 
+    def setting(self, key: str, default: Any) -> Any:
+        """The configuration value ``key`` (``xmppx.server.config.OPTIONS``), or
+        ``default`` when the server's ``Config`` was built without it (an embedding
+        application's hand-made configuration)."""
+        value = self.server.config.values.get(key)
+        return default if value is None else value
+
     async def start(self) -> None:
         """Called once the server's storage is open, before listeners accept."""
 

@@ -56,8 +56,9 @@ __all__ = ["BLOCKING_ERRORS", "MAX_BLOCKED", "Blocking", "blocked_error", "match
 
 #: XEP-0191 application error namespace (``<blocked/>``).
 BLOCKING_ERRORS: Final = "urn:xmpp:blocking:errors"
-#: JIDs on one blocklist: far above what a person blocks by hand, and it bounds the
-#: memory a user holds and the size of the blocklist result.
+#: JIDs on one blocklist by default (configuration key ``blocking.max_items``): far
+#: above what a person blocks by hand, and it bounds the memory a user holds and the
+#: size of the blocklist result.
 MAX_BLOCKED: Final = 1000
 
 _ITEM = ns.clark(ns.BLOCKING, "item")
@@ -98,6 +99,8 @@ class Blocking(Module):
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
+        #: JIDs per blocklist (``blocking.max_items``, default :data:`MAX_BLOCKED`).
+        self.max_items = int(self.setting("blocking.max_items", MAX_BLOCKED))
         self.tasks = BackgroundTasks()
         self._lists: dict[BareJID, frozenset[str]] = {}
         self._locks: KeyedLocks[BareJID] = KeyedLocks()
@@ -199,8 +202,8 @@ class Blocking(Module):
             if payload.name == "block":
                 if not jids:
                     raise StanzaError("bad-request", "<block/> needs at least one item")
-                if len(current | set(jids)) > MAX_BLOCKED:
-                    raise StanzaError("not-allowed", f"at most {MAX_BLOCKED} blocked JIDs")
+                if len(current | set(jids)) > self.max_items:
+                    raise StanzaError("not-allowed", f"at most {self.max_items} blocked JIDs")
                 changed = await store.add(str(user), jids)
                 now = current | set(changed)
             elif jids:

@@ -11,7 +11,7 @@ A message for an account with no available resource of non-negative priority rea
 
 The message is committed to storage before this coroutine returns (the storage
 contract: ``append`` returns once durable), with the time it arrived.  When the
-per-user quota (:data:`OFFLINE_QUOTA`, the module's ``quota`` attribute) is full the
+per-user quota (configuration key ``offline.quota``, default 100) is full the
 sender gets ``service-unavailable`` (XEP-0160 §3).  A message from a JID the recipient
 blocks (XEP-0191) is answered with ``service-unavailable`` and not stored.
 
@@ -50,10 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MSGOFFLINE", "OFFLINE_QUOTA", "OfflineMessages", "worth_storing"]
 
-#: Messages kept per user, as ejabberd's default for ordinary users: an absent user's
-#: backlog of real conversation, while a flood towards them is refused early (XEP-0160
-#: §3 service-unavailable).  There is no configuration key for it yet (the config table
-#: is not this module's); set ``OfflineMessages.quota`` on the loaded module instead.
+#: Messages kept per user by default (configuration key ``offline.quota``), as ejabberd's
+#: default for ordinary users: an absent user's backlog of real conversation, while a
+#: flood towards them is refused early (XEP-0160 §3 service-unavailable).
 OFFLINE_QUOTA: Final = 100
 #: XEP-0160 §5: the service discovery feature.
 MSGOFFLINE: Final = "msgoffline"
@@ -84,11 +83,11 @@ def worth_storing(stanza: Element) -> bool:
 
 class OfflineMessages(Module):
     features = (MSGOFFLINE,)
-    #: The per-user quota (messages); see :data:`OFFLINE_QUOTA`.
-    quota: int = OFFLINE_QUOTA
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
+        #: The per-user quota (messages): ``offline.quota``, default :data:`OFFLINE_QUOTA`.
+        self.quota: int = int(self.setting("offline.quota", OFFLINE_QUOTA))
         self.tasks = BackgroundTasks()
         self._delivery_locks: KeyedLocks[BareJID] = KeyedLocks()
         self._write_locks: KeyedLocks[BareJID] = KeyedLocks()

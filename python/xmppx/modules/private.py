@@ -11,7 +11,7 @@ fragment per (namespace, element name) of the ``<query/>`` child.
   ``jabber:`` or ``http://jabber.org/``, and ``vcard-temp`` (which has its own
   protocol and would otherwise alias the stored vCard); a fragment without a namespace
   or in ``jabber:client``/``jabber:server`` is refused by the same rule.
-* A fragment larger than :data:`MAX_PRIVATE_BYTES` is ``not-acceptable``.
+* A fragment larger than ``private.max_bytes`` (configuration) is ``not-acceptable``.
 
 Example (XEP-0049 §2.3)::
 
@@ -35,8 +35,9 @@ from xmppx.modules.roster import own_account
 
 __all__ = ["MAX_PRIVATE_BYTES", "PrivateStorage", "private_key"]
 
-#: Serialized size of one stored fragment: bookmarks of a few hundred rooms and client
-#: preferences fit, while one user cannot make us store megabytes per key.
+#: Serialized size of one stored fragment by default (``private.max_bytes``): bookmarks
+#: of a few hundred rooms and client preferences fit, while one user cannot make us
+#: store megabytes per key.
 MAX_PRIVATE_BYTES: Final = 65_536
 
 _RESERVED_PREFIXES: Final = ("jabber:", "http://jabber.org/")
@@ -79,10 +80,9 @@ class PrivateStorage(Module):
         for fragment in children:
             key = _check(fragment)
             data = fragment.serialize()
-            if len(data) > MAX_PRIVATE_BYTES:
-                raise StanzaError(
-                    "not-acceptable", f"a fragment is at most {MAX_PRIVATE_BYTES} bytes"
-                )
+            limit = int(self.setting("private.max_bytes", MAX_PRIVATE_BYTES))
+            if len(data) > limit:
+                raise StanzaError("not-acceptable", f"a fragment is at most {limit} bytes")
             writes[key] = data
         for key, data in writes.items():
             await self.server.storage.private.put(str(user), key, data)

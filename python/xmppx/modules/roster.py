@@ -18,7 +18,7 @@ Rules, with their sections:
   ``subscription``/``ask`` sent by the client are ignored (except ``remove``).  An empty
   group is ``not-acceptable``, a repeated one ``bad-request``; names and groups over
   :data:`MAX_NAME_BYTES` / :data:`MAX_GROUP_BYTES` or more than :data:`MAX_GROUPS`
-  groups are ``not-acceptable``; a new item beyond :data:`MAX_ROSTER_ITEMS` is
+  groups are ``not-acceptable``; a new item beyond ``roster.max_items`` (configuration) is
   ``not-allowed``; adding oneself is ``not-allowed``.
 * remove (§2.5.2): ``subscription='remove'`` deletes the item and cancels the
   subscriptions both ways (``unsubscribe`` if the user was subscribed to the contact or
@@ -96,9 +96,9 @@ __all__ = [
 
 log = logging.getLogger("xmppx.roster")
 
-#: Items per roster: 1000 items of ~200 bytes make a ~200 KiB roster result, which still
-#: fits the common 256 KiB stanza limit of clients' parsers (``limits.stanza_bytes``);
-#: real rosters stay in the hundreds.
+#: Items per roster by default (configuration key ``roster.max_items``): 1000 items of
+#: ~200 bytes make a ~200 KiB roster result, which still fits the common 256 KiB stanza
+#: limit of clients' parsers (``limits.stanza_bytes``); real rosters stay in the hundreds.
 MAX_ROSTER_ITEMS: Final = 1000
 #: UTF-8 bytes of an item's ``name``: the bound RFC 7622 §3 puts on each JID part,
 #: plenty for a human handle (RFC 6121 §2.3.3 lets servers limit it).
@@ -424,6 +424,8 @@ class RosterManager(Module):
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
+        #: Items per roster (``roster.max_items``, default :data:`MAX_ROSTER_ITEMS`).
+        self.max_items = int(self.setting("roster.max_items", MAX_ROSTER_ITEMS))
         self.tasks = BackgroundTasks()
         self._cache: dict[BareJID, CachedRoster] = {}
         self._locks: KeyedLocks[BareJID] = KeyedLocks()
@@ -499,11 +501,9 @@ class RosterManager(Module):
     async def put(self, user: BareJID, roster: CachedRoster, item: RosterItem) -> None:
         """Store ``item`` (caller holds the lock and got ``roster`` from :meth:`load`)
         and push it to the interested resources.  A new item beyond
-        :data:`MAX_ROSTER_ITEMS` raises ``not-allowed``."""
-        if item.contact not in roster.items and len(roster.items) >= MAX_ROSTER_ITEMS:
-            raise StanzaError(
-                "not-allowed", f"the roster is full ({MAX_ROSTER_ITEMS} items at most)"
-            )
+        :attr:`max_items` raises ``not-allowed``."""
+        if item.contact not in roster.items and len(roster.items) >= self.max_items:
+            raise StanzaError("not-allowed", f"the roster is full ({self.max_items} items at most)")
         roster.version = await self.server.storage.roster.put_item(str(user), item)
         roster.items[item.contact] = item
         self.push(user, item, roster.version)

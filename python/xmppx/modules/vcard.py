@@ -7,7 +7,7 @@ the key ``"vcard-temp"``.
   ``service-unavailable``, by the router).  The server's own (``to`` = the domain) is a
   small one naming the software.
 * Set (§3.2): only one's own; the stored vCard is replaced as a whole (``forbidden`` for
-  someone else's).  Larger than :data:`MAX_VCARD_BYTES`: ``not-acceptable``.
+  someone else's).  Larger than ``vcard.max_bytes`` (configuration): ``not-acceptable``.
 
 Example (XEP-0054 §3.1)::
 
@@ -30,8 +30,9 @@ from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
 
 __all__ = ["MAX_VCARD_BYTES", "VCARD_KEY", "VCardTemp"]
 
-#: Serialized vCard size: a XEP-0153 avatar photo of ~90 KiB in base64 plus the text
-#: fields; well under the 256 KiB stanza limit that carries it.
+#: Serialized vCard size by default (configuration key ``vcard.max_bytes``): a XEP-0153
+#: avatar photo of ~90 KiB in base64 plus the text fields; well under the 256 KiB
+#: stanza limit that carries it.
 MAX_VCARD_BYTES: Final = 131_072
 #: The private-store key of the vCard (``PrivateStore`` docstring).
 VCARD_KEY: Final = "vcard-temp"
@@ -60,8 +61,9 @@ class VCardTemp(Module):
         if vcard.name != "vCard":
             raise StanzaError("bad-request", "expected <vCard xmlns='vcard-temp'/>")
         data = vcard.serialize()
-        if len(data) > MAX_VCARD_BYTES:
-            raise StanzaError("not-acceptable", f"a vCard is at most {MAX_VCARD_BYTES} bytes")
+        limit = int(self.setting("vcard.max_bytes", MAX_VCARD_BYTES))
+        if len(data) > limit:
+            raise StanzaError("not-acceptable", f"a vCard is at most {limit} bytes")
         await self.server.storage.private.put(str(user), VCARD_KEY, data)
         return None
 

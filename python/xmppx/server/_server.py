@@ -151,7 +151,11 @@ class XMPPServer:
         self.storage: Storage = storage  # type: ignore[assignment]  # opened in start()
         self._own_storage = storage is None
         self.sessions = SessionRegistry()
-        self.modules: list[Module] = [m(self) for m in (modules or _default_modules())]
+        if modules is None:
+            modules = _default_modules()
+            if not config.values.get("muc.enabled", True):
+                modules = [m for m in modules if m.__name__ != "MucService"]
+        self.modules: list[Module] = [m(self) for m in modules]
         self._iq: dict[IqGet | IqSet, Callable[[IqRequest], Awaitable[Element | None]]] = {}
         for module in self.modules:
             for key, handler in module.bound_handlers().items():

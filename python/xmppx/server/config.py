@@ -213,6 +213,85 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "('policy-violation'); reading from it pauses at a quarter of this.",
     ),
     Option(
+        key="roster.max_items",
+        type=int,
+        default=1000,
+        doc="Contacts per roster; adding one more is 'not-allowed' (RFC 6121 §2.3.3).  "
+        "Generous for people, bounded for the storage and every login's roster read.",
+    ),
+    Option(
+        key="offline.quota",
+        type=int,
+        default=100,
+        doc="Offline messages kept per user; beyond it the sender gets "
+        "'service-unavailable' (XEP-0160 §3).  ejabberd's default for ordinary users.",
+    ),
+    Option(
+        key="blocking.max_items",
+        type=int,
+        default=1000,
+        doc="JIDs on one user's blocklist (XEP-0191); more is 'not-allowed'.",
+    ),
+    Option(
+        key="vcard.max_bytes",
+        type=int,
+        default=131_072,
+        doc="Largest vcard-temp (XEP-0054) a user may store: room for a small avatar "
+        "photo; larger is 'not-acceptable'.",
+    ),
+    Option(
+        key="private.max_bytes",
+        type=int,
+        default=65_536,
+        doc="Largest XEP-0049 private XML fragment; larger is 'not-acceptable'.",
+    ),
+    Option(
+        key="muc.enabled",
+        type=bool,
+        default=True,
+        doc="Run the XEP-0045 multi-user chat service.",
+    ),
+    Option(
+        key="muc.domain",
+        type=str,
+        default="",
+        doc="Domain of the multi-user chat service (default: conference.<domain>).",
+    ),
+    Option(
+        key="muc.max_rooms_per_user",
+        type=int,
+        default=50,
+        doc="Rooms one user may own; creating another is 'not-allowed' (XEP-0045 §10.1.1).",
+    ),
+    Option(
+        key="muc.max_occupants",
+        type=int,
+        default=500,
+        doc="Occupants per room, and the highest maxusers an owner may configure; a join "
+        "beyond it is 'service-unavailable' (XEP-0045 §7.2.9), though admins and owners "
+        "get 10 more seats.",
+    ),
+    Option(
+        key="muc.history_size",
+        type=int,
+        default=50,
+        doc="Messages of discussion history kept per room (XEP-0045 §7.2.15); 0 keeps none.",
+    ),
+    Option(
+        key="muc.message_rate",
+        type=float,
+        default=2.0,
+        doc="Groupchat messages per second one occupant may send, sustained; beyond the "
+        "burst the message is answered with 'policy-violation' (RFC 6120 §8.3.3.12).",
+    ),
+    Option(
+        key="muc.message_burst",
+        type=int,
+        default=10,
+        doc="Groupchat messages an occupant may send at once above muc.message_rate "
+        "(a pasted paragraph fits, a flood does not).",
+    ),
+    Option(
         key="ping.interval",
         type=float,
         default=300.0,
@@ -299,17 +378,21 @@ def _check(opt: Option, value: Any) -> Any:
     return value
 
 
+def _domain_option(values: dict[str, Any], key: str) -> str:
+    """The prepared domain (RFC 7622 §3.2) that option ``key`` names."""
+    raw = values[key]
+    try:
+        jid = parse_jid(str(raw))
+    except JIDError as exc:
+        raise ConfigError(f"option {key!r}: {raw!r} is not a valid domain ({exc})") from None
+    if jid.local or jid.resource:
+        raise ConfigError(f"option {key!r}: {raw!r} must be a bare domain")
+    return jid.domain
+
+
 def _finish(cfg: Config) -> Config:
     v = cfg.values
-    try:
-        dom = parse_jid(str(v["domain"]))
-    except JIDError as exc:
-        raise ConfigError(
-            f"option 'domain': {v['domain']!r} is not a valid domain ({exc})"
-        ) from None
-    if dom.local or dom.resource:
-        raise ConfigError(f"option 'domain': {v['domain']!r} must be a bare domain")
-    v["domain"] = dom.domain
+    v["domain"] = _domain_option(v, "domain")
     if not v["data_dir"]:
         v["data_dir"] = str(default_data_dir())
     if not v["storage"]:
@@ -335,9 +418,24 @@ def _finish(cfg: Config) -> Config:
         "limits.max_attributes",
         "limits.max_connections",
         "auth.max_attempts",
+        "roster.max_items",
+        "offline.quota",
+        "blocking.max_items",
+        "vcard.max_bytes",
+        "private.max_bytes",
+        "muc.max_rooms_per_user",
+        "muc.max_occupants",
+        "muc.message_rate",
+        "muc.message_burst",
     ):
         if v[key] <= 0:
             raise ConfigError(f"option {key!r} must be positive")
+    if v["muc.history_size"] < 0:
+        raise ConfigError("option 'muc.history_size' must not be negative")
+    if v["muc.domain"]:
+        v["muc.domain"] = _domain_option(v, "muc.domain")
+        if v["muc.domain"] == v["domain"]:
+            raise ConfigError("option 'muc.domain' must differ from 'domain'")
     return cfg
 
 

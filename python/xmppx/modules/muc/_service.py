@@ -8,8 +8,8 @@ service's own disco (§6.1, §6.2), forgets a session's occupancies when the ses
 and persists persistent rooms and their affiliations in ``storage.muc`` (write-behind,
 one ordered queue, flushed at ``stop``; restored at ``start``).
 
-Limits are module constants (each with the reason for its number), overridden by the
-``muc.*`` configuration keys when the server's configuration has them.  Every refusal is
+Limits come from the ``muc.*`` configuration keys (``xmppx.server.config``); the module
+constants below are their defaults, each with the reason for its number.  Every refusal is
 the error the spec names, never a silent drop: creating a room beyond
 ``max_rooms_per_user`` is ``not-allowed`` (§10.1.1), a full room ``service-unavailable``
 (§7.2.9), a fast sender ``policy-violation`` (RFC 6120 §8.3.3.12).
@@ -33,7 +33,7 @@ import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from xmppx import ns
 from xmppx.core import BareJID, Element, FullJID, JIDError, parse_jid
@@ -85,31 +85,23 @@ PENDING_IQS: Final = 256
 FLUSH_TIMEOUT: Final = 10.0
 
 
-def _setting(values: dict[str, Any], key: str, default: Any) -> Any:
-    value = values.get(key)
-    return default if value is None else value
-
-
 class MucService(Module):
     """XEP-0045 multi-user chat; see the module docstring."""
 
     def __init__(self, server: XMPPServer) -> None:
         super().__init__(server)
-        values = server.config.values
-        self.domain: str = str(values.get("muc.domain") or f"conference.{server.domain}")
+        self.domain: str = str(self.setting("muc.domain", "") or f"conference.{server.domain}")
         #: The server routes every stanza to this domain to ``route_component``.
         self.component_domain = self.domain
         #: Listed in the server's disco#items (XEP-0030, XEP-0045 §6.1).
         self.disco_items: list[tuple[str, str]] = [(self.domain, "Chatrooms")]
-        self.max_rooms_per_user = int(
-            _setting(values, "muc.max_rooms_per_user", MAX_ROOMS_PER_USER)
-        )
+        self.max_rooms_per_user = int(self.setting("muc.max_rooms_per_user", MAX_ROOMS_PER_USER))
         self.limits = Limits(
-            max_occupants=int(_setting(values, "muc.max_occupants", MAX_OCCUPANTS)),
+            max_occupants=int(self.setting("muc.max_occupants", MAX_OCCUPANTS)),
             admin_extra=ADMIN_EXTRA_OCCUPANTS,
-            history_size=int(_setting(values, "muc.history_size", HISTORY_SIZE)),
-            message_rate=float(_setting(values, "muc.message_rate", MESSAGE_RATE)),
-            message_burst=int(_setting(values, "muc.message_burst", MESSAGE_BURST)),
+            history_size=int(self.setting("muc.history_size", HISTORY_SIZE)),
+            message_rate=float(self.setting("muc.message_rate", MESSAGE_RATE)),
+            message_burst=int(self.setting("muc.message_burst", MESSAGE_BURST)),
             pending_iqs=PENDING_IQS,
         )
         self.rooms: dict[BareJID, Room] = {}
