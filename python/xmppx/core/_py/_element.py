@@ -12,6 +12,12 @@ This class mirrors ``xmppx._native.Element`` method for method (``_native.pyi``)
 parser builds instances directly through ``_new_element`` without the constructor's
 validation, since expat already checked the names.
 
+A stanza from the stream parser is *lazy* (``_new_lazy``): it holds its name, namespace,
+attributes and the stanza's input bytes, and its text and children are decoded from
+those bytes on first use (the ``_text`` and ``_children`` slots stay unset until then;
+``__getattr__``, which Python only calls for an unset slot, fills them).  Reading
+routing attributes never builds the subtree, as with the native backend.
+
 Example::
 
     >>> msg = Element("message", "jabber:client", {"to": "juliet@example.com"})
@@ -26,7 +32,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from typing import Final, final
+from operator import attrgetter
+from typing import TYPE_CHECKING, Final, final
 
 __all__ = ["Element", "is_ncname", "split_clark"]
 
@@ -72,7 +79,7 @@ class Element:
     when ``name`` is not an NCName and ``TypeError`` for non-``str`` values.
     """
 
-    __slots__ = ("_attrs", "_children", "_name", "_namespace", "_tail", "_text")
+    __slots__ = ("_attrs", "_children", "_ctx", "_name", "_namespace", "_raw", "_tail", "_text")
 
     _name: str
     _namespace: str
@@ -80,6 +87,25 @@ class Element:
     _text: str
     _tail: str
     _children: list[Element]
+    #: A lazy element's input bytes and the namespace context they are parsed in.
+    _raw: bytes
+    _ctx: bytes
+
+    def __getattr__(self, attr: str) -> object:
+        # Only reached when a slot is unset: the text and children of a lazy element.
+        if attr != "_text" and attr != "_children":
+            raise AttributeError(attr)
+        try:
+            raw = object.__getattribute__(self, "_raw")
+        except AttributeError:
+            raise AttributeError(attr) from None
+        from xmppx.core._py._parser import parse_in_context
+
+        full = parse_in_context(raw, object.__getattribute__(self, "_ctx"))
+        self._text = full._text
+        self._children = full._children
+        del self._raw, self._ctx
+        return object.__getattribute__(self, attr)
 
     def __init__(
         self,
@@ -146,9 +172,16 @@ class Element:
         """A new dict of the attributes, in document order."""
         return dict(self._attrs)
 
-    def get(self, key: str, default: str | None = None) -> str | None:
-        """The value of attribute ``key`` (Clark notation when namespaced), or ``default``."""
-        return self._attrs.get(key, default)
+    if TYPE_CHECKING:
+
+        def get(self, key: str, default: str | None = None, /) -> str | None:
+            """The value of attribute ``key`` (Clark notation when namespaced), or
+            ``default``."""
+
+    else:
+        #: ``get(key, default=None)``, both positional: the attribute dict's own ``get``
+        #: (C speed: the hot path reads ``to``/``from``/``type``/``id`` of every stanza).
+        get = property(attrgetter("_attrs.get"))
 
     def set(self, key: str, value: str) -> None:
         """Set attribute ``key``; a new key goes last in document order."""
@@ -303,6 +336,20 @@ def _equal(a: Element, b: Element) -> bool:
 
 
 _alloc = Element.__new__
+
+
+def _new_lazy(name: str, namespace: str, attrs: dict[str, str], raw: bytes, ctx: bytes) -> Element:
+    """A parsed stanza whose text and children are decoded from ``raw`` (its complete
+    input bytes, already checked by the stream parser) on first use; ``ctx`` is the
+    start tag of an element declaring the namespaces in scope (the stream header's)."""
+    e = _alloc(Element)
+    e._name = name
+    e._namespace = namespace
+    e._attrs = attrs
+    e._tail = ""
+    e._raw = raw
+    e._ctx = ctx
+    return e
 
 
 def _new_element(name: str, namespace: str, attrs: dict[str, str]) -> Element:

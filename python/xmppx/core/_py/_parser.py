@@ -41,6 +41,28 @@ how the input was split:
   error that follows it); whitespace there is a keepalive and is dropped.  An undefined
   entity is ``restricted-xml``; every other expat error is ``not-well-formed``.
 
+Stanzas are lazy (the "fast path")
+==================================
+
+Building every element in Python callbacks costs several times what expat itself does,
+so once the stream header is read the parser switches expat's handlers to the minimum:
+a start handler that checks the attribute and depth limits (it sees every start tag, so
+those errors come exactly as before) and notes where each stanza begins,
+``list.append`` as the end handler (no Python frame), and no character-data handler.
+The open depth is starts minus ends.  After each ``Parse`` call, every stanza begun
+before another one, or before the point expat has read to with nothing open but the
+header, is complete: its final tag is the last ``<`` before that point (text holds no
+``<``), and it is returned as a lazy ``Element`` holding its input bytes, whose text and
+children are decoded on first use (``_element._new_lazy``).  The bytes between stanzas
+must be whitespace.
+
+Anything else (an error of any kind, text or a CDATA section between stanzas, a final
+tag that does not look like one) makes the parser *replay*: a fresh expat with the full
+handlers is primed with a copy of the header's namespace declarations and fed the input
+again from the end of the last event returned (those bytes are kept until then), so that
+the result, error or not, is exactly what the full handlers give; the parser stays on
+the full handlers for the rest of the stream.
+
 Known limits of this backend: names follow expat's XML 1.0 4th-edition tables, so a few
 names that the 5th edition allows (e.g. with U+FEFF or astral characters) are
 ``not-well-formed`` here; an entity reference whose name has a colon is
@@ -76,7 +98,7 @@ from xmppx.core._api import (
 from xmppx.core._py._element import Element
 from xmppx.core._py._serializer import escape_attr
 
-__all__ = ["StreamParser", "parse"]
+__all__ = ["StreamParser", "parse", "parse_in_context"]
 
 Event = StreamHeader | Element | StreamEnd
 
@@ -87,8 +109,15 @@ _WS_BYTES: Final = b" \t\n\r"
 _QUOTED: Final = re.compile(rb"'[^']*(?:'|\Z)|\"[^\"]*(?:\"|\Z)")
 _REFERENCE: Final = re.compile(rb"&([A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*);")
 _ANGLE: Final = re.compile(b"[<>]")
+#: Markup that restricted XML forbids or that needs a look: '<!' (comment, DTD, CDATA)
+#: and '<?' (processing instruction, XML declaration).
+_MARKUP: Final = re.compile(b"<[!?]")
 _PREDEFINED: Final = frozenset({b"amp", b"lt", b"gt", b"apos", b"quot"})
 _XML_DECL_END: Final = b" \t\r\n?"
+#: The rest of a start tag after its name: attributes (quoted values may hold '>'), '>'.
+_TAG_REST: Final = re.compile(rb"(?:[^'\">]|'[^']*'|\"[^\"]*\")*>")
+#: A qualified name as written in a tag.
+_QNAME: Final = re.compile(rb"[^\s/>]+")
 #: Expanded names cached per parser (``uri}local`` → (ns, local)); a cap keeps a peer
 #: sending endless distinct names from growing it.
 _NAME_CACHE_MAX: Final = 512
@@ -110,6 +139,10 @@ def _start_check(data: bytes) -> bool:
     return True
 
 
+class _Escalate(Exception):
+    """The fast path met something only the full handlers decide: replay."""
+
+
 class StreamParser:
     """Incremental XMPP stream parser; see ``xmppx.core._api`` for the contract.
 
@@ -122,23 +155,35 @@ class StreamParser:
     __slots__ = (
         "_anchor",
         "_base",
+        "_ctx",
         "_cur",
+        "_cur_base",
         "_dead",
+        "_eager",
         "_end_at",
         "_ended",
         "_events",
         "_expat",
+        "_fast",
+        "_fast_ok",
+        "_gap_from",
         "_held",
         "_in_cdata",
         "_in_decl",
         "_in_prolog",
+        "_keep",
+        "_keep_from",
+        "_last4",
         "_max_attributes",
         "_max_buffer_bytes",
         "_max_depth",
         "_max_stanza_bytes",
         "_next_lt",
         "_pending",
+        "_priming",
         "_recent",
+        "_settle",
+        "_shift",
         "_started",
     )
 
@@ -164,6 +209,8 @@ class StreamParser:
         self._max_depth = max_depth
         self._max_attributes = max_attributes
         self._max_buffer_bytes = max_buffer_bytes
+        #: build every element in the callbacks, never lazy ones (set to decode a lazy one)
+        self._eager = False
         self.reset()
 
     def reset(self) -> None:
@@ -189,8 +236,28 @@ class StreamParser:
         self._end_at = -1
         #: the input since the last '<' given to expat before the current feed
         self._recent = b""
-        #: the data of the current feed (``_held`` prepended), starting at ``_base``
+        #: the last four bytes given to expat before the current data
+        self._last4 = b""
+        #: the data of the current feed (``_held`` prepended), starting at ``_cur_base``
         self._cur = b""
+        self._cur_base = 0
+        #: stream offset = expat's byte index + ``_shift`` (non-zero after a replay)
+        self._shift = 0
+        #: on the fast path (see the module docstring); whether this stream may take it
+        self._fast = False
+        self._fast_ok = not self._eager
+        self._priming = False
+        #: the header's start tag without its attributes: its name and namespace
+        #: declarations (a replay starts with it)
+        self._ctx = b""
+        #: end of the last event returned: the bytes from here are whitespace so far, or
+        #: the stanza in progress; a replay starts here
+        self._gap_from = 0
+        #: the bytes from ``_keep_from`` to ``_cur_base``, when a replay or the stanza in
+        #: progress may need them
+        self._keep: list[bytes] = []
+        self._keep_from = 0
+        self._settle: Any = None
         self._expat = self._make_expat()
 
     # -- expat and its callbacks --------------------------------------------------
@@ -213,6 +280,16 @@ class StreamParser:
         nsdecls = 0
         tail_of: Element | None = None
         alloc = Element.__new__
+        #: the header's namespace declarations on an element named ``x``: the context a
+        #: lazy stanza's bytes are decoded in
+        lazy_ctx = b""
+        # fast path state (module docstring)
+        ends: list[str] = []
+        starts = 0  # start tags seen since ``ends`` was last emptied (the header first)
+        #: stanzas begun during this Parse call: (name, attrs, offset of their '<')
+        begun: list[tuple[str, dict[str, str], int]] = []
+        #: the stanza begun in an earlier Parse call and not finished yet
+        pending: tuple[str, dict[str, str], int] | None = None
 
         def start_ns(prefix: str | None, uri: str | None) -> None:
             nonlocal nsdecls
@@ -220,8 +297,23 @@ class StreamParser:
             if depth == 0:
                 header_nsmap[prefix or ""] = uri or ""
 
+        def expanded(name: str, attrs: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+            """expat's ``uri}local`` names: the element's (namespace, local name), and
+            the attributes keyed in Clark notation (``{uri}local``) where namespaced."""
+            for key in attrs:
+                if "}" in key:
+                    attrs = {("{" + k if "}" in k else k): v for k, v in attrs.items()}
+                    break
+            try:
+                ns, local = names[name]
+            except KeyError:
+                ns, _, local = name.rpartition("}")
+                if len(names) < _NAME_CACHE_MAX:
+                    names[name] = (ns, local)
+            return ns, local, attrs
+
         def start(name: str, attrs: dict[str, str]) -> None:
-            nonlocal depth, nsdecls, tail_of
+            nonlocal depth, nsdecls, tail_of, starts, lazy_ctx
             if attrs or nsdecls:
                 count = len(attrs) + nsdecls
                 nsdecls = 0
@@ -230,16 +322,7 @@ class StreamParser:
                         "policy-violation",
                         f"an element has {count} attributes (max_attributes={max_attributes})",
                     )
-                for key in attrs:
-                    if "}" in key:  # namespaced: "uri}local" -> Clark "{uri}local"
-                        attrs = {("{" + k if "}" in k else k): v for k, v in attrs.items()}
-                        break
-            try:
-                ns, local = names[name]
-            except KeyError:
-                ns, _, local = name.rpartition("}")
-                if len(names) < _NAME_CACHE_MAX:
-                    names[name] = (ns, local)
+            ns, local, attrs = expanded(name, attrs)
             if depth:
                 if depth > max_depth:
                     _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
@@ -258,14 +341,34 @@ class StreamParser:
                 depth += 1
                 tail_of = None
                 return
+            depth = 1
+            at = p.CurrentByteIndex + self._shift
+            # The header's start tag holds no further '<': the next one starts an event.
+            self._in_prolog = False
+            self._anchor = at + 1
+            self._next_lt = None
+            if self._priming:
+                return
             events.append(
                 StreamHeader(name=local, namespace=ns, attrs=attrs, nsmap=dict(header_nsmap))
             )
-            depth = 1
-            # The header's start tag holds no further '<': the next one starts an event.
-            self._in_prolog = False
-            self._anchor = p.CurrentByteIndex + 1
-            self._next_lt = None
+            if self._fast_ok:
+                close = self._tag_close(at)
+                if close is not None and not close[1] and not self._shift:
+                    self._ctx = _context_tag(close[2], header_nsmap)
+                    lazy_ctx = _context_tag(b"x", header_nsmap)
+                    # not an empty-element header: switch to the fast path
+                    starts = 1
+                    ends.clear()
+                    self._gap_from = close[0] + 1
+                    self._keep = []
+                    self._keep_from = close[0] + 1
+                    self._fast = True
+                    p.StartElementHandler = fast_start
+                    p.EndElementHandler = ends.append
+                    p.CharacterDataHandler = None
+                    p.StartNamespaceDeclHandler = fast_ns
+                    p.StartCdataSectionHandler = fast_cdata_start
 
         def end(name: str) -> None:
             nonlocal depth, tail_of
@@ -279,7 +382,7 @@ class StreamParser:
                 # CurrentByteIndex is the '<' of the stanza's end tag (or of its
                 # empty-element tag); no tag holds another '<', so the next '<'
                 # starts the next event.
-                self._anchor = p.CurrentByteIndex + 1
+                self._anchor = p.CurrentByteIndex + self._shift + 1
                 self._next_lt = None
             else:
                 events.append(StreamEnd())
@@ -287,7 +390,7 @@ class StreamParser:
                 self._next_lt = None
                 # the '<' of the end tag; -1 for an empty-element header, whose end
                 # cannot be found by looking for '>'
-                at = p.CurrentByteIndex
+                at = p.CurrentByteIndex + self._shift
                 self._end_at = -1 if at == self._anchor - 1 else at
 
         def chars(data: str) -> None:
@@ -320,6 +423,120 @@ class StreamParser:
         def doctype(*args: object) -> None:
             self._markup("a DOCTYPE")
 
+        # -- the fast path (module docstring): counts, limits, lazy stanzas --------------
+        window = self._window
+        whitespace = _WS_BYTES
+        tag_rest = _TAG_REST.match
+
+        def fast_ns(prefix: str | None, uri: str | None) -> None:
+            nonlocal nsdecls
+            nsdecls += 1
+
+        def fast_start(name: str, attrs: dict[str, str]) -> None:
+            # The fast path runs before any replay, so expat's index is the stream offset.
+            nonlocal starts, nsdecls
+            level = starts - len(ends)  # open elements, the header included
+            if nsdecls:
+                count = len(attrs) + nsdecls
+                nsdecls = 0
+            else:
+                count = len(attrs)
+            if count > max_attributes:
+                _fail(
+                    "policy-violation",
+                    f"an element has {count} attributes (max_attributes={max_attributes})",
+                )
+            if level > max_depth:
+                _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
+            starts += 1
+            if level == 1:
+                begun.append((name, attrs, p.CurrentByteIndex))
+
+        def fast_cdata_start() -> None:
+            if starts - len(ends) == 1:
+                raise _Escalate  # a CDATA section at stream level: text there
+            self._in_cdata = True
+
+        def settle() -> None:
+            """After a ``Parse`` call on the fast path: return the stanzas it completed
+            (each ends at its last '<'-tag before the next stanza or before what expat
+            has not read yet), check the bytes between them, and note the one still
+            in progress."""
+            nonlocal starts, pending, begun
+            level = starts - len(ends)
+            if level > 1 and not begun:
+                return  # the stanza in progress goes on
+            todo = begun if pending is None else [pending, *begun]
+            first = todo[0][2] if todo else self._gap_from
+            gap_from = self._gap_from
+            buf = self._cur
+            off = self._cur_base
+            if gap_from < off:
+                buf, off = window(gap_from)
+            at_end = p.CurrentByteIndex
+            if level == 0:  # </stream:stream>: its '<' is the last one read
+                at_end = buf.rfind(b"<", max(first, gap_from) - off, at_end - off) + off
+                if at_end < off or buf[at_end - off + 1] != 0x2F:
+                    raise _Escalate
+            n = len(todo)
+            done = n if level <= 1 else n - 1
+            # the bytes before the first stanza (or up to the end) are whitespace
+            if buf[gap_from - off : (first if n else at_end) - off].strip(whitespace):
+                raise _Escalate
+            lt = -1
+            limit = gap_from
+            for i in range(done):
+                name, attrs, at = todo[i]
+                lo = at - off
+                limit = todo[i + 1][2] if i + 1 < n else at_end
+                hi = limit - off
+                lt = buf.rfind(b"<", lo, hi)
+                if lt < 0 or lt + 1 >= hi:
+                    raise _Escalate
+                if buf[lt + 1] == 0x2F:  # '/': an end tag, which holds no quotes
+                    gt = buf.find(b">", lt, hi)
+                elif lt == lo:  # the stanza's own start tag, an empty-element one
+                    m = tag_rest(buf, lt + 1, hi)
+                    gt = -1 if m is None else m.end() - 1
+                else:
+                    raise _Escalate
+                if gt < 0 or (gt + 1 < hi and buf[gt + 1 : hi].strip(whitespace)):
+                    raise _Escalate
+                ns, local, attrs = expanded(name, attrs)
+                el = alloc(Element)
+                el._name = local
+                el._namespace = ns
+                el._attrs = attrs
+                el._tail = ""
+                el._raw = buf[lo : gt + 1]
+                el._ctx = lazy_ctx
+                events.append(el)
+            begun = []
+            if done < n:
+                pending = todo[-1]
+                # the bytes from the last stanza returned to the pending one: whitespace
+                gap_end = pending[2]
+            else:
+                pending = None
+                gap_end = at_end
+            if done:
+                self._anchor = off + lt + 1
+                self._next_lt = None
+            self._gap_from = gap_end
+            if self._keep and self._gap_from >= self._cur_base:
+                self._keep = []
+            if level <= 1:
+                starts = 1 if level == 1 else 0
+                ends.clear()
+            if level == 0:
+                events.append(StreamEnd())
+                self._ended = True
+                self._next_lt = None
+                self._end_at = at_end
+                self._fast = False
+
+        self._settle = settle
+
         p.StartNamespaceDeclHandler = start_ns
         p.StartElementHandler = start
         p.EndElementHandler = end
@@ -351,12 +568,17 @@ class StreamParser:
         events = self._events
         try:
             if data:
-                self._feed(data)
+                try:
+                    self._feed(data)
+                except (XMLStreamError, pyexpat.ExpatError, _Escalate):
+                    if not self._fast:
+                        raise
+                    self._replay()
         except XMLStreamError as exc:
             self._die(exc.condition, exc.text)
         except pyexpat.ExpatError as exc:
             code = exc.code
-            at = self._expat.ErrorByteIndex
+            at = self._expat.ErrorByteIndex + self._shift
             if code == _UNDEFINED_ENTITY or self._entity_before(at):
                 self._die(
                     "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
@@ -389,28 +611,23 @@ class StreamParser:
                 self._held = data
                 return
             self._started = True
-        parse = self._expat.Parse
+        self._cur_base = base
+        parse = self._parse_segment
         pos = 0
         if self._pending is not None:
             if not self._classify(data, 0, self._pending):
                 self._held = data
                 return
             self._pending = None
-        find = data.find
-        bang = find(b"<!")
-        quest = find(b"<?")
+        search = _MARKUP.search
+        m = search(data)
+        mark = -1 if m is None else m.start()
         while pos < n:
             # the next '<!' or '<?' (or a '<' that ends the data)
-            if 0 <= bang < pos:
-                bang = find(b"<!", pos)
-            if 0 <= quest < pos:
-                quest = find(b"<?", pos)
-            if bang < 0:
-                hit = quest
-            elif quest < 0:
-                hit = bang
-            else:
-                hit = min(bang, quest)
+            if 0 <= mark < pos:
+                m = search(data, pos)
+                mark = -1 if m is None else m.start()
+            hit = mark
             if hit < 0 and data[-1] == 0x3C:  # '<'
                 hit = n - 1
             # Where this segment must stop for the limit on the event in progress: at
@@ -441,7 +658,7 @@ class StreamParser:
                 if m is not None and m.start() < stop:
                     gt = m.start()
                     if gt > pos:
-                        parse(data[pos:gt], False)
+                        parse(data[pos:gt])
                         pos = gt
                     if data[gt] == 0x3C or (data[gt - 1 : gt] if gt else self._recent[-1:]) != b"?":
                         _fail("not-well-formed", "a stray '<' or '>' in the XML declaration")
@@ -449,7 +666,7 @@ class StreamParser:
                     continue
             if hit < 0 or hit >= stop:
                 if stop > pos:
-                    parse(data[pos:stop] if pos or stop < n else data, False)
+                    parse(data[pos:stop] if pos or stop < n else data)
                     pos = stop
                 if check and self._next_lt is not None:  # not completed within the limit
                     if self._entity_before(base + stop):
@@ -465,7 +682,7 @@ class StreamParser:
                         f"a stanza exceeds max_stanza_bytes={self._max_stanza_bytes}",
                     )
                 continue
-            parse(data[pos : hit + 1], False)
+            parse(data[pos : hit + 1])
             pos = hit + 1
             if self._in_cdata:
                 continue
@@ -476,7 +693,16 @@ class StreamParser:
                 break
         else:
             self._base = base + n
-        self._keep_recent(data[: self._base - base])
+        fed = data[: self._base - base]
+        self._keep_recent(fed)
+        self._last4 = (self._last4 + fed[-4:])[-4:]
+        if self._fast:
+            # what a replay or the stanza in progress may still need (see _window)
+            lo = max(self._gap_from, base)
+            if lo < self._base:
+                if not self._keep:
+                    self._keep_from = lo
+                self._keep.append(data[lo - base : self._base - base])
         if self._next_lt is None:
             # an event may have completed in the last segment and the next one begun
             # after it: find its '<' while these bytes are at hand
@@ -488,10 +714,75 @@ class StreamParser:
             if gt >= 0 and data[gt + 1 :].strip(_WS_BYTES):
                 _fail("not-well-formed", "data after the end of the stream")
 
+    def _parse_segment(self, data: bytes) -> None:
+        self._expat.Parse(data, False)
+        if self._fast:
+            self._settle()
+
+    def _window(self, start: int) -> tuple[bytes, int]:
+        """Bytes holding stream offsets ``start`` to the end of the current data, and the
+        offset of their first byte (``start`` is at or after ``_keep_from``)."""
+        base = self._cur_base
+        if start >= base:
+            return self._cur, base
+        if start < self._keep_from:
+            raise _Escalate
+        kept = b"".join(self._keep)
+        self._keep = [kept]
+        return kept + self._cur, self._keep_from
+
+    def _tag_close(self, at: int) -> tuple[int, bool, bytes] | None:
+        """For the start tag whose ``<`` is at stream offset ``at`` (read by expat in
+        this feed or, if it began earlier, since the last ``<`` before it): the offset
+        of its closing ``>``, whether it ends with ``/>``, and its qualified name."""
+        base = self._cur_base
+        if at >= base:
+            buf, off = self._cur, base
+        else:
+            buf, off = self._recent + self._cur, base - len(self._recent)
+            if off != at:
+                return None
+        name = _QNAME.match(buf, at - off + 1)
+        if name is None:
+            return None
+        m = _TAG_REST.match(buf, name.end())
+        if m is None:
+            return None
+        end = m.end() - 1
+        return off + end, buf[end - 1] == 0x2F, name.group()
+
+    def _replay(self) -> None:
+        """Leave the fast path: parse again, with the full handlers, from the end of the
+        last event returned (module docstring).  Raises what they raise."""
+        start = self._gap_from
+        buf, off = self._window(start)
+        again = buf[start - off :]
+        self._fast = False
+        self._keep = []
+        self._expat = self._make_expat()
+        self._priming = True
+        try:
+            self._expat.Parse(self._ctx, False)
+        finally:
+            self._priming = False
+        self._shift = start - len(self._ctx)
+        self._base = start
+        self._anchor = start
+        self._next_lt = None
+        self._held = b""
+        self._pending = None
+        self._in_cdata = False
+        self._in_decl = False
+        self._recent = b""
+        self._fast_ok = False
+        self._feed(again)
+
     def _keep_recent(self, fed: bytes) -> None:
         i = fed.rfind(b"<")
         recent = fed[i:] if i >= 0 else self._recent + fed
-        self._recent = recent if len(recent) <= self._max_stanza_bytes else b""
+        # a tag in progress is within the limit of a stanza or, in the prolog, the header's
+        cap = max(self._max_stanza_bytes, self._max_buffer_bytes)
+        self._recent = recent if len(recent) <= cap else b""
 
     def _entity_before(self, offset: int) -> bool:
         """Whether the start tag being read at stream ``offset`` holds a reference to an
@@ -540,9 +831,9 @@ class StreamParser:
                 if not dash:
                     return False
                 if dash == b"-":
-                    self._markup("a comment")
+                    self._forbidden(data, at, "a comment")
             elif nxt.isalpha():
-                self._markup("a DTD declaration (DOCTYPE, ENTITY, ...)")
+                self._forbidden(data, at, "a DTD declaration (DOCTYPE, ENTITY, ...)")
             return True  # '<![CDATA[' or junk: expat decides
         if kind == b"?":
             target = data[at + 1 : at + 5]
@@ -550,20 +841,71 @@ class StreamParser:
                 if i >= len(target):
                     return False
                 if target[i] | 0x20 != want:
-                    self._markup("a processing instruction")
+                    self._forbidden(data, at, "a processing instruction")
             if len(target) < 4:
                 return False
             if target[3] not in _XML_DECL_END:
-                self._markup("a processing instruction")
+                self._forbidden(data, at, "a processing instruction")
             if offset != 0:
                 _fail("not-well-formed", "an XML declaration that is not at the very start")
             self._in_decl = True
             return True  # the XML declaration: expat parses it, xml_decl checks it
         return True
 
+    def _forbidden(self, data: bytes, at: int, what: str) -> NoReturn:
+        """Markup restricted XML forbids opens at the ``<`` before ``data[at]``.  If the
+        bytes before that ``<`` end inside a multi-byte UTF-8 sequence, the input was
+        not-well-formed first (expat waits for the rest of the sequence to say so)."""
+        if at >= 4:
+            before = data[at - 4 : at - 1]
+        elif at:
+            before = (self._last4 + data[: at - 1])[-3:]
+        else:  # the '<' ended the previous data
+            before = self._last4[:-1]
+        if _cut_utf8(before):
+            _fail("not-well-formed", "invalid UTF-8 (a multi-byte sequence cut by '<')")
+        self._markup(what)
+
+
+def _cut_utf8(tail: bytes) -> bool:
+    """Whether ``tail`` ends inside a multi-byte UTF-8 sequence (its lead byte wants
+    more continuation bytes than follow it)."""
+    for k in range(1, min(len(tail), 3) + 1):
+        b = tail[-k]
+        if b < 0x80:
+            return False
+        if b >= 0xC0:
+            return (2 if b < 0xE0 else 3 if b < 0xF0 else 4) > k
+    return False
+
 
 def _fail(condition: str, text: str) -> NoReturn:
     raise XMLStreamError(condition, text)
+
+
+def _context_tag(qname: bytes, nsmap: dict[str, str]) -> bytes:
+    """The start tag ``<qname`` declaring ``nsmap`` (prefix to URI, ``""`` for the
+    default namespace): the namespace context of a stream's stanzas."""
+    parts = [b"<" + qname]
+    for prefix, uri in nsmap.items():
+        name = b" xmlns:" + prefix.encode("utf-8") if prefix else b" xmlns"
+        parts.append(name + b"='" + escape_attr(uri).encode("utf-8") + b"'")
+    parts.append(b">")
+    return b"".join(parts)
+
+
+def parse_in_context(raw: bytes, ctx: bytes) -> Element:
+    """Decode a lazy stanza: ``raw``, the complete input bytes of one element that a
+    ``StreamParser`` already checked, as the child of an element whose start tag is
+    ``ctx`` (``_context_tag``), with every element built (no limits apply again)."""
+    big = 1 << 62
+    p = StreamParser(max_stanza_bytes=big, max_depth=big, max_attributes=big, max_buffer_bytes=big)
+    p._eager = True
+    p.reset()
+    for event in p.feed(ctx + raw + b"</x>"):
+        if isinstance(event, Element):
+            return event
+    raise XMLStreamError("not-well-formed", "no element in a lazy stanza's bytes")
 
 
 def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
