@@ -151,3 +151,21 @@ def test_restart_after_the_fast_path() -> None:
     parser.reset()
     header, c = parser.feed(HEADER + b"<c/>")
     assert isinstance(header, StreamHeader) and c.tag == "{jabber:client}c"
+
+
+def test_text_set_before_first_use_is_kept() -> None:
+    """Setting ``text`` on a lazy stanza decodes it first: its children stay, and the
+    new text is not overwritten by the decoded one."""
+    parser = PY.StreamParser()
+    _, message = parser.feed(HEADER + b"<message>old<body>hi</body></message>")
+    message.text = "new"
+    assert [c.name for c in message] == ["body"]
+    assert message.text == "new"
+    assert message.serialize() == b"<message>new<body>hi</body></message>"
+
+
+def test_stanzas_returned_before_a_replay_are_not_returned_again() -> None:
+    """A keepalive written as a reference after two stanzas read in one call makes the
+    parser replay from after the last stanza it returned, not before."""
+    result, error = both_agree(HEADER + b"<a/><b/>&#32;<c/>")
+    assert error is None and result[1:] == [b"<a/>", b"<b/>", b"<c/>"]

@@ -228,6 +228,17 @@ Y_CASES: dict[str, tuple[bytes, Limits]] = {
         H + b" " * 300 + _stanza_of(60) + b"\n" * 300 + _stanza_of(60) + b" " * 300,
         {"max_stanza_bytes": 60},
     ),
+    # -- keepalives between stanzas (whitespace however written) ---------------------
+    "keepalive_references_between_stanzas": (H + b"<a/><b/>&#32;<c/>&#x20;&#9;<d/>", {}),
+    "keepalive_cdata_between_stanzas": (H + b"<a/><![CDATA[ ]]><b/><![CDATA[]]><c/>", {}),
+    "limit_stanza_bytes_cdata_keepalive_not_counted": (
+        H + b"<![CDATA[]]><iq/>",
+        {"max_stanza_bytes": 12},
+    ),
+    "limit_stanza_bytes_counted_from_lt_after_reference": (
+        H + b"&#32;<a/><message>" + b"x" * 20 + b"</message>",
+        {"max_stanza_bytes": 39},
+    ),
 }
 
 N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
@@ -456,6 +467,49 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         "policy-violation",
         {"max_buffer_bytes": 1024},
     ),
+    # -- found by differential fuzzing (whole vs chunked, Python vs Rust) ---------------
+    "text_after_two_stanzas": (H + b"<a/><b/>", b"x", "bad-format", {}),
+    "cdata_end_marker_between_stanzas": (H + b"<iq/>", b"]]>", "bad-format", {}),
+    "cdata_lookalike_text_between_stanzas": (H, b"![CDATA[]]>", "bad-format", {}),
+    "junk_after_end_after_reference": (H + b"&#32;<a/>" + END, b"'", "not-well-formed", {}),
+    "limit_stanza_bytes_after_reference": (
+        H + b"&#32;<a/>",
+        b"<message>" + b"x" * 20 + b"</message>",
+        "policy-violation",
+        {"max_stanza_bytes": 38},
+    ),
+    "limit_stanza_bytes_before_comment": (
+        H + b"<iq/>",
+        b"<iq><!-- c --></iq>",
+        "policy-violation",
+        {"max_stanza_bytes": 5},
+    ),
+    "limit_stanza_bytes_before_pi": (
+        H + b"<iq/>",
+        b"<?xml version='1.0'?>",
+        "policy-violation",
+        {"max_stanza_bytes": 5},
+    ),
+    "limit_stanza_bytes_reference_between_stanzas": (
+        H,
+        b"&#x20;<x/>",
+        "policy-violation",
+        {"max_stanza_bytes": 5},
+    ),
+    "header_entity_before_lt_small_stanza_limit": (
+        b"",
+        DECL + b"<stream:stream xmlns='&foo;jabber:client' "
+        b"xmlns:stream='http:</etherx.jabber.org/streams' to='example.com' version='1.0'>",
+        "restricted-xml",
+        {"max_stanza_bytes": 60},
+    ),
+    "utf8_cut_by_comment": (
+        H,
+        b"<message><body>a\xe0<!--c--></body></message>",
+        "not-well-formed",
+        {},
+    ),
+    "utf8_cut_by_pi": (H, b"<message><body>\xf0\x9f<?pi?></body></message>", "not-well-formed", {}),
 }
 
 

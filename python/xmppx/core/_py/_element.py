@@ -155,7 +155,9 @@ class Element:
 
     @text.setter
     def text(self, value: str) -> None:
-        self._text = _check_str("text", value)
+        value = _check_str("text", value)
+        self._children  # noqa: B018 - a lazy element decodes first, keeping the new text
+        self._text = value
 
     @property
     def tail(self) -> str:

@@ -174,6 +174,7 @@ class StreamParser:
         "_keep",
         "_keep_from",
         "_last4",
+        "_level",
         "_max_attributes",
         "_max_buffer_bytes",
         "_max_depth",
@@ -258,6 +259,7 @@ class StreamParser:
         self._keep: list[bytes] = []
         self._keep_from = 0
         self._settle: Any = None
+        self._level: Any = None
         self._expat = self._make_expat()
 
     # -- expat and its callbacks --------------------------------------------------
@@ -283,6 +285,8 @@ class StreamParser:
         #: the header's namespace declarations on an element named ``x``: the context a
         #: lazy stanza's bytes are decoded in
         lazy_ctx = b""
+        #: no event since the last start tag: its end may be that of an empty element
+        opened = False
         # fast path state (module docstring)
         ends: list[str] = []
         starts = 0  # start tags seen since ``ends`` was last emptied (the header first)
@@ -313,7 +317,8 @@ class StreamParser:
             return ns, local, attrs
 
         def start(name: str, attrs: dict[str, str]) -> None:
-            nonlocal depth, nsdecls, tail_of, starts, lazy_ctx
+            nonlocal depth, nsdecls, tail_of, starts, lazy_ctx, opened
+            opened = True
             if attrs or nsdecls:
                 count = len(attrs) + nsdecls
                 nsdecls = 0
@@ -369,31 +374,35 @@ class StreamParser:
                     p.CharacterDataHandler = None
                     p.StartNamespaceDeclHandler = fast_ns
                     p.StartCdataSectionHandler = fast_cdata_start
+                    p.EndCdataSectionHandler = fast_cdata_end
 
         def end(name: str) -> None:
-            nonlocal depth, tail_of
+            nonlocal depth, tail_of, opened
             depth -= 1
+            # CurrentByteIndex is the '<' of an end tag, but just past the '/>' of an
+            # empty-element tag (expat reports the end after the whole tag)
+            at = p.CurrentByteIndex + self._shift
+            empty = opened and self._slash_gt_before(at)
+            opened = False
             if depth > 1:
                 tail_of = stack.pop()
             elif depth == 1:
                 p.buffer_text = False
                 events.append(stack.pop())
                 tail_of = None
-                # CurrentByteIndex is the '<' of the stanza's end tag (or of its
-                # empty-element tag); no tag holds another '<', so the next '<'
-                # starts the next event.
-                self._anchor = p.CurrentByteIndex + self._shift + 1
+                # no tag holds another '<', so the next '<' starts the next event
+                self._anchor = at if empty else at + 1
                 self._next_lt = None
             else:
                 events.append(StreamEnd())
                 self._ended = True
                 self._next_lt = None
-                # the '<' of the end tag; -1 for an empty-element header, whose end
-                # cannot be found by looking for '>'
-                at = p.CurrentByteIndex + self._shift
-                self._end_at = -1 if at == self._anchor - 1 else at
+                # the '<' of the end tag, or the final '>' of an empty-element header
+                self._end_at = at - 1 if empty else at
 
         def chars(data: str) -> None:
+            nonlocal opened
+            opened = False
             if depth > 1:
                 if tail_of is not None:
                     tail_of._tail += data
@@ -401,6 +410,11 @@ class StreamParser:
                     stack[-1]._text += data
             elif data.strip(_WHITESPACE):
                 _fail("bad-format", "text outside any stanza")
+            else:
+                at = p.CurrentByteIndex + self._shift
+                if self._byte_at(at) == 0x26:  # '&': a reference, a unit of its own
+                    self._anchor = at + 1
+                    self._next_lt = None
 
         def xml_decl(version: str | None, encoding: str | None, standalone: int) -> None:
             if version != "1.0":
@@ -413,6 +427,9 @@ class StreamParser:
 
         def cdata_end() -> None:
             self._in_cdata = False
+            if depth == 1:  # at stream level: the next '<' starts the next event
+                self._anchor = p.CurrentByteIndex + self._shift + 3  # after ']]>'
+                self._next_lt = None
 
         def comment(data: str) -> None:
             self._markup("a comment")
@@ -456,6 +473,9 @@ class StreamParser:
             if starts - len(ends) == 1:
                 raise _Escalate  # a CDATA section at stream level: text there
             self._in_cdata = True
+
+        def fast_cdata_end() -> None:
+            self._in_cdata = False
 
         def settle() -> None:
             """After a ``Parse`` call on the fast path: return the stanzas it completed
@@ -511,6 +531,8 @@ class StreamParser:
                 el._raw = buf[lo : gt + 1]
                 el._ctx = lazy_ctx
                 events.append(el)
+                # returned: a replay from here on must not return it again
+                self._gap_from = off + gt + 1
             begun = []
             if done < n:
                 pending = todo[-1]
@@ -536,6 +558,7 @@ class StreamParser:
                 self._fast = False
 
         self._settle = settle
+        self._level = lambda: depth
 
         p.StartNamespaceDeclHandler = start_ns
         p.StartElementHandler = start
@@ -583,6 +606,8 @@ class StreamParser:
                 self._die(
                     "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
                 )
+            if self._level() == 1 and self._text_before(at):
+                self._die("bad-format", "text outside any stanza")
             self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
         out = list(events)
         events.clear()
@@ -669,24 +694,18 @@ class StreamParser:
                     parse(data[pos:stop] if pos or stop < n else data)
                     pos = stop
                 if check and self._next_lt is not None:  # not completed within the limit
-                    if self._entity_before(base + stop):
-                        _fail("restricted-xml", "an undefined entity (RFC 6120 §11.1)")
-                    if self._in_prolog:
-                        _fail(
-                            "policy-violation",
-                            "XML declaration and stream header exceed "
-                            f"max_buffer_bytes={self._max_buffer_bytes}",
-                        )
-                    _fail(
-                        "policy-violation",
-                        f"a stanza exceeds max_stanza_bytes={self._max_stanza_bytes}",
-                    )
+                    self._over_limit(base + stop)
                 continue
             parse(data[pos : hit + 1])
             pos = hit + 1
             if self._in_cdata:
                 continue
-            if not self._classify(data, pos, base + hit):
+            # telling the markup apart may need bytes past the limit of the event in
+            # progress: then the limit is crossed first
+            limited = check and self._next_lt is not None
+            if not self._classify(data[:stop] if limited else data, pos, base + hit):
+                if limited:
+                    self._over_limit(base + stop)
                 self._pending = base + hit
                 self._held = data[pos:]
                 self._base = base + pos
@@ -718,6 +737,23 @@ class StreamParser:
         self._expat.Parse(data, False)
         if self._fast:
             self._settle()
+
+    def _byte_at(self, at: int) -> int:
+        """The byte at stream offset ``at``, in the current data or since the last '<'
+        before it (-1 if neither holds it)."""
+        i = at - self._cur_base
+        if 0 <= i < len(self._cur):
+            return self._cur[i]
+        j = i + len(self._recent)
+        return self._recent[j] if 0 <= j < len(self._recent) else -1
+
+    def _slash_gt_before(self, at: int) -> bool:
+        """Whether the two bytes before stream offset ``at`` (given to expat) are ``/>``."""
+        i = at - self._cur_base
+        if i >= 2:
+            return self._cur[i - 2 : i] == b"/>"
+        j = i + len(self._last4)  # in the last bytes of the data before this
+        return j >= 2 and (self._last4 + self._cur[: max(i, 0)])[j - 2 : j] == b"/>"
 
     def _window(self, start: int) -> tuple[bytes, int]:
         """Bytes holding stream offsets ``start`` to the end of the current data, and the
@@ -757,6 +793,7 @@ class StreamParser:
         start = self._gap_from
         buf, off = self._window(start)
         again = buf[start - off :]
+        self._last4 = buf[max(start - off - 4, 0) : start - off]
         self._fast = False
         self._keep = []
         self._expat = self._make_expat()
@@ -776,6 +813,40 @@ class StreamParser:
         self._recent = b""
         self._fast_ok = False
         self._feed(again)
+
+    def _over_limit(self, offset: int) -> NoReturn:
+        """The event in progress has not completed before stream ``offset``, where its
+        limit is crossed (an undefined entity earlier in the tag still comes first)."""
+        if self._entity_before(offset):
+            _fail("restricted-xml", "an undefined entity (RFC 6120 §11.1)")
+        if self._in_prolog:
+            _fail(
+                "policy-violation",
+                "XML declaration and stream header exceed "
+                f"max_buffer_bytes={self._max_buffer_bytes}",
+            )
+        _fail("policy-violation", f"a stanza exceeds max_stanza_bytes={self._max_stanza_bytes}")
+
+    def _text_before(self, offset: int) -> bool:
+        """At stream level, whether expat's error at stream ``offset`` ends a run of
+        text it had not reported yet (``]]>`` is one token for expat): the text is
+        ``bad-format`` first."""
+        buf = self._recent + self._cur
+        i = offset - (self._cur_base - len(self._recent))
+        if not 0 <= i <= len(buf):
+            return False
+        lt = buf.rfind(b"<", 0, i)
+        if lt < 0:  # these bytes begin outside any tag (a replay starts there)
+            close = -1
+        elif buf[lt + 1 : lt + 2] == b"/":
+            close = buf.find(b">", lt, i)
+        else:
+            m = _TAG_REST.match(buf, lt + 1, i)
+            close = -1 if m is None else m.end() - 1
+        if lt >= 0 and close < 0:
+            return False  # the error is inside that tag
+        run = buf[close + 1 : i]
+        return bool(run.strip(_WS_BYTES)) and b"&" not in run
 
     def _keep_recent(self, fed: bytes) -> None:
         i = fed.rfind(b"<")
@@ -807,6 +878,11 @@ class StreamParser:
             return
         start = max(self._anchor - base, 0)
         i = data.find(b"<", start)
+        if not self._in_prolog:
+            # a reference between stanzas is read as a unit bounded like a stanza
+            amp = data.find(b"&", start, None if i < 0 else i)
+            if amp >= 0:
+                i = amp
         if self._in_prolog and data[start : None if i < 0 else i].strip(_WS_BYTES):
             # expat would hold a quote or name here until it is complete
             _fail("not-well-formed", "text before the stream header")
