@@ -510,6 +510,43 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         {},
     ),
     "utf8_cut_by_pi": (H, b"<message><body>\xf0\x9f<?pi?></body></message>", "not-well-formed", {}),
+    # -- in one start tag, what the byte-by-byte reading meets first ---------------------
+    "limit_attributes_before_syntax_error": (
+        H,
+        b"<message a='1' b='2' c='3' d='4' e<",
+        "policy-violation",
+        {"max_attributes": 4},
+    ),
+    "limit_attributes_before_duplicate": (
+        H,
+        b"<message a='1' a='2' b='3' c='4' d='5'/>",
+        "policy-violation",
+        {"max_attributes": 4},
+    ),
+    "limit_attributes_before_undefined_entity": (
+        H,
+        b"<message a='1' b='2' c='3' d='4' e='&foo;'/>",
+        "policy-violation",
+        {"max_attributes": 4},
+    ),
+    "undefined_entity_before_limit_attributes": (
+        H,
+        b"<message a='&foo;' b='2' c='3' d='4' e='5'/>",
+        "restricted-xml",
+        {"max_attributes": 4},
+    ),
+    "limit_depth_before_undefined_entity": (
+        H,
+        b"<message><a><b a='&foo;'/></a></message>",
+        "policy-violation",
+        {"max_depth": 2},
+    ),
+    "bad_character_reference_before_limit_attributes": (
+        H,
+        b"<message a='&#0;' b='2' c='3' d='4' e='5'/>",
+        "not-well-formed",
+        {"max_attributes": 4},
+    ),
 }
 
 

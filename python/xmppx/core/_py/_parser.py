@@ -27,9 +27,17 @@ how the input was split:
   ``restricted-xml`` at once; a PI whose target is ``xml`` anywhere but at offset 0 is a
   misplaced XML declaration (``not-well-formed``).  The ``<`` itself is first given to
   expat, which rejects it inside a tag, and inside a CDATA section it is plain text.
-* expat resolves a start tag's references only once the tag is complete, so when it
-  reports a syntax error inside a tag (or a limit cuts the tag), a reference to an
-  undefined entity earlier in that tag's attribute values wins (``restricted-xml``).
+* expat checks a start tag only once it is complete, while the contract reads it byte
+  by byte.  So when expat reports an error inside a tag (a syntax error, or one it finds
+  at the tag's end: a duplicate, an unbound prefix, an undefined entity), or a limit
+  cuts the tag, the tag is read again up to that point (``_in_tag``) and what comes
+  first there wins: the depth limit at the element's name, the attribute limit at the
+  name of one attribute too many, an undefined entity (``restricted-xml``) or a
+  malformed reference at its ``;``.
+* Text that expat rejects in one token with what follows it (``]]>`` between stanzas)
+  is ``bad-format`` when it starts outside any tag.
+* A reference between stanzas (``&#32;``, whitespace written out) is read like a stanza
+  for the limit: at most ``max_stanza_bytes`` from its ``&``.
 * After ``</stream:stream>`` anything but whitespace is ``not-well-formed``.
 * Limits: every stanza (or, before the header, the prolog) starts at the first ``<``
   after the previous event; at most ``limit`` bytes from there are given to expat, and
@@ -103,6 +111,30 @@ __all__ = ["StreamParser", "parse", "parse_in_context"]
 Event = StreamHeader | Element | StreamEnd
 
 _UNDEFINED_ENTITY: Final = pyexpat.errors.codes[pyexpat.errors.XML_ERROR_UNDEFINED_ENTITY]
+#: expat errors found once a whole start tag is read (the byte index is the tag's '<',
+#: or for a duplicate the second attribute): anything earlier in the tag came first.
+_WHOLE_TAG_ERRORS: Final = frozenset(
+    pyexpat.errors.codes[getattr(pyexpat.errors, name)]
+    for name in (
+        "XML_ERROR_DUPLICATE_ATTRIBUTE",
+        "XML_ERROR_UNBOUND_PREFIX",
+        "XML_ERROR_UNDEFINED_ENTITY",
+        "XML_ERROR_UNDECLARING_PREFIX",
+        "XML_ERROR_RESERVED_PREFIX_XML",
+        "XML_ERROR_RESERVED_PREFIX_XMLNS",
+        "XML_ERROR_RESERVED_NAMESPACE_URI",
+    )
+)
+#: In an attribute value: what the contract's reading stops at.
+_VALUE_MARKS: Final = re.compile(b"[&<]")
+_ANY_REFERENCE: Final = re.compile(
+    rb"&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*);"
+)
+_PARTIAL_REFERENCE: Final = re.compile(
+    rb"&(?:#[0-9]*|#x[0-9a-fA-F]*|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*)?\Z"
+)
+#: Bytes that end a name in a start tag.
+_NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
 _BOMS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _WHITESPACE: Final = " \t\n\r"
 _WS_BYTES: Final = b" \t\n\r"
@@ -602,6 +634,9 @@ class StreamParser:
         except pyexpat.ExpatError as exc:
             code = exc.code
             at = self._expat.ErrorByteIndex + self._shift
+            verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
+            if verdict is not None:
+                self._die(*verdict)
             if code == _UNDEFINED_ENTITY or self._entity_before(at):
                 self._die(
                     "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
@@ -816,7 +851,10 @@ class StreamParser:
 
     def _over_limit(self, offset: int) -> NoReturn:
         """The event in progress has not completed before stream ``offset``, where its
-        limit is crossed (an undefined entity earlier in the tag still comes first)."""
+        limit is crossed (a limit or an undefined entity earlier in the tag comes first)."""
+        verdict = self._in_tag(offset, False)
+        if verdict is not None:
+            _fail(*verdict)
         if self._entity_before(offset):
             _fail("restricted-xml", "an undefined entity (RFC 6120 §11.1)")
         if self._in_prolog:
@@ -826,6 +864,76 @@ class StreamParser:
                 f"max_buffer_bytes={self._max_buffer_bytes}",
             )
         _fail("policy-violation", f"a stanza exceeds max_stanza_bytes={self._max_stanza_bytes}")
+
+    def _in_tag(self, offset: int, whole: bool) -> tuple[str, str] | None:
+        """An error at stream ``offset`` inside a start tag (``whole``: an error expat
+        only finds once the tag is read): the contract's reading, byte by byte, meets
+        in that tag first the depth limit (at its name), the attribute limit (at the
+        name of one attribute too many) or an undefined entity (at its ';'), while
+        expat checks limits only on a complete tag.  Scans the tag as far as it is
+        well formed; ``None`` when nothing comes first."""
+        buf = self._recent + self._cur
+        i = offset - (self._cur_base - len(self._recent))
+        if not 0 <= i <= len(buf):
+            return None
+        lt = buf.rfind(b"<", 0, i + 1 if whole else i)
+        if lt < 0 or buf[lt + 1 : lt + 2] in (b"", b"/", b"!", b"?"):
+            return None
+        end = len(buf) if whole else i
+        if not whole and _TAG_REST.match(buf, lt + 1, end) is not None:
+            return None  # that tag was complete: the error is after it
+        p = lt + 1
+        while p < end and buf[p] not in _NAME_END:
+            p += 1
+        if p == lt + 1:
+            return None
+        depth = self._level()
+        if depth >= 1 and depth > self._max_depth:
+            return "policy-violation", f"elements nest deeper than max_depth={self._max_depth}"
+        count = 0
+        while True:
+            q = p
+            while q < end and buf[q] in _WS_BYTES:
+                q += 1
+            if q >= end or q == p or buf[q] in _NAME_END:
+                return None  # the tag ends, or is malformed, before another attribute
+            count += 1
+            if count > self._max_attributes:
+                return (
+                    "policy-violation",
+                    f"an element has more than max_attributes={self._max_attributes} attributes",
+                )
+            p = q
+            while p < end and buf[p] not in _NAME_END:
+                p += 1
+            while p < end and buf[p] in _WS_BYTES:
+                p += 1
+            if p >= end or buf[p] != 0x3D:  # '='
+                return None
+            p += 1
+            while p < end and buf[p] in _WS_BYTES:
+                p += 1
+            if p >= end or buf[p] not in (0x22, 0x27):
+                return None
+            close = buf.find(buf[p : p + 1], p + 1, end)
+            value = buf[p + 1 : end if close < 0 else close]
+            for mark in _VALUE_MARKS.finditer(value):
+                at = mark.start()
+                ref = _ANY_REFERENCE.match(value, at)
+                if ref is None:
+                    if close < 0 and _PARTIAL_REFERENCE.match(value, at):
+                        return None  # the rest of a reference has not arrived
+                    return "not-well-formed", "'<' or a malformed reference in a value"
+                name = ref.group(1)
+                if name[:1] == b"#":
+                    code = int(name[2:], 16) if name[1:2] == b"x" else int(name[1:])
+                    if not _xml_char(code):
+                        return "not-well-formed", "a character reference to a non-Char"
+                elif name not in _PREDEFINED:
+                    return "restricted-xml", "an undefined entity (RFC 6120 §11.1)"
+            if close < 0:
+                return None
+            p = close + 1
 
     def _text_before(self, offset: int) -> bool:
         """At stream level, whether expat's error at stream ``offset`` ends a run of
@@ -941,6 +1049,16 @@ class StreamParser:
         if _cut_utf8(before):
             _fail("not-well-formed", "invalid UTF-8 (a multi-byte sequence cut by '<')")
         self._markup(what)
+
+
+def _xml_char(code: int) -> bool:
+    """XML 1.0 §2.2 Char."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
 
 
 def _cut_utf8(tail: bytes) -> bool:
