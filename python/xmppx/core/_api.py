@@ -22,7 +22,8 @@ Stream parser contract (RFC 6120 §4, §11)
     answers ``invalid-namespace``); everything else (well-formedness, limits) is.
 4.  Each complete child of the stream header is one ``Element`` event (a stanza or a
     negotiation element).  Whitespace between them is a keepalive: consumed, never
-    buffered, never reported.  Other text at that level is ``bad-format``.
+    buffered, never reported, however written (character references, CDATA sections).
+    Other text at that level is ``bad-format``.
 5.  ``</stream:stream>`` (the end tag of the header element) is ``StreamEnd``.  After it,
     whitespace is ignored and anything else is ``not-well-formed``.
 6.  Restricted XML (RFC 6120 §11.1): a DOCTYPE/DTD, ``<!ENTITY``, a comment, a processing
@@ -41,13 +42,18 @@ Stream parser contract (RFC 6120 §4, §11)
 8.  Limits (``policy-violation``), detected as soon as the offending byte is read, not when
     the stanza completes:
 
-    * ``max_stanza_bytes``: bytes of one stanza, from its ``<`` to its final ``>``.
+    * ``max_stanza_bytes``: bytes of one stanza, from its ``<`` to its final ``>``; a
+      reference between stanzas (``&#32;``: whitespace written out, a keepalive) is
+      limited the same way, from its ``&`` to its ``;``.
     * ``max_depth``: element nesting inside a stanza; the stanza element is depth 1.
     * ``max_attributes``: attributes on one element (namespace declarations included).
     * ``max_buffer_bytes``: bytes held while no event has completed outside a stanza: the
       XML declaration and the stream header's start tag.
 
-9.  Errors are raised as ``XMLStreamError(condition, text)``.  Events completed earlier
+9.  Within one tag, the first violation in reading order wins: the depth limit at the
+    element's name, the attribute limit at the name of one attribute too many, an
+    undefined entity or malformed reference at its ``;``, a syntax error where it is.
+    Errors are raised as ``XMLStreamError(condition, text)``.  Events completed earlier
     in the same ``feed()`` call are not lost: they are in ``error.events`` and must be
     processed before the error is acted on.  After an error the parser is dead: every
     later ``feed()`` raises an error with the same condition, until ``reset()``.
