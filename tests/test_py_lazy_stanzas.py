@@ -6,19 +6,13 @@ input; these pin the cases the design names."""
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from xmppx.core._api import StreamEnd, StreamHeader, XMLStreamError
-
-PY = importlib.import_module("xmppx.core._py")
-try:
-    NATIVE: ModuleType | None = importlib.import_module("xmppx._native")
-except ImportError:  # pragma: no cover - only without a built extension
-    NATIVE = None
+from tests.xmlruns import NATIVE, PY, feed_all
+from xmppx.core._api import StreamEnd, StreamHeader
 
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
@@ -29,15 +23,8 @@ HEADER = (
 
 def events(core: ModuleType, chunks: list[bytes], **limits: int) -> tuple[list[Any], str | None]:
     """Every event as a comparable value, and the error condition (``None`` if none)."""
-    parser = core.StreamParser(**limits)
-    out: list[Any] = []
-    try:
-        for chunk in chunks:
-            out.extend(parser.feed(chunk))
-    except XMLStreamError as exc:
-        out.extend(exc.events)
-        return [_value(e) for e in out], exc.condition
-    return [_value(e) for e in out], None
+    out, condition = feed_all(core, chunks, **limits)
+    return [_value(e) for e in out], condition
 
 
 def _value(event: Any) -> Any:

@@ -11,7 +11,6 @@ built.  Example counts are kept moderate so that the suite stays fast.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 from types import ModuleType
 from typing import Any
@@ -20,13 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xmppx.core._api import NS_XML, XMLStreamError
-
-PY = importlib.import_module("xmppx.core._py")
-try:
-    NATIVE: ModuleType | None = importlib.import_module("xmppx._native")
-except ImportError:  # pragma: no cover - only without a built extension
-    NATIVE = None
+from tests.xmlruns import NATIVE, PY, feed_all
+from xmppx.core._api import NS_XML
 
 needs_native = pytest.mark.skipif(NATIVE is None, reason="xmppx._native is not built")
 
@@ -104,15 +98,8 @@ def to_json(core: ModuleType, ev: Any) -> Any:
 
 def run(core: ModuleType, chunks: list[bytes], **limits: int) -> tuple[list[Any], str | None]:
     """All events (including ``error.events``) and the error condition, if any."""
-    parser = core.StreamParser(**limits)
-    events: list[Any] = []
-    for chunk in chunks:
-        try:
-            events.extend(parser.feed(chunk))
-        except XMLStreamError as exc:
-            events.extend(exc.events)
-            return [to_json(core, e) for e in events], exc.condition
-    return [to_json(core, e) for e in events], None
+    events, condition = feed_all(core, chunks, **limits)
+    return [to_json(core, e) for e in events], condition
 
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
