@@ -92,6 +92,10 @@ def test_get_set_pop(core: ModuleType) -> None:
     assert el.pop_attr("a") is None
     assert el.pop_attr("a", "gone") == "gone"
     assert el.attrs == {}
+    # the signature the stub declares: default by keyword, called through the class
+    assert el.get("a", default="d") == "d"
+    el.set("a", "2")
+    assert type(el).get(el, "a") == "2"
 
 
 # -- children -----------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.im.conftest import (
     Peer,
     befriend,
@@ -13,6 +15,7 @@ from tests.im.conftest import (
     settle,
 )
 from xmppx import ns
+from xmppx.client import IqError
 from xmppx.core import Element
 from xmppx.server import XMPPServer
 
@@ -128,4 +131,16 @@ async def test_blocked_sender_to_offline_user(server: XMPPServer) -> None:
     await settle(server, romeo)
     assert await server.storage.offline.count("juliet@localhost") == 0
     assert await server.storage.roster.list_pending("juliet@localhost") == ()
+    await romeo.close()
+
+
+async def test_blocklist_size_is_configurable(make_server: Any) -> None:
+    """``blocking.max_items``: a block beyond it is not-allowed and changes nothing."""
+    server = await make_server(blocking__max_items=2)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.iq(blocking_iq("block", "a@localhost", "b@localhost"))
+    with pytest.raises(IqError) as info:
+        await romeo.iq(blocking_iq("block", "c@localhost"))
+    assert info.value.condition == "not-allowed"
+    assert sorted(await blocklist(romeo)) == ["a@localhost", "b@localhost"]
     await romeo.close()

@@ -140,3 +140,19 @@ async def test_disco_features_and_stream_features(server: XMPPServer) -> Any:
     assert "preapproval" in client.features
     await slix_close(client)
     await asyncio.sleep(0)
+
+
+async def test_size_limits_are_configurable(make_server: Any) -> None:
+    """``vcard.max_bytes`` and ``private.max_bytes``: larger is not-acceptable, up to
+    the limit is stored."""
+    server = await make_server(vcard__max_bytes=200, private__max_bytes=200)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    small = "<vCard xmlns='vcard-temp'><FN>" + "x" * 100 + "</FN></vCard>"
+    await romeo.iq(iq("set", small))
+    large = "<vCard xmlns='vcard-temp'><FN>" + "x" * 200 + "</FN></vCard>"
+    assert await condition(romeo, iq("set", large)) == "not-acceptable"
+    fits = "<query xmlns='jabber:iq:private'><n xmlns='urn:n'>" + "y" * 100 + "</n></query>"
+    await romeo.iq(iq("set", fits))
+    over = "<query xmlns='jabber:iq:private'><n xmlns='urn:n'>" + "y" * 200 + "</n></query>"
+    assert await condition(romeo, iq("set", over)) == "not-acceptable"
+    await romeo.close()

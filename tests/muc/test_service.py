@@ -133,8 +133,12 @@ async def test_service_domain_is_configurable(servers: ServerFactory) -> None:
         assert [i.get("jid") for i in items[0]] == ["rooms.localhost"]
         joined = await create_instant(romeo, "coven@rooms.localhost", "firstwitch")
         assert "110" in codes(joined.self_presence)
-        assert romeo.jid not in {str(j) for j in muc_of(server).rooms}
         assert {str(j) for j in muc_of(server).rooms} == {"coven@rooms.localhost"}
+        # conference.<domain> is then just a domain this server does not serve
+        condition = await romeo.iq_error(
+            f"<iq type='get' to='{MUC}'><query xmlns='{ns.DISCO_INFO}'/></iq>"
+        )
+        assert condition == "remote-server-not-found"
     finally:
         await romeo.close()
 
@@ -197,6 +201,34 @@ async def test_room_full(servers: ServerFactory) -> None:
         await benvolio.join(ROOM, "benvolio")
     finally:
         for peer in (romeo, juliet, mercutio, benvolio):
+            await peer.close()
+
+
+async def test_service_limit_caps_a_restored_room(servers: ServerFactory) -> None:
+    """A persistent room keeps its maxusers across a restart, but the service's limit
+    (``muc.max_occupants``, lowered meanwhile) still caps it."""
+    server = await servers.start()
+    romeo = await connect(server, "romeo")
+    await create_room(
+        romeo,
+        ROOM,
+        "owner",
+        {"muc#roomconfig_persistentroom": "1", "muc#roomconfig_maxusers": "10"},
+    )
+    await romeo.close()
+    await server.stop()
+    server = await servers.start(muc__max_occupants=2)
+    juliet, mercutio, benvolio = [
+        await connect(server, u) for u in ("juliet", "mercutio", "benvolio")
+    ]
+    try:
+        await juliet.join(ROOM, "juliet")
+        await mercutio.join(ROOM, "mercutio")
+        benvolio.send(f"<presence to='{ROOM}/benvolio'><x xmlns='{ns.MUC}'/></presence>")
+        err = await benvolio.expect_from(f"{ROOM}/benvolio", "presence", type="error")
+        assert error_condition(err) == "service-unavailable"
+    finally:
+        for peer in (juliet, mercutio, benvolio):
             await peer.close()
 
 

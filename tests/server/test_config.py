@@ -72,6 +72,8 @@ def test_im_and_muc_limits_from_a_file(tmp_path: Path) -> None:
         ("[roster]\nmax_items = -1\n", "option 'roster.max_items' must be positive"),
         ("[muc]\nmessage_rate = 0\n", "option 'muc.message_rate' must be positive"),
         ("[muc]\nhistory_size = -1\n", "option 'muc.history_size' must not be negative"),
+        ("[muc]\nmessage_rate = nan\n", "option 'muc.message_rate' must be a finite number"),
+        ("[ping]\ninterval = inf\n", "option 'ping.interval' must be a finite number"),
         ("[muc]\ndomain = 'localhost'\n", "option 'muc.domain' must differ from 'domain'"),
         ("[muc]\ndomain = 'rooms@localhost'\n", "option 'muc.domain': 'rooms@localhost' must"),
         ("[muc]\ndomain = 'a b'\n", "option 'muc.domain': 'a b' is not a valid domain"),

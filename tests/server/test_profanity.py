@@ -24,39 +24,32 @@ pytestmark = pytest.mark.skipif(
 
 
 class Tmux:
-    """One detached tmux session running a program in its own HOME."""
+    """A program in a detached tmux session on a private tmux server (its own socket,
+    so no other tmux server's environment leaks in), with its own HOME and XDG dirs."""
 
     def __init__(self, home: Path, command: str) -> None:
         self.name = "xmppx-" + uuid.uuid4().hex[:8]
         self.home = home
-        subprocess.run(
-            [
-                "tmux",
-                "new-session",
-                "-d",
-                "-s",
-                self.name,
-                "-x",
-                "200",
-                "-y",
-                "50",
-                f"env HOME={home} TERM=xterm-256color {command}",
-            ],
-            check=True,
+        env = (
+            f"env HOME={home} XDG_CONFIG_HOME={home}/.config XDG_DATA_HOME={home}/.local/share "
+            "TERM=xterm-256color"
+        )
+        self._tmux(
+            "new-session", "-d", "-s", self.name, "-x", "200", "-y", "50", f"{env} {command}"
         )
 
+    def _tmux(self, *args: str, check: bool = True) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.name, *args], check=check, capture_output=True, text=True
+        ).stdout
+
     def type(self, text: str, enter: bool = True) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        self._tmux("send-keys", "-t", self.name, "-l", text)
         if enter:
-            subprocess.run(["tmux", "send-keys", "-t", self.name, "Enter"], check=True)
+            self._tmux("send-keys", "-t", self.name, "Enter")
 
     def screen(self) -> str:
-        return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
+        return self._tmux("capture-pane", "-p", "-t", self.name)
 
     async def wait_for(self, text: str, timeout: float = 30) -> str:
         loop = asyncio.get_running_loop()
@@ -68,29 +61,27 @@ class Tmux:
             await asyncio.sleep(0.2)
         raise AssertionError(f"{text!r} not on screen:\n{self.screen()}")
 
-    async def login(self, jid: str, port: int) -> None:
-        """``/connect`` over STARTTLS, trusting the self-signed certificate; waits for
-        this login's own password prompt and success line (not an earlier one's)."""
-        await self.wait_for("Profanity", 30)
-        screen = self.screen()
-        prompts, logins = screen.count("password"), screen.count("logged in successfully")
-        self.type(f"/connect {jid} server 127.0.0.1 port {port} tls trust")
-        await self.wait_for_count("password", prompts + 1)
-        self.type(PASSWORD)
-        await self.wait_for_count("logged in successfully", logins + 1)
-
-    async def wait_for_count(self, text: str, count: int, timeout: float = 30) -> None:
-        """Wait until ``text`` is on screen ``count`` times (a line that comes again)."""
+    async def clear(self) -> None:
+        """``/clear`` the current window, so that what is awaited next is new."""
+        self.type("/clear")
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            if self.screen().count(text) >= count:
-                return
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{text!r} not {count} times on screen:\n{self.screen()}")
+        deadline = loop.time() + 10
+        while "/clear" in self.screen() or len(self.screen().split()) > 40:
+            assert loop.time() < deadline, f"the window did not clear:\n{self.screen()}"
+            await asyncio.sleep(0.1)
+
+    async def login(self, jid: str, port: int) -> None:
+        """``/connect`` over STARTTLS, trusting the self-signed certificate, in a
+        cleared console (so the prompt and success line are this login's)."""
+        await self.wait_for("Profanity", 30)
+        await self.clear()
+        self.type(f"/connect {jid} server 127.0.0.1 port {port} tls trust")
+        await self.wait_for("password", 30)
+        self.type(PASSWORD)
+        await self.wait_for("logged in successfully", 30)
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], check=False, capture_output=True)
+        self._tmux("kill-server", check=False)
 
 
 async def test_profanity_logs_in_over_tls_and_chats(make_server: Any, tmp_path: Path) -> None:
@@ -160,13 +151,18 @@ async def test_two_profanity_users_subscribe_see_presence_and_get_offline_messag
             assert loop.time() < deadline, "the message was not stored for juliet"
             await asyncio.sleep(0.1)
 
+        romeo.type("/win 1")
+        await romeo.wait_for("-- juliet@localhost")
+        await romeo.clear()
         await juliet.login("juliet@localhost", port)
         await juliet.wait_for("<< chat message: romeo@localhost")
         juliet.type("/win 2")
         await juliet.wait_for("Parting is such sweet sorrow")
-        assert await server.storage.offline.count("juliet@localhost") == 0
-        romeo.type("/win 1")
-        await romeo.wait_for_count("++ juliet@localhost", 1)
+        await romeo.wait_for("++ juliet@localhost")  # she is back, in a cleared console
+        deadline = loop.time() + 10  # delivered, then deleted from the store
+        while await server.storage.offline.count("juliet@localhost"):
+            assert loop.time() < deadline, "the delivered message stayed stored"
+            await asyncio.sleep(0.1)
         romeo.type("/quit")
         juliet.type("/quit")
     finally:

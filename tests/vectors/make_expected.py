@@ -547,6 +547,26 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         "not-well-formed",
         {"max_attributes": 4},
     ),
+    # -- a '<' inside CDATA opens nothing, whatever error follows -------------------------
+    "cdata_lt_then_bad_byte_small_depth": (
+        H + b"<iq>",
+        b"<![CDATA[<p a='\xff']]></iq>",
+        "not-well-formed",
+        {"max_depth": 1},
+    ),
+    "cdata_lt_then_bad_byte_small_attributes": (
+        H + b"<iq>",
+        b"<![CDATA[<p a='1' b='2' c='3' d='4' e='\xff']]></iq>",
+        "not-well-formed",
+        {"max_attributes": 4},
+    ),
+    "cdata_entity_lookalike_then_bad_byte": (
+        H + b"<iq>",
+        b"<![CDATA[<p a='&foo;' \xff]]></iq>",
+        "not-well-formed",
+        {},
+    ),
+    "partial_utf8_after_end": (H + MSG + END, b"\xc3", "not-well-formed", {}),
 }
 
 

@@ -52,7 +52,8 @@ Stream parser contract (RFC 6120 §4, §11)
 
 9.  Within one tag, the first violation in reading order wins: the depth limit at the
     element's name, the attribute limit at the name of one attribute too many, an
-    undefined entity or malformed reference at its ``;``, a syntax error where it is.
+    undefined entity or malformed reference at its ``;``, a syntax error where it is;
+    what needs the whole tag (a duplicate attribute, an unbound prefix) comes at its end.
     Errors are raised as ``XMLStreamError(condition, text)``.  Events completed earlier
     in the same ``feed()`` call are not lost: they are in ``error.events`` and must be
     processed before the error is acted on.  After an error the parser is dead: every

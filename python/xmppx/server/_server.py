@@ -86,7 +86,7 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #:   stanza pass, ``False`` to drop it silently, or a ``StanzaError`` to bounce it (e.g.
 #:   XEP-0191 blocking).  Every module defining them is asked, in order.
 #: - ``component_domain`` (attribute) with ``route_component(session, stanza, to)``: a
-#:   service on a subdomain (XEP-0045 at ``conference.<domain>``).
+#:   service on a subdomain (XEP-0045 at ``conference.<domain>`` or ``muc.domain``).
 HOOKS: Final = (
     "on_session_started",
     "session_gone",

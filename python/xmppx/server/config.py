@@ -11,6 +11,7 @@ value.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -375,6 +376,8 @@ def _check(opt: Option, value: Any) -> Any:
             f"option {opt.key!r} must be {opt.type.__name__}, not {type(value).__name__} "
             f"({value!r})"
         )
+    if opt.type is float and not math.isfinite(value):
+        raise ConfigError(f"option {opt.key!r} must be a finite number, not {value!r}")
     return value
 
 

@@ -12,7 +12,7 @@ This class mirrors ``xmppx._native.Element`` method for method (``_native.pyi``)
 parser builds instances directly through ``_new_element`` without the constructor's
 validation, since expat already checked the names.
 
-A stanza from the stream parser is *lazy* (``_new_lazy``): it holds its name, namespace,
+A stanza from the stream parser's fast path is *lazy*: it holds its name, namespace,
 attributes and the stanza's input bytes, and its text and children are decoded from
 those bytes on first use (the ``_text`` and ``_children`` slots stay unset until then;
 ``__getattr__``, which Python only calls for an unset slot, fills them).  Reading
@@ -32,8 +32,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
-from operator import attrgetter
-from typing import TYPE_CHECKING, Final, final
+from typing import Final, final
 
 __all__ = ["Element", "is_ncname", "split_clark"]
 
@@ -174,16 +173,9 @@ class Element:
         """A new dict of the attributes, in document order."""
         return dict(self._attrs)
 
-    if TYPE_CHECKING:
-
-        def get(self, key: str, default: str | None = None, /) -> str | None:
-            """The value of attribute ``key`` (Clark notation when namespaced), or
-            ``default``."""
-
-    else:
-        #: ``get(key, default=None)``, both positional: the attribute dict's own ``get``
-        #: (C speed: the hot path reads ``to``/``from``/``type``/``id`` of every stanza).
-        get = property(attrgetter("_attrs.get"))
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of attribute ``key`` (Clark notation when namespaced), or ``default``."""
+        return self._attrs.get(key, default)
 
     def set(self, key: str, value: str) -> None:
         """Set attribute ``key``; a new key goes last in document order."""
@@ -338,20 +330,6 @@ def _equal(a: Element, b: Element) -> bool:
 
 
 _alloc = Element.__new__
-
-
-def _new_lazy(name: str, namespace: str, attrs: dict[str, str], raw: bytes, ctx: bytes) -> Element:
-    """A parsed stanza whose text and children are decoded from ``raw`` (its complete
-    input bytes, already checked by the stream parser) on first use; ``ctx`` is the
-    start tag of an element declaring the namespaces in scope (the stream header's)."""
-    e = _alloc(Element)
-    e._name = name
-    e._namespace = namespace
-    e._attrs = attrs
-    e._tail = ""
-    e._raw = raw
-    e._ctx = ctx
-    return e
 
 
 def _new_element(name: str, namespace: str, attrs: dict[str, str]) -> Element:

@@ -61,8 +61,8 @@ The open depth is starts minus ends.  After each ``Parse`` call, every stanza be
 before another one, or before the point expat has read to with nothing open but the
 header, is complete: its final tag is the last ``<`` before that point (text holds no
 ``<``), and it is returned as a lazy ``Element`` holding its input bytes, whose text and
-children are decoded on first use (``_element._new_lazy``).  The bytes between stanzas
-must be whitespace.
+children are decoded on first use (``_element``).  The bytes between stanzas must be
+whitespace.
 
 Anything else (an error of any kind, text or a CDATA section between stanzas, a final
 tag that does not look like one) makes the parser *replay*: a fresh expat with the full
@@ -574,7 +574,7 @@ class StreamParser:
                 pending = None
                 gap_end = at_end
             if done:
-                self._anchor = off + lt + 1
+                self._anchor = off + gt + 1
                 self._next_lt = None
             self._gap_from = gap_end
             if self._keep and self._gap_from >= self._cur_base:
@@ -871,7 +871,10 @@ class StreamParser:
         in that tag first the depth limit (at its name), the attribute limit (at the
         name of one attribute too many) or an undefined entity (at its ';'), while
         expat checks limits only on a complete tag.  Scans the tag as far as it is
-        well formed; ``None`` when nothing comes first."""
+        well formed; ``None`` when nothing comes first (or the error is inside a CDATA
+        section, where a '<' opens nothing)."""
+        if self._in_cdata:
+            return None
         buf = self._recent + self._cur
         i = offset - (self._cur_base - len(self._recent))
         if not 0 <= i <= len(buf):
@@ -968,6 +971,8 @@ class StreamParser:
         undefined entity before that point.  expat resolves a tag's references only
         once the whole tag is read, so a later syntax error in the tag, or the limit,
         would otherwise be reported first."""
+        if self._in_cdata:
+            return False
         upto = self._cur[: max(offset - self._base, 0)]
         i = upto.rfind(b"<")
         tag = upto[i:] if i >= 0 else self._recent + upto

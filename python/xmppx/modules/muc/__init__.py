@@ -1,5 +1,6 @@
-"""XEP-0045 multi-user chat at ``conference.<domain>``: rooms, occupants, roles and
-affiliations, history, subjects, invitations, voice requests, persistence.
+"""XEP-0045 multi-user chat at ``conference.<domain>`` (configuration key ``muc.domain``):
+rooms, occupants, roles and affiliations, history, subjects, invitations, voice requests,
+persistence.
 
 Load it by adding ``MucService`` to the server's modules.  The package is split by
 concern: ``_privileges`` (the §5 permission tables as data), ``_config`` (the

@@ -480,7 +480,8 @@ class Room:
             error = StanzaError("conflict", "that nickname is reserved")
         elif existing is None:
             limits = self.host.limits
-            cap = cfg.max_users or limits.max_occupants
+            # a stored room keeps its maxusers; the service's limit still caps it
+            cap = min(cfg.max_users or limits.max_occupants, limits.max_occupants)
             count = len(self.occupants)
             if count >= cap and (not privileged or count >= cap + limits.admin_extra):
                 error = StanzaError("service-unavailable", "the room is full", type="wait")

@@ -1,4 +1,4 @@
-"""The XEP-0045 multi-user chat service at ``conference.<domain>``.
+"""The XEP-0045 multi-user chat service at ``conference.<domain>`` (or ``muc.domain``).
 
 ``MucService`` is a server module with a ``component_domain``: the server hands it every
 stanza addressed to that domain (``route_component``).  It owns the rooms by JID, creates

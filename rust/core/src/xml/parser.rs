@@ -498,6 +498,9 @@ impl StreamParser {
             c => {
                 let ok_char = match c {
                     0x20..=0x7F => true,
+                    // before the header or after the end, any character is an error: no
+                    // need to wait for the rest of a multi-byte one
+                    0x80.. if self.level != Level::Stream => true,
                     0x80.. => match decode_utf8(&b[i..end]) {
                         Utf8::Incomplete => return Ok(false),
                         Utf8::Invalid => false,
