@@ -376,7 +376,7 @@ def _check(opt: Option, value: Any) -> Any:
             f"option {opt.key!r} must be {opt.type.__name__}, not {type(value).__name__} "
             f"({value!r})"
         )
-    if opt.type is float and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"option {opt.key!r} must be a finite number, not {value!r}")
     return value
 
