@@ -9,6 +9,17 @@ from tests.im.conftest import Peer, is_presence, is_push, settle
 from xmppx.server import XMPPServer
 
 
+async def _online_pair(server: XMPPServer) -> tuple[Peer, Peer]:
+    """Romeo and Juliet connected, their rosters requested, available."""
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await romeo.roster()
+    await juliet.roster()
+    romeo.presence()
+    juliet.presence()
+    return romeo, juliet
+
+
 async def _mutual(server: XMPPServer, romeo: Peer, juliet: Peer) -> None:
     """The §3.1 handshake both ways, ending in 'both' on both rosters."""
     await romeo.roster()
@@ -45,6 +56,25 @@ async def test_handshake_ends_in_both_on_both_rosters(server: XMPPServer) -> Non
     await _mutual(server, romeo, juliet)
     assert (await romeo.items())["juliet@localhost"]["subscription"] == "both"
     assert (await juliet.items())["romeo@localhost"]["subscription"] == "both"
+    await romeo.close()
+    await juliet.close()
+
+
+async def test_approval_arrives_before_the_contacts_presence(server: XMPPServer) -> None:
+    """§3.1.5-3.1.6 and RFC 6120 §10.1: Juliet's server sends her approval and then her
+    presence; Romeo gets them in that order (a client that sees presence from someone
+    not yet on its roster as 'to' may drop it)."""
+    romeo, juliet = await _online_pair(server)
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await juliet.expect(is_presence("romeo@localhost", "subscribe"), "the request")
+    await settle(server, romeo, juliet)
+    await romeo.drain()
+    juliet.presence(to="romeo@localhost", type_="subscribed")
+    await settle(server, romeo, juliet)
+    got = await romeo.drain()
+    approval = [i for i, s in enumerate(got) if is_presence("juliet@localhost", "subscribed")(s)]
+    presence = [i for i, s in enumerate(got) if is_presence("juliet@localhost/balcony")(s)]
+    assert approval and presence and approval[0] < presence[0], [s.serialize() for s in got]
     await romeo.close()
     await juliet.close()
 
@@ -108,12 +138,7 @@ async def test_request_to_offline_user_waits_for_her_presence(server: XMPPServer
 
 async def test_pre_approval(server: XMPPServer) -> None:
     """§3.4: Juliet approves before Romeo asks; his request is answered by her server."""
-    romeo = await Peer.connect(server, "romeo@localhost/orchard")
-    juliet = await Peer.connect(server, "juliet@localhost/balcony")
-    await romeo.roster()
-    await juliet.roster()
-    romeo.presence()
-    juliet.presence()
+    romeo, juliet = await _online_pair(server)
     juliet.presence(to="romeo@localhost", type_="subscribed")
     await juliet.expect(is_push("romeo@localhost", subscription="none", approved="true"))
     romeo.presence(to="juliet@localhost", type_="subscribe")
