@@ -23,6 +23,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
@@ -231,63 +232,92 @@ class _Worker:
         up to ``drain`` s for what is in flight."""
         stats = self.stats
         w0 = start_at + warmup
-        w1 = w0 + duration
-        stats.reset(int(w0 * 1e9), int(w1 * 1e9))
+        stats.reset(int(w0 * 1e9), int((w0 + duration) * 1e9))
         conns = [c for c in self.chat if not c.lost]
-        n = len(conns)
-        offered = 0  # messages due so far
-        written = 0
-        written_window = 0
-        skipped = 0
-        cpu_w0 = cpu_w1 = None
-        delay = start_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        rr = 0
-        while n:
-            now = time.monotonic()
-            if cpu_w0 is None and now >= w0:
-                cpu_w0 = time.process_time()
-            if now >= w1:
-                break
-            due = int(rate * (now - start_at)) - offered
-            if due > 0:
-                offered += due
-                per, extra = divmod(due, n)
-                stamp = str(time.monotonic_ns()).encode()
-                in_window = now >= w0
-                for k in range(n if per else extra):
-                    conn = conns[(rr + k) % n]
-                    count = per + (1 if k < extra else 0)
-                    tr = conn.transport
-                    if conn.lost or tr.get_write_buffer_size() > CHAT_WRITE_LIMIT:
-                        skipped += count
-                        continue
-                    tr.write((conn.prefix + stamp + conn.suffix) * count)
-                    written += count
-                    if in_window:
-                        written_window += count
-                rr = (rr + extra) % n
-            await asyncio.sleep(TICK_S)
-        cpu_w1 = time.process_time()
-        gen_cpu = cpu_w1 - (cpu_w0 if cpu_w0 is not None else cpu_w1)
+        sent = await offer_round_robin(conns, rate, start_at, w0, w0 + duration)
         deadline = time.monotonic() + drain
-        while stats.recv_total < written and time.monotonic() < deadline:
+        while stats.recv_total < sent.written and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         return {
             "rate": rate,
             "offered_window": int(rate * duration),
-            "sent_window": written_window,
+            "sent_window": sent.written_window,
             "recv_window": stats.recv_window,
-            "sent_total": written,
+            "sent_total": sent.written,
             "recv_total": stats.recv_total,
-            "skipped": skipped,
-            "backlog_after_drain": written - stats.recv_total,
+            "skipped": sent.skipped,
+            "backlog_after_drain": sent.written - stats.recv_total,
             "lat_us": stats.lat_us,
-            "gen_cpu_s": gen_cpu,
-            "conns": n,
+            "gen_cpu_s": sent.gen_cpu_s,
+            "conns": len(conns),
             "lost": stats.lost,
         }
+
+
+@dataclass
+class Offered:
+    """What :func:`offer_round_robin` wrote: messages in all and in the counted window,
+    those skipped (connection lost or its write buffer full), and the generator's CPU
+    seconds in the window."""
+
+    written: int = 0
+    written_window: int = 0
+    skipped: int = 0
+    gen_cpu_s: float = 0.0
+
+
+async def offer_round_robin(
+    conns: Sequence[Any],
+    rate: float,
+    start_at: float,
+    w0: float,
+    w1: float,
+    per_conn: Counter[int] | None = None,
+) -> Offered:
+    """Offer ``rate`` messages/s from ``start_at`` until ``w1``, spread round-robin over
+    ``conns`` (each with ``transport``, ``lost``, and ``prefix + stamp + suffix`` as the
+    message), every :data:`TICK_S`; a message carries its send time (monotonic ns) as
+    the stamp.  The window counted starts at ``w0``.  ``per_conn``, if given, counts
+    the messages written per index into ``conns``."""
+    out = Offered()
+    n = len(conns)
+    offered = 0  # messages due so far
+    cpu_w0: float | None = None
+    delay = start_at - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    rr = 0
+    while n:
+        now = time.monotonic()
+        if cpu_w0 is None and now >= w0:
+            cpu_w0 = time.process_time()
+        if now >= w1:
+            break
+        due = int(rate * (now - start_at)) - offered
+        if due > 0:
+            offered += due
+            per, extra = divmod(due, n)
+            stamp = str(time.monotonic_ns()).encode()
+            in_window = now >= w0
+            for k in range(n if per else extra):
+                i = (rr + k) % n
+                conn = conns[i]
+                count = per + (1 if k < extra else 0)
+                tr = conn.transport
+                if conn.lost or tr.get_write_buffer_size() > CHAT_WRITE_LIMIT:
+                    out.skipped += count
+                    continue
+                tr.write((conn.prefix + stamp + conn.suffix) * count)
+                out.written += count
+                if per_conn is not None:
+                    per_conn[i] += count
+                if in_window:
+                    out.written_window += count
+            rr = (rr + extra) % n
+        await asyncio.sleep(TICK_S)
+    cpu_w1 = time.process_time()
+    out.gen_cpu_s = cpu_w1 - (cpu_w0 if cpu_w0 is not None else cpu_w1)
+    return out
 
 
 async def _serve(conn: Connection, port: int) -> None:

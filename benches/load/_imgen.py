@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ._gen import CHAT_WRITE_LIMIT, CLOSE_TIMEOUT, TICK_S, Creds, _ChatStats
+from ._gen import CHAT_WRITE_LIMIT, CLOSE_TIMEOUT, Creds, _ChatStats, offer_round_robin
 
 if TYPE_CHECKING:
     from ._gen import _Worker
@@ -576,52 +576,21 @@ class ImWorker:
         window is the last ``duration`` s.  ``muc_drain`` then waits for the copies."""
         stats = self.muc_stats
         w0 = start_at + warmup
-        w1 = w0 + duration
-        stats.reset(int(w0 * 1e9), int(w1 * 1e9))
+        stats.reset(int(w0 * 1e9), int((w0 + duration) * 1e9))
         for c in self.muc:
             c.errors = 0
         conns = [c for c in self.muc if not c.lost]
-        n = len(conns)
+        per_conn: Counter[int] = Counter()
+        sent = await offer_round_robin(conns, rate, start_at, w0, w0 + duration, per_conn)
         sent_by_room: Counter[str] = Counter()
-        offered = written = written_window = skipped = 0
-        cpu_w0: float | None = None
-        delay = start_at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        rr = 0
-        while n:
-            now = time.monotonic()
-            if cpu_w0 is None and now >= w0:
-                cpu_w0 = time.process_time()
-            if now >= w1:
-                break
-            due = int(rate * (now - start_at)) - offered
-            if due > 0:
-                offered += due
-                per, extra = divmod(due, n)
-                stamp = str(time.monotonic_ns()).encode()
-                in_window = now >= w0
-                for k in range(n if per else extra):
-                    conn = conns[(rr + k) % n]
-                    count = per + (1 if k < extra else 0)
-                    tr = conn.transport
-                    if conn.lost or tr.get_write_buffer_size() > CHAT_WRITE_LIMIT:
-                        skipped += count
-                        continue
-                    tr.write((conn.prefix + stamp + conn.suffix) * count)
-                    written += count
-                    sent_by_room[conn.room] += count
-                    if in_window:
-                        written_window += count
-                rr = (rr + extra) % n
-            await asyncio.sleep(TICK_S)
-        gen_cpu = time.process_time() - (cpu_w0 if cpu_w0 is not None else time.process_time())
+        for i, count in per_conn.items():
+            sent_by_room[conns[i].room] += count
         return {
-            "sent_total": written,
-            "sent_window": written_window,
+            "sent_total": sent.written,
+            "sent_window": sent.written_window,
             "sent_by_room": dict(sent_by_room),
-            "skipped": skipped,
-            "gen_cpu_s": gen_cpu,
+            "skipped": sent.skipped,
+            "gen_cpu_s": sent.gen_cpu_s,
             "occupants_by_room": dict(Counter(c.room for c in conns)),
         }
 
