@@ -40,14 +40,8 @@ from typing import TYPE_CHECKING, Any, Final
 from xmppx import ns
 from xmppx.core import JID, BareJID, Element, JIDError, parse_jid
 from xmppx.errors import StanzaError
-from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
-from xmppx.modules.roster import (
-    BackgroundTasks,
-    KeyedLocks,
-    RosterManager,
-    find_module,
-    own_account,
-)
+from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet
+from xmppx.modules.roster import KeyedLocks, RosterDependent, own_account
 
 if TYPE_CHECKING:
     from xmppx.sessions import Session
@@ -94,28 +88,18 @@ def matches(blocked: frozenset[str], jid: JID) -> bool:
         domain = domain[dot + 1 :]
 
 
-class Blocking(Module):
+class Blocking(RosterDependent):
     features = (ns.BLOCKING,)
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
         #: JIDs per blocklist (``blocking.max_items``, default :data:`MAX_BLOCKED`).
         self.max_items = int(self.setting("blocking.max_items", MAX_BLOCKED))
-        self.tasks = BackgroundTasks()
         self._lists: dict[BareJID, frozenset[str]] = {}
         self._locks: KeyedLocks[BareJID] = KeyedLocks()
         #: Sessions that requested the blocklist: they get the pushes (§3.3).
         self._interested: set[Session] = set()
         self._push_ids = itertools.count(1)
-        self._roster: RosterManager | None = None
-
-    async def start(self) -> None:
-        self._roster = find_module(self.server, RosterManager)
-        if self._roster is not None:
-            self.tasks = self._roster.tasks
-
-    async def stop(self) -> None:
-        await self.tasks.drain()
 
     # -- the list -----------------------------------------------------------------------
 
@@ -244,10 +228,10 @@ class Blocking(Module):
         """Unavailable (block) or the current presence (unblock) to the contacts with a
         subscription to the user that the change covers (XEP-0191 §3.3, §3.4)."""
         available = [s for s in self.server.sessions.available(user) if s.presence is not None]
-        if not changed or not available or self._roster is None:
+        if not changed or not available or self.roster_module is None:
             return
-        async with self._roster.locked(user):
-            roster = await self._roster.load(user)
+        async with self.roster_module.locked(user):
+            roster = await self.roster_module.load(user)
         domain = self.server.domain
         for item in list(roster.items.values()):
             if item.subscription not in ("from", "both"):

@@ -26,34 +26,20 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Any
 
 from xmppx import ns
 from xmppx.core import BareJID, Element
 from xmppx.errors import StanzaError
-from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, Module
-from xmppx.modules.roster import BackgroundTasks, RosterManager, find_module
+from xmppx.modules._base import ACCOUNT, IqGet, IqRequest
+from xmppx.modules.roster import RosterDependent
 from xmppx.storage import LastActivity
 
 __all__ = ["LastActivityModule"]
 
 
-class LastActivityModule(Module):
+class LastActivityModule(RosterDependent):
     features = (ns.LAST,)
     account_features = (ns.LAST,)
-
-    def __init__(self, server: Any) -> None:
-        super().__init__(server)
-        self.tasks = BackgroundTasks()
-        self._roster: RosterManager | None = None
-
-    async def start(self) -> None:
-        self._roster = find_module(self.server, RosterManager)
-        if self._roster is not None:
-            self.tasks = self._roster.tasks
-
-    async def stop(self) -> None:
-        await self.tasks.drain()
 
     def on_account_unavailable(self, user: BareJID, stanza: Element) -> None:
         """The presence module: the account's last available resource went away."""
@@ -70,7 +56,7 @@ class LastActivityModule(Module):
         assert user is not None
         asker = req.sender.bare
         if asker != user:
-            roster = self._roster
+            roster = self.roster_module
             item = None
             if roster is not None:
                 async with roster.locked(user):

@@ -40,10 +40,9 @@ from typing import TYPE_CHECKING, Any, Final
 from xmppx import ns
 from xmppx.core import BareJID, Element, JIDError, parse, parse_jid
 from xmppx.errors import StanzaError, stanza_error_reply
-from xmppx.modules._base import Module
 from xmppx.modules.blocking import Blocking
 from xmppx.modules.presence import delay_element
-from xmppx.modules.roster import BackgroundTasks, KeyedLocks, RosterManager, find_module
+from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module
 
 if TYPE_CHECKING:
     from xmppx.sessions import Session
@@ -81,14 +80,13 @@ def worth_storing(stanza: Element) -> bool:
     return payload or not chat_state
 
 
-class OfflineMessages(Module):
+class OfflineMessages(RosterDependent):
     features = (MSGOFFLINE,)
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
         #: The per-user quota (messages): ``offline.quota``, default :data:`OFFLINE_QUOTA`.
         self.quota: int = int(self.setting("offline.quota", OFFLINE_QUOTA))
-        self.tasks = BackgroundTasks()
         self._delivery_locks: KeyedLocks[BareJID] = KeyedLocks()
         self._write_locks: KeyedLocks[BareJID] = KeyedLocks()
         #: Appends under way per recipient (a flood is refused before it queues up).
@@ -96,13 +94,8 @@ class OfflineMessages(Module):
         self._blocking: Blocking | None = None
 
     async def start(self) -> None:
+        await super().start()
         self._blocking = find_module(self.server, Blocking)
-        roster = find_module(self.server, RosterManager)
-        if roster is not None:
-            self.tasks = roster.tasks
-
-    async def stop(self) -> None:
-        await self.tasks.drain()
 
     async def store_offline(self, session: Session | None, stanza: Element, bare: BareJID) -> None:
         if not worth_storing(stanza):

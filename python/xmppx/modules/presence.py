@@ -66,11 +66,10 @@ from typing import TYPE_CHECKING, Any, Final
 from xmppx import ns
 from xmppx.core import JID, BareJID, Element, FullJID, JIDError, parse_jid
 from xmppx.errors import StanzaError, stanza_error_reply
-from xmppx.modules._base import Module
 from xmppx.modules.blocking import Blocking
 from xmppx.modules.roster import (
-    BackgroundTasks,
     CachedRoster,
+    RosterDependent,
     RosterManager,
     Transition,
     find_module,
@@ -125,14 +124,13 @@ def delay_element(stamp: datetime.datetime, by: str, text: str = "") -> Element:
     return Element("delay", ns.DELAY, {"from": by, "stamp": value}, text=text)
 
 
-class Presence(Module):
+class Presence(RosterDependent):
     """RFC 6121 §3 and §4.  See the module docstring."""
 
     stream_features = (Element("sub", PRE_APPROVAL),)
 
     def __init__(self, server: Any) -> None:
         super().__init__(server)
-        self.tasks = BackgroundTasks()
         #: Per session, the JIDs (strings) that got directed available presence (§4.6).
         self._directed: dict[Session, set[str]] = {}
         self._roster: RosterManager = None  # type: ignore[assignment]  # set in start()
@@ -143,11 +141,10 @@ class Presence(Module):
         self._inbound: dict[BareJID, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
-        roster = find_module(self.server, RosterManager)
-        if roster is None:
+        await super().start()
+        if self.roster_module is None:
             raise RuntimeError("the presence module needs the roster module")
-        self._roster = roster
-        self.tasks = roster.tasks
+        self._roster = self.roster_module
         self._blocking = find_module(self.server, Blocking)
         modules = self.server.modules
         self._on_available = [
@@ -156,9 +153,6 @@ class Presence(Module):
         self._on_account_unavailable = [
             m.on_account_unavailable for m in modules if hasattr(m, "on_account_unavailable")
         ]
-
-    async def stop(self) -> None:
-        await self.tasks.drain()
 
     # -- helpers ------------------------------------------------------------------------
 

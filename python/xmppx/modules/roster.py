@@ -658,3 +658,23 @@ def _item_element(item: RosterItem, *, removed: bool = False) -> Element:
     for group in item.groups:
         elem.append(Element("group", ns.ROSTER, text=group))
     return elem
+
+
+class RosterDependent(Module):
+    """Base of the IM modules that work next to the roster module: their background
+    tasks join its set (it stops last, so they are awaited before storage closes), or
+    a set of their own without it.  ``roster_module`` is the loaded roster module, if
+    any."""
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server)
+        self.tasks = BackgroundTasks()
+        self.roster_module: RosterManager | None = None
+
+    async def start(self) -> None:
+        self.roster_module = find_module(self.server, RosterManager)
+        if self.roster_module is not None:
+            self.tasks = self.roster_module.tasks
+
+    async def stop(self) -> None:
+        await self.tasks.drain()
