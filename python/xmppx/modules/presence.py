@@ -59,7 +59,7 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -137,8 +137,6 @@ class Presence(RosterDependent):
         self._blocking: Blocking | None = None
         self._on_available: list[Callable[[Session], None]] = []
         self._on_account_unavailable: list[Callable[[BareJID, Element], None]] = []
-        #: Per account, the last piece of inbound presence work still queued for it.
-        self._inbound: dict[BareJID, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         await super().start()
@@ -430,46 +428,22 @@ class Presence(RosterDependent):
 
     def on_presence_to_account(
         self, session: Session | None, stanza: Element, stype: str, bare: BareJID
-    ) -> None:
+    ) -> asyncio.Task[None] | None:
+        """Presence to ``bare``.  A subscription stanza needs the roster first: the task
+        doing it is returned, and the server holds later stanzas to ``bare`` until it is
+        done (the contact's approval before her presence, RFC 6121 §3.1.5)."""
         if stype in _SUBSCRIPTION_TYPES:
-            self._in_order(bare, lambda: self._inbound_subscription(stanza, stype, bare))
-        elif stype == "probe":
+            return self.tasks.spawn(self._inbound_subscription(stanza, stype, bare))
+        if stype == "probe":
             try:
                 requester = parse_jid(stanza.get("from") or "")
             except JIDError:
-                return
+                return None
             self.tasks.spawn(self._answer_probe(requester, bare))
-        elif bare in self._inbound:
-            # behind a subscription stanza still being processed (a contact's approval
-            # and then its presence, RFC 6121 §3.1.5): keep their order
-            async def deliver() -> None:
-                for target in self.server.sessions.available(bare):
-                    target.deliver(stanza)
-
-            self._in_order(bare, deliver)
-        else:
-            for target in self.server.sessions.available(bare):
-                target.deliver(stanza)
-
-    def _in_order(self, user: BareJID, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work`` once the inbound presence work queued for ``user`` before it is
-        done: presence to one account is handled in the order it arrived (RFC 6120
-        §10.1), although subscription stanzas need the roster (storage) first."""
-        before = self._inbound.get(user)
-
-        async def run() -> None:
-            if before is not None:
-                await asyncio.wait([before])
-            await work()
-
-        task = self.tasks.spawn(run())
-        self._inbound[user] = task
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._inbound.get(user) is done:
-                del self._inbound[user]
-
-        task.add_done_callback(forget)
+            return None
+        for target in self.server.sessions.available(bare):
+            target.deliver(stanza)
+        return None
 
     # -- subscriptions (§3, Appendix A) ---------------------------------------------------
 

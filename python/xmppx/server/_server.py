@@ -78,7 +78,9 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #: - ``on_presence_broadcast(session, stanza, stype)``: presence without 'to' (RFC 6121
 #:   §4.2, §4.4); the first module defining it handles it.
 #: - ``on_presence_to_account(session, stanza, stype, bare)``: presence to a local bare JID
-#:   or a subscription stanza (RFC 6121 §3, §4.6); the first module handles it.
+#:   or a subscription stanza (RFC 6121 §3, §4.6); the first module handles it.  It may
+#:   return an awaitable for work it started for that account (a subscription waiting on
+#:   the roster): stanzas to the account that come later wait for it (RFC 6120 §10.1).
 #: - ``store_offline(session, stanza, bare)``: a coroutine storing a message for an account
 #:   with no available resource (RFC 6121 §8.5.2.2); the first module handles it.
 #: - ``screen_outbound(session, stanza, kind, stype, to)`` and
@@ -582,7 +584,11 @@ class XMPPServer:
                 available=available,
                 exists=True,
             )
-            self._carry_out(decision, session, stanza, kind, stype, bare)
+            work = self._carry_out(decision, session, stanza, kind, stype, bare)
+            if work is not None:  # later stanzas for the account wait for it
+                held: deque[_Pending] = deque()
+                self._account_queues[bare] = held
+                self.spawn(self._drain_account_queue(bare, held, after=work))
             return
         queue: deque[_Pending] = deque()
         self._account_queues[bare] = queue
@@ -602,15 +608,21 @@ class XMPPServer:
             session.work_started()
         queue.append((session, stanza, kind, stype, to))
 
-    async def _drain_account_queue(self, bare: BareJID, queue: deque[_Pending]) -> None:
-        """Handle the stanzas for an account with nothing online, one at a time in
-        arrival order (XEP-0160 delivers offline messages in order; the storage checks
-        and writes must not overtake each other, whatever the driver's concurrency)."""
+    async def _drain_account_queue(
+        self, bare: BareJID, queue: deque[_Pending], after: Awaitable[object] | None = None
+    ) -> None:
+        """Handle the stanzas queued for an account, one at a time in arrival order,
+        once ``after`` (work a module started for it) is done: for an account with
+        nothing online (XEP-0160 delivers offline messages in order; the storage checks
+        and writes must not overtake each other, whatever the driver's concurrency), and
+        behind a subscription still waiting on the roster (RFC 6120 §10.1)."""
         try:
+            if after is not None:
+                await asyncio.wait([asyncio.ensure_future(after)])
             while queue:
                 session, stanza, kind, stype, to = queue[0]
                 try:
-                    await self._to_offline_account(session, stanza, kind, stype, to, bare)
+                    await self._to_queued_account(session, stanza, kind, stype, to, bare)
                 finally:
                     queue.popleft()
                     if session is not None:
@@ -619,7 +631,7 @@ class XMPPServer:
             if self._account_queues.get(bare) is queue:
                 del self._account_queues[bare]
 
-    async def _to_offline_account(
+    async def _to_queued_account(
         self,
         session: C2SConnection | None,
         stanza: Element,
@@ -647,7 +659,9 @@ class XMPPServer:
             if self._inbound_ok(session, stanza, kind, stype, bare):
                 await stores[0](session, stanza, bare)
             return
-        self._carry_out(decision, session, stanza, kind, stype, bare)
+        work = self._carry_out(decision, session, stanza, kind, stype, bare)
+        if work is not None:
+            await asyncio.wait([asyncio.ensure_future(work)])
 
     def _carry_out(
         self,
@@ -657,11 +671,13 @@ class XMPPServer:
         kind: str,
         stype: str,
         bare: BareJID,
-    ) -> None:
+    ) -> Awaitable[object] | None:
+        """Act on a routing decision; returns work a presence handler started for the
+        account, which later stanzas to it must wait for."""
         if isinstance(
             decision, Deliver | StoreOffline | HandlePresence | HandleForAccount
         ) and not self._inbound_ok(session, stanza, kind, stype, bare):
-            return
+            return None
         if isinstance(decision, Deliver):
             for target in decision.sessions:
                 target.deliver(stanza)
@@ -669,8 +685,7 @@ class XMPPServer:
             if session is not None:
                 self._spawn_iq(session, stanza, stype, bare)
         elif isinstance(decision, HandlePresence):
-            handler = self.presence_to_account
-            handler(session, stanza, stype, bare)
+            return self.presence_to_account(session, stanza, stype, bare)
         elif isinstance(decision, StoreOffline):
             stores = self._hooks["store_offline"]
             if not stores:
@@ -681,6 +696,7 @@ class XMPPServer:
             self._bounce(session, stanza, StanzaError(decision.condition))
         elif isinstance(decision, Drop):
             log.debug("dropped %s: %s", kind, decision.reason)
+        return None
 
     def _inbound_ok(
         self,
@@ -708,11 +724,14 @@ class XMPPServer:
 
     def presence_to_account(
         self, session: C2SConnection | None, stanza: Element, stype: str, bare: BareJID
-    ) -> None:
-        """Presence to a local account (RFC 6121 §3, §4.6), to the first module handling it."""
+    ) -> Awaitable[object] | None:
+        """Presence to a local account (RFC 6121 §3, §4.6), to the first module handling
+        it; returns the work it started for the account, if any (see ``HOOKS``)."""
         hooks = self._hooks["on_presence_to_account"]
         if hooks:
-            hooks[0](session, stanza, stype, bare)
+            result: Awaitable[object] | None = hooks[0](session, stanza, stype, bare)
+            return result
+        return None
 
     def deliver_to_account(
         self, stanza: Element, bare: BareJID, *, full: FullJID | None = None
