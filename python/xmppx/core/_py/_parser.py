@@ -144,8 +144,6 @@ _NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
 _BOMS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _WHITESPACE: Final = " \t\n\r"
 _WS_BYTES: Final = b" \t\n\r"
-_QUOTED: Final = re.compile(rb"'[^']*(?:'|\Z)|\"[^\"]*(?:\"|\Z)")
-_REFERENCE: Final = re.compile(rb"&([A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*);")
 _ANGLE: Final = re.compile(b"[<>]")
 #: Markup that restricted XML forbids or that needs a look: '<!' (comment, DTD, CDATA)
 #: and '<?' (processing instruction, XML declaration).
@@ -643,7 +641,7 @@ class StreamParser:
             verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
             if verdict is not None:
                 self._die(*verdict)
-            if code == _UNDEFINED_ENTITY or self._entity_before(at):
+            if code == _UNDEFINED_ENTITY:
                 self._die(
                     "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
                 )
@@ -861,8 +859,6 @@ class StreamParser:
         verdict = self._in_tag(offset, False)
         if verdict is not None:
             _fail(*verdict)
-        if self._entity_before(offset):
-            _fail("restricted-xml", "an undefined entity (RFC 6120 §11.1)")
         if self._in_prolog:
             _fail(
                 "policy-violation",
@@ -971,24 +967,6 @@ class StreamParser:
         # a tag in progress is within the limit of a stanza or, in the prolog, the header's
         cap = max(self._max_stanza_bytes, self._max_buffer_bytes)
         self._recent = recent if len(recent) <= cap else b""
-
-    def _entity_before(self, offset: int) -> bool:
-        """Whether the start tag being read at stream ``offset`` holds a reference to an
-        undefined entity before that point.  expat resolves a tag's references only
-        once the whole tag is read, so a later syntax error in the tag, or the limit,
-        would otherwise be reported first."""
-        if self._in_cdata:
-            return False
-        upto = self._cur[: max(offset - self._base, 0)]
-        i = upto.rfind(b"<")
-        tag = upto[i:] if i >= 0 else self._recent + upto
-        if not tag.startswith(b"<") or tag[1:2] in (b"", b"!", b"?", b"/"):
-            return False
-        for value in _QUOTED.findall(tag):
-            for name in _REFERENCE.findall(value):
-                if name not in _PREDEFINED:
-                    return True
-        return False
 
     def _locate(self, data: bytes, base: int) -> None:
         """Find the ``<`` that starts the next event: the first one at or after the
