@@ -156,3 +156,93 @@ def test_stanzas_returned_before_a_replay_are_not_returned_again() -> None:
     parser replay from after the last stanza it returned, not before."""
     result, error = both_agree(HEADER + b"<a/><b/>&#32;<c/>")
     assert error is None and result[1:] == [b"<a/>", b"<b/>", b"<c/>"]
+
+
+# -- decoding (``_lazy``): one open expat document per context and thread ----------------
+def _lazy_stanzas(header: bytes, body: bytes) -> list[Any]:
+    parser = PY.StreamParser()
+    return [e for e in parser.feed(header + body) if not isinstance(e, StreamHeader)]
+
+
+def test_stanzas_decode_in_any_order_and_context() -> None:
+    """Stanzas of two streams with different contexts (default namespace, prefixes)
+    decode correctly however their decodes interleave; each equals the element the
+    stanza parses to on its own."""
+    client = _lazy_stanzas(
+        HEADER,
+        b"<message><body>a</body>tail<x:y z='1'/></message>"
+        b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"
+        b"<presence><show>away</show><status>&lt;3 \xc3\xa9</status></presence>",
+    )
+    server = _lazy_stanzas(
+        b"<stream:stream xmlns='jabber:server' xmlns:db='jabber:server:dialback' "
+        b"xmlns:stream='http://etherx.jabber.org/streams'>",
+        b"<db:result to='a.example' from='b.example'>key</db:result>"
+        b"<message from='a@a.example' to='b@b.example'><body>hi</body></message>",
+    )
+    expected = [
+        PY.parse(b"<message><body>a</body>tail<y xmlns='urn:x' z='1'/></message>"),
+        PY.parse(b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"),
+        PY.parse("<presence><show>away</show><status>&lt;3 é</status></presence>".encode()),
+        PY.parse(
+            b"<result xmlns='jabber:server:dialback' to='a.example' from='b.example'>key</result>",
+            "jabber:server",
+        ),
+        PY.parse(
+            b"<message from='a@a.example' to='b@b.example'><body>hi</body></message>",
+            "jabber:server",
+        ),
+    ]
+    order = [4, 0, 3, 2, 1]  # alternate between the two contexts
+    stanzas = client + server
+    for i in order:
+        assert stanzas[i] == expected[i]  # the first comparison decodes
+    assert [e.tag for e in stanzas[3]] == []
+    assert stanzas[3].text == "key"
+
+
+def test_decoding_in_threads() -> None:
+    """Each thread decodes with its own parsers: concurrent decodes do not mix."""
+    import threading
+
+    body = b"".join(b"<message id='%d'><body>%d</body><t/></message>" % (i, i) for i in range(300))
+    results: dict[int, list[str | None]] = {}
+
+    def work(n: int) -> None:
+        stanzas = _lazy_stanzas(HEADER, body)
+        results[n] = [s.findtext("body") for s in stanzas]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == {n: [str(i) for i in range(300)] for n in range(4)}
+
+
+def test_bytes_no_parser_checked_raise_and_the_context_recovers() -> None:
+    """``decode`` is only given a parser's checked bytes; given anything else it raises
+    ``not-well-formed``, and the next decode in the same context still works."""
+    from xmppx.core._api import XMLStreamError
+    from xmppx.core._py._lazy import decode
+
+    ctx = b"<x xmlns='jabber:client'>"
+    with pytest.raises(XMLStreamError) as info:
+        decode(b"<a><b></a>", ctx)
+    assert info.value.condition == "not-well-formed"
+    with pytest.raises(XMLStreamError):
+        decode(b"<a/><b/>", ctx)  # two elements
+    assert decode(b"<a>x</a>", ctx) == PY.parse(b"<a>x</a>")
+
+
+def test_distinct_names_do_not_accumulate() -> None:
+    """expat's table of interned names is emptied when it grows past a bound: a peer
+    sending a new attribute name in every stanza cannot grow the parser without end."""
+    from xmppx.core._py._parser import _INTERN_MAX
+
+    parser = PY.StreamParser()
+    parser.feed(HEADER)
+    for i in range(3 * _INTERN_MAX // 100):
+        chunk = b"".join(b"<presence a%d='1'/>" % (i * 100 + j) for j in range(100))
+        assert len(parser.feed(chunk)) == 100
+    assert len(parser._expat.intern) <= _INTERN_MAX + 200

@@ -34,7 +34,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from typing import Final, final
 
-__all__ = ["Element", "is_ncname", "split_clark"]
+__all__ = ["NAME_CACHE_MAX", "Element", "expand_names", "is_ncname", "split_clark"]
 
 # XML 1.0 (Fifth Edition) §2.3 NameStartChar / NameChar without ":" (Namespaces in XML
 # 1.0 §3 NCName).  RFC 6120 §11 cites the Fifth Edition.
@@ -98,9 +98,9 @@ class Element:
             raw = object.__getattribute__(self, "_raw")
         except AttributeError:
             raise AttributeError(attr) from None
-        from xmppx.core._py._parser import parse_in_context
+        from xmppx.core._py._lazy import decode
 
-        full = parse_in_context(raw, object.__getattribute__(self, "_ctx"))
+        full = decode(raw, object.__getattribute__(self, "_ctx"))
         self._text = full._text
         self._children = full._children
         del self._raw, self._ctx
@@ -343,3 +343,28 @@ def _new_element(name: str, namespace: str, attrs: dict[str, str]) -> Element:
     e._tail = ""
     e._children = []
     return e
+
+
+#: Expanded names cached per parser (``uri}local`` → (ns, local)); a cap keeps a peer
+#: sending endless distinct names from growing a cache.
+NAME_CACHE_MAX: Final = 512
+
+
+def expand_names(
+    name: str, attrs: dict[str, str], cache: dict[str, tuple[str, str]]
+) -> tuple[str, str, dict[str, str]]:
+    """An element's name and attributes as expat reports them with namespace processing
+    and separator ``}`` (``uri}local``): its (namespace, local name), and the attributes
+    keyed in Clark notation (``{uri}local``) where namespaced (``attrs`` itself when none
+    is).  ``cache`` keeps up to ``NAME_CACHE_MAX`` expanded names."""
+    for key in attrs:
+        if "}" in key:
+            attrs = {("{" + k if "}" in k else k): v for k, v in attrs.items()}
+            break
+    try:
+        ns, local = cache[name]
+    except KeyError:
+        ns, _, local = name.rpartition("}")
+        if len(cache) < NAME_CACHE_MAX:
+            cache[name] = (ns, local)
+    return ns, local, attrs

@@ -109,10 +109,10 @@ from xmppx.core._api import (
     StreamHeader,
     XMLStreamError,
 )
-from xmppx.core._py._element import Element
+from xmppx.core._py._element import Element, expand_names
 from xmppx.core._py._serializer import escape_attr
 
-__all__ = ["StreamParser", "parse", "parse_in_context"]
+__all__ = ["StreamParser", "parse"]
 
 Event = StreamHeader | Element | StreamEnd
 
@@ -154,9 +154,10 @@ _XML_DECL_END: Final = b" \t\r\n?"
 _TAG_REST: Final = re.compile(rb"(?:[^'\">]|'[^']*'|\"[^\"]*\")*>")
 #: A qualified name as written in a tag.
 _QNAME: Final = re.compile(rb"[^\s/>]+")
-#: Expanded names cached per parser (``uri}local`` → (ns, local)); a cap keeps a peer
-#: sending endless distinct names from growing it.
-_NAME_CACHE_MAX: Final = 512
+#: expat interns every element and attribute name it reads for the parser's lifetime (a
+#: stream's); past this many the table is emptied, so that a peer sending endless
+#: distinct names cannot grow it.
+_INTERN_MAX: Final = 4096
 
 
 def _start_check(data: bytes) -> bool:
@@ -195,7 +196,6 @@ class StreamParser:
         "_cur",
         "_cur_base",
         "_dead",
-        "_eager",
         "_end_at",
         "_ended",
         "_events",
@@ -246,8 +246,6 @@ class StreamParser:
         self._max_depth = max_depth
         self._max_attributes = max_attributes
         self._max_buffer_bytes = max_buffer_bytes
-        #: build every element in the callbacks, never lazy ones (set to decode a lazy one)
-        self._eager = False
         self.reset()
 
     def reset(self) -> None:
@@ -282,7 +280,7 @@ class StreamParser:
         self._shift = 0
         #: on the fast path (see the module docstring); whether this stream may take it
         self._fast = False
-        self._fast_ok = not self._eager
+        self._fast_ok = True
         self._priming = False
         #: the header's start tag without its attributes: its name and namespace
         #: declarations (a replay starts with it)
@@ -337,21 +335,6 @@ class StreamParser:
             if depth == 0:
                 header_nsmap[prefix or ""] = uri or ""
 
-        def expanded(name: str, attrs: dict[str, str]) -> tuple[str, str, dict[str, str]]:
-            """expat's ``uri}local`` names: the element's (namespace, local name), and
-            the attributes keyed in Clark notation (``{uri}local``) where namespaced."""
-            for key in attrs:
-                if "}" in key:
-                    attrs = {("{" + k if "}" in k else k): v for k, v in attrs.items()}
-                    break
-            try:
-                ns, local = names[name]
-            except KeyError:
-                ns, _, local = name.rpartition("}")
-                if len(names) < _NAME_CACHE_MAX:
-                    names[name] = (ns, local)
-            return ns, local, attrs
-
         def start(name: str, attrs: dict[str, str]) -> None:
             nonlocal depth, nsdecls, tail_of, starts, lazy_ctx, opened
             opened = True
@@ -363,7 +346,7 @@ class StreamParser:
                         "policy-violation",
                         f"an element has {count} attributes (max_attributes={max_attributes})",
                     )
-            ns, local, attrs = expanded(name, attrs)
+            ns, local, attrs = expand_names(name, attrs, names)
             if depth:
                 if depth > max_depth:
                     _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
@@ -558,7 +541,7 @@ class StreamParser:
                     raise _Escalate
                 if gt < 0 or (gt + 1 < hi and buf[gt + 1 : hi].strip(whitespace)):
                     raise _Escalate
-                ns, local, attrs = expanded(name, attrs)
+                ns, local, attrs = expand_names(name, attrs, names)
                 el = alloc(Element)
                 el._name = local
                 el._namespace = ns
@@ -773,7 +756,10 @@ class StreamParser:
                 _fail("not-well-formed", "data after the end of the stream")
 
     def _parse_segment(self, data: bytes) -> None:
-        self._expat.Parse(data, False)
+        expat = self._expat
+        expat.Parse(data, False)
+        if len(expat.intern) > _INTERN_MAX:
+            expat.intern.clear()
         if self._fast:
             self._settle()
 
@@ -1075,20 +1061,6 @@ def _context_tag(qname: bytes, nsmap: dict[str, str]) -> bytes:
         parts.append(name + b"='" + escape_attr(uri).encode("utf-8") + b"'")
     parts.append(b">")
     return b"".join(parts)
-
-
-def parse_in_context(raw: bytes, ctx: bytes) -> Element:
-    """Decode a lazy stanza: ``raw``, the complete input bytes of one element that a
-    ``StreamParser`` already checked, as the child of an element whose start tag is
-    ``ctx`` (``_context_tag``), with every element built (no limits apply again)."""
-    big = 1 << 62
-    p = StreamParser(max_stanza_bytes=big, max_depth=big, max_attributes=big, max_buffer_bytes=big)
-    p._eager = True
-    p.reset()
-    for event in p.feed(ctx + raw + b"</x>"):
-        if isinstance(event, Element):
-            return event
-    raise XMLStreamError("not-well-formed", "no element in a lazy stanza's bytes")
 
 
 def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
