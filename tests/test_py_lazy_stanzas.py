@@ -55,8 +55,7 @@ def test_a_stanza_is_decoded_on_first_use() -> None:
     body = message.find("body")
     assert body is not None and body.text == "hi & "
     assert [c.tag for c in body] == ["{urn:x}b"]  # the header's prefix is in scope
-    with pytest.raises(AttributeError):
-        object.__getattribute__(message, "_raw")  # dropped once decoded
+    assert message._raw is None  # dropped once decoded
 
 
 def test_a_stanza_split_across_many_feeds_keeps_its_bytes() -> None:
@@ -246,3 +245,83 @@ def test_distinct_names_do_not_accumulate() -> None:
         chunk = b"".join(b"<presence a%d='1'/>" % (i * 100 + j) for j in range(100))
         assert len(parser.feed(chunk)) == 100
     assert len(parser._expat.intern) <= _INTERN_MAX + 200
+
+
+# -- forwarding (``_serializer``): an undecoded stanza's content is written as its input ----
+def _undecoded(element: Any) -> bool:
+    try:
+        object.__getattribute__(element, "_children")
+    except AttributeError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("stanza", "content"),
+    [
+        # quotes, references, CDATA, line ends and xml:lang as the client wrote them
+        (
+            b'<message to="juliet@example.com" type="chat"><body xml:lang="en">'
+            b"A&#66;C &amp; <![CDATA[<d>]]>\r\n</body><active "
+            b'xmlns="http://jabber.org/protocol/chatstates"/></message>',
+            b'<body xml:lang="en">A&#66;C &amp; <![CDATA[<d>]]>\r\n</body><active '
+            b'xmlns="http://jabber.org/protocol/chatstates"/>',
+        ),
+        # a stanza in its own namespace: its content inherits that namespace
+        (
+            b"<message xmlns='jabber:client' to='juliet@example.com'><body>hi</body></message>",
+            b"<body>hi</body>",
+        ),
+        # text that looks like a prefixed attribute only costs the forwarding
+        (b"<message to='juliet@example.com'><body> a:b = c </body></message>", None),
+    ],
+)
+def test_a_stamped_stanza_is_forwarded_with_its_input_content(
+    stanza: bytes, content: bytes | None
+) -> None:
+    parser = PY.StreamParser()
+    _, message = parser.feed(HEADER + stanza)
+    message.set("from", "romeo@example.net/orchard")
+    expected = PY.parse(stanza)
+    expected.set("from", "romeo@example.net/orchard")
+    for default_ns in ("jabber:client", "jabber:server"):
+        out = message.serialize(default_ns)
+        if content is not None:
+            assert out.endswith(content + b"</message>")
+            assert _undecoded(message)
+        assert PY.parse(out, default_ns) == expected
+    assert message == expected
+    if NATIVE is not None:
+        _, n = NATIVE.StreamParser().feed(HEADER + stanza)
+        n.set("from", "romeo@example.net/orchard")
+        assert PY.parse(n.serialize()) == PY.parse(message.serialize())
+
+
+def test_an_empty_stanza_is_written_without_decoding() -> None:
+    parser = PY.StreamParser()
+    _, presence = parser.feed(HEADER + b'<presence type="unavailable" />')
+    presence.set("to", "juliet@example.com")
+    assert presence.serialize() == b"<presence type='unavailable' to='juliet@example.com'/>"
+    assert _undecoded(presence)
+
+
+@pytest.mark.parametrize(
+    "stanza",
+    [
+        # the header's prefix, used inside: it is not declared by the new start tag
+        b"<message><body>hi</body><x:y/></message>",
+        b"<message><body x:a='1'>hi</body></message>",
+        # a prefix declared inside: forwarding would be correct, but is not attempted
+        b"<message><p:y xmlns:p='urn:p'/></message>",
+        # a prefixed stanza: unprefixed names inside are in the default namespace
+        b"<x:foo><bar/></x:foo>",
+    ],
+)
+def test_prefixes_make_the_stanza_canonical(stanza: bytes) -> None:
+    parser = PY.StreamParser()
+    _, element = parser.feed(HEADER + stanza)
+    out = element.serialize()
+    assert not _undecoded(element)
+    assert out == element.copy().serialize()  # the canonical form
+    _, again = PY.StreamParser().feed(HEADER + stanza)
+    assert PY.parse(out) == again

@@ -96,7 +96,7 @@ produce the same bytes):
 
 For every element ``x``: ``parse(serialize(x, ns), ns) == x``.
 A parsed stanza forwarded unchanged but for its own attributes may be written from its
-retained input bytes (the native backend does this); the bytes then differ from the
+retained input bytes (both backends do this); the bytes then differ from the
 canonical form only in ways that parse to the same element.
 
 JID contract (RFC 7622 §3.1 splitting, RFC 6122 profiles)

@@ -15,8 +15,10 @@ validation, since expat already checked the names.
 A stanza from the stream parser's fast path is *lazy*: it holds its name, namespace,
 attributes and the stanza's input bytes, and its text and children are decoded from
 those bytes on first use (the ``_text`` and ``_children`` slots stay unset until then;
-``__getattr__``, which Python only calls for an unset slot, fills them).  Reading
-routing attributes never builds the subtree, as with the native backend.
+``__getattr__``, which Python only calls for an unset slot, fills them through
+``_lazy``).  Reading routing attributes never builds the subtree, and a stanza whose
+text and children were never read is serialized with its input content (``_serializer``),
+as with the native backend.
 
 Example::
 
@@ -86,24 +88,23 @@ class Element:
     _text: str
     _tail: str
     _children: list[Element]
-    #: A lazy element's input bytes and the namespace context they are parsed in.
-    _raw: bytes
+    #: A lazy element's input bytes (``None`` for every other element) and the namespace
+    #: context they are parsed in.
+    _raw: bytes | None
     _ctx: bytes
 
     def __getattr__(self, attr: str) -> object:
         # Only reached when a slot is unset: the text and children of a lazy element.
         if attr != "_text" and attr != "_children":
             raise AttributeError(attr)
-        try:
-            raw = object.__getattribute__(self, "_raw")
-        except AttributeError:
-            raise AttributeError(attr) from None
-        from xmppx.core._py._lazy import decode
-
-        full = decode(raw, object.__getattribute__(self, "_ctx"))
+        raw = self._raw
+        if raw is None:
+            raise AttributeError(attr)
+        full = _decode(raw, self._ctx)
         self._text = full._text
         self._children = full._children
-        del self._raw, self._ctx
+        self._raw = None
+        del self._ctx
         return object.__getattribute__(self, attr)
 
     def __init__(
@@ -128,6 +129,7 @@ class Element:
         self._text = _check_str("text", text)
         self._tail = _check_str("tail", tail)
         self._children = []
+        self._raw = None
 
     # -- identity -------------------------------------------------------------------
     @property
@@ -291,9 +293,7 @@ class Element:
     def serialize(self, default_ns: str = "jabber:client") -> bytes:
         """Canonical UTF-8 bytes, as a child of a stream with default namespace
         ``default_ns`` (see ``_serializer.serialize``)."""
-        from xmppx.core._py._serializer import serialize
-
-        return serialize(self, default_ns)
+        return _serialize(self, default_ns)
 
     # -- comparison -------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -342,6 +342,7 @@ def _new_element(name: str, namespace: str, attrs: dict[str, str]) -> Element:
     e._text = ""
     e._tail = ""
     e._children = []
+    e._raw = None
     return e
 
 
@@ -368,3 +369,9 @@ def expand_names(
         if len(cache) < NAME_CACHE_MAX:
             cache[name] = (ns, local)
     return ns, local, attrs
+
+
+# The decoder and the serializer build and read Elements with the helpers above; imported
+# last, once those exist (an import inside the methods would cost a microsecond a call).
+from xmppx.core._py._lazy import decode as _decode  # noqa: E402
+from xmppx.core._py._serializer import serialize as _serialize  # noqa: E402

@@ -61,7 +61,7 @@ The open depth is starts minus ends.  After each ``Parse`` call, every stanza be
 before another one, or before the point expat has read to with nothing open but the
 header, is complete: its final tag is the last ``<`` before that point (text holds no
 ``<``), and it is returned as a lazy ``Element`` holding its input bytes, whose text and
-children are decoded on first use (``_element``).  The bytes between stanzas must be
+children are decoded on first use (``_lazy``).  The bytes between stanzas must be
 whitespace.
 
 Anything else (an error of any kind, text or a CDATA section between stanzas, a final
@@ -151,7 +151,7 @@ _MARKUP: Final = re.compile(b"<[!?]")
 _PREDEFINED: Final = frozenset({b"amp", b"lt", b"gt", b"apos", b"quot"})
 _XML_DECL_END: Final = b" \t\r\n?"
 #: The rest of a start tag after its name: attributes (quoted values may hold '>'), '>'.
-_TAG_REST: Final = re.compile(rb"(?:[^'\">]|'[^']*'|\"[^\"]*\")*>")
+_TAG_REST: Final = re.compile(rb"(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
 #: A qualified name as written in a tag.
 _QNAME: Final = re.compile(rb"[^\s/>]+")
 #: expat interns every element and attribute name it reads for the parser's lifetime (a
@@ -357,6 +357,7 @@ class StreamParser:
                 el._text = ""
                 el._tail = ""
                 el._children = []
+                el._raw = None
                 if depth > 1:
                     stack[-1]._children.append(el)
                 else:

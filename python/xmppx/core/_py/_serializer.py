@@ -45,8 +45,28 @@ NS_XMLNS: Final = "http://www.w3.org/2000/xmlns/"
 
 #: Anything outside XML 1.0 §2.2 ``Char`` (lone surrogates included).
 _NON_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_TEXT_SPECIAL: Final = re.compile("[&<>\r]")
-_ATTR_SPECIAL: Final = re.compile("[&<>'\"\t\n\r]")
+#: What text and attribute values need a second look for: a character to escape or a
+#: non-``Char`` (the complement of what is written as it is; one class, one test a char).
+_TEXT_SPECIAL: Final = re.compile(
+    "[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_ATTR_SPECIAL: Final = re.compile(
+    "[^\x20\x21\x23-\x25\x28-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+#: Attribute names already found to be NCNames (stanzas repeat a handful of them); capped.
+_NCNAMES: Final[set[str]] = set()
+
+
+def _is_ncname(name: str) -> bool:
+    if name in _NCNAMES:
+        return True
+    if not is_ncname(name):
+        return False
+    if len(_NCNAMES) < 1024:
+        _NCNAMES.add(name)
+    return True
 
 
 def check_char(s: str, what: str) -> None:
@@ -60,18 +80,18 @@ def check_char(s: str, what: str) -> None:
 
 def escape_text(s: str) -> str:
     """Escape character data: ``& < >`` and CR; ``ValueError`` on a non-``Char``."""
-    check_char(s, "text")
     if _TEXT_SPECIAL.search(s) is None:
         return s
+    check_char(s, "text")
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
 def escape_attr(s: str) -> str:
     """Escape a single-quoted attribute value: ``& < > ' "`` and TAB LF CR (so that
     XML 1.0 §3.3.3 normalisation gives the same value back)."""
-    check_char(s, "attribute value")
     if _ATTR_SPECIAL.search(s) is None:
         return s
+    check_char(s, "attribute value")
     return (
         s.replace("&", "&amp;")
         .replace("<", "&lt;")
@@ -84,21 +104,51 @@ def escape_attr(s: str) -> str:
     )
 
 
+#: In a lazy stanza's content: a prefixed element name, or an attribute name with a
+#: prefix other than ``xml`` (namespace declarations included).  It may also match text
+#: or a CDATA section that merely looks like one: that only costs the forwarding.
+_PREFIXED: Final = re.compile(rb"</?[^\s/>:]*:|\s(?!xml:)[^\s=<>'\"/]+:[^\s=<>'\"/]*\s*=")
+#: A stanza's start tag: its name as written, then its attributes up to its '>'.
+_START_TAG: Final = re.compile(rb"<([^\s/>]++)(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
+
+
 def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
     """Canonical UTF-8 bytes of ``element`` as a child of a stream whose default
-    namespace is ``default_ns`` (see the module docstring for the exact rules)."""
+    namespace is ``default_ns`` (see the module docstring for the exact rules), or for
+    an undecoded lazy stanza its forwarded form."""
     out: list[str] = []
+    raw = element._raw
+    if raw is not None:
+        m = _START_TAG.match(raw)
+        if m is not None and b":" not in m.group(1):
+            content_from = m.end()
+            content_to = raw.rfind(b"<")
+            if raw[content_from - 2] == 0x2F:  # '/>': no text, no children
+                _open(element, default_ns, {NS_XML: "xml"}, [0], out)
+                out.append("/>")
+                return "".join(out).encode("utf-8")
+            if (
+                raw.find(b":", content_from, content_to) < 0
+                or _PREFIXED.search(raw, content_from, content_to) is None
+            ):
+                _open(element, default_ns, {NS_XML: "xml"}, [0], out)
+                out.append(">")
+                head = "".join(out).encode("utf-8")
+                tail = b"</" + element._name.encode("utf-8") + b">"
+                return head + raw[content_from:content_to] + tail
     _write(element, default_ns, {NS_XML: "xml"}, [0], out)
     return "".join(out).encode("utf-8")
 
 
-def _write(
+def _open(
     el: Element,
     default_ns: str,
     prefixes: dict[str, str],
     counter: list[int],
     out: list[str],
-) -> None:
+) -> tuple[str, dict[str, str]]:
+    """Write ``<name``, the namespace declarations and the attributes of ``el``; return
+    the default namespace and the prefixes in scope inside it."""
     name = el._name
     out.append("<")
     out.append(name)
@@ -117,7 +167,7 @@ def _write(
         for key, value in attrs.items():
             if key[:1] == "{":
                 uri, sep, local = key[1:].rpartition("}")
-                if not sep or not uri or not is_ncname(local):
+                if not sep or not uri or not _is_ncname(local):
                     raise ValueError(f"attribute name {key!r} is not {{uri}}NCName")
                 prefix = prefixes.get(uri)
                 if prefix is None:
@@ -132,10 +182,21 @@ def _write(
                     out.append(f" xmlns:{prefix}='{escape_attr(uri)}'")
                 written.append(f" {prefix}:{local}='{escape_attr(value)}'")
             else:
-                if key == "xmlns" or not is_ncname(key):
+                if key == "xmlns" or not _is_ncname(key):
                     raise ValueError(f"attribute name {key!r} is not an NCName")
                 written.append(f" {key}='{escape_attr(value)}'")
         out.extend(written)
+    return default_ns, prefixes
+
+
+def _write(
+    el: Element,
+    default_ns: str,
+    prefixes: dict[str, str],
+    counter: list[int],
+    out: list[str],
+) -> None:
+    default_ns, prefixes = _open(el, default_ns, prefixes, counter, out)
     text = el._text
     children = el._children
     if not text and not children:
@@ -150,5 +211,5 @@ def _write(
         if tail:
             out.append(escape_text(tail))
     out.append("</")
-    out.append(name)
+    out.append(el._name)
     out.append(">")
