@@ -254,7 +254,13 @@ class Element:
         return default if found is None else found._text
 
     def first_child_namespace(self) -> str | None:
-        """Namespace of the first child element (an iq's payload), ``None`` if none."""
+        """Namespace of the first child element (an iq's payload), ``None`` if none.
+        A lazy stanza answers from the child's start tag when it can, without decoding."""
+        raw = self._raw
+        if raw is not None:
+            decided, ns = _first_child_namespace(raw, self._namespace)
+            if decided:
+                return ns
         children = self._children
         return children[0]._namespace if children else None
 
@@ -374,4 +380,5 @@ def expand_names(
 # The decoder and the serializer build and read Elements with the helpers above; imported
 # last, once those exist (an import inside the methods would cost a microsecond a call).
 from xmppx.core._py._lazy import decode as _decode  # noqa: E402
+from xmppx.core._py._lazy import first_child_namespace as _first_child_namespace  # noqa: E402
 from xmppx.core._py._serializer import serialize as _serialize  # noqa: E402

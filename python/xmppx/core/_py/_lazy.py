@@ -19,6 +19,7 @@ stanzas ever decoded do not accumulate in them; the cache of expanded names is b
 from __future__ import annotations
 
 import pyexpat
+import re
 import threading
 from collections.abc import Callable
 from typing import Final
@@ -27,10 +28,14 @@ from xmppx.core._api import XMLStreamError
 from xmppx.core._py._element import Element, expand_names
 from xmppx.core._py._element import _new_element as new_element
 
-__all__ = ["decode"]
+__all__ = ["START_TAG", "content_span", "decode", "first_child_namespace"]
 
 #: Contexts kept per thread (a server has one or two: jabber:client, jabber:server).
 _MAX_CONTEXTS: Final = 8
+#: A start tag: its name as written, then its attributes up to the closing '>'.
+START_TAG: Final = re.compile(rb"<([^\s/>]++)(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
+#: One attribute of a start tag: its name and its value in either quotes.
+_ATTRIBUTE: Final = re.compile(rb"\s++([^\s=/>]++)\s*+=\s*+(?:'([^']*+)'|\"([^\"]*+)\")")
 
 
 def _decoder(ctx: bytes) -> Callable[[bytes], Element]:
@@ -114,3 +119,46 @@ def decode(raw: bytes, ctx: bytes) -> Element:
         # next decode starts a new one.
         del decoders[ctx]
         raise XMLStreamError("not-well-formed", f"a lazy stanza's bytes: {exc}") from None
+
+
+# -- reading a lazy stanza's bytes without decoding them --------------------------------
+def content_span(raw: bytes) -> tuple[int, int] | None:
+    """Where the content of the lazy stanza ``raw`` lies: after its start tag and before
+    its end tag (an empty span for an empty-element tag).  ``None`` when the stanza's
+    name has a prefix: the default namespace inside it is then not its own, so its
+    content cannot be read apart from the stream header's declarations."""
+    m = START_TAG.match(raw)
+    if m is None or b":" in m.group(1):
+        return None
+    end = m.end()
+    if raw[end - 2] == 0x2F:  # '/>'
+        return end, end
+    return end, raw.rfind(b"<")
+
+
+def first_child_namespace(raw: bytes, namespace: str) -> tuple[bool, str | None]:
+    """The namespace of the first child of the lazy stanza ``raw``, whose own namespace
+    is ``namespace``, read from its start tag alone: ``(True, ns)``, or ``(True, None)``
+    without a child element.  ``(False, None)`` when that tag does not tell (a prefix, a
+    reference or a line end in its ``xmlns``, a CDATA section before it): decode."""
+    span = content_span(raw)
+    if span is None:
+        return False, None
+    start, end = span
+    lt = raw.find(b"<", start, end)
+    if lt < 0:
+        return True, None  # text only, or nothing
+    if raw[lt + 1] == 0x21:  # '<!': a CDATA section, whose text may hold any '<'
+        return False, None
+    tag = START_TAG.match(raw, lt)
+    if tag is None or b":" in tag.group(1):  # a prefixed name
+        return False, None
+    pos, stop = tag.end(1), tag.end()
+    while (attr := _ATTRIBUTE.match(raw, pos, stop)) is not None:
+        if attr.group(1) == b"xmlns":
+            value = attr.group(2) if attr.group(2) is not None else attr.group(3)
+            if re.search(rb"[&\t\n\r]", value):  # references or normalised white space
+                return False, None
+            return True, value.decode("utf-8")
+        pos = attr.end()
+    return True, namespace  # the default namespace inside the stanza is its own

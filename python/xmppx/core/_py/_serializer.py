@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Final
 
 from xmppx.core._api import NS_XML
 from xmppx.core._py._element import is_ncname
+from xmppx.core._py._lazy import content_span
 
 if TYPE_CHECKING:
     from xmppx.core._py._element import Element
@@ -108,8 +109,6 @@ def escape_attr(s: str) -> str:
 #: prefix other than ``xml`` (namespace declarations included).  It may also match text
 #: or a CDATA section that merely looks like one: that only costs the forwarding.
 _PREFIXED: Final = re.compile(rb"</?[^\s/>:]*:|\s(?!xml:)[^\s=<>'\"/]+:[^\s=<>'\"/]*\s*=")
-#: A stanza's start tag: its name as written, then its attributes up to its '>'.
-_START_TAG: Final = re.compile(rb"<([^\s/>]++)(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
 
 
 def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
@@ -118,24 +117,21 @@ def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
     an undecoded lazy stanza its forwarded form."""
     out: list[str] = []
     raw = element._raw
-    if raw is not None:
-        m = _START_TAG.match(raw)
-        if m is not None and b":" not in m.group(1):
-            content_from = m.end()
-            content_to = raw.rfind(b"<")
-            if raw[content_from - 2] == 0x2F:  # '/>': no text, no children
-                _open(element, default_ns, {NS_XML: "xml"}, [0], out)
-                out.append("/>")
-                return "".join(out).encode("utf-8")
-            if (
-                raw.find(b":", content_from, content_to) < 0
-                or _PREFIXED.search(raw, content_from, content_to) is None
-            ):
-                _open(element, default_ns, {NS_XML: "xml"}, [0], out)
-                out.append(">")
-                head = "".join(out).encode("utf-8")
-                tail = b"</" + element._name.encode("utf-8") + b">"
-                return head + raw[content_from:content_to] + tail
+    if raw is not None and (span := content_span(raw)) is not None:
+        content_from, content_to = span
+        if content_from == content_to:  # an empty-element tag: no text, no children
+            _open(element, default_ns, {NS_XML: "xml"}, [0], out)
+            out.append("/>")
+            return "".join(out).encode("utf-8")
+        if (
+            raw.find(b":", content_from, content_to) < 0
+            or _PREFIXED.search(raw, content_from, content_to) is None
+        ):
+            _open(element, default_ns, {NS_XML: "xml"}, [0], out)
+            out.append(">")
+            head = "".join(out).encode("utf-8")
+            tail = b"</" + element._name.encode("utf-8") + b">"
+            return head + raw[content_from:content_to] + tail
     _write(element, default_ns, {NS_XML: "xml"}, [0], out)
     return "".join(out).encode("utf-8")
 
