@@ -361,3 +361,101 @@ def test_undecoded_answers_equal_the_decoded_ones(seed: int) -> None:
         forwarded += _undecoded(lazy)
         checked += 1
     assert checked > 100 and forwarded > 20  # the generator reaches both paths
+
+
+# -- review findings: crafted content, exceptions mid-decode, memory, threads -------------
+@pytest.mark.parametrize(
+    "content",
+    [
+        b" " + b"a:" * 120_000,  # a colon run after a space: one try, read once
+        b"x:y<![CDATA[" + b"<" * 240_000 + b"]]>",  # a '<' run in CDATA
+        b" a:" * 80_000,
+    ],
+    ids=["colons", "cdata-lt", "spaced-colons"],
+)
+def test_crafted_content_near_the_stanza_limit_is_forwarded(content: bytes) -> None:
+    """The forwarding check reads content of any shape in one pass (a backtracking
+    pattern took minutes on these at the default 256 KiB stanza limit)."""
+    parser = PY.StreamParser()
+    _, message = parser.feed(HEADER + b"<message><body>" + content + b"</body></message>")
+    out = message.serialize()
+    assert _undecoded(message)  # no prefix in any of them: forwarded
+    _, again = PY.StreamParser().feed(HEADER + b"<message><body>" + content + b"</body></message>")
+    assert PY.parse(out) == again
+
+
+def test_an_exception_in_a_decode_leaves_the_next_one_working(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever a decode raises half-way (here a MemoryError from building an element),
+    the thread's next decode in that context works: the broken parser is not kept."""
+    import xmppx.core._py._lazy as lazy
+
+    _, a, b, c = PY.StreamParser().feed(HEADER + b"<message><body>1</body></message>" * 3)
+    assert c.findtext("body") == "1"  # the context's parser exists and has been used
+    real = lazy.expand_names
+
+    def fail_once(*args: Any) -> Any:
+        monkeypatch.setattr(lazy, "expand_names", real)
+        raise MemoryError
+
+    monkeypatch.setattr(lazy, "expand_names", fail_once)
+    with pytest.raises(MemoryError):
+        a.findtext("body")
+    assert _undecoded(a)
+    assert b.findtext("body") == "1"
+    assert a.findtext("body") == "1"
+
+
+def test_decoding_parsers_are_renewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """expat keeps every distinct name a document reads: a context's parser is replaced
+    after ``_RENEW_BYTES`` of stanzas (here made small), so decoding ever new names
+    stays bounded."""
+    from xmppx.core._py import _lazy
+
+    monkeypatch.setattr(_lazy, "_RENEW_BYTES", 4000)
+    ctx = b"<x xmlns='urn:renew'>"
+    seen = set()
+    fed = 0
+    i = 0
+    while fed <= 2 * _lazy._RENEW_BYTES + 1000:
+        raw = b"<m a%d='1'><e%d/></m>" % (i, i)
+        expected = PY.parse(b"<m xmlns='urn:renew' a%d='1'><e%d/></m>" % (i, i))
+        assert _lazy.decode(raw, ctx) == expected
+        seen.add(id(_lazy._local.decoders[ctx]))
+        fed += len(raw)
+        i += 1
+    assert len(seen) >= 3
+
+
+def test_threads_using_a_stanza_first_at_once() -> None:
+    """Several threads reading the same undecoded stanzas at once all see them whole
+    (the first decode to finish is the one kept)."""
+    import sys
+    import threading
+
+    bodies = b"<body>x</body>" * 5
+    body = b"".join(b"<message id='%d'>%s</message>" % (i, bodies) for i in range(1500))
+    stanzas = PY.StreamParser().feed(HEADER + body)[1:]
+    errors: list[str] = []
+
+    def work() -> None:
+        for s in stanzas:
+            try:
+                if s.findtext("body") != "x" or len(s) != 5:
+                    errors.append("wrong")
+            except Exception as exc:  # collected and asserted below
+                errors.append(repr(exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert all(len(s) == 5 for s in stanzas)

@@ -32,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import re
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from typing import Final, final
@@ -98,13 +99,14 @@ class Element:
         if attr != "_text" and attr != "_children":
             raise AttributeError(attr)
         raw = self._raw
-        if raw is None:
-            raise AttributeError(attr)
-        full = _decode(raw, self._ctx)
-        self._text = full._text
-        self._children = full._children
-        self._raw = None
-        del self._ctx
+        if raw is not None:
+            full = _decode(raw, self._ctx)
+            # Threads may decode the same stanza at once: the first to finish publishes.
+            with _PUBLISH:
+                if self._raw is not None:
+                    self._text = full._text
+                    self._children = full._children
+                    self._raw = None
         return object.__getattribute__(self, attr)
 
     def __init__(
@@ -336,6 +338,8 @@ def _equal(a: Element, b: Element) -> bool:
 
 
 _alloc = Element.__new__
+#: Held while a decoded lazy element's text and children are stored.
+_PUBLISH: Final = threading.Lock()
 
 
 def _new_element(name: str, namespace: str, attrs: dict[str, str]) -> Element:

@@ -11,9 +11,11 @@ only a tree builder.  Each thread keeps one expat parser per context, primed wit
 context's start tag and left open: every decode feeds one stanza's bytes as the next
 child of that open element and collects the element built.  So a decode costs the
 parse of its own bytes, not the set-up of a parser (which is several times more for a
-chat message).  The parsers intern nothing (``intern=None``), so the names of all the
-stanzas ever decoded do not accumulate in them; the cache of expanded names is bounded
-(``NAME_CACHE_MAX``).
+chat message).  Memory stays bounded: expat keeps every distinct name a document has
+read, so a parser is replaced after a megabyte of stanzas; the parsers intern nothing in
+Python (``intern=None``) and the cache of expanded names is capped (``NAME_CACHE_MAX``).
+A parser is taken out of the thread's table while it decodes and put back only after a
+clean decode, so an exception of any kind in the middle leaves nothing broken behind.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import pyexpat
 import re
 import threading
-from collections.abc import Callable
 from typing import Final
 
 from xmppx.core._api import XMLStreamError
@@ -32,71 +33,89 @@ __all__ = ["START_TAG", "content_span", "decode", "first_child_namespace"]
 
 #: Contexts kept per thread (a server has one or two: jabber:client, jabber:server).
 _MAX_CONTEXTS: Final = 8
+#: Bytes of stanzas one expat document reads before a new one replaces it (``_Decoder``).
+_RENEW_BYTES: Final = 1 << 20
 #: A start tag: its name as written, then its attributes up to the closing '>'.
 START_TAG: Final = re.compile(rb"<([^\s/>]++)(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
 #: One attribute of a start tag: its name and its value in either quotes.
 _ATTRIBUTE: Final = re.compile(rb"\s++([^\s=/>]++)\s*+=\s*+(?:'([^']*+)'|\"([^\"]*+)\")")
 
 
-def _decoder(ctx: bytes) -> Callable[[bytes], Element]:
-    """A function decoding one stanza's bytes in context ``ctx`` (a start tag)."""
-    p = pyexpat.ParserCreate("UTF-8", "}", intern=None)
-    p.buffer_text = True
-    if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
-        p.SetReparseDeferralEnabled(False)
-    stack: list[Element] = []
-    done: list[Element] = []
-    names: dict[str, tuple[str, str]] = {}
-    #: the element whose end tag was read last, while text after it is its tail
-    tail_of: Element | None = None
+class _Decoder:
+    """One open expat document in one context: each ``decode`` reads one stanza's bytes
+    as the next child of the context element."""
 
-    def start(name: str, attrs: dict[str, str]) -> None:
-        nonlocal tail_of
-        ns, local, attrs = expand_names(name, attrs, names)
-        el = new_element(local, ns, attrs)
-        if stack:
-            stack[-1]._children.append(el)
-        else:
-            done.append(el)
-        stack.append(el)
-        tail_of = None
+    __slots__ = ("_done", "_fed", "_parse", "_reset")
 
-    def end(name: str) -> None:
-        nonlocal tail_of
-        tail_of = stack.pop()
+    def __init__(self, ctx: bytes) -> None:
+        p = pyexpat.ParserCreate("UTF-8", "}", intern=None)
+        p.buffer_text = True
+        if hasattr(p, "SetReparseDeferralEnabled"):  # expat >= 2.6: report tokens at once
+            p.SetReparseDeferralEnabled(False)
+        stack: list[Element] = []
+        done: list[Element] = []
+        names: dict[str, tuple[str, str]] = {}
+        #: the element whose end tag was read last, while text after it is its tail
+        tail_of: Element | None = None
 
-    def chars(data: str) -> None:
-        if tail_of is not None:
-            tail_of._tail += data
-        else:
-            stack[-1]._text += data
+        def start(name: str, attrs: dict[str, str]) -> None:
+            nonlocal tail_of
+            ns, local, attrs = expand_names(name, attrs, names)
+            el = new_element(local, ns, attrs)
+            if stack:
+                stack[-1]._children.append(el)
+            else:
+                done.append(el)
+            stack.append(el)
+            tail_of = None
 
-    p.StartElementHandler = start
-    p.EndElementHandler = end
-    p.CharacterDataHandler = chars
-    p.Parse(ctx, False)
-    # the context element itself is not a stanza: stanzas are built from an empty stack
-    stack.clear()
-    done.clear()
+        def end(name: str) -> None:
+            nonlocal tail_of
+            tail_of = stack.pop()
 
-    def decode_one(raw: bytes) -> Element:
-        nonlocal tail_of
-        try:
-            p.Parse(raw, False)
-            if len(done) != 1 or stack:
-                raise ValueError("not one complete element")
-            return done[0]
-        finally:
+        def chars(data: str) -> None:
+            if tail_of is not None:
+                tail_of._tail += data
+            else:
+                stack[-1]._text += data
+
+        def reset() -> None:
+            nonlocal tail_of
             done.clear()
             stack.clear()
             tail_of = None
 
-    return decode_one
+        p.StartElementHandler = start
+        p.EndElementHandler = end
+        p.CharacterDataHandler = chars
+        p.Parse(ctx, False)
+        reset()  # the context element itself is not a stanza
+        self._parse = p.Parse
+        self._done = done
+        self._reset = reset
+        self._fed = 0
+
+    def spent(self) -> bool:
+        """Whether to make a new one: expat keeps every distinct name it has read in
+        tables of its own for the life of a document, so a document is closed after
+        ``_RENEW_BYTES`` of stanzas."""
+        return self._fed > _RENEW_BYTES
+
+    def decode(self, raw: bytes) -> Element:
+        self._fed += len(raw)
+        try:
+            self._parse(raw, False)
+            done = self._done
+            if len(done) != 1:
+                raise ValueError("not one complete element")
+            return done[0]
+        finally:
+            self._reset()
 
 
 class _PerThread(threading.local):
     def __init__(self) -> None:
-        self.decoders: dict[bytes, Callable[[bytes], Element]] = {}
+        self.decoders: dict[bytes, _Decoder] = {}
 
 
 _local = _PerThread()
@@ -107,18 +126,20 @@ def decode(raw: bytes, ctx: bytes) -> Element:
     complete element that a ``StreamParser`` has checked) read as a child of the
     element whose start tag is ``ctx``.  No limits apply again."""
     decoders = _local.decoders
-    decode_one = decoders.get(ctx)
-    if decode_one is None:
-        if len(decoders) >= _MAX_CONTEXTS:
-            decoders.clear()
-        decode_one = decoders[ctx] = _decoder(ctx)
+    # Taken out while in use, put back only after a clean decode: whatever a decode
+    # raises (an error in the bytes, MemoryError, an interrupt) leaves no broken parser
+    # behind, and a decode started inside another (a finalizer) gets a parser of its own.
+    decoder = decoders.pop(ctx, None)
+    if decoder is None or decoder.spent():
+        decoder = _Decoder(ctx)
     try:
-        return decode_one(raw)
+        element = decoder.decode(raw)
     except (pyexpat.ExpatError, ValueError) as exc:
-        # Never for a parser's own bytes.  This context's document is broken now: the
-        # next decode starts a new one.
-        del decoders[ctx]
         raise XMLStreamError("not-well-formed", f"a lazy stanza's bytes: {exc}") from None
+    if len(decoders) >= _MAX_CONTEXTS:
+        decoders.clear()
+    decoders[ctx] = decoder
+    return element
 
 
 # -- reading a lazy stanza's bytes without decoding them --------------------------------

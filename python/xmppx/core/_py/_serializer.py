@@ -107,8 +107,10 @@ def escape_attr(s: str) -> str:
 
 #: In a lazy stanza's content: a prefixed element name, or an attribute name with a
 #: prefix other than ``xml`` (namespace declarations included).  It may also match text
-#: or a CDATA section that merely looks like one: that only costs the forwarding.
-_PREFIXED: Final = re.compile(rb"</?[^\s/>:]*:|\s(?!xml:)[^\s=<>'\"/]+:[^\s=<>'\"/]*\s*=")
+#: or a CDATA section that merely looks like one: that only costs the forwarding.  Each
+#: try stops at the next '<' or white space and never backtracks (possessive), so a
+#: search is linear in the content however it is crafted.
+_PREFIXED: Final = re.compile(rb"</?[^\s/>:<]*+:|\s(?!xml:)[^\s=<>'\"/:]++:[^\s=<>'\"/]*+\s*+=")
 
 
 def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
