@@ -459,3 +459,28 @@ def test_threads_using_a_stanza_first_at_once() -> None:
         sys.setswitchinterval(interval)
     assert errors == []
     assert all(len(s) == 5 for s in stanzas)
+
+
+def test_the_stream_parser_renews_its_expat_between_stanzas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """expat's own tables keep every distinct name: after ``_RENEW_BYTES`` (here 2,000)
+    the stream parser replaces its expat between two stanzas, and goes on with lazy
+    stanzas; a stanza split across the feed where that happens is read whole."""
+    from xmppx.core._py import _parser
+
+    monkeypatch.setattr(_parser, "_RENEW_BYTES", 2000)
+    parser = PY.StreamParser()
+    parser.feed(HEADER)
+    parsers = set()
+    got = []
+    for i in range(200):
+        stanza = b"<presence a%d='%d'><x%d xmlns='urn:x%d'/></presence>" % (i, i, i, i)
+        for piece in (stanza[:20], stanza[20:]):  # every feed ends inside a tag or after one
+            got += parser.feed(piece)
+        parsers.add(id(parser._expat))
+    assert len(parsers) > 3
+    assert [e.get(f"a{i}") for i, e in enumerate(got)] == [str(i) for i in range(200)]
+    assert all(_undecoded(e) for e in got)  # still the fast path
+    assert [e.first_child_namespace() for e in got] == [f"urn:x{i}" for i in range(200)]
+    assert got[150] == PY.parse(b"<presence a150='150'><x150 xmlns='urn:x150'/></presence>")

@@ -134,3 +134,24 @@ def test_backends_and_chunkings_agree(seed: int) -> None:
             where = f"{context}, chunks {[len(c) for c in chunks]}"
             assert run(PY, chunks, lim) == whole, where
             assert run(NATIVE, chunks, lim) == whole, where
+
+
+@pytest.mark.parametrize("seed", range(16, 20))
+def test_agreement_with_the_expat_parser_renewed_after_every_feed(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pure-Python parser replaces its expat parser between stanzas after
+    ``_RENEW_BYTES`` (a megabyte); with the threshold at 0 it does so at every feed that
+    ends between stanzas, and every result is still the native one."""
+    from xmppx.core._py import _parser
+
+    assert NATIVE is not None
+    monkeypatch.setattr(_parser, "_RENEW_BYTES", 0)
+    r = random.Random(seed)
+    for _ in range(150):
+        data = stream(r)
+        lim = limits(r)
+        whole = run(NATIVE, [data], lim)
+        for chunks in chunkings(r, data):
+            where = f"input {data!r}, limits {lim}, chunks {[len(c) for c in chunks]}"
+            assert run(PY, chunks, lim) == whole, where

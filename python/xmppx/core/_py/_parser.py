@@ -69,7 +69,10 @@ tag that does not look like one) makes the parser *replay*: a fresh expat with t
 handlers is primed with a copy of the header's namespace declarations and fed the input
 again from the end of the last event returned (those bytes are kept until then), so that
 the result, error or not, is exactly what the full handlers give; the parser stays on
-the full handlers for the rest of the stream.
+the full handlers for the rest of the stream.  The same step, staying on the fast path,
+replaces expat every megabyte at the end of a feed between two stanzas (``_RENEW_BYTES``):
+expat keeps every distinct name it has read in tables of its own, which would otherwise
+grow for as long as the stream lasts.
 
 Known limits of this backend: names follow expat's XML 1.0 4th-edition tables, so a few
 names that the 5th edition allows (e.g. with U+FEFF or astral characters) are
@@ -82,8 +85,9 @@ such a token (the Rust parser has judged the bytes so far, expat waits), or when
 falls inside one that expat would reject once complete (a mismatched end tag, ``<![``
 followed by something else, invalid UTF-8 just before the limit): the limit comes first
 here, the syntax error there.  And memory: expat keeps every distinct element and
-attribute name a stream has used in tables of its own until the stream restarts (about
-65 bytes a name; the native backend keeps none).
+attribute name it has read in tables of its own; on the fast path the parser is replaced
+every megabyte (``_RENEW_BYTES``), but after a replay the full handlers keep one parser
+until the stream restarts (about 65 bytes a distinct name).
 
 Example::
 
@@ -157,9 +161,13 @@ _TAG_REST: Final = re.compile(rb"(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
 #: A qualified name as written in a tag.
 _QNAME: Final = re.compile(rb"[^\s/>]+")
 #: pyexpat interns every element and attribute name it reads for the parser's lifetime
-#: (a stream's) in a dict; past this many the dict is emptied.  (expat's own tables of
-#: names still grow with each distinct one until the stream restarts: "Known limits".)
+#: in a dict; past this many the dict is emptied.
 _INTERN_MAX: Final = 4096
+#: expat keeps every distinct name it has read in tables of its own for the life of the
+#: parser: on the fast path, after this many bytes the parser is replaced between two
+#: stanzas (a replay that stays on the fast path), so that a long stream of ever new
+#: names does not grow without end.
+_RENEW_BYTES: Final = 1 << 20
 
 
 def _start_check(data: bytes) -> bool:
@@ -194,6 +202,7 @@ class StreamParser:
     __slots__ = (
         "_anchor",
         "_base",
+        "_between",
         "_ctx",
         "_cur",
         "_cur_base",
@@ -205,6 +214,7 @@ class StreamParser:
         "_fast",
         "_fast_ok",
         "_gap_from",
+        "_go_fast",
         "_held",
         "_in_cdata",
         "_in_decl",
@@ -221,6 +231,7 @@ class StreamParser:
         "_pending",
         "_priming",
         "_recent",
+        "_renewed_at",
         "_settle",
         "_shift",
         "_started",
@@ -283,6 +294,8 @@ class StreamParser:
         #: on the fast path (see the module docstring); whether this stream may take it
         self._fast = False
         self._fast_ok = True
+        #: stream offset where the current expat began reading stanzas
+        self._renewed_at = 0
         self._priming = False
         #: the header's start tag without its attributes: its name and namespace
         #: declarations (a replay starts with it)
@@ -296,6 +309,8 @@ class StreamParser:
         self._keep_from = 0
         self._settle: Any = None
         self._level: Any = None
+        self._go_fast: Any = None
+        self._between: Any = None
         self._expat = self._make_expat()
 
     # -- expat and its callbacks --------------------------------------------------
@@ -330,6 +345,8 @@ class StreamParser:
         begun: list[tuple[str, dict[str, str], int]] = []
         #: the stanza begun in an earlier Parse call and not finished yet
         pending: tuple[str, dict[str, str], int] | None = None
+        #: stream offset = expat's byte index + this, on the fast path
+        fast_shift = 0
 
         def start_ns(prefix: str | None, uri: str | None) -> None:
             nonlocal nsdecls
@@ -382,21 +399,28 @@ class StreamParser:
             if self._fast_ok:
                 close = self._tag_close(at)
                 if close is not None and not close[1] and not self._shift:
-                    self._ctx = _context_tag(close[2], header_nsmap)
-                    lazy_ctx = _context_tag(b"x", header_nsmap)
                     # not an empty-element header: switch to the fast path
-                    starts = 1
-                    ends.clear()
+                    self._ctx = _context_tag(close[2], header_nsmap)
                     self._gap_from = close[0] + 1
                     self._keep = []
                     self._keep_from = close[0] + 1
-                    self._fast = True
-                    p.StartElementHandler = fast_start
-                    p.EndElementHandler = ends.append
-                    p.CharacterDataHandler = None
-                    p.StartNamespaceDeclHandler = fast_ns
-                    p.StartCdataSectionHandler = fast_cdata_start
-                    p.EndCdataSectionHandler = fast_cdata_end
+                    go_fast(0)
+
+        def go_fast(shift: int) -> None:
+            """Take the fast path from here; expat's byte index + ``shift`` is the stream
+            offset (non-zero in a renewed parser)."""
+            nonlocal starts, lazy_ctx, fast_shift
+            lazy_ctx = _context_tag(b"x", header_nsmap)
+            fast_shift = shift
+            starts = 1
+            ends.clear()
+            self._fast = True
+            p.StartElementHandler = fast_start
+            p.EndElementHandler = ends.append
+            p.CharacterDataHandler = None
+            p.StartNamespaceDeclHandler = fast_ns
+            p.StartCdataSectionHandler = fast_cdata_start
+            p.EndCdataSectionHandler = fast_cdata_end
 
         def end(name: str) -> None:
             nonlocal depth, tail_of, opened
@@ -472,7 +496,6 @@ class StreamParser:
             nsdecls += 1
 
         def fast_start(name: str, attrs: dict[str, str]) -> None:
-            # The fast path runs before any replay, so expat's index is the stream offset.
             nonlocal starts, nsdecls
             level = starts - len(ends)  # open elements, the header included
             if nsdecls:
@@ -489,7 +512,7 @@ class StreamParser:
                 _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
             starts += 1
             if level == 1:
-                begun.append((name, attrs, p.CurrentByteIndex))
+                begun.append((name, attrs, p.CurrentByteIndex + fast_shift))
 
         def fast_cdata_start() -> None:
             if starts - len(ends) == 1:
@@ -515,7 +538,7 @@ class StreamParser:
             off = self._cur_base
             if gap_from < off:
                 buf, off = window(gap_from)
-            at_end = p.CurrentByteIndex
+            at_end = p.CurrentByteIndex + fast_shift
             if level == 0:  # </stream:stream>: its '<' is the last one read
                 at_end = buf.rfind(b"<", max(first, gap_from) - off, at_end - off) + off
                 if at_end < off or buf[at_end - off + 1] != 0x2F:
@@ -581,6 +604,9 @@ class StreamParser:
 
         self._settle = settle
         self._level = lambda: depth
+        self._go_fast = go_fast
+        #: on the fast path: whether no stanza is open (nothing but the header)
+        self._between = lambda: starts - len(ends) == 1
 
         p.StartNamespaceDeclHandler = start_ns
         p.StartElementHandler = start
@@ -615,6 +641,14 @@ class StreamParser:
             if data:
                 try:
                     self._feed(data)
+                    if (
+                        self._fast
+                        and self._base - self._renewed_at > _RENEW_BYTES
+                        and self._pending is None
+                        and not self._held
+                        and self._between()
+                    ):
+                        self._replay(renew=True)
                 except (XMLStreamError, pyexpat.ExpatError, _Escalate):
                     if not self._fast:
                         raise
@@ -815,13 +849,24 @@ class StreamParser:
         end = m.end() - 1
         return off + end, buf[end - 1] == 0x2F, name.group()
 
-    def _replay(self) -> None:
+    def _replay(self, *, renew: bool = False) -> None:
         """Leave the fast path: parse again, with the full handlers, from the end of the
-        last event returned (module docstring).  Raises what they raise."""
+        last event returned (module docstring).  Raises what they raise.
+
+        ``renew``: stay on the fast path with a new expat (see ``_RENEW_BYTES``); called
+        between feeds, when the kept bytes run up to where expat stopped reading."""
         start = self._gap_from
-        buf, off = self._window(start)
-        again = buf[start - off :]
-        self._last4 = buf[max(start - off - 4, 0) : start - off]
+        if not renew:
+            buf, off = self._window(start)
+            again = buf[start - off :]
+            self._last4 = buf[max(start - off - 4, 0) : start - off]
+        elif start < self._base:
+            kept = b"".join(self._keep)
+            i = start - self._keep_from
+            again = kept[i:]
+            self._last4 = kept[max(i - 4, 0) : i]
+        else:
+            again = b""  # and the last bytes read are the ones before ``start``
         self._fast = False
         self._keep = []
         self._expat = self._make_expat()
@@ -831,6 +876,9 @@ class StreamParser:
         finally:
             self._priming = False
         self._shift = start - len(self._ctx)
+        if renew:
+            self._go_fast(self._shift)
+            self._renewed_at = start
         self._base = start
         self._anchor = start
         self._next_lt = None
@@ -839,8 +887,9 @@ class StreamParser:
         self._in_cdata = False
         self._in_decl = False
         self._recent = b""
-        self._fast_ok = False
-        self._feed(again)
+        self._fast_ok = renew
+        if again:
+            self._feed(again)
 
     def _over_limit(self, offset: int) -> NoReturn:
         """The event in progress has not completed before stream ``offset``, where its
