@@ -285,6 +285,8 @@ class XmppxServer(Server):
             "# Prosody and ejabberd have no per-address limit on unauthenticated streams.\n"
             "max_unauthenticated_per_address = 1000000\n"
             f"stanza_bytes = {STANZA_LIMIT}\n"
+            "# no shapers, as configured for Prosody and ejabberd\n"
+            "c2s_rate = 0\n"
             "\n[ping]\n"
             "# Prosody and ejabberd (mod_ping send_pings: false) do not ping clients.\n"
             "interval = 86400.0\n"

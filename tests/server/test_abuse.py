@@ -93,7 +93,8 @@ def _message(to: str, body: str) -> Element:
 
 async def test_slow_reader_is_dropped_and_its_queue_stays_bounded(make_server: Any) -> None:
     limit = 256 * 1024
-    server = await make_server(limits__write_buffer_bytes=limit)
+    # the sender is not rate-limited here: this is about the reader
+    server = await make_server(limits__write_buffer_bytes=limit, limits__c2s_rate=0)
     reader = await connect(server, "juliet@localhost/slow", queue_size=1)
     sender = await connect(server, "romeo@localhost/flood")
     bounced = 0
@@ -183,4 +184,56 @@ async def test_flood_of_storage_bound_stanzas_is_met_by_pausing_reads(server: XM
     ping.append(Element("ping", ns.PING))
     assert (await flooder.iq(ping, timeout=30)).get("type") == "result"
     assert peak <= MAX_PENDING_PER_CONNECTION
+    await flooder.close()
+
+
+async def test_a_client_over_its_byte_rate_is_read_more_slowly(make_server: Any) -> None:
+    """limits.c2s_rate / limits.c2s_burst: a token bucket per connection.  A client that
+    sends 60 KB at 20 KB/s with a 10 KB burst is read no faster than the bucket allows
+    (its ping after the 60 KB is read at least 2.5 s after it connected), loses nothing,
+    and meanwhile another client is served at once."""
+    server = await make_server(limits__c2s_rate=20_000, limits__c2s_burst=10_000)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    flooder = await connect(server, "romeo@localhost/flood")
+    conn = next(c for c in server.connections if c.bound and c.jid.resource == "flood")
+    for i in range(30):  # 30 messages of 2 KB to itself
+        msg = Element("message", ns.CLIENT, {"to": "romeo@localhost/flood", "id": str(i)})
+        msg.append(Element("body", ns.CLIENT, text=f"{i:04d}" + "x" * 2000))
+        flooder.send(msg)
+    echoed = [await flooder.recv(timeout=30) for _ in range(30)]
+    assert [m.get("id") for m in echoed] == [str(i) for i in range(30)]
+    assert conn._paused_for_rate, "60 KB against a 10 KB burst: in debt"
+
+    ping = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+    ping.append(Element("ping", ns.PING))
+    flooder_ping = asyncio.create_task(flooder.iq(ping, timeout=30))
+    other = await connect(server, "juliet@localhost")
+    other_ping = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+    other_ping.append(Element("ping", ns.PING))
+    assert (await other.iq(other_ping, timeout=30)).get("type") == "result"
+    assert not flooder_ping.done(), "the other client is not held back by the flooder's debt"
+    assert (await flooder_ping).get("type") == "result"
+    # every byte before the ping was read first: 60 KB - 10 KB burst at 20 KB/s
+    assert loop.time() - started >= 2.5
+    for _ in range(100):  # the last read put it in debt again, for a few milliseconds
+        if not conn._paused_for_rate:
+            break
+        await asyncio.sleep(0.05)
+    assert not conn._paused_for_rate and conn._reading
+    await other.close()
+    await flooder.close()
+
+
+async def test_no_rate_limit_with_c2s_rate_zero(make_server: Any) -> None:
+    server = await make_server(limits__c2s_rate=0, limits__c2s_burst=1)
+    flooder = await connect(server, "romeo@localhost/flood")
+    conn = next(c for c in server.connections if c.bound and c.jid.resource == "flood")
+    for i in range(30):
+        msg = Element("message", ns.CLIENT, {"to": "romeo@localhost/flood", "id": str(i)})
+        msg.append(Element("body", ns.CLIENT, text="x" * 2000))
+        flooder.send(msg)
+    echoed = [await flooder.recv(timeout=30) for _ in range(30)]
+    assert len(echoed) == 30
+    assert not conn._paused_for_rate and conn._rate_timer is None
     await flooder.close()

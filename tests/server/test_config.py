@@ -69,6 +69,8 @@ def test_im_and_muc_limits_from_a_file(tmp_path: Path) -> None:
         ("domain = 'user@example.com'\n", "must be a bare domain"),
         ("[c2s]\nport = true\n", "option 'c2s.port' must be int, not bool"),
         ("[offline]\nquota = 0\n", "option 'offline.quota' must be positive"),
+        ("[limits]\nc2s_rate = -1\n", "option 'limits.c2s_rate' must not be negative"),
+        ("[limits]\nc2s_burst = 0\n", "option 'limits.c2s_burst' must be positive"),
         ("[roster]\nmax_items = -1\n", "option 'roster.max_items' must be positive"),
         ("[muc]\nmessage_rate = 0\n", "option 'muc.message_rate' must be positive"),
         ("[muc]\nhistory_size = -1\n", "option 'muc.history_size' must not be negative"),

@@ -11,7 +11,14 @@ Flow control (RFC 6120 §13.12 leaves it to us):
   answer more), and above the full limit the connection is dropped — a queue towards a
   reader never grows past a named bound.
 * A flooding sender: stanzas are handled as they are parsed, and the parser never holds
-  more than one stanza, so a flood is met by TCP back-pressure, not by queues.
+  more than one stanza, so a flood is met by TCP back-pressure, not by queues.  Work a
+  client's stanzas started and that waits on storage is bounded
+  (``MAX_PENDING_PER_CONNECTION``), and so is the rate: a token bucket of
+  ``limits.c2s_rate`` bytes a second, holding up to ``limits.c2s_burst``, is charged for
+  every read; in debt, reading pauses until the debt is paid (ejabberd's shapers and
+  Prosody's mod_limits do the same).
+
+Reading pauses for any of these reasons and resumes when none holds (``_set_reading``).
 
 Timers: the stream header must arrive within ``limits.header_timeout`` and a resource be
 bound within ``limits.negotiation_timeout`` (else ``connection-timeout``); a silent client
@@ -90,9 +97,18 @@ class C2SConnection(asyncio.Protocol):
         self.sasl_user: str | None = None
         self._sasl_pending = False
         self._counted_unauth = False
-        self._reading_paused = False
+        #: whether the transport is reading, and the reasons it must not (``_set_reading``)
+        self._reading = True
+        self._paused_for_writes = False
         self._pending_work = 0
         self._paused_for_work = False
+        self._paused_for_rate = False
+        #: the token bucket (``_spend``)
+        self._rate = float(cfg["limits.c2s_rate"])
+        self._burst = float(cfg["limits.c2s_burst"])
+        self._tokens = self._burst
+        self._tokens_at = time.monotonic()
+        self._rate_timer: asyncio.TimerHandle | None = None
         self._backlog: list[Event] = []
         #: Decrypted bytes that arrived over TLS before ``start_tls()`` returned (asyncio may
         #: deliver them first); fed to the restarted stream once TLS is established.
@@ -131,6 +147,8 @@ class C2SConnection(asyncio.Protocol):
             self._tls_pending.append(data)
             return
         self.last_active = time.monotonic()
+        if self._rate:
+            self._spend(len(data))
         self.ping_id = None
         self._process(self.stream.receive_data(data))
 
@@ -161,6 +179,8 @@ class C2SConnection(asyncio.Protocol):
             t.cancel()
         if self._close_timer is not None:
             self._close_timer.cancel()
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
         self._release_unauth()
         if self.bound:
             self.bound = False
@@ -170,15 +190,48 @@ class C2SConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
-        if self.transport is not None and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        self._paused_for_writes = True
+        self._set_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and self._reading_paused and not self.closed:
-            self._reading_paused = False
-            if not self._paused_for_work:
-                self.transport.resume_reading()
+        self._paused_for_writes = False
+        self._set_reading()
+
+    # -- flow control ------------------------------------------------------------------
+
+    def _set_reading(self) -> None:
+        """Read from the client unless it reads our output too slowly, too much of its
+        work is pending, or it is over its rate (module docstring)."""
+        transport = self.transport
+        if transport is None or self.closed or self._tls_pending is not None:
+            return  # (a TLS upgrade applies the reasons to the new transport)
+        want = not (self._paused_for_writes or self._paused_for_work or self._paused_for_rate)
+        if want != self._reading:
+            self._reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
+    def _spend(self, nbytes: int) -> None:
+        """Charge ``nbytes`` read to the token bucket (``limits.c2s_rate`` bytes a second,
+        at most ``limits.c2s_burst`` saved); in debt, pause reading until it is paid."""
+        now = time.monotonic()
+        tokens = min(self._burst, self._tokens + (now - self._tokens_at) * self._rate) - nbytes
+        self._tokens = tokens
+        self._tokens_at = now
+        over = tokens < 0
+        if over and self._rate_timer is None:
+            loop = asyncio.get_running_loop()
+            self._rate_timer = loop.call_later(-tokens / self._rate, self._rate_refilled)
+        if over != self._paused_for_rate:
+            self._paused_for_rate = over
+            self._set_reading()
+
+    def _rate_refilled(self) -> None:
+        self._rate_timer = None
+        if not self.closed:
+            self._spend(0)
 
     # -- events ------------------------------------------------------------------------
 
@@ -227,6 +280,7 @@ class C2SConnection(asyncio.Protocol):
         # it is for the TLS layer, not our parser.  start_tls() takes the transport over
         # and resumes reading once the TLS protocol is in place.
         transport.pause_reading()
+        self._reading = False
         self._tls_pending = []
         self._spawn(self._upgrade(transport, ctx))
 
@@ -247,6 +301,8 @@ class C2SConnection(asyncio.Protocol):
         new.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
         self.stream.tls_established()
         early, self._tls_pending = self._tls_pending or [], None
+        self._reading = True  # start_tls() leaves the new transport reading
+        self._set_reading()
         if early:
             self.data_received(b"".join(early))
 
@@ -330,8 +386,7 @@ class C2SConnection(asyncio.Protocol):
         self._pending_work += 1
         if self._pending_work >= MAX_PENDING_PER_CONNECTION and not self._paused_for_work:
             self._paused_for_work = True
-            if self.transport is not None and not self._reading_paused:
-                self.transport.pause_reading()
+            self._set_reading()
 
     def work_done(self) -> None:
         self._pending_work -= 1
@@ -340,10 +395,7 @@ class C2SConnection(asyncio.Protocol):
             backlog, self._backlog = self._backlog, []
             if backlog and not self.closed:
                 self._process(backlog)
-            if self._paused_for_work or self.closed:
-                return
-            if self.transport is not None and not self._reading_paused:
-                self.transport.resume_reading()
+            self._set_reading()
 
     # -- Session protocol --------------------------------------------------------------
 

@@ -207,6 +207,21 @@ OPTIONS: Final[tuple[Option, ...]] = (
         doc="Concurrent client connections in all; new ones beyond are refused.",
     ),
     Option(
+        key="limits.c2s_rate",
+        type=int,
+        default=65_536,
+        doc="Bytes per second one client connection may send, sustained (a token bucket, "
+        "as ejabberd's shapers and Prosody's mod_limits); above it the server stops "
+        "reading that connection until it is back within the rate.  0: no limit.",
+    ),
+    Option(
+        key="limits.c2s_burst",
+        type=int,
+        default=524_288,
+        doc="Bytes a client connection may send at once above limits.c2s_rate (an avatar "
+        "or a large roster upload passes without a pause).",
+    ),
+    Option(
         key="limits.write_buffer_bytes",
         type=int,
         default=1_048_576,
@@ -420,6 +435,7 @@ def _finish(cfg: Config) -> Config:
         "limits.max_depth",
         "limits.max_attributes",
         "limits.max_connections",
+        "limits.c2s_burst",
         "auth.max_attempts",
         "roster.max_items",
         "offline.quota",
@@ -433,6 +449,8 @@ def _finish(cfg: Config) -> Config:
     ):
         if v[key] <= 0:
             raise ConfigError(f"option {key!r} must be positive")
+    if v["limits.c2s_rate"] < 0:
+        raise ConfigError("option 'limits.c2s_rate' must not be negative (0: no limit)")
     if v["muc.history_size"] < 0:
         raise ConfigError("option 'muc.history_size' must not be negative")
     if v["muc.domain"]:
