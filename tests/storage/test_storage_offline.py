@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -162,3 +163,42 @@ async def test_ids_are_not_reused_after_delete(storage: Storage) -> None:
     # A stale delete of the old id cannot remove the new message.
     assert await storage.offline.delete(JULIET, [old.id]) == 0
     assert await storage.offline.count(JULIET) == 1
+
+
+async def test_durable_writes_arriving_together_succeed_or_fail_alone(
+    storage: Storage, make_credentials: Any
+) -> None:
+    """Durable writes queued at the same moment (the SQLite driver gives them one synced
+    commit, each in a savepoint): the one that fails (an account that exists) fails
+    alone with its own error, and every other one is stored, within the quota (in no
+    particular order: they are concurrent)."""
+    creds = [make_credentials("pw")]
+    await storage.accounts.create("romeo@example.com", creds)
+    appends = [storage.offline.append(JULIET, message(n), stamp=STAMP, quota=30) for n in range(40)]
+    results = await asyncio.gather(
+        *appends[:20],
+        storage.accounts.create("romeo@example.com", creds),  # exists: fails
+        storage.accounts.create("mercutio@example.com", creds),
+        *appends[20:],
+        return_exceptions=True,
+    )
+    from xmppx.storage import AccountExists
+
+    assert isinstance(results[20], AccountExists)
+    assert results[21] is None
+    stored = results[:20] + results[22:]
+    assert stored.count(True) == 30 and stored.count(False) == 10  # the quota holds
+    assert await storage.accounts.exists("mercutio@example.com")
+    fetched = await storage.offline.fetch(JULIET)
+    assert sorted(m.stanza for m in fetched) == sorted(
+        message(n) for n, ok in enumerate(stored) if ok is True
+    )
+
+
+async def test_many_durable_writes_at_once(storage: Storage) -> None:
+    """More durable writes at once than one shared commit takes: all are stored."""
+    results = await asyncio.gather(
+        *(storage.offline.append(JULIET, message(n), stamp=STAMP, quota=1000) for n in range(600))
+    )
+    assert results == [True] * 600
+    assert await storage.offline.count(JULIET) == 600
