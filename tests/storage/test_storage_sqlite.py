@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from xmppx.storage import NewAccount, ScramCredentials, StorageError, open_storage
 
 pytestmark = pytest.mark.asyncio
+
+_STAMP = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 async def test_event_loop_runs_while_sqlite_works(
@@ -124,3 +127,90 @@ async def test_worker_errors_cancellation_and_shutdown(tmp_path: Path) -> None:
     assert [await t for t in pending] == [4, 5]
     with pytest.raises(StorageError, match="not open"):
         await worker.read(step(6))
+
+
+async def test_offline_counts_are_not_kept_across_a_reopen(tmp_path: Path) -> None:
+    """The thread's offline counts describe one connection: after close() and open()
+    (with the rows changed meanwhile by another program) the quota is counted again."""
+    from xmppx.storage._sqlite import SqliteStorage
+
+    path = tmp_path / "x.db"
+    storage = SqliteStorage(str(path))
+    await storage.open()
+    for n in range(3):
+        assert await storage.offline.append("j@localhost", b"<m%d/>" % n, stamp=_STAMP, quota=3)
+    assert not await storage.offline.append("j@localhost", b"<m3/>", stamp=_STAMP, quota=3)
+    await storage.close()
+    with sqlite3.connect(path) as other:  # an admin tool while the server is down
+        other.execute("DELETE FROM offline_messages")
+    await storage.open()
+    try:
+        assert await storage.offline.append("j@localhost", b"<m4/>", stamp=_STAMP, quota=3)
+    finally:
+        await storage.close()
+
+
+_COMMIT_FAILS = """
+import asyncio, json, os, resource, signal, sys
+from datetime import UTC, datetime
+from xmppx.storage import StorageError
+from xmppx.storage._sqlite import SqliteStorage
+
+STAMP = datetime(2024, 1, 1, tzinfo=UTC)
+
+async def main(path):
+    s = SqliteStorage(path)
+    await s.open()
+    for n in range(3):
+        assert await s.offline.append("j@localhost", b"<m%d/>" % n, stamp=STAMP, quota=5)
+    # the disk is full: the WAL cannot grow, so the next commit fails
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path + "-wal"), -1))
+    try:
+        await s.offline.pop_all("j@localhost")
+        failed = False
+    except StorageError:
+        failed = True
+    resource.setrlimit(resource.RLIMIT_FSIZE, (-1, -1))
+    stored = await s.offline.count("j@localhost")
+    accepted = 0
+    for n in range(10):
+        accepted += await s.offline.append("j@localhost", b"<n/>", stamp=STAMP, quota=5)
+    print(json.dumps({"failed": failed, "stored": stored, "accepted": accepted,
+                      "now": await s.offline.count("j@localhost")}))
+    await s.close()
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_commit_that_fails_leaves_the_quota_right(tmp_path: Path) -> None:
+    """A flush whose commit fails (a full disk, made with RLIMIT_FSIZE in a child
+    process) keeps the messages and forgets what the thread had counted: the quota is
+    still exact afterwards."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import xmppx
+
+    resource = pytest.importorskip("resource")
+    if not hasattr(resource, "RLIMIT_FSIZE"):
+        pytest.skip("no RLIMIT_FSIZE here")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(Path(xmppx.__path__[0]).parent), env.get("PYTHONPATH", "")) if p
+    )
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _COMMIT_FAILS, str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result == {"failed": True, "stored": 3, "accepted": 2, "now": 5}

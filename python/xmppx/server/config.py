@@ -212,7 +212,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         default=65_536,
         doc="Bytes per second one client connection may send, sustained (a token bucket, "
         "as ejabberd's shapers and Prosody's mod_limits); above it the server stops "
-        "reading that connection until it is back within the rate.  0: no limit.",
+        "reading that connection until it is back within the rate.  0: no limit; else at "
+        "least 1024.",
     ),
     Option(
         key="limits.c2s_burst",
@@ -449,8 +450,9 @@ def _finish(cfg: Config) -> Config:
     ):
         if v[key] <= 0:
             raise ConfigError(f"option {key!r} must be positive")
-    if v["limits.c2s_rate"] < 0:
-        raise ConfigError("option 'limits.c2s_rate' must not be negative (0: no limit)")
+    if v["limits.c2s_rate"] < 0 or 0 < v["limits.c2s_rate"] < 1024:
+        # Slower, one large read could keep a client unread past its ping timeout.
+        raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")
     if v["muc.history_size"] < 0:
         raise ConfigError("option 'muc.history_size' must not be negative")
     if v["muc.domain"]:

@@ -321,6 +321,10 @@ class _Worker:
         self._conn = conn
 
     def _disconnect(self) -> None:
+        # A memo describes this connection's view: a reopened one starts without it
+        # (data_version numbers restart with each connection).
+        self._memo.clear()
+        self._memo_version = -1
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
@@ -362,10 +366,10 @@ class _Worker:
                         results.append((True, write(conn)))
                     except BaseException as exc:
                         self._memo.clear()
+                        if not conn.in_transaction:
+                            raise  # SQLite rolled everything back: the batch fails with it
                         conn.execute("ROLLBACK TO job")
-                        if isinstance(exc, sqlite3.Error):
-                            exc = StorageError(f"SQLite error: {exc}")
-                        results.append((False, exc))
+                        results.append((False, _storage_error(exc)))
                     conn.execute("RELEASE job")
                 conn.execute("COMMIT")
             except BaseException:
@@ -376,8 +380,7 @@ class _Worker:
             finally:
                 conn.execute("PRAGMA synchronous=NORMAL")
         except BaseException as exc:  # the whole batch failed: every caller hears it
-            error = StorageError(f"SQLite error: {exc}") if isinstance(exc, sqlite3.Error) else exc
-            results = [(False, error)] * len(batch)
+            results = [(False, _storage_error(exc)) for _ in batch]
         for (loop, future, _, _), (ok, value) in zip(batch, results, strict=True):
             self._hand_back(loop, future, ok, value)
 
@@ -392,18 +395,30 @@ class _Worker:
                 conn.execute(begin)
                 try:
                     result = fn(conn)
+                    conn.execute("COMMIT")
                 except BaseException:
+                    # fn or the commit failed: nothing it did holds, nor what it memoized
                     self._memo.clear()
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
                 return result
             finally:
                 if durable:
                     conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite error: {exc}") from exc
+
+
+def _storage_error(exc: BaseException) -> BaseException:
+    """What a caller is given for ``exc`` raised in its transaction: a new
+    ``StorageError`` for an SQLite error (one per caller, so that raising it in one task
+    does not grow another's traceback), anything else as it is."""
+    if isinstance(exc, sqlite3.Error):
+        error = StorageError(f"SQLite error: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
 
 
 def _one_int(conn: _Conn, sql: str, params: Sequence[object] = ()) -> int:
