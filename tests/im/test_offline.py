@@ -105,3 +105,37 @@ def test_what_is_worth_storing() -> None:
         msg("<message><body>otr</body><no-store xmlns='urn:xmpp:hints'/></message>")
     )
     assert worth_storing(msg("<message><received xmlns='urn:xmpp:receipts' id='x'/></message>"))
+
+
+async def test_a_flood_is_stored_in_order_up_to_the_quota(make_server: Any) -> None:
+    """Messages to an offline user arriving faster than they are stored are stored in
+    arrival order, several with one commit; past the quota each one is bounced with
+    service-unavailable, and the user gets exactly the stored ones, in order."""
+    server = await make_server(users=("romeo", "juliet", "mercutio"), offline__quota=150)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    mercutio = await Peer.connect(server, "mercutio@localhost/street")
+    for i in range(200):
+        (romeo if i % 2 else mercutio).send(message("juliet@localhost", f"m{i}"))
+    bounced = []
+    for peer in (romeo, mercutio):
+        await settle(server, peer)
+        bounced += [
+            s.findtext("body")
+            for s in await peer.drain()
+            if s.name == "message" and s.get("type") == "error"
+        ]
+    assert len(bounced) == 50
+    stored = [m.stanza for m in await server.storage.offline.fetch("juliet@localhost")]
+    assert len(stored) == 150
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    got = [(await juliet.expect(is_message(), f"stored message {n}")) for n in range(150)]
+    bodies = [m.findtext("body") for m in got]
+    # each sender's messages in the order it sent them
+    for parity in (0, 1):
+        mine = [int(b[1:]) for b in bodies if b and int(b[1:]) % 2 == parity]
+        assert mine == sorted(mine)
+    assert sorted(bodies + bounced, key=lambda b: int(b[1:])) == [f"m{i}" for i in range(200)]
+    await romeo.close()
+    await mercutio.close()
+    await juliet.close()

@@ -231,3 +231,56 @@ async def test_many_durable_writes_at_once(storage: Storage) -> None:
     )
     assert results == [True] * 600
     assert await storage.offline.count(JULIET) == 600
+
+
+async def test_append_many_stores_in_order_up_to_the_quota(storage: Storage) -> None:
+    assert await storage.offline.append(JULIET, message(0), stamp=STAMP, quota=5)
+    batch = [(message(n), STAMP + timedelta(seconds=n)) for n in range(1, 7)]
+    assert await storage.offline.append_many(JULIET, batch, quota=5) == (
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+    )
+    fetched = await storage.offline.fetch(JULIET)
+    assert [m.stanza for m in fetched] == [message(n) for n in range(5)]
+    assert [m.stamp for m in fetched[1:]] == [STAMP + timedelta(seconds=n) for n in range(1, 5)]
+    assert await storage.offline.append_many(JULIET, [(message(9), STAMP)], quota=5) == (False,)
+    assert await storage.offline.append_many(JULIET, [], quota=5) == ()
+    assert await storage.offline.count(JULIET) == 5
+    # and append sees what append_many stored
+    assert not await storage.offline.append(JULIET, message(10), stamp=STAMP, quota=5)
+    assert await storage.offline.append(JULIET, message(11), stamp=STAMP, quota=6)
+
+
+async def test_append_many_checks_before_storing_anything(storage: Storage) -> None:
+    naive = datetime(2024, 1, 1)
+    with pytest.raises(ValueError):
+        await storage.offline.append_many(
+            JULIET, [(message(1), STAMP), (message(2), naive)], quota=5
+        )
+    with pytest.raises(ValueError):
+        await storage.offline.append_many(JULIET, [(message(1), STAMP)], quota=-1)
+    assert await storage.offline.count(JULIET) == 0
+
+
+async def test_concurrent_append_many_never_exceed_quota(storage_url: str) -> None:
+    first = await open_storage(storage_url)
+    second = await open_storage(storage_url)
+    try:
+        results = await asyncio.gather(
+            *(
+                (first if n % 2 else second).offline.append_many(
+                    JULIET, [(message(10 * n + k), STAMP) for k in range(4)], quota=10
+                )
+                for n in range(6)
+            )
+        )
+        flags = [flag for result in results for flag in result]
+        assert flags.count(True) == 10
+        assert await first.offline.count(JULIET) == 10
+    finally:
+        await first.close()
+        await second.close()

@@ -51,12 +51,11 @@ from xmppx.storage._records import (
 )
 from xmppx.storage._util import (
     check_limit,
-    check_quota,
+    check_offline_batch,
     dedupe_jids,
     dump_config,
     load_config,
     redact_url,
-    require_aware,
 )
 
 __all__ = ["PostgresStorage"]
@@ -81,6 +80,8 @@ class _Record(Protocol):
 
 class _Connection(Protocol):
     async def execute(self, query: str, *args: object) -> str: ...
+
+    async def executemany(self, command: str, args: Iterable[Sequence[object]]) -> None: ...
 
     async def fetch(self, query: str, *args: object) -> list[_Record]: ...
 
@@ -470,8 +471,15 @@ class _Offline:
         self._db = db
 
     async def append(self, user: str, stanza: bytes, *, stamp: datetime, quota: int) -> bool:
-        require_aware("stamp", stamp)
-        check_quota(quota)
+        (stored,) = await self.append_many(user, [(stanza, stamp)], quota=quota)
+        return stored
+
+    async def append_many(
+        self, user: str, messages: Sequence[tuple[bytes, datetime]], *, quota: int
+    ) -> tuple[bool, ...]:
+        batch = check_offline_batch(messages, quota)
+        if not batch:
+            return ()
         async with self._db.tx() as conn:
             # Serializes appends for this user across all connections and processes until
             # commit, so the count below cannot be stale when we insert.
@@ -481,15 +489,13 @@ class _Offline:
             stored = await conn.fetchval(
                 "SELECT count(*) FROM offline_messages WHERE username = $1", user
             )
-            if int(cast(int, stored)) >= quota:
-                return False
-            await conn.execute(
+            room = max(quota - int(cast(int, stored)), 0)
+            await conn.executemany(
                 "INSERT INTO offline_messages (username, stanza, stamp) VALUES ($1, $2, $3)",
-                user,
-                stanza,
-                stamp,
+                [(user, stanza, stamp) for stanza, stamp in batch[:room]],
             )
-        return True
+        taken = min(room, len(batch))
+        return (True,) * taken + (False,) * (len(batch) - taken)
 
     async def count(self, user: str) -> int:
         async with self._db.conn() as conn:
