@@ -109,8 +109,8 @@ def test_what_is_worth_storing() -> None:
 
 async def test_a_flood_is_stored_in_order_up_to_the_quota(make_server: Any) -> None:
     """Messages to an offline user arriving faster than they are stored are stored in
-    arrival order, several with one commit; past the quota each one is bounced with
-    service-unavailable, and the user gets exactly the stored ones, in order."""
+    arrival order; past the quota each one is bounced with service-unavailable, and the
+    user gets exactly the stored ones, in order (XEP-0160 §3)."""
     server = await make_server(users=("romeo", "juliet", "mercutio"), offline__quota=150)
     romeo = await Peer.connect(server, "romeo@localhost/orchard")
     mercutio = await Peer.connect(server, "mercutio@localhost/street")

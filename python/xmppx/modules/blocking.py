@@ -111,11 +111,6 @@ class Blocking(RosterDependent):
     async def blocks_async(self, user: BareJID, jid: JID) -> bool:
         return matches(await self._load(user), jid)
 
-    async def blocklist_async(self, user: BareJID) -> frozenset[str]:
-        """``user``'s blocked JIDs (for ``matches``), loaded from storage if not held:
-        one read for several senders checked together."""
-        return await self._load(user)
-
     async def _load(self, user: BareJID) -> frozenset[str]:
         hit = self._lists.get(user)
         if hit is not None:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xmppx import ns
 from xmppx.core import BareJID, Element, JIDError, parse, parse_jid
 from xmppx.errors import StanzaError, stanza_error_reply
-from xmppx.modules.blocking import Blocking, matches
+from xmppx.modules.blocking import Blocking
 from xmppx.modules.presence import delay_element
 from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module
 
@@ -61,12 +61,6 @@ _HINTS: Final = "urn:xmpp:hints"
 _NO_STORE: Final = frozenset({"no-store", "no-permanent-store"})
 _STORED_TYPES: Final = frozenset({"normal", "chat"})
 _FULL: Final = "the recipient's offline storage is full"
-#: Most messages for one recipient stored with one commit.
-_BATCH: Final = 256
-
-#: A message waiting to be stored: its sender's session (for a bounce), the stanza, when
-#: it arrived, and what its ``store_offline`` call waits on.
-_Queued = tuple["Session | None", Element, datetime.datetime, "asyncio.Future[None]"]
 
 
 def worth_storing(stanza: Element) -> bool:
@@ -94,10 +88,7 @@ class OfflineMessages(RosterDependent):
         #: The per-user quota (messages): ``offline.quota``, default :data:`OFFLINE_QUOTA`.
         self.quota: int = int(self.setting("offline.quota", OFFLINE_QUOTA))
         self._delivery_locks: KeyedLocks[BareJID] = KeyedLocks()
-        #: Messages waiting to be stored, per recipient, and the recipients being written
-        #: (``_write_queued``).
-        self._queued: dict[BareJID, list[_Queued]] = {}
-        self._writing: set[BareJID] = set()
+        self._write_locks: KeyedLocks[BareJID] = KeyedLocks()
         #: Appends under way per recipient (a flood is refused before it queues up).
         self._in_flight: dict[BareJID, int] = {}
         self._blocking: Blocking | None = None
@@ -118,12 +109,11 @@ class OfflineMessages(RosterDependent):
         self.tasks.adopt(asyncio.current_task())
         self._in_flight[bare] = in_flight + 1
         try:
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            queue = self._queued.setdefault(bare, [])
-            queue.append((session, stanza, datetime.datetime.now(datetime.UTC), done))
-            if bare not in self._writing:
-                await self._write_queued(bare)
-            await done
+            # One append per recipient at a time, in arrival order: the storage's own
+            # queue then never holds a flood of slow durable writes that other reads
+            # (routing, bounces) would wait behind.
+            async with self._write_locks.hold(bare):
+                await self._store(session, stanza, bare)
         finally:
             left = self._in_flight[bare] - 1
             if left:
@@ -131,58 +121,22 @@ class OfflineMessages(RosterDependent):
             else:
                 del self._in_flight[bare]
 
-    async def _write_queued(self, bare: BareJID) -> None:
-        """Store everything queued for ``bare``, in arrival order, a batch (one storage
-        call, one commit) at a time, until nothing is left; one writer per recipient,
-        so the order holds on any storage driver."""
-        self._writing.add(bare)
-        try:
-            while queue := self._queued.get(bare):
-                batch = queue[:_BATCH]
-                del queue[:_BATCH]
-                try:
-                    await self._store(bare, batch)
-                except Exception as exc:  # the storage failed: these callers hear it
-                    for *_, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                except BaseException:  # cancelled (the server stops): so are they
-                    for *_, done in batch:
-                        done.cancel()
-                    raise
-        finally:
-            self._writing.discard(bare)
-            left = self._queued.pop(bare, [])
-            for *_, done in left:  # only after cancellation: nobody writes them now
-                done.cancel()
-
-    async def _store(self, bare: BareJID, batch: list[_Queued]) -> None:
-        blocked: frozenset[str] = frozenset()
+    async def _store(self, session: Session | None, stanza: Element, bare: BareJID) -> None:
         if self._blocking is not None:
-            blocked = await self._blocking.blocklist_async(bare)
-        keep: list[_Queued] = []
-        for item in batch:
-            session, stanza, _, done = item
             try:
                 sender = parse_jid(stanza.get("from") or "")
             except JIDError:
-                done.set_result(None)
-                continue
-            if blocked and matches(blocked, sender):
+                return
+            if await self._blocking.blocks_async(bare, sender):
                 self._bounce(session, stanza, StanzaError("service-unavailable"))
-                done.set_result(None)
-                continue
-            keep.append(item)
-        if keep:
-            stored = await self.server.storage.offline.append_many(
-                str(bare),
-                [(stanza.serialize(), stamp) for _, stanza, stamp, _ in keep],
-                quota=self.quota,
-            )
-            for (session, stanza, _, done), ok in zip(keep, stored, strict=True):
-                if not ok:
-                    self._bounce(session, stanza, StanzaError("service-unavailable", _FULL))
-                done.set_result(None)
+                return
+        stamp = datetime.datetime.now(datetime.UTC)
+        stored = await self.server.storage.offline.append(
+            str(bare), stanza.serialize(), stamp=stamp, quota=self.quota
+        )
+        if not stored:
+            self._bounce(session, stanza, StanzaError("service-unavailable", _FULL))
+            return
         # The recipient may have come online while we were storing: hand it over now.
         for target in self.server.sessions.available(bare):
             if target.priority >= 0:

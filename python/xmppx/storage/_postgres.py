@@ -51,11 +51,12 @@ from xmppx.storage._records import (
 )
 from xmppx.storage._util import (
     check_limit,
-    check_offline_batch,
+    check_quota,
     dedupe_jids,
     dump_config,
     load_config,
     redact_url,
+    require_aware,
 )
 
 __all__ = ["PostgresStorage"]
@@ -80,8 +81,6 @@ class _Record(Protocol):
 
 class _Connection(Protocol):
     async def execute(self, query: str, *args: object) -> str: ...
-
-    async def executemany(self, command: str, args: Iterable[Sequence[object]]) -> None: ...
 
     async def fetch(self, query: str, *args: object) -> list[_Record]: ...
 
@@ -471,15 +470,8 @@ class _Offline:
         self._db = db
 
     async def append(self, user: str, stanza: bytes, *, stamp: datetime, quota: int) -> bool:
-        (stored,) = await self.append_many(user, [(stanza, stamp)], quota=quota)
-        return stored
-
-    async def append_many(
-        self, user: str, messages: Sequence[tuple[bytes, datetime]], *, quota: int
-    ) -> tuple[bool, ...]:
-        batch = check_offline_batch(messages, quota)
-        if not batch:
-            return ()
+        require_aware("stamp", stamp)
+        check_quota(quota)
         async with self._db.tx() as conn:
             # Serializes appends for this user across all connections and processes until
             # commit, so the count below cannot be stale when we insert.
@@ -489,13 +481,15 @@ class _Offline:
             stored = await conn.fetchval(
                 "SELECT count(*) FROM offline_messages WHERE username = $1", user
             )
-            room = max(quota - int(cast(int, stored)), 0)
-            await conn.executemany(
+            if int(cast(int, stored)) >= quota:
+                return False
+            await conn.execute(
                 "INSERT INTO offline_messages (username, stanza, stamp) VALUES ($1, $2, $3)",
-                [(user, stanza, stamp) for stanza, stamp in batch[:room]],
+                user,
+                stanza,
+                stamp,
             )
-        taken = min(room, len(batch))
-        return (True,) * taken + (False,) * (len(batch) - taken)
+        return True
 
     async def count(self, user: str) -> int:
         async with self._db.conn() as conn:

@@ -188,16 +188,6 @@ class OfflineStore(Protocol):
         """
         ...
 
-    async def append_many(
-        self, user: str, messages: Sequence[tuple[bytes, datetime]], *, quota: int
-    ) -> tuple[bool, ...]:
-        """Store ``messages`` (``(stanza, stamp)`` pairs) for ``user`` in this order, as
-        many ``append`` calls would, in one atomic, durable step: one flag per message,
-        ``True`` once committed, ``False`` for those that found the quota full (the
-        last ones).  For a server storing a flood towards one recipient with one commit
-        instead of one per message."""
-        ...
-
     async def count(self, user: str) -> int:
         """How many messages are stored for ``user``."""
         ...

@@ -77,10 +77,11 @@ from xmppx.storage._records import (
 )
 from xmppx.storage._util import (
     check_limit,
-    check_offline_batch,
+    check_quota,
     dedupe_jids,
     dump_config,
     load_config,
+    require_aware,
 )
 
 __all__ = ["MEMORY_PATH", "SQLITE_BUSY_TIMEOUT_MS", "SqliteStorage"]
@@ -744,20 +745,11 @@ class _Offline:
         self._db = db
 
     async def append(self, user: str, stanza: bytes, *, stamp: datetime, quota: int) -> bool:
-        (stored,) = await self.append_many(user, [(stanza, stamp)], quota=quota)
-        return stored
+        require_aware("stamp", stamp)
+        check_quota(quota)
+        micros = _to_micros(stamp)
 
-    async def append_many(
-        self, user: str, messages: Sequence[tuple[bytes, datetime]], *, quota: int
-    ) -> tuple[bool, ...]:
-        rows = [
-            (user, stanza, _to_micros(stamp))
-            for stanza, stamp in check_offline_batch(messages, quota)
-        ]
-        if not rows:
-            return ()
-
-        def run(conn: _Conn) -> tuple[bool, ...]:
+        def run(conn: _Conn) -> bool:
             # Atomic: the worker runs one transaction at a time, and BEGIN IMMEDIATE holds
             # the database write lock against other processes from the count on.  The
             # count is counted once and then kept up to date in the worker's memo (a
@@ -769,14 +761,15 @@ class _Offline:
                 stored = _one_int(
                     conn, "SELECT count(*) FROM offline_messages WHERE username = ?", (user,)
                 )
-            room = max(quota - stored, 0)
-            conn.executemany(
+            if stored >= quota:
+                memo[key] = stored
+                return False
+            conn.execute(
                 "INSERT INTO offline_messages (username, stanza, stamp) VALUES (?, ?, ?)",
-                rows[:room],
+                (user, stanza, micros),
             )
-            taken = min(room, len(rows))
-            memo[key] = stored + taken
-            return (True,) * taken + (False,) * (len(rows) - taken)
+            memo[key] = stored + 1
+            return True
 
         return await self._db.write(run, durable=True)
 

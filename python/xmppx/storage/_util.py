@@ -40,18 +40,6 @@ def check_quota(quota: int) -> None:
         raise ValueError(f"quota must be >= 0, got {quota}")
 
 
-def check_offline_batch(
-    messages: Iterable[tuple[bytes, datetime]], quota: int
-) -> list[tuple[bytes, datetime]]:
-    """The arguments of ``OfflineStore.append_many`` checked before anything is stored:
-    ``ValueError`` for a negative quota or a naive stamp; the messages as a list."""
-    check_quota(quota)
-    batch = list(messages)
-    for _, stamp in batch:
-        require_aware("stamp", stamp)
-    return batch
-
-
 def dedupe_jids(jids: Iterable[str]) -> tuple[str, ...]:
     """``jids`` in the given order without repeats; ``ValueError`` on an empty string
     (also when a single ``str`` is passed by mistake, which would iterate characters)."""
