@@ -214,3 +214,24 @@ async def test_a_commit_that_fails_leaves_the_quota_right(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result == {"failed": True, "stored": 3, "accepted": 2, "now": 5}
+
+
+async def test_durable_batches_keep_the_order_of_the_queue(tmp_path: Path) -> None:
+    """The SQLite thread runs calls in the order they were made; durable writes that
+    share a commit do not overtake a read queued between them, nor the read them: a
+    count made between the third and fourth of six appends sees three."""
+    storage = await open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        calls = []
+        for round_ in range(20):
+            user = f"u{round_}@localhost"
+            calls += [
+                *(storage.offline.append(user, b"<m/>", stamp=_STAMP, quota=9) for _ in range(3)),
+                storage.offline.count(user),
+                *(storage.offline.append(user, b"<m/>", stamp=_STAMP, quota=9) for _ in range(3)),
+                storage.offline.count(user),
+            ]
+        results = await asyncio.gather(*calls)
+        assert results == [True, True, True, 3, True, True, True, 6] * 20
+    finally:
+        await storage.close()
