@@ -260,10 +260,12 @@ class _Worker:
                             held.append(nxt)
                             break
                         batch.append(nxt)
-                    del job
-                    self._durable_batch(batch)
-                    del batch
-                    continue
+                    if len(batch) > 1:
+                        del job
+                        self._durable_batch(batch)
+                        del batch
+                        continue
+                    del batch  # alone: an ordinary job (its own synced transaction)
                 loop, future, fn, args = job
                 if future.cancelled():  # cancelled before it started: skip it
                     continue
@@ -330,24 +332,20 @@ class _Worker:
             conn.close()
 
     def _durable(self, fn: Callable[[_Conn], _T]) -> _T:
-        """A durable write on its own (``_run`` sends durable writes through
-        ``_durable_batch``; this is their marker and the single-job form)."""
+        """A durable write on its own (the marker by which ``_run`` finds durable writes
+        to run together through ``_durable_batch``)."""
         return self._transaction(fn, "BEGIN IMMEDIATE", True)
 
+    def _abort(self, conn: _Conn) -> None:
+        """After a failure in a transaction: forget what it memoized, undo what is left."""
+        self._memo.clear()
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
     def _durable_batch(self, batch: list[_Job]) -> None:
-        """Run durable writes in one transaction with one synced commit (group commit):
-        each in a savepoint, so one that fails is rolled back alone and fails alone;
-        results are handed back only once the commit is on disk."""
-        if len(batch) == 1:
-            loop, future, fn, args = batch[0]
-            if not future.cancelled():
-                try:
-                    value: object = fn(*args)
-                    ok = True
-                except BaseException as exc:
-                    value, ok = exc, False
-                self._hand_back(loop, future, ok, value)
-            return
+        """Run several durable writes in one transaction with one synced commit (group
+        commit): each in a savepoint, so one that fails is rolled back alone and fails
+        alone; results are handed back only once the commit is on disk."""
         results: list[tuple[bool, object]] = []
         conn = self._conn
         try:
@@ -373,9 +371,7 @@ class _Worker:
                     conn.execute("RELEASE job")
                 conn.execute("COMMIT")
             except BaseException:
-                self._memo.clear()
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                self._abort(conn)
                 raise
             finally:
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -397,10 +393,7 @@ class _Worker:
                     result = fn(conn)
                     conn.execute("COMMIT")
                 except BaseException:
-                    # fn or the commit failed: nothing it did holds, nor what it memoized
-                    self._memo.clear()
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    self._abort(conn)  # fn or the commit failed
                     raise
                 return result
             finally:
