@@ -25,13 +25,16 @@ Example (XEP-0049 §2.3)::
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from xmppx import ns
 from xmppx.core import Element, parse
 from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
 from xmppx.modules.roster import own_account
+
+if TYPE_CHECKING:
+    from xmppx.server._server import XMPPServer
 
 __all__ = ["MAX_PRIVATE_BYTES", "PrivateStorage", "private_key"]
 
@@ -58,6 +61,11 @@ def _check(fragment: Element) -> str:
 class PrivateStorage(Module):
     features = (ns.PRIVATE,)
 
+    def __init__(self, server: XMPPServer) -> None:
+        super().__init__(server)
+        #: the largest accepted, serialized (``private.max_bytes``)
+        self.max_bytes = int(self.setting("private.max_bytes", MAX_PRIVATE_BYTES))
+
     async def on_get(self, req: IqRequest) -> Element | None:
         user = own_account(req, "private data")
         children = req.payload.children
@@ -80,9 +88,8 @@ class PrivateStorage(Module):
         for fragment in children:
             key = _check(fragment)
             data = fragment.serialize()
-            limit = int(self.setting("private.max_bytes", MAX_PRIVATE_BYTES))
-            if len(data) > limit:
-                raise StanzaError("not-acceptable", f"a fragment is at most {limit} bytes")
+            if len(data) > self.max_bytes:
+                raise StanzaError("not-acceptable", f"a fragment is at most {self.max_bytes} bytes")
             writes[key] = data
         for key, data in writes.items():
             await self.server.storage.private.put(str(user), key, data)

@@ -21,12 +21,15 @@ Example (XEP-0054 §3.1)::
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from xmppx import ns
 from xmppx.core import Element, parse
 from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
+
+if TYPE_CHECKING:
+    from xmppx.server._server import XMPPServer
 
 __all__ = ["MAX_VCARD_BYTES", "VCARD_KEY", "VCardTemp"]
 
@@ -41,6 +44,11 @@ VCARD_KEY: Final = "vcard-temp"
 class VCardTemp(Module):
     features = (ns.VCARD,)
     account_features = (ns.VCARD,)
+
+    def __init__(self, server: XMPPServer) -> None:
+        super().__init__(server)
+        #: the largest accepted, serialized (``vcard.max_bytes``)
+        self.max_bytes = int(self.setting("vcard.max_bytes", MAX_VCARD_BYTES))
 
     async def on_get(self, req: IqRequest) -> Element | None:
         user = req.account
@@ -61,9 +69,8 @@ class VCardTemp(Module):
         if vcard.name != "vCard":
             raise StanzaError("bad-request", "expected <vCard xmlns='vcard-temp'/>")
         data = vcard.serialize()
-        limit = int(self.setting("vcard.max_bytes", MAX_VCARD_BYTES))
-        if len(data) > limit:
-            raise StanzaError("not-acceptable", f"a vCard is at most {limit} bytes")
+        if len(data) > self.max_bytes:
+            raise StanzaError("not-acceptable", f"a vCard is at most {self.max_bytes} bytes")
         await self.server.storage.private.put(str(user), VCARD_KEY, data)
         return None
 
