@@ -87,6 +87,34 @@ def _ref_step(steps: Sequence[dict[str, Any]], rate: int) -> dict[str, Any] | No
     return None
 
 
+def _steps_by_rate(
+    rounds: Sequence[Sequence[dict[str, Any]]],
+    medians: Sequence[str],
+    *,
+    optional: Sequence[str] = (),
+    first: Sequence[str] = (),
+    total: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The offered-rate steps of several rounds (chat or one MUC set), one entry per
+    rate: how many rounds ran it, the first round's value of each key in ``first``, the
+    median of each in ``medians`` (and in ``optional``, NaN where a round lacks it), the
+    sum of each in ``total``, and how many rounds sustained the rate and how many were
+    generator-bound."""
+    rates = sorted({st["offered_per_s"] for steps in rounds for st in steps})
+    out: dict[str, Any] = {}
+    for rate in rates:
+        sts = [st for steps in rounds for st in steps if st["offered_per_s"] == rate]
+        entry: dict[str, Any] = {"rounds": len(sts)}
+        entry.update((k, sts[0][k]) for k in first)
+        entry.update((k, _median([x[k] for x in sts])) for k in medians)
+        entry.update((k, _median([x.get(k, math.nan) for x in sts])) for k in optional)
+        entry.update((k, sum(int(x[k]) for x in sts)) for k in total)
+        entry["sustained_rounds"] = sum(1 for x in sts if x["sustained"])
+        entry["generator_bound_rounds"] = sum(1 for x in sts if x["generator_bound"])
+        out[str(rate)] = entry
+    return out
+
+
 def summarize(rounds: Sequence[dict[str, Any]], servers: Sequence[str]) -> dict[str, Any]:
     """Per server: medians over rounds of every headline number, plus flags."""
     out: dict[str, Any] = {}
@@ -136,28 +164,18 @@ def summarize(rounds: Sequence[dict[str, Any]], servers: Sequence[str]) -> dict[
             s["kb_per_idle_conn_at"] = top
         chats = [r["chat"] for r in runs if "chat" in r and r["chat"].get("steps")]
         if chats:
-            rates = sorted({st["offered_per_s"] for c in chats for st in c["steps"]})
-            steps: dict[str, Any] = {}
-            for rate in rates:
-                sts = [st for c in chats for st in c["steps"] if st["offered_per_s"] == rate]
-                steps[str(rate)] = {
-                    "rounds": len(sts),
-                    "delivered_per_s": _median([x["delivered_per_s"] for x in sts]),
-                    "p50_ms": _median([x["p50_ms"] for x in sts]),
-                    "p99_ms": _median([x["p99_ms"] for x in sts]),
-                    "server_cpu_us_per_msg": _median([x["server_cpu_us_per_msg"] for x in sts]),
-                    "server_cpu_util": _median([x["server_cpu_util"] for x in sts]),
-                    "gen_cpu_util": _median([x["gen_cpu_util"] for x in sts]),
-                    "other_util_server_core": _median(
-                        [x.get("other_util_server_core", math.nan) for x in sts]
-                    ),
-                    "other_util_gen_core": _median(
-                        [x.get("other_util_gen_core", math.nan) for x in sts]
-                    ),
-                    "sustained_rounds": sum(1 for x in sts if x["sustained"]),
-                    "generator_bound_rounds": sum(1 for x in sts if x["generator_bound"]),
-                }
-            s["chat_steps"] = steps
+            s["chat_steps"] = _steps_by_rate(
+                [c["steps"] for c in chats],
+                (
+                    "delivered_per_s",
+                    "p50_ms",
+                    "p99_ms",
+                    "server_cpu_us_per_msg",
+                    "server_cpu_util",
+                    "gen_cpu_util",
+                ),
+                optional=("other_util_server_core", "other_util_gen_core"),
+            )
             s["peak_delivered_per_s"] = _median([c["peak_delivered_per_s"] for c in chats])
             s["saturation_offered_per_s"] = _median([c["saturation_offered_per_s"] for c in chats])
             ref = [_ref_step(c["steps"], REFERENCE_RATE) for c in chats]
@@ -273,26 +291,20 @@ def _summarize_im(runs: Sequence[dict[str, Any]], s: dict[str, Any]) -> None:
             if not runs_:
                 sets[label] = {"error": errs[0] if errs else "no step ran"}
                 continue
-            rates = sorted({st["offered_per_s"] for r in runs_ for st in r["steps"]})
-            steps: dict[str, Any] = {}
-            for rate in rates:
-                sts = [st for r in runs_ for st in r["steps"] if st["offered_per_s"] == rate]
-                steps[str(rate)] = {
-                    "rounds": len(sts),
-                    "messages_per_s": sts[0]["messages_per_s"],
-                    "delivered_per_s": _median([x["delivered_per_s"] for x in sts]),
-                    "p50_ms": _median([x["p50_ms"] for x in sts]),
-                    "p99_ms": _median([x["p99_ms"] for x in sts]),
-                    "server_cpu_us_per_delivery": _median(
-                        [x["server_cpu_us_per_delivery"] for x in sts]
-                    ),
-                    "server_cpu_util": _median([x["server_cpu_util"] for x in sts]),
-                    "other_util_server_core": _median([x["other_util_server_core"] for x in sts]),
-                    "gen_cpu_util": _median([x["gen_cpu_util"] for x in sts]),
-                    "errors": sum(int(x["errors"]) for x in sts),
-                    "sustained_rounds": sum(1 for x in sts if x["sustained"]),
-                    "generator_bound_rounds": sum(1 for x in sts if x["generator_bound"]),
-                }
+            steps = _steps_by_rate(
+                [r["steps"] for r in runs_],
+                (
+                    "delivered_per_s",
+                    "p50_ms",
+                    "p99_ms",
+                    "server_cpu_us_per_delivery",
+                    "server_cpu_util",
+                    "other_util_server_core",
+                    "gen_cpu_util",
+                ),
+                first=("messages_per_s",),
+                total=("errors",),
+            )
             caps = []
             for r in runs_:
                 ok = [
