@@ -29,14 +29,18 @@ from xmppx.core._api import XMLStreamError
 from xmppx.core._py._element import Element, expand_names
 from xmppx.core._py._element import _new_element as new_element
 
-__all__ = ["START_TAG", "content_span", "decode", "first_child_namespace"]
+__all__ = ["QNAME", "START_TAG", "TAG_REST", "content_span", "decode", "first_child_namespace"]
 
 #: Contexts kept per thread (a server has one or two: jabber:client, jabber:server).
 _MAX_CONTEXTS: Final = 8
 #: Bytes of stanzas one expat document reads before a new one replaces it (``_Decoder``).
 _RENEW_BYTES: Final = 1 << 20
-#: A start tag: its name as written, then its attributes up to the closing '>'.
-START_TAG: Final = re.compile(rb"<([^\s/>]++)(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
+#: A qualified name as written in a tag.
+QNAME: Final = re.compile(rb"[^\s/>]++")
+#: The rest of a start tag after its name: attributes (quoted values may hold '>'), '>'.
+TAG_REST: Final = re.compile(rb"(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
+#: A start tag: its name as written (group 1), then the rest.
+START_TAG: Final = re.compile(b"<(" + QNAME.pattern + b")" + TAG_REST.pattern)
 #: One attribute of a start tag: its name and its value in either quotes.
 _ATTRIBUTE: Final = re.compile(rb"\s++([^\s=/>]++)\s*+=\s*+(?:'([^']*+)'|\"([^\"]*+)\")")
 

@@ -116,6 +116,7 @@ from xmppx.core._api import (
     XMLStreamError,
 )
 from xmppx.core._py._element import Element, expand_names
+from xmppx.core._py._lazy import QNAME, TAG_REST
 from xmppx.core._py._serializer import escape_attr
 
 __all__ = ["StreamParser", "parse"]
@@ -156,10 +157,6 @@ _ANGLE: Final = re.compile(b"[<>]")
 _MARKUP: Final = re.compile(b"<[!?]")
 _PREDEFINED: Final = frozenset({b"amp", b"lt", b"gt", b"apos", b"quot"})
 _XML_DECL_END: Final = b" \t\r\n?"
-#: The rest of a start tag after its name: attributes (quoted values may hold '>'), '>'.
-_TAG_REST: Final = re.compile(rb"(?:[^'\">]++|'[^']*+'|\"[^\"]*+\")*+>")
-#: A qualified name as written in a tag.
-_QNAME: Final = re.compile(rb"[^\s/>]+")
 #: pyexpat interns every element and attribute name it reads for the parser's lifetime
 #: in a dict; past this many the dict is emptied.
 _INTERN_MAX: Final = 4096
@@ -489,7 +486,7 @@ class StreamParser:
         # -- the fast path (module docstring): counts, limits, lazy stanzas --------------
         window = self._window
         whitespace = _WS_BYTES
-        tag_rest = _TAG_REST.match
+        tag_rest = TAG_REST.match
 
         def fast_ns(prefix: str | None, uri: str | None) -> None:
             nonlocal nsdecls
@@ -840,10 +837,10 @@ class StreamParser:
             buf, off = self._recent + self._cur, base - len(self._recent)
             if off != at:
                 return None
-        name = _QNAME.match(buf, at - off + 1)
+        name = QNAME.match(buf, at - off + 1)
         if name is None:
             return None
-        m = _TAG_REST.match(buf, name.end())
+        m = TAG_REST.match(buf, name.end())
         if m is None:
             return None
         end = m.end() - 1
@@ -923,7 +920,7 @@ class StreamParser:
         if lt < 0 or buf[lt + 1 : lt + 2] in (b"", b"/", b"!", b"?"):
             return None
         end = len(buf) if whole else i
-        if not whole and _TAG_REST.match(buf, lt + 1, end) is not None:
+        if not whole and TAG_REST.match(buf, lt + 1, end) is not None:
             return None  # that tag was complete: the error is after it
         p = lt + 1
         while p < end and buf[p] not in _NAME_END:
@@ -992,7 +989,7 @@ class StreamParser:
         elif buf[lt + 1 : lt + 2] == b"/":
             close = buf.find(b">", lt, i)
         else:
-            m = _TAG_REST.match(buf, lt + 1, i)
+            m = TAG_REST.match(buf, lt + 1, i)
             close = -1 if m is None else m.end() - 1
         if lt >= 0 and close < 0:
             return False  # the error is inside that tag
