@@ -902,6 +902,14 @@ class StreamParser:
             )
         _fail("policy-violation", f"a stanza exceeds max_stanza_bytes={self._max_stanza_bytes}")
 
+    def _reread(self, offset: int) -> tuple[bytes, int] | None:
+        """The bytes to read an error at stream ``offset`` again in (the input since the
+        last '<' before the current data, then that data) and ``offset``'s index in
+        them; ``None`` when they do not hold it."""
+        buf = self._recent + self._cur
+        i = offset - (self._cur_base - len(self._recent))
+        return (buf, i) if 0 <= i <= len(buf) else None
+
     def _in_tag(self, offset: int, whole: bool) -> tuple[str, str] | None:
         """An error at stream ``offset`` inside a start tag (``whole``: an error expat
         only finds once the tag is read): the contract's reading, byte by byte, meets
@@ -912,10 +920,10 @@ class StreamParser:
         section, where a '<' opens nothing)."""
         if self._in_cdata:
             return None
-        buf = self._recent + self._cur
-        i = offset - (self._cur_base - len(self._recent))
-        if not 0 <= i <= len(buf):
+        found = self._reread(offset)
+        if found is None:
             return None
+        buf, i = found
         lt = buf.rfind(b"<", 0, i + 1 if whole else i)
         if lt < 0 or buf[lt + 1 : lt + 2] in (b"", b"/", b"!", b"?"):
             return None
@@ -979,10 +987,10 @@ class StreamParser:
         """At stream level, whether expat's error at stream ``offset`` ends a run of
         text it had not reported yet (``]]>`` is one token for expat): the text is
         ``bad-format`` first."""
-        buf = self._recent + self._cur
-        i = offset - (self._cur_base - len(self._recent))
-        if not 0 <= i <= len(buf):
+        found = self._reread(offset)
+        if found is None:
             return False
+        buf, i = found
         lt = buf.rfind(b"<", 0, i)
         if lt < 0:  # these bytes begin outside any tag (a replay starts there)
             close = -1
