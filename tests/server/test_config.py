@@ -89,3 +89,26 @@ def test_errors_name_the_option(tmp_path: Path, text: str, message: str) -> None
     with pytest.raises(ConfigError) as info:
         load_config(conf)
     assert message in str(info.value)
+
+
+def test_module_fallbacks_are_the_documented_defaults() -> None:
+    """A module embedded with a hand-made ``Config`` that lacks one of its keys falls
+    back to its own constant (``Module.setting``); each must be the default the README
+    documents for that key, so the two never disagree."""
+    from xmppx.modules import blocking, offline, private, roster, vcard
+    from xmppx.modules.muc import _service as muc
+
+    defaults = {o.key: o.default for o in OPTIONS}
+    fallbacks = {
+        "roster.max_items": roster.MAX_ROSTER_ITEMS,
+        "offline.quota": offline.OFFLINE_QUOTA,
+        "blocking.max_items": blocking.MAX_BLOCKED,
+        "vcard.max_bytes": vcard.MAX_VCARD_BYTES,
+        "private.max_bytes": private.MAX_PRIVATE_BYTES,
+        "muc.max_rooms_per_user": muc.MAX_ROOMS_PER_USER,
+        "muc.max_occupants": muc.MAX_OCCUPANTS,
+        "muc.history_size": muc.HISTORY_SIZE,
+        "muc.message_rate": muc.MESSAGE_RATE,
+        "muc.message_burst": muc.MESSAGE_BURST,
+    }
+    assert {key: defaults[key] for key in fallbacks} == fallbacks
