@@ -484,3 +484,83 @@ def test_the_stream_parser_renews_its_expat_between_stanzas(
     assert all(_undecoded(e) for e in got)  # still the fast path
     assert [e.first_child_namespace() for e in got] == [f"urn:x{i}" for i in range(200)]
     assert got[150] == PY.parse(b"<presence a150='150'><x150 xmlns='urn:x150'/></presence>")
+
+
+@pytest.mark.parametrize(
+    "gap", [b"<![CDATA[ ]]>", b"&#32;", b"<![CDATA[]]>\n"], ids=["cdata", "reference", "cdata-nl"]
+)
+@pytest.mark.parametrize(
+    ("rest", "then", "fast"),
+    [
+        (b"<message><body>a</body></message>", b"", True),  # the feed ends after an end tag
+        (b"<message><body>a</body></message>\n ", b"", True),  # ... and whitespace
+        (b"<presence/>", b"", True),  # ... after an empty-element stanza
+        (b"<presence/><iq type='get' id='1'", b"/>", True),  # ... inside a start tag
+        (b"<presence/><![CDATA[ ]]>", b"", True),  # ... after a CDATA section
+        (b"<presence/><message><body>a", b"</body></message>", False),  # ... inside a stanza
+    ],
+    ids=["end-tag", "whitespace", "empty", "in-tag", "cdata", "in-stanza"],
+)
+def test_a_replay_returns_to_the_fast_path(
+    gap: bytes, rest: bytes, then: bytes, fast: bool
+) -> None:
+    """Text between stanzas (a CDATA keepalive, a reference) is read by the full
+    handlers; the first feed that ends with no stanza open (or inside a start tag) takes
+    the fast path again, and later stanzas are lazy."""
+    later = [b"<iq type='result' id='2'/>", b"<message to='a@b'><body>c</body></message>"]
+    feeds = [HEADER, b"<presence/>" + gap + rest, then, b" ", *later, b"</stream:stream>"]
+    parser = PY.StreamParser()
+    got: list[Any] = []
+    fast_after: list[bool] = []
+    for data in feeds:
+        got += parser.feed(data)
+        fast_after.append(parser._fast)
+    assert fast_after[1] == fast
+    assert all(fast_after[2:-1])
+    stanzas = [e for e in got if not isinstance(e, StreamHeader | StreamEnd)]
+    assert all(_undecoded(e) for e in stanzas[-2:])
+    assert [e.serialize() for e in stanzas[-2:]] == later
+    assert isinstance(got[-1], StreamEnd)
+    both_agree(b"".join(feeds))
+
+
+def test_the_stream_parser_renews_its_expat_inside_a_stanza(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer whose every feed ends inside a stanza's content still gets its expat
+    replaced: the renewal replays the kept bytes of the stanza in progress."""
+    from xmppx.core._py import _parser
+
+    monkeypatch.setattr(_parser, "_RENEW_BYTES", 500)
+    parser = PY.StreamParser()
+    parser.feed(HEADER)
+    parsers = set()
+    got: list[Any] = []
+    pending = b""
+    for i in range(100):
+        stanza = b"<message id='%d'><body>n%d</body><x%d xmlns='urn:x%d'/></message>" % (i, i, i, i)
+        got += parser.feed(pending + stanza[:20])  # every feed ends inside the body
+        pending = stanza[20:]
+        parsers.add(id(parser._expat))
+    got += parser.feed(pending)
+    assert len(parsers) > 5
+    assert [e.get("id") for e in got] == [str(i) for i in range(100)]
+    assert all(_undecoded(e) for e in got)
+    assert [e.findtext("body") for e in got] == [f"n{i}" for i in range(100)]
+    assert {e.first_child_namespace() for e in got} == {"jabber:client"}
+
+
+def test_after_a_replay_the_expat_is_renewed_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Distinct names after a CDATA keepalive do not pile up in one expat either."""
+    from xmppx.core._py import _parser
+
+    monkeypatch.setattr(_parser, "_RENEW_BYTES", 2000)
+    parser = PY.StreamParser()
+    parser.feed(HEADER + b"<presence/><![CDATA[ ]]>")
+    expat, renewals = parser._expat, 0
+    for i in range(400):
+        [presence] = parser.feed(b"<presence a%d='%d'/>" % (i, i))
+        assert presence.get(f"a{i}") == str(i)
+        if parser._expat is not expat:
+            expat, renewals = parser._expat, renewals + 1
+    assert renewals >= 4  # the return to the fast path, then one every 2,000 bytes

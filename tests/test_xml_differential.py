@@ -140,9 +140,9 @@ def test_backends_and_chunkings_agree(seed: int) -> None:
 def test_agreement_with_the_expat_parser_renewed_after_every_feed(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The pure-Python parser replaces its expat parser between stanzas after
-    ``_RENEW_BYTES`` (a megabyte); with the threshold at 0 it does so at every feed that
-    ends between stanzas, and every result is still the native one."""
+    """The pure-Python parser replaces its expat parser after ``_RENEW_BYTES`` (a
+    megabyte), between stanzas or inside one; with the threshold at 0 it does so at
+    every feed it can, and every result is still the native one."""
     from xmppx.core._py import _parser
 
     assert NATIVE is not None

@@ -68,11 +68,12 @@ Anything else (an error of any kind, text or a CDATA section between stanzas, a 
 tag that does not look like one) makes the parser *replay*: a fresh expat with the full
 handlers is primed with a copy of the header's namespace declarations and fed the input
 again from the end of the last event returned (those bytes are kept until then), so that
-the result, error or not, is exactly what the full handlers give; the parser stays on
-the full handlers for the rest of the stream.  The same step, staying on the fast path,
-replaces expat every megabyte at the end of a feed between two stanzas (``_RENEW_BYTES``):
-expat keeps every distinct name it has read in tables of its own, which would otherwise
-grow for as long as the stream lasts.
+the result, error or not, is exactly what the full handlers give.  The same step,
+staying on the fast path (a *renewal*), takes the stream back to it as soon as a feed
+leaves nothing open but the header (or ends inside the next stanza's start tag), and
+replaces expat every megabyte at the end of a feed, between two stanzas or inside one
+whose bytes are kept (``_RENEW_BYTES``): expat keeps every distinct name it has read in
+tables of its own, which would otherwise grow for as long as the stream lasts.
 
 Known limits of this backend: names follow expat's XML 1.0 4th-edition tables, so a few
 names that the 5th edition allows (e.g. with U+FEFF or astral characters) are
@@ -86,8 +87,8 @@ falls inside one that expat would reject once complete (a mismatched end tag, ``
 followed by something else, invalid UTF-8 just before the limit): the limit comes first
 here, the syntax error there.  And memory: expat keeps every distinct element and
 attribute name it has read in tables of its own; on the fast path the parser is replaced
-every megabyte (``_RENEW_BYTES``), but after a replay the full handlers keep one parser
-until the stream restarts (about 65 bytes a distinct name).
+every megabyte (``_RENEW_BYTES``); after a replay, the full handlers keep theirs until a
+feed ends between two stanzas (about 65 bytes a distinct name until then).
 
 Example::
 
@@ -199,7 +200,6 @@ class StreamParser:
     __slots__ = (
         "_anchor",
         "_base",
-        "_between",
         "_ctx",
         "_cur",
         "_cur_base",
@@ -307,7 +307,6 @@ class StreamParser:
         self._settle: Any = None
         self._level: Any = None
         self._go_fast: Any = None
-        self._between: Any = None
         self._expat = self._make_expat()
 
     # -- expat and its callbacks --------------------------------------------------
@@ -602,8 +601,6 @@ class StreamParser:
         self._settle = settle
         self._level = lambda: depth
         self._go_fast = go_fast
-        #: on the fast path: whether no stanza is open (nothing but the header)
-        self._between = lambda: starts - len(ends) == 1
 
         p.StartNamespaceDeclHandler = start_ns
         p.StartElementHandler = start
@@ -638,18 +635,17 @@ class StreamParser:
             if data:
                 try:
                     self._feed(data)
-                    if (
-                        self._fast
-                        and self._base - self._renewed_at > _RENEW_BYTES
-                        and self._pending is None
-                        and not self._held
-                        and self._between()
-                    ):
-                        self._replay(renew=True)
                 except (XMLStreamError, pyexpat.ExpatError, _Escalate):
                     if not self._fast:
                         raise
                     self._replay()
+                if self._renewable():
+                    try:
+                        self._replay(renew=True)
+                    except (XMLStreamError, pyexpat.ExpatError, _Escalate):
+                        if not self._fast:
+                            raise
+                        self._replay()
         except XMLStreamError as exc:
             self._die(exc.condition, exc.text)
         except pyexpat.ExpatError as exc:
@@ -887,6 +883,66 @@ class StreamParser:
         self._fast_ok = renew
         if again:
             self._feed(again)
+
+    def _renewable(self) -> bool:
+        """After a feed: whether to replace expat now (``_replay(renew=True)``), the
+        bytes from ``_gap_from`` being kept.
+
+        On the fast path, after ``_RENEW_BYTES`` of input, between stanzas or inside
+        one.  On the full handlers after a replay, as soon as a feed leaves nothing open
+        but the header: the stream takes the fast path again, so that one CDATA
+        keepalive or reference between stanzas does not keep it on the slow handlers,
+        and their expat's name tables, for good.  The end of the last event is found in
+        ``_recent`` (the input from the last '<' given to expat): after a stanza's end
+        tag, an empty-element stanza or a CDATA section at stream level with only
+        whitespace after it; or, when that '<' opens a start tag expat has not
+        finished, the '<' itself (what comes before it is read and makes no event)."""
+        if self._pending is not None or self._held:
+            return False
+        if self._fast:
+            return self._base - self._renewed_at > _RENEW_BYTES and (
+                self._gap_from >= self._base
+                or (bool(self._keep) and self._keep_from <= self._gap_from)
+            )
+        if (
+            not self._ctx
+            or self._dead is not None
+            or self._level() != 1
+            or self._ended
+            or self._in_cdata
+            or self._in_decl
+        ):
+            return False
+        recent = self._recent
+        if recent[:1] != b"<":
+            return False
+        kind = recent[1:2]
+        if kind == b"/":
+            gt = recent.find(b">")
+        elif kind == b"!":
+            gt = recent.find(b"]]>", 9)
+            if gt >= 0:
+                gt += 2
+        elif kind == b"?" or not kind:
+            return False
+        else:
+            name = QNAME.match(recent, 1)
+            if name is None:
+                return False
+            tag = TAG_REST.match(recent, name.end())
+            if tag is None:
+                gt = -1  # a start tag in progress: from its '<'
+            elif recent[tag.end() - 2] == 0x2F:  # '/>': an empty-element stanza
+                gt = tag.end() - 1
+            else:
+                return False
+        if gt >= 0 and recent[gt + 1 :].strip(_WS_BYTES):
+            return False
+        keep_from = self._base - len(recent)
+        self._gap_from = keep_from + gt + 1
+        self._keep = [recent]
+        self._keep_from = keep_from
+        return True
 
     def _over_limit(self, offset: int) -> NoReturn:
         """The event in progress has not completed before stream ``offset``, where its
