@@ -1,0 +1,175 @@
+"""How fast can a parser built on the stdlib's expat be?  Floors for issue 2's target
+"pure-Python fallback: no slower than the stdlib XMLPullParser loop".
+
+Usage (from the repository root, with xmppx installed or built in place)::
+
+    python benches/floor.py              # both streams, 9 rounds each, a Markdown table
+    python benches/floor.py --rounds 21
+
+Each variant reads the benchmark streams (``streamgen``, 4 KiB chunks, as
+``test_bench_parse.py``) and, except the two that only parse, returns the same
+``(tag, to, from, type, id)`` per stanza as the reference; the ratio is the stdlib loop's
+median over the variant's (above 1: faster than the stdlib loop).
+
+``stdlib loop``
+    ``XMLPullParser`` driven as slixmpp drives it (the benchmark's ``etree`` variant).
+``xmppx pure Python``
+    ``xmppx.core._py.StreamParser`` (the benchmark's ``python`` variant).
+``pyexpat, no handlers``
+    expat alone: tokenizing and well-formedness, nothing reported to Python.
+``pyexpat, C handlers``
+    ``dict.setdefault`` as start and ``list.append`` as end handler: what pyexpat costs
+    to hand every tag to any callback (it builds the name and attribute dict), before a
+    line of Python runs.  A parser that checks the depth and attribute limits at the
+    offending tag needs at least this, with a Python handler instead.
+``C tree, no checks``
+    ElementTree's C parser and tree builder with no Python per element: stanzas are cut
+    off the stream root after each feed by one test (whether the last ``end`` event is
+    the root's last child), routing attributes read with ElementTree's C ``get``.  It
+    checks no limit, no restricted XML and no text between stanzas, so it is not a
+    parser the contract allows; it is the floor of any design that hands stanzas out.
+``C tree + one Python object``
+    The same, with each stanza wrapped in one object whose ``get`` is Python code, as
+    the contract's ``Element`` is in the pure-Python backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pyexpat
+import statistics
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import streamgen
+from _common import load_backend
+from test_bench_parse import CHUNK, pull_runner, xmppx_runner
+
+Routing = tuple[Any, ...]
+Run = Callable[[list[bytes]], list[Routing] | None]
+
+
+def expat_only(chunks: list[bytes]) -> None:
+    parse = pyexpat.ParserCreate("UTF-8", "}").Parse
+    for chunk in chunks:
+        parse(chunk, False)
+
+
+def expat_c_handlers(chunks: list[bytes]) -> None:
+    p = pyexpat.ParserCreate("UTF-8", "}")
+    p.StartElementHandler = {}.setdefault
+    p.EndElementHandler = [].append
+    for chunk in chunks:
+        p.Parse(chunk, False)
+
+
+class _Wrapped:
+    __slots__ = ("_el", "tag")
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self._el.get(key, default)  # type: ignore[no-any-return]
+
+
+def c_tree(wrap: bool) -> Run:
+    def run(chunks: list[bytes]) -> list[Routing]:
+        out: list[Routing] = []
+        append = out.append
+        parser = ET.XMLParser(target=ET.TreeBuilder())
+        events: list[tuple[str, Any]] = []
+        # the stream root from its start event, then only end events (appended in C)
+        parser._setevents(events, ("start",))  # type: ignore[attr-defined]
+        first = chunks[0]
+        header_end = first.index(b">", first.index(b"<stream")) + 1
+        parser.feed(first[:header_end])
+        root = events[0][1]
+        parser._setevents(events, ("end",))  # type: ignore[attr-defined]
+        events.clear()
+        new = _Wrapped.__new__
+        for chunk in [first[header_end:], *chunks[1:]]:
+            parser.feed(chunk)
+            if not events:
+                continue
+            last = events[-1][1]
+            events.clear()
+            n = len(root)
+            done = n if n and (last is root[-1] or last is root) else n - 1
+            if done <= 0:
+                continue
+            stanzas = root[:done]
+            del root[:done]
+            for el in stanzas:
+                if wrap:
+                    w = new(_Wrapped)
+                    w._el = el
+                    w.tag = el.tag
+                    get = w.get
+                    append((w.tag, get("to"), get("from"), get("type"), get("id")))
+                else:
+                    get = el.get
+                    append((el.tag, get("to"), get("from"), get("type"), get("id")))
+        return out
+
+    return run
+
+
+def variants() -> dict[str, Run]:
+    stdlib, _ = pull_runner(lambda: ET.XMLPullParser(("start", "end")), clear=True)
+    ours, _ = xmppx_runner(load_backend("python"))
+    return {
+        "stdlib loop": stdlib,
+        "xmppx pure Python": ours,
+        "pyexpat, no handlers": expat_only,
+        "pyexpat, C handlers": expat_c_handlers,
+        "C tree, no checks": c_tree(wrap=False),
+        "C tree + one Python object": c_tree(wrap=True),
+    }
+
+
+def timed(run: Run, chunks: list[bytes], expected: list[Routing]) -> float:
+    t = time.perf_counter()
+    got = run(chunks)
+    elapsed = time.perf_counter() - t
+    if got is not None and got != expected:
+        raise SystemExit(f"{run!r} returned other stanzas than the reference")
+    return elapsed
+
+
+STREAMS: Final = {"mixed": streamgen.mixed_stream, "tiny": streamgen.tiny_stream}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    args = ap.parse_args(argv)
+    runs = variants()
+    table: dict[str, dict[str, float]] = {name: {} for name in runs}
+    for stream_name, make in STREAMS.items():
+        stream = make(seed=1)
+        chunks = stream.chunks(CHUNK)
+        expected = stream.routing()
+        # rounds interleaved: a burst of load elsewhere touches every variant alike
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, run in runs.items():
+                times[name].append(timed(run, chunks, expected))
+        for name in runs:
+            table[name][stream_name] = statistics.median(times[name]) * 1000
+    print("| Variant | mixed ms | × stdlib | tiny ms | × stdlib |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    base = table["stdlib loop"]
+    for name, row in table.items():
+        cells = []
+        for s in STREAMS:
+            cells += [f"{row[s]:.1f}", f"{base[s] / row[s]:.2f}×"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
