@@ -5,12 +5,15 @@ from typing import Final
 __all__ = [
     "BIND",
     "BLOCKING",
+    "CARBONS",
     "CLIENT",
     "COMMANDS",
     "DATA_FORMS",
     "DELAY",
     "DISCO_INFO",
     "DISCO_ITEMS",
+    "FORWARD",
+    "HINTS",
     "IQ_AUTH",
     "IQ_AUTH_FEATURE",
     "IQ_REGISTER",
@@ -68,6 +71,9 @@ LAST: Final = "jabber:iq:last"  # XEP-0012
 PRIVATE: Final = "jabber:iq:private"  # XEP-0049
 VCARD: Final = "vcard-temp"  # XEP-0054
 BLOCKING: Final = "urn:xmpp:blocking"  # XEP-0191
+CARBONS: Final = "urn:xmpp:carbons:2"  # XEP-0280
+FORWARD: Final = "urn:xmpp:forward:0"  # XEP-0297
+HINTS: Final = "urn:xmpp:hints"  # XEP-0334
 MUC: Final = "http://jabber.org/protocol/muc"  # XEP-0045
 MUC_USER: Final = "http://jabber.org/protocol/muc#user"
 MUC_ADMIN: Final = "http://jabber.org/protocol/muc#admin"

@@ -16,6 +16,10 @@ from typing import Any
 import pytest
 
 from tests.server.conftest import PASSWORD, slix_close, slix_connect
+from xmppx.core import parse_jid
+from xmppx.modules.carbons import Carbons
+
+ROMEO = parse_jid("romeo@localhost")
 
 pytestmark = pytest.mark.skipif(
     shutil.which("profanity") is None or shutil.which("tmux") is None,
@@ -96,6 +100,14 @@ async def test_profanity_logs_in_over_tls_and_chats(make_server: Any, tmp_path: 
     term = Tmux(home, "profanity")
     try:
         await term.login("romeo@localhost", port)
+        # Profanity enables XEP-0280 carbons after login, and reports a refusal
+        carbons = next(m for m in server.modules if isinstance(m, Carbons))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not any(carbons.enabled(s) for s in server.sessions.resources(ROMEO)):
+            assert loop.time() < deadline, f"carbons never enabled:\n{term.screen()}"
+            await asyncio.sleep(0.1)
+        assert "carbons" not in term.screen().lower(), term.screen()
         term.type("/msg juliet@localhost Wherefore art thou, Juliet?")
         msg = await asyncio.wait_for(inbox.get(), 30)
         assert msg["body"] == "Wherefore art thou, Juliet?"

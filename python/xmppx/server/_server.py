@@ -87,6 +87,12 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #:   ``screen_inbound(stanza, kind, stype, sender, recipient)``: return ``True`` to let the
 #:   stanza pass, ``False`` to drop it silently, or a ``StanzaError`` to bounce it (e.g.
 #:   XEP-0191 blocking).  Every module defining them is asked, in order.
+#: - ``on_message_sent(session, stanza, stype, to)``: a client's message, past the outbound
+#:   screens, going to another local account or to a service here (XEP-0280 §8).
+#: - ``on_message_delivery(sender, stanza, stype, bare, recipients)``: a message to the
+#:   local account ``bare``, past the inbound screens, about to be delivered to the
+#:   sessions ``recipients`` by RFC 6121 §8.5 (none: it is about to be stored offline);
+#:   ``sender`` is the sending session, ``None`` for the server's own (XEP-0280 §7).
 #: - ``component_domain`` (attribute) with ``route_component(session, stanza, to)``: a
 #:   service on a subdomain (XEP-0045 at ``conference.<domain>`` or ``muc.domain``).
 HOOKS: Final = (
@@ -97,6 +103,8 @@ HOOKS: Final = (
     "store_offline",
     "screen_outbound",
     "screen_inbound",
+    "on_message_sent",
+    "on_message_delivery",
 )
 
 
@@ -105,6 +113,7 @@ def _default_modules() -> list[type[Module]]:
     from xmppx.modules.admin import AdminCommands
     from xmppx.modules.basic import Disco, EntityTime, Ping, SoftwareVersion
     from xmppx.modules.blocking import Blocking
+    from xmppx.modules.carbons import Carbons
     from xmppx.modules.last import LastActivityModule
     from xmppx.modules.legacy_auth import LegacyAuth
     from xmppx.modules.muc import MucService
@@ -128,6 +137,7 @@ def _default_modules() -> list[type[Module]]:
         Blocking,
         Presence,
         OfflineMessages,
+        Carbons,
         LastActivityModule,
         VCardTemp,
         PrivateStorage,
@@ -534,6 +544,8 @@ class XMPPServer:
         if to.domain != self.domain:
             component = self._components.get(to.domain)
             if component is not None:
+                if kind == "message":
+                    self._message_sent(session, stanza, stype, to)
                 component.route_component(session, stanza, to)
                 return
             self._bounce(
@@ -549,7 +561,26 @@ class XMPPServer:
                 self._spawn_iq(session, stanza, stype, None)
             # message/presence to the server itself: nothing to do (RFC 6120 §10.3)
             return
+        if kind == "message" and to.bare != jid.bare:
+            self._message_sent(session, stanza, stype, to)
         self._to_account(session, stanza, kind, stype, to)
+
+    def _message_sent(
+        self, session: C2SConnection, stanza: Element, stype: str, to: BareJID | FullJID
+    ) -> None:
+        for hook in self._hooks["on_message_sent"]:
+            hook(session, stanza, stype, to)
+
+    def _message_delivery(
+        self,
+        session: C2SConnection | None,
+        stanza: Element,
+        stype: str,
+        bare: BareJID,
+        recipients: tuple[Session, ...],
+    ) -> None:
+        for hook in self._hooks["on_message_delivery"]:
+            hook(session, stanza, stype, bare, recipients)
 
     def _to_self(self, session: C2SConnection, stanza: Element, kind: str, stype: str) -> None:
         if kind == "iq":
@@ -657,6 +688,7 @@ class XMPPServer:
         if isinstance(decision, StoreOffline) and stores:
             # Already in a task counted against the sender: store here, not in a new one.
             if self._inbound_ok(session, stanza, kind, stype, bare):
+                self._message_delivery(session, stanza, stype, bare, ())
                 await stores[0](session, stanza, bare)
             return
         work = self._carry_out(decision, session, stanza, kind, stype, bare)
@@ -679,6 +711,8 @@ class XMPPServer:
         ) and not self._inbound_ok(session, stanza, kind, stype, bare):
             return None
         if isinstance(decision, Deliver):
+            if kind == "message":
+                self._message_delivery(session, stanza, stype, bare, decision.sessions)
             for target in decision.sessions:
                 target.deliver(stanza)
         elif isinstance(decision, HandleForAccount):
@@ -691,6 +725,7 @@ class XMPPServer:
             if not stores:
                 self._bounce(session, stanza, StanzaError("service-unavailable"))
             else:
+                self._message_delivery(session, stanza, stype, bare, ())
                 self.spawn(stores[0](session, stanza, bare), session)
         elif isinstance(decision, Bounce):
             self._bounce(session, stanza, StanzaError(decision.condition))
@@ -741,6 +776,10 @@ class XMPPServer:
         kind = stanza.name
         stype = stanza.get("type") or ("normal" if kind == "message" else "available")
         self._to_account(None, stanza, kind, stype, full if full is not None else bare)
+
+    def serves_component(self, domain: str) -> bool:
+        """Whether ``domain`` is a service hosted here (a ``component_domain``)."""
+        return domain in self._components
 
     def service_items(self) -> list[tuple[str, str]]:
         """(JID, name) of the services hosted here, for disco#items (XEP-0030)."""
