@@ -564,3 +564,30 @@ def test_after_a_replay_the_expat_is_renewed_too(monkeypatch: pytest.MonkeyPatch
         if parser._expat is not expat:
             expat, renewals = parser._expat, renewals + 1
     assert renewals >= 4  # the return to the fast path, then one every 2,000 bytes
+
+
+@pytest.mark.parametrize(
+    ("chunks", "complete"),
+    [
+        ([b"&#32;<![C<![", b"CDATA[ ]]></stream:stream>"], True),
+        ([b"&#32;<![C<m", b"essage to='x'><body>hi</body></message></stream:stream>"], True),
+        # expat still waits for the rest of '<![C<a/>' (see "Known limits")
+        ([b"&#32;", b"<![C<a", b"/>"], False),
+    ],
+)
+def test_no_return_to_the_fast_path_inside_an_unfinished_token(
+    chunks: list[bytes], complete: bool
+) -> None:
+    """expat judges ``<![`` only once ``CDATA[`` could be complete: a feed ending at a
+    later '<' must not start a new expat there, dropping the bytes before it."""
+    header = (
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+    )
+    feeds = [header + chunks[0], *chunks[1:]]
+    whole = events(PY, [b"".join(feeds)])
+    assert events(PY, feeds) == whole
+    assert len(whole[0]) == 1  # the header, and no stanza
+    if complete:
+        assert whole[1] == "not-well-formed"
+        if NATIVE is not None:
+            assert events(NATIVE, feeds) == whole

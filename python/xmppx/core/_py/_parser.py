@@ -939,6 +939,10 @@ class StreamParser:
         if gt >= 0 and recent[gt + 1 :].strip(_WS_BYTES):
             return False
         keep_from = self._base - len(recent)
+        if gt < 0 and self._next_lt != keep_from:
+            # expat may still hold a token begun before this '<' (``<![C`` waits for
+            # ``CDATA[``): only the event in progress may start the new expat
+            return False
         self._gap_from = keep_from + gt + 1
         self._keep = [recent]
         self._keep_from = keep_from
