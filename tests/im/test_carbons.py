@@ -271,19 +271,38 @@ async def test_room_messages_make_no_received_carbons(server: XMPPServer) -> Non
     await home.expect(carbon("sent", "and you"))
 
 
-async def test_an_enabled_resource_without_presence_sees_messages_stored_offline(
-    server: XMPPServer,
-) -> None:
-    """§7: a message for an account with no available resource is stored (XEP-0160)
-    and copied to the carbons-enabled resource that did not get it."""
+async def test_a_message_stored_offline_makes_no_carbon(server: XMPPServer) -> None:
+    """A message for an account with no available resource is stored (XEP-0160) and
+    makes no carbon, not even for a bound resource with carbons on: that resource gets
+    it once, from storage, when it becomes available."""
     home = await Peer.connect(server, "romeo@localhost/home")  # bound, no presence
     [juliet] = await online(server, "juliet@localhost/balcony")
     await enable(home)
     juliet.send(message("romeo@localhost", "while you sleep"))
-    await home.expect(carbon("received", "while you sleep"))
     await settle(server, home, juliet)
-    stored = await server.storage.offline.count("romeo@localhost")
-    assert stored == 1
+    assert await server.storage.offline.count("romeo@localhost") == 1
+    await nothing_more(server, home)
+    home.presence()
+    await home.expect(is_original("while you sleep"), "the stored message")
+    await settle(server, home)
+    assert [s for s in await home.drain() if s.name == "message"] == []
+
+
+async def test_every_private_element_is_removed(server: XMPPServer) -> None:
+    """§9: the server SHOULD remove <private/> before delivering: all of them, on every
+    resource the message reaches."""
+    garden, home, juliet = await online(
+        server, "romeo@localhost/garden", "romeo@localhost/home", "juliet@localhost/balcony"
+    )
+    await enable(garden, home)
+    private = "<private xmlns='urn:xmpp:carbons:2'/>"
+    juliet.send_xml(
+        f"<message to='romeo@localhost' type='chat'>{private}<body>twice</body>{private}</message>"
+    )
+    for peer in (garden, home):
+        got = await peer.expect(is_original("twice"))
+        assert got.find(PRIVATE) is None, got.serialize()
+    await nothing_more(server, garden, home)
 
 
 async def test_carbons_end_with_the_session(server: XMPPServer) -> None:
@@ -329,3 +348,31 @@ async def test_slixmpp_clients_receive_both_kinds_of_carbon(server: XMPPServer) 
     assert await asyncio.wait_for(events.get(), 10) == ("sent", "hello juliet")
     for client in (garden, home, juliet):
         await slix_close(client)
+
+
+async def test_a_request_that_outlives_its_session_enables_nothing(server: XMPPServer) -> None:
+    """An enable request can wait behind other work for the account; if its session
+    has ended by then, nothing is enabled (the module would keep the dead session)."""
+    from xmppx.core import parse_jid
+    from xmppx.errors import StanzaError
+    from xmppx.modules._base import IqRequest
+    from xmppx.modules.carbons import Carbons
+
+    [romeo] = await online(server, "romeo@localhost/garden")
+    [session] = server.sessions.resources(parse_jid("romeo@localhost"))
+    await romeo.close()
+    for _ in range(200):  # bounded: the server ends the session once it reads the close
+        if not server.sessions.resources(session.jid.bare):
+            break
+        await asyncio.sleep(0.05)
+    assert not server.sessions.resources(session.jid.bare)
+    carbons = next(m for m in server.modules if isinstance(m, Carbons))
+    request = IqRequest(
+        stanza=carbons_iq("enable"), sender=session.jid, session=session, account=None
+    )
+    try:
+        carbons.on_set(request)
+        raise AssertionError("a request of an ended session must fail")
+    except StanzaError as exc:
+        assert exc.condition == "not-allowed"
+    assert not carbons.enabled(session)

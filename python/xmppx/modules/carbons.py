@@ -9,11 +9,13 @@ user's conversations, whichever device took part.
   ``<body/>``; never ``groupchat``, ``headline`` or ``error``, and, inbound, nothing
   from a MUC room or service (a room served here, or a message with a ``muc#user``
   ``<x/>``: private messages from occupants).
-* Received (§7): when an eligible message to a local account is delivered by the
-  RFC 6121 §8.5 rules (or stored offline), every carbons-enabled resource of that
-  account that did not get it gets a copy wrapped in ``<received/>`` and XEP-0297
+* Received (§7): when an eligible message to a local account is delivered to its
+  resources by the RFC 6121 §8.5 rules, every carbons-enabled resource of that account
+  that did not get it gets a copy wrapped in ``<received/>`` and XEP-0297
   ``<forwarded/>``, from the bare JID, to the full JID of the copy's recipient, with the
-  message's ``type``.
+  message's ``type``.  A message stored offline (XEP-0160) makes no copy: a resource
+  with carbons on but no available presence would otherwise see it twice, once now and
+  once from storage when it becomes available, and the storage may still refuse it.
 * Sent (§8): an eligible message a client sends to another account or to a service
   here is copied in ``<sent/>`` to the sender's other carbons-enabled resources (whether
   or not the sender enabled carbons).  A message to the sender's own account makes no
@@ -21,7 +23,7 @@ user's conversations, whichever device took part.
   the sending one excepted.
 * Opting out (§9): a message with ``<private xmlns='urn:xmpp:carbons:2'/>``, or the
   XEP-0334 hint ``<no-copy/>``, is not copied either way; ``<private/>`` is removed before
-  the message reaches its recipient.
+  the message reaches its recipient or offline storage.
 
 A message to a foreign domain is bounced (no server-to-server yet) and makes no copies.
 """
@@ -74,6 +76,9 @@ class Carbons(Module):
         session = req.session
         if session is None or (req.account is not None and req.account != req.sender.bare):
             raise StanzaError("not-allowed", "carbons are a session's own choice")
+        if self.server.sessions.get(session.jid) is not session:
+            # ended while the request waited (behind other work for the account)
+            raise StanzaError("not-allowed", "the session is gone")
         action = req.payload.name
         if action == "enable":
             self._enabled.setdefault(session.jid.bare, {})[session.jid] = session
@@ -121,14 +126,15 @@ class Carbons(Module):
         bare: BareJID,
         recipients: tuple[Session, ...],
     ) -> None:
-        """A message to ``bare`` about to be delivered to ``recipients`` (none when it is
-        stored offline) (§7); removes ``<private/>`` first (§9)."""
-        private = stanza.find(_PRIVATE)
-        if private is not None:
-            stanza.remove(private)
+        """A message to ``bare`` about to be delivered to ``recipients`` (none: it is to be
+        stored offline, and makes no copies) (§7); removes ``<private/>`` first (§9)."""
+        private = stanza.findall(_PRIVATE)
+        if private:
+            for element in private:
+                stanza.remove(element)
             return
         mine = self._enabled.get(bare)
-        if not mine:
+        if not mine or not recipients:
             return
         targets = [s for s in mine.values() if s not in recipients and s is not sender]
         if not targets or not eligible(stanza, stype) or self._from_muc(stanza):
