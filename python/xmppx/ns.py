@@ -8,6 +8,7 @@ __all__ = [
     "CARBONS",
     "CLIENT",
     "COMMANDS",
+    "CSI",
     "DATA_FORMS",
     "DELAY",
     "DISCO_INFO",
@@ -74,6 +75,7 @@ BLOCKING: Final = "urn:xmpp:blocking"  # XEP-0191
 CARBONS: Final = "urn:xmpp:carbons:2"  # XEP-0280
 FORWARD: Final = "urn:xmpp:forward:0"  # XEP-0297
 HINTS: Final = "urn:xmpp:hints"  # XEP-0334
+CSI: Final = "urn:xmpp:csi:0"  # XEP-0352
 MUC: Final = "http://jabber.org/protocol/muc"  # XEP-0045
 MUC_USER: Final = "http://jabber.org/protocol/muc#user"
 MUC_ADMIN: Final = "http://jabber.org/protocol/muc#admin"

@@ -33,11 +33,11 @@ import logging
 import secrets
 import ssl
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from xmppx import ns
-from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep
+from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep, serialize
 from xmppx.errors import StreamError
 from xmppx.stream import (
     AuthAborted,
@@ -117,6 +117,11 @@ class C2SConnection(asyncio.Protocol):
         self._timers: list[asyncio.TimerHandle] = []
         self._close_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: XEP-0352 (``hold``): while set, stanzas it does not call urgent wait, serialized
+        self._urgent: Callable[[Element], bool] | None = None
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._hold_max = int(cfg.values.get("csi.queue_size", 100))
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -254,9 +259,7 @@ class C2SConnection(asyncio.Protocol):
         elif isinstance(event, PreAuthIq):
             self._spawn(self.server.handle_preauth_iq(self, event))
         elif isinstance(event, NonzaReceived):
-            raise StreamError(
-                "unsupported-stanza-type", f"{{{event.element.namespace}}}{event.element.name}"
-            )
+            self.server.handle_nonza(self, event.element)
         elif isinstance(event, PeerClosed | PeerStreamError):
             self._flush()
             self._shutdown()
@@ -402,19 +405,53 @@ class C2SConnection(asyncio.Protocol):
     def deliver(self, stanza: Element) -> None:
         if self.closed or self.transport is None:
             return
+        urgent = self._urgent
+        if urgent is not None:
+            if not urgent(stanza):
+                # serialized now: the sender may change the element once it is delivered
+                data = serialize(stanza, ns.CLIENT)
+                self._held.append(data)
+                self._held_bytes += len(data)
+                if len(self._held) <= self._hold_max and self._held_bytes <= self._write_limit // 2:
+                    return
+                self._release()
+                self._flush()
+                return
+            self._release()
         self.stream.send_element(stanza)
         self._flush()
 
     def deliver_raw(self, data: bytes) -> None:
         if self.closed or self.transport is None:
             return
+        self._release()
         self.stream.send_raw(data)
         self._flush()
+
+    def hold(self, urgent: Callable[[Element], bool] | None) -> None:
+        """XEP-0352 client state: with ``urgent`` (the client is inactive), a stanza it
+        does not call urgent waits, until an urgent one comes (which goes after them, in
+        order), ``csi.queue_size`` stanzas or half of ``limits.write_buffer_bytes`` wait,
+        or the stream ends; ``None`` (active again) sends what waits at once."""
+        if urgent is None or self._hold_max <= 0:
+            self._urgent = None
+            if self._held:
+                self._release()
+                self._flush()
+        else:
+            self._urgent = urgent
+
+    def _release(self) -> None:
+        if self._held:
+            held, self._held, self._held_bytes = self._held, [], 0
+            for data in held:
+                self.stream.send_raw(data)
 
     def end(self, condition: str | None, text: str = "") -> None:
         """End the stream (with a stream error if ``condition``) and the connection."""
         if self.closed:
             return
+        self._release()
         self.stream.close(condition, text)
         self._flush()
         self._shutdown()

@@ -93,6 +93,9 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #:   local account ``bare``, past the inbound screens, about to be delivered to the
 #:   sessions ``recipients`` by RFC 6121 §8.5 (none: it is about to be stored offline);
 #:   ``sender`` is the sending session, ``None`` for the server's own (XEP-0280 §7).
+#: - ``on_nonza(session, element)``: a top-level element of a bound stream that is not a
+#:   stanza (XEP-0352 ``<active/>``); return ``True`` when handled.  Every module defining
+#:   it is asked in order; none: ``unsupported-stanza-type`` (RFC 6120 §4.9.3.22).
 #: - ``component_domain`` (attribute) with ``route_component(session, stanza, to)``: a
 #:   service on a subdomain (XEP-0045 at ``conference.<domain>`` or ``muc.domain``).
 HOOKS: Final = (
@@ -105,6 +108,7 @@ HOOKS: Final = (
     "screen_inbound",
     "on_message_sent",
     "on_message_delivery",
+    "on_nonza",
 )
 
 
@@ -114,6 +118,7 @@ def _default_modules() -> list[type[Module]]:
     from xmppx.modules.basic import Disco, EntityTime, Ping, SoftwareVersion
     from xmppx.modules.blocking import Blocking
     from xmppx.modules.carbons import Carbons
+    from xmppx.modules.csi import ClientState
     from xmppx.modules.last import LastActivityModule
     from xmppx.modules.legacy_auth import LegacyAuth
     from xmppx.modules.muc import MucService
@@ -138,6 +143,7 @@ def _default_modules() -> list[type[Module]]:
         Presence,
         OfflineMessages,
         Carbons,
+        ClientState,
         LastActivityModule,
         VCardTemp,
         PrivateStorage,
@@ -581,6 +587,14 @@ class XMPPServer:
     ) -> None:
         for hook in self._hooks["on_message_delivery"]:
             hook(session, stanza, stype, bare, recipients)
+
+    def handle_nonza(self, session: C2SConnection, element: Element) -> None:
+        """A top-level element that is not a stanza, from a bound client: the first
+        module whose ``on_nonza`` takes it, else ``unsupported-stanza-type``."""
+        for hook in self._hooks["on_nonza"]:
+            if hook(session, element):
+                return
+        raise StreamError("unsupported-stanza-type", f"{{{element.namespace}}}{element.name}")
 
     def _to_self(self, session: C2SConnection, stanza: Element, kind: str, stype: str) -> None:
         if kind == "iq":

@@ -309,6 +309,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "(a pasted paragraph fits, a flood does not).",
     ),
     Option(
+        key="csi.queue_size",
+        type=int,
+        default=100,
+        doc="Stanzas held for a client that said it is inactive (XEP-0352) before they are "
+        "sent anyway (as they are once they reach half of limits.write_buffer_bytes); "
+        "0 holds none.",
+    ),
+    Option(
         key="ping.interval",
         type=float,
         default=300.0,
@@ -453,6 +461,8 @@ def _finish(cfg: Config) -> Config:
     if v["limits.c2s_rate"] < 0 or 0 < v["limits.c2s_rate"] < 1024:
         # Slower, one large read could keep a client unread past its ping timeout.
         raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")
+    if v["csi.queue_size"] < 0:
+        raise ConfigError("option 'csi.queue_size' must not be negative")
     if v["muc.history_size"] < 0:
         raise ConfigError("option 'muc.history_size' must not be negative")
     if v["muc.domain"]:
