@@ -125,6 +125,30 @@ async def test_queue_size_zero_holds_nothing(make_server: Any) -> None:
     await romeo.expect(lambda s: s.name == "message", "the chat state, at once")
 
 
+@pytest.mark.parametrize(
+    "ending",
+    ["</stream:stream>", "<enable xmlns='urn:xmpp:sm:3'/>", "<message><body></message>"],
+    ids=["close", "unsupported", "malformed"],
+)
+async def test_what_waits_is_sent_before_the_stream_ends(server: XMPPServer, ending: str) -> None:
+    """Bytes from the client release what waits before they are read: its closing the
+    stream, or a stream error for what it sent, does not drop it (RFC 6120 §4.4)."""
+    romeo, juliet = await friends(server)
+    romeo.send_xml(INACTIVE)
+    await settle(server, romeo)
+    juliet.send_xml(
+        "<message to='romeo@localhost' id='r1'><received xmlns='urn:xmpp:receipts' id='m1'/>"
+        "</message>"
+    )
+    await nothing_arrives(server, romeo, juliet)
+    romeo.send_xml(ending)
+    got: list[Element] = []
+    with pytest.raises(StreamClosedError):
+        for _ in range(20):  # bounded: the stream ends within a few reads
+            got.append(await romeo.client.recv(timeout=10))
+    assert [s.get("id") for s in got if s.name == "message"] == ["r1"]
+
+
 async def test_an_unknown_csi_element_is_a_stream_error(server: XMPPServer) -> None:
     """Anything but <active/> and <inactive/> in the namespace is not a stanza:
     unsupported-stanza-type (RFC 6120 §4.9.3.22)."""
@@ -161,9 +185,31 @@ async def test_an_unknown_csi_element_is_a_stream_error(server: XMPPServer) -> N
             True,
         ),
         (
-            "<message><sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
+            "<message><received xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
             "<message xmlns='jabber:client'><gone xmlns='http://jabber.org/protocol/chatstates'/>"
+            "</message></forwarded></received></message>",
+            False,
+        ),
+        # the user read the chat on another device: this one stops notifying at once
+        (
+            "<message><sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>"
+            "<message xmlns='jabber:client'><displayed xmlns='urn:xmpp:chat-markers:0' id='a'/>"
             "</message></forwarded></sent></message>",
+            True,
+        ),
+        ("<message><received xmlns='urn:xmpp:carbons:2'/><body>hi</body></message>", True),
+        ("<message type='error'><error type='cancel'/></message>", True),
+        ("<message><retract xmlns='urn:xmpp:jingle-message:0' id='c'/></message>", True),
+        ("<message><encrypted xmlns='urn:xmpp:omemo:2'/></message>", True),
+        ("<presence type='error'/>", True),
+        (
+            "<presence type='unavailable'><x xmlns='http://jabber.org/protocol/muc#user'>"
+            "<status code='110'/><status code='307'/></x></presence>",
+            True,
+        ),
+        (
+            "<presence><x xmlns='http://jabber.org/protocol/muc#user'>"
+            "<item affiliation='none' role='participant'/></x></presence>",
             False,
         ),
     ],

@@ -9,10 +9,16 @@ pocket) is not woken for what can wait.
   waiting (or half of ``limits.write_buffer_bytes``), or before the stream ends
   (``C2SConnection.hold``).  As §5 leaves the choice to the server, the rules here are
   those Prosody's ``mod_csi_simple`` made common: what can wait is presence updates
-  (available and unavailable presence, presence errors) and messages with nothing for
-  a person to read (chat states, receipts, read markers, typing in MUC); urgent is
-  every iq, subscription requests and answers, and messages with a body, a subject, an
-  encrypted payload or an invitation, including such messages inside carbons (XEP-0280).
+  (available and unavailable presence) and messages with nothing for a person to read
+  (chat states, receipts, read markers); urgent is every iq, subscription and error
+  presence, the client's own MUC presence (status 110: a join, a kick), error messages,
+  messages with a body, a subject, an encrypted payload, an invitation or a call
+  (XEP-0353), received carbons (XEP-0280) of such messages and every sent carbon (the
+  user is busy on another device).
+* Any bytes from the client release what waits before they are read: an awake client
+  loses nothing by it, and its closing the stream, or an error in what it sent, cannot
+  drop them.  A connection that breaks loses what waited, as it would lose what was
+  in flight (there is no XEP-0198 stream management yet).
 """
 
 from __future__ import annotations
@@ -29,42 +35,58 @@ if TYPE_CHECKING:
 __all__ = ["ClientState", "urgent"]
 
 #: Children that make a message worth waking a client for: a text (RFC 6121 §5.2.3,
-#: §5.2.4), end-to-end encryption (XEP-0384 OMEMO, XEP-0373 OpenPGP, XEP-0027), an
-#: invitation (XEP-0249, XEP-0045 §7.8 in muc#user), a call (XEP-0353).
+#: §5.2.4), end-to-end encryption (XEP-0384 OMEMO 0.3 and 2, XEP-0373 OpenPGP, XEP-0027,
+#: XEP-0380 labels), an invitation (XEP-0249).
 _URGENT_CHILDREN: frozenset[tuple[str, str]] = frozenset(
     {
         (ns.CLIENT, "body"),
         (ns.CLIENT, "subject"),
         ("eu.siacs.conversations.axolotl", "encrypted"),
+        ("urn:xmpp:omemo:2", "encrypted"),
         ("urn:xmpp:openpgp:0", "openpgp"),
         ("jabber:x:encrypted", "x"),
+        ("urn:xmpp:eme:0", "encryption"),
         ("jabber:x:conference", "x"),
-        ("urn:xmpp:jingle-message:0", "propose"),
     }
 )
+#: Namespaces any child in which makes a message urgent: a call being set up, answered
+#: or called off (XEP-0353), which rings or stops ringing at once.
+_URGENT_NAMESPACES = frozenset({"urn:xmpp:jingle-message:0", "urn:xmpp:jingle-message:1"})
 _MUC_INVITE = ns.clark(ns.MUC_USER, "invite")
-_CARBONS = (ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent"))
+_MUC_STATUS = ns.clark(ns.MUC_USER, "status")
+_RECEIVED = ns.clark(ns.CARBONS, "received")
+_SENT = ns.clark(ns.CARBONS, "sent")
 _FORWARDED = ns.clark(ns.FORWARD, "forwarded")
 _MESSAGE = ns.clark(ns.CLIENT, "message")
-#: presence types that can wait: updates (RFC 6121 §4), not subscriptions (§3)
-_LAZY_PRESENCE = frozenset({None, "unavailable", "error", "probe"})
+#: presence types that can wait: updates (RFC 6121 §4), not subscriptions (§3), not errors
+_LAZY_PRESENCE = frozenset({None, "unavailable", "probe"})
 
 
 def urgent(stanza: Element) -> bool:
     """Whether ``stanza`` goes to an inactive client at once (see the module docstring)."""
     kind = stanza.name
     if kind == "presence":
-        return stanza.get("type") not in _LAZY_PRESENCE
-    if kind != "message":
+        if stanza.get("type") not in _LAZY_PRESENCE:
+            return True
+        # the client's own MUC presence (status 110: joined, nick changed, kicked, ...)
+        x = stanza.find(ns.clark(ns.MUC_USER, "x"))
+        return x is not None and any(s.get("code") == "110" for s in x.findall(_MUC_STATUS))
+    if kind != "message" or stanza.get("type") == "error":
         return True
     for child in stanza:
         if (child.namespace, child.name) in _URGENT_CHILDREN:
             return True
-        if child.tag in _CARBONS:
+        if child.namespace in _URGENT_NAMESPACES:
+            return True
+        tag = child.tag
+        if tag == _SENT:
+            return True  # the user is busy on another device: this one need not wait
+        if tag == _RECEIVED:
             forwarded = child.find(_FORWARDED)
             inner = forwarded.find(_MESSAGE) if forwarded is not None else None
-            return inner is not None and urgent(inner)
-        if child.namespace == ns.MUC_USER and child.find(_MUC_INVITE) is not None:
+            if inner is not None and urgent(inner):
+                return True
+        elif child.namespace == ns.MUC_USER and child.find(_MUC_INVITE) is not None:
             return True
     return False
 

@@ -155,6 +155,11 @@ class C2SConnection(asyncio.Protocol):
         if self._rate:
             self._spend(len(data))
         self.ping_id = None
+        if self._held:
+            # XEP-0352: the client is awake, so what waited costs it nothing now (and a
+            # close, a stream error or bad input in these bytes must not lose it)
+            self._release()
+            self._flush()
         self._process(self.stream.receive_data(data))
 
     def _process(self, events: list[Event]) -> None:
@@ -167,6 +172,7 @@ class C2SConnection(asyncio.Protocol):
                     self._backlog = events[i + 1 :]
                     break
         except StreamError as exc:
+            self._release()
             self.stream.close(exc.condition, exc.text)
             self._flush()
             self._shutdown()
@@ -174,6 +180,8 @@ class C2SConnection(asyncio.Protocol):
         self._flush()
 
     def eof_received(self) -> bool | None:
+        self._release()
+        self._flush()
         self.stream.receive_data(b"")
         self._shutdown(abort=False)
         return None
