@@ -110,13 +110,12 @@ class Carbons(Module):
         self, session: Session, stanza: Element, stype: str, to: BareJID | FullJID
     ) -> None:
         """A local client's message to another account or a service here (§8)."""
-        others = self._enabled.get(session.jid.bare)
-        if not others or (len(others) == 1 and session.jid in others):
+        mine = self._enabled.get(session.jid.bare)
+        if not mine:
             return
-        if not eligible(stanza, stype):
-            return
-        targets = [s for s in others.values() if s is not session]
-        self._copy("sent", stanza, session.jid.bare, targets)
+        targets = [s for s in mine.values() if s is not session]
+        if targets and eligible(stanza, stype):
+            self._copy("sent", stanza, session.jid.bare, targets)
 
     def on_message_delivery(
         self,

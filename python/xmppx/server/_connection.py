@@ -121,7 +121,7 @@ class C2SConnection(asyncio.Protocol):
         self._urgent: Callable[[Element], bool] | None = None
         self._held: list[bytes] = []
         self._held_bytes = 0
-        self._hold_max = int(cfg.values.get("csi.queue_size", 100))
+        self._hold_max = int(cfg["csi.queue_size"])
 
     # -- asyncio.Protocol --------------------------------------------------------------
 

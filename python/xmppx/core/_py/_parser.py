@@ -633,19 +633,9 @@ class StreamParser:
         events = self._events
         try:
             if data:
-                try:
-                    self._feed(data)
-                except (XMLStreamError, pyexpat.ExpatError, _Escalate):
-                    if not self._fast:
-                        raise
-                    self._replay()
+                self._or_replay(self._feed, data)
                 if self._renewable():
-                    try:
-                        self._replay(renew=True)
-                    except (XMLStreamError, pyexpat.ExpatError, _Escalate):
-                        if not self._fast:
-                            raise
-                        self._replay()
+                    self._or_replay(self._replay, renew=True)
         except XMLStreamError as exc:
             self._die(exc.condition, exc.text)
         except pyexpat.ExpatError as exc:
@@ -664,6 +654,16 @@ class StreamParser:
         out = list(events)
         events.clear()
         return out
+
+    def _or_replay(self, step: Any, *args: Any, **kwargs: Any) -> None:
+        """Run ``step``; whatever it raises on the fast path is decided by a replay with
+        the full handlers (module docstring), which raise what they raise."""
+        try:
+            step(*args, **kwargs)
+        except (XMLStreamError, pyexpat.ExpatError, _Escalate):
+            if not self._fast:
+                raise
+            self._replay()
 
     def _die(self, condition: str, text: str) -> NoReturn:
         self._dead = (condition, text)
