@@ -178,6 +178,17 @@ async def settle(xserver: XMPPServer, *peers: Peer) -> None:
     await round_trips()
 
 
+async def online(xserver: XMPPServer, *jids: str) -> list[Peer]:
+    """Peers logged in as ``jids``, available, with what their login brought drained."""
+    peers = [await Peer.connect(xserver, jid) for jid in jids]
+    for peer in peers:
+        peer.presence()
+    await settle(xserver, *peers)
+    for peer in peers:
+        await peer.drain()
+    return peers
+
+
 _MIRROR = {"both": "both", "to": "from", "from": "to", "none": "none"}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.im.conftest import Peer, message, settle
+from tests.im.conftest import Peer, is_message, message, online, settle
 from xmppx import ns
 from xmppx.client import IqError
 from xmppx.core import Element
@@ -51,10 +51,6 @@ def _inner(s: Element, tag: str) -> Element | None:
     return forwarded.find(MESSAGE) if forwarded is not None else None
 
 
-def is_original(body: str) -> Any:
-    return lambda s: s.name == "message" and s.findtext("body") == body
-
-
 async def nothing_more(server: XMPPServer, *peers: Peer) -> None:
     """After everything sent so far is handled, none of ``peers`` got a carbon."""
     await settle(server, *peers)
@@ -62,16 +58,6 @@ async def nothing_more(server: XMPPServer, *peers: Peer) -> None:
         got = await peer.drain()
         stray = [s.serialize() for s in got if _inner(s, RECEIVED) or _inner(s, SENT)]
         assert not stray, f"{peer.jid} unexpectedly got {stray}"
-
-
-async def online(server: XMPPServer, *jids: str) -> list[Peer]:
-    peers = [await Peer.connect(server, jid) for jid in jids]
-    for peer in peers:
-        peer.presence()
-    await settle(server, *peers)
-    for peer in peers:
-        await peer.drain()
-    return peers
 
 
 async def test_the_server_announces_carbons(server: XMPPServer) -> None:
@@ -125,7 +111,7 @@ async def test_a_directed_message_is_copied_to_the_other_enabled_resources(
         "<message to='romeo@localhost/garden' type='chat'>"
         "<body>What man art thou?</body><thread>0e3141cd</thread></message>"
     )
-    original = await garden.expect(is_original("What man art thou?"), "the message")
+    original = await garden.expect(is_message("What man art thou?"), "the message")
     assert original.get("from") == "juliet@localhost/balcony"
     copy = await home.expect(carbon("received", "What man art thou?"), "the carbon")
     assert copy.get("from") == "romeo@localhost"
@@ -152,7 +138,7 @@ async def test_a_sent_message_is_copied_to_the_senders_other_resources(
         "<message to='juliet@localhost/balcony' type='chat'>"
         "<body>Neither, fair saint.</body></message>"
     )
-    await juliet.expect(is_original("Neither, fair saint."), "the message")
+    await juliet.expect(is_message("Neither, fair saint."), "the message")
     copy = await garden.expect(carbon("sent", "Neither, fair saint."), "the carbon")
     assert (copy.get("from"), copy.get("to"), copy.get("type")) == (
         "romeo@localhost",
@@ -182,7 +168,7 @@ async def test_a_message_to_the_bare_jid_reaches_the_others_as_a_carbon(
     for peer in (garden, home, juliet):
         await peer.drain()
     juliet.send(message("romeo@localhost", "To the bare JID"))
-    await garden.expect(is_original("To the bare JID"))
+    await garden.expect(is_message("To the bare JID"))
     await home.expect(carbon("received", "To the bare JID"))
     # a tie: both get the message, and no carbons
     home.send_xml("<presence><priority>5</priority></presence>")
@@ -190,8 +176,8 @@ async def test_a_message_to_the_bare_jid_reaches_the_others_as_a_carbon(
     await garden.drain()
     await home.drain()
     juliet.send(message("romeo@localhost", "To both"))
-    await garden.expect(is_original("To both"))
-    await home.expect(is_original("To both"))
+    await garden.expect(is_message("To both"))
+    await home.expect(is_message("To both"))
     await nothing_more(server, garden, home)
 
 
@@ -226,10 +212,10 @@ async def test_messages_that_make_no_carbons(server: XMPPServer) -> None:
         "<message to='romeo@localhost/garden' type='chat'><body>from a room</body>"
         f"<x xmlns='{ns.MUC_USER}'/></message>"
     )
-    secret = await garden.expect(is_original("secret"))
+    secret = await garden.expect(is_message("secret"))
     assert secret.find(PRIVATE) is None  # §9: removed before delivery
     for body in ("news", "hinted", "from a room"):
-        await garden.expect(is_original(body))
+        await garden.expect(is_message(body))
     # only the receiving side judges by the <x/>: what Juliet sent is a sent carbon
     await chamber.expect(carbon("sent", "from a room"))
     await nothing_more(server, garden, home, juliet, chamber)
@@ -261,13 +247,13 @@ async def test_room_messages_make_no_received_carbons(server: XMPPServer) -> Non
             instant.append(query)
             await garden.iq(instant)
     juliet.send_xml(f"<message to='{room}' type='groupchat'><body>all of you</body></message>")
-    await garden.expect(is_original("all of you"))
+    await garden.expect(is_message("all of you"))
     juliet.send_xml(f"<message to='{room}/romeo' type='chat'><body>only you</body></message>")
-    pm = await garden.expect(is_original("only you"))
+    pm = await garden.expect(is_message("only you"))
     assert pm.get("from") == f"{room}/juliet"
     await nothing_more(server, garden, home)
     garden.send_xml(f"<message to='{room}/juliet' type='chat'><body>and you</body></message>")
-    await juliet.expect(is_original("and you"))
+    await juliet.expect(is_message("and you"))
     await home.expect(carbon("sent", "and you"))
 
 
@@ -283,7 +269,7 @@ async def test_a_message_stored_offline_makes_no_carbon(server: XMPPServer) -> N
     assert await server.storage.offline.count("romeo@localhost") == 1
     await nothing_more(server, home)
     home.presence()
-    await home.expect(is_original("while you sleep"), "the stored message")
+    await home.expect(is_message("while you sleep"), "the stored message")
     await settle(server, home)
     assert [s for s in await home.drain() if s.name == "message"] == []
 
@@ -300,7 +286,7 @@ async def test_every_private_element_is_removed(server: XMPPServer) -> None:
         f"<message to='romeo@localhost' type='chat'>{private}<body>twice</body>{private}</message>"
     )
     for peer in (garden, home):
-        got = await peer.expect(is_original("twice"))
+        got = await peer.expect(is_message("twice"))
         assert got.find(PRIVATE) is None, got.serialize()
     await nothing_more(server, garden, home)
 
@@ -315,7 +301,7 @@ async def test_carbons_end_with_the_session(server: XMPPServer) -> None:
     await home.close()
     [home] = await online(server, "romeo@localhost/home")
     juliet.send(message("romeo@localhost/garden", "again"))
-    await garden.expect(is_original("again"))
+    await garden.expect(is_message("again"))
     await nothing_more(server, home)
 
 

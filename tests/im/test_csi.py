@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.im.conftest import Peer, befriend, message, settle
+from tests.im.conftest import Peer, befriend, message, online, settle
 from tests.server.conftest import slix_close, slix_connect
 from xmppx import ns
 from xmppx.client import StreamClosedError
@@ -27,13 +27,7 @@ COMPOSING = (
 
 async def friends(server: XMPPServer) -> tuple[Peer, Peer]:
     await befriend(server, "romeo", "juliet")
-    romeo = await Peer.connect(server, "romeo@localhost/orchard")
-    juliet = await Peer.connect(server, "juliet@localhost/balcony")
-    for peer in (romeo, juliet):
-        peer.presence()
-    await settle(server, romeo, juliet)
-    for peer in (romeo, juliet):
-        await peer.drain()
+    romeo, juliet = await online(server, "romeo@localhost/orchard", "juliet@localhost/balcony")
     return romeo, juliet
 
 
