@@ -7,7 +7,7 @@ Usage (from the repository root, with xmppx installed or built in place)::
     python benches/floor.py --rounds 21
 
 Each variant reads the benchmark streams (``streamgen``, 4 KiB chunks, as
-``test_bench_parse.py``) and, except the two that only parse, returns the same
+``test_bench_parse.py``) and, except the three that only parse, returns the same
 ``(tag, to, from, type, id)`` per stanza as the reference; the ratio is the stdlib loop's
 median over the variant's (above 1: faster than the stdlib loop).
 
@@ -22,6 +22,16 @@ median over the variant's (above 1: faster than the stdlib loop).
     to hand every tag to any callback (it builds the name and attribute dict), before a
     line of Python runs.  A parser that checks the depth and attribute limits at the
     offending tag needs at least this, with a Python handler instead.
+``token walk``
+    expat with only a default handler (``list.append``): every tag and text run arrives
+    as its raw text, with no Python frame and no attribute dict, expat still checking
+    well-formedness and namespaces; one Python loop over those tokens per feed tracks the
+    depth (which is where the depth limit could be checked, and a count of ``=`` bounds
+    the attributes) and finds where each stanza ends.  It has no attributes to return.
+``token walk + start tags again``
+    The same, then each stanza's start tag (closed with ``/>``) parsed again by
+    ElementTree's C parser in one ``feed`` per chunk, to get the routing attributes
+    that the token walk does not give.
 ``C tree, no checks``
     ElementTree's C parser and tree builder with no Python per element: stanzas are cut
     off the stream root after each feed by one test (whether the last ``end`` event is
@@ -67,6 +77,55 @@ def expat_c_handlers(chunks: list[bytes]) -> None:
     p.EndElementHandler = [].append
     for chunk in chunks:
         p.Parse(chunk, False)
+
+
+def token_walk(reparse: bool) -> Run:
+    def run(chunks: list[bytes]) -> list[Routing] | None:
+        out: list[Routing] = []
+        p = pyexpat.ParserCreate("UTF-8", "}")
+        tokens: list[str] = []
+        p.DefaultHandler = tokens.append
+        side = ET.XMLParser(target=ET.TreeBuilder())
+        events: list[tuple[str, Any]] = []
+        side._setevents(events, ("start",))  # type: ignore[attr-defined]
+        side.feed("<x xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+        root = events[0][1]
+        side._setevents(events, ())  # type: ignore[attr-defined]
+        depth = 0
+        in_cdata = False
+        for chunk in chunks:
+            p.Parse(chunk, False)
+            starts: list[str] = []
+            walk = iter(tokens)
+            if in_cdata:
+                in_cdata = "]]>" not in walk
+            for t in walk:
+                if t[0] != "<":
+                    continue
+                c = t[1]
+                if c == "/":
+                    depth -= 1
+                elif c == "!":  # a CDATA section: its text may hold '<'
+                    in_cdata = "]]>" not in walk  # consumes the section
+                elif c == "?":
+                    continue
+                elif t[-2] == "/":
+                    if depth == 1:
+                        starts.append(t)
+                else:
+                    if depth == 1:
+                        starts.append(t[:-1] + "/>")
+                    depth += 1
+            tokens.clear()
+            if reparse and starts:
+                side.feed("".join(starts))
+                for el in root:
+                    get = el.get
+                    out.append((el.tag, get("to"), get("from"), get("type"), get("id")))
+                del root[:]
+        return out if reparse else None
+
+    return run
 
 
 class _Wrapped:
@@ -126,6 +185,8 @@ def variants() -> dict[str, Run]:
         "xmppx pure Python": ours,
         "pyexpat, no handlers": expat_only,
         "pyexpat, C handlers": expat_c_handlers,
+        "token walk": token_walk(reparse=False),
+        "token walk + start tags again": token_walk(reparse=True),
         "C tree, no checks": c_tree(wrap=False),
         "C tree + one Python object": c_tree(wrap=True),
     }
