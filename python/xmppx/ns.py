@@ -31,6 +31,7 @@ __all__ = [
     "SASL",
     "SASL_CB",
     "SESSION",
+    "SM",
     "STANZAS",
     "STREAMS",
     "STREAM_ERRORS",
@@ -76,6 +77,7 @@ CARBONS: Final = "urn:xmpp:carbons:2"  # XEP-0280
 FORWARD: Final = "urn:xmpp:forward:0"  # XEP-0297
 HINTS: Final = "urn:xmpp:hints"  # XEP-0334
 CSI: Final = "urn:xmpp:csi:0"  # XEP-0352
+SM: Final = "urn:xmpp:sm:3"  # XEP-0198
 MUC: Final = "http://jabber.org/protocol/muc"  # XEP-0045
 MUC_USER: Final = "http://jabber.org/protocol/muc#user"
 MUC_ADMIN: Final = "http://jabber.org/protocol/muc#admin"

@@ -121,7 +121,7 @@ async def test_queue_size_zero_holds_nothing(make_server: Any) -> None:
 
 @pytest.mark.parametrize(
     "ending",
-    ["</stream:stream>", "<enable xmlns='urn:xmpp:sm:3'/>", "<message><body></message>"],
+    ["</stream:stream>", "<nap xmlns='urn:example:none'/>", "<message><body></message>"],
     ids=["close", "unsupported", "malformed"],
 )
 async def test_what_waits_is_sent_before_the_stream_ends(server: XMPPServer, ending: str) -> None:

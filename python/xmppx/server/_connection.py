@@ -51,6 +51,7 @@ from xmppx.stream import (
     PeerStreamError,
     Phase,
     PreAuthIq,
+    ResumeRequested,
     ServerStream,
     StanzaReceived,
     StreamFailed,
@@ -60,6 +61,7 @@ from xmppx.stream import (
 
 if TYPE_CHECKING:
     from xmppx.auth import ServerMechanism
+    from xmppx.modules.sm import SMState
     from xmppx.server._server import XMPPServer
 
 __all__ = ["MAX_PENDING_PER_CONNECTION", "C2SConnection"]
@@ -122,6 +124,15 @@ class C2SConnection(asyncio.Protocol):
         self._held: list[bytes] = []
         self._held_bytes = 0
         self._hold_max = int(cfg["csi.queue_size"])
+        #: XEP-0198, once the client enabled it (``xmppx.modules.sm``)
+        self.sm: SMState | None = None
+        #: the stream ended by a closing handshake, a stream error or ``end()``: a
+        #: resumable session ends with it instead of waiting for a resume
+        self._ended_cleanly = False
+        self._finished = False
+        self._overflowing = False
+        #: the session this connection's stream resumed (it took the transport over)
+        self._successor: C2SConnection | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -168,10 +179,15 @@ class C2SConnection(asyncio.Protocol):
         try:
             for i, event in enumerate(events):
                 self._handle(event)
+                successor = self._successor
+                if successor is not None:  # XEP-0198: the rest is the resumed session's
+                    successor._process(events[i + 1 :])
+                    return
                 if self._paused_for_work and i + 1 < len(events):
                     self._backlog = events[i + 1 :]
                     break
         except StreamError as exc:
+            self._ended_cleanly = True
             self._release()
             self.stream.close(exc.condition, exc.text)
             self._flush()
@@ -195,11 +211,38 @@ class C2SConnection(asyncio.Protocol):
         if self._rate_timer is not None:
             self._rate_timer.cancel()
         self._release_unauth()
+        self._tls_pending = None
+        sm = self.sm
+        if (
+            self.bound
+            and sm is not None
+            and sm.resumable
+            and not self._ended_cleanly
+            and not self.server.stopping
+        ):
+            # XEP-0198 §5: the session waits for a resume; what CSI held waits with the
+            # stanzas not acknowledged, after them
+            self.transport = None
+            sm.module.hibernate(self)
+            held, self._held, self._held_bytes = self._held, [], 0
+            for data in held:
+                sm.module.sent(self, sm, data)
+            return
+        self.finish()
+
+    def finish(self) -> None:
+        """The session ends for good: unbound, forgotten, and with XEP-0198 what the
+        client did not acknowledge is undelivered (``xmppx.modules.sm``)."""
+        if self._finished:
+            return
+        self._finished = True
+        self.closed = True
         if self.bound:
             self.bound = False
             self.server.session_ended(self)
         self.server.connections.discard(self)
-        self._tls_pending = None
+        if self.sm is not None:
+            self.sm.module.ended(self)
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
@@ -250,6 +293,8 @@ class C2SConnection(asyncio.Protocol):
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, StanzaReceived):
+            if self.sm is not None:
+                self.sm.received()
             self.server.handle_stanza(self, event.stanza)
         elif isinstance(event, StreamOpened):
             if not event.restart:
@@ -268,10 +313,14 @@ class C2SConnection(asyncio.Protocol):
             self._spawn(self.server.handle_preauth_iq(self, event))
         elif isinstance(event, NonzaReceived):
             self.server.handle_nonza(self, event.element)
+        elif isinstance(event, ResumeRequested):
+            self.server.handle_resume(self, event.element)
         elif isinstance(event, PeerClosed | PeerStreamError):
+            self._ended_cleanly = True
             self._flush()
             self._shutdown()
         elif isinstance(event, StreamFailed):
+            self._ended_cleanly = True
             log.info("stream from %s failed: %s %s", self.address, event.condition, event.text)
             self._flush()
             self._shutdown()
@@ -412,6 +461,9 @@ class C2SConnection(asyncio.Protocol):
 
     def deliver(self, stanza: Element) -> None:
         if self.closed or self.transport is None:
+            sm = self.sm
+            if sm is not None and sm.detached:  # XEP-0198: kept for a resume
+                sm.module.sent(self, sm, serialize(stanza, ns.CLIENT))
             return
         urgent = self._urgent
         if urgent is not None:
@@ -426,15 +478,94 @@ class C2SConnection(asyncio.Protocol):
                 self._flush()
                 return
             self._release()
-        self.stream.send_element(stanza)
+        self._emit(serialize(stanza, ns.CLIENT))
         self._flush()
 
     def deliver_raw(self, data: bytes) -> None:
         if self.closed or self.transport is None:
+            sm = self.sm
+            if sm is not None and sm.detached:
+                sm.module.sent(self, sm, data)
             return
         self._release()
-        self.stream.send_raw(data)
+        self._emit(data)
         self._flush()
+
+    def _emit(self, data: bytes) -> None:
+        """Write a stanza to the stream; with XEP-0198 it waits for an acknowledgement."""
+        self.stream.send_raw(data)
+        sm = self.sm
+        if sm is not None:
+            sm.module.sent(self, sm, data)
+
+    def send_nonza(self, element: Element) -> None:
+        """Queue a top-level element that is not a stanza (XEP-0198 ``<a/>``); it is
+        written with the next flush."""
+        self.stream.send_element(element)
+
+    def send_raw_nonza(self, data: bytes) -> None:
+        self.stream.send_raw(data)
+
+    def flush(self) -> None:
+        """Write what the stream has queued."""
+        self._flush()
+
+    def resend(self, stanzas: list[bytes]) -> None:
+        """XEP-0198 §5: stanzas sent before, unacknowledged, on a resumed stream."""
+        for data in stanzas:
+            self.stream.send_raw(data)
+
+    def overflowed(self) -> None:
+        """More stanzas wait for an acknowledgement than ``sm.max_queue``: the stream
+        ends (``resource-constraint``), or a hibernating session (soon, outside the
+        delivery in progress)."""
+        if not self._overflowing:
+            self._overflowing = True
+            asyncio.get_running_loop().call_soon(self._overflow_end)
+
+    def _overflow_end(self) -> None:
+        if self.sm is not None and self.sm.detached:
+            self.finish()
+        else:
+            self.end("resource-constraint", "too many stanzas not acknowledged (XEP-0198)")
+
+    def take_over(self, new: C2SConnection) -> None:
+        """XEP-0198 §5: this session goes on over ``new``'s transport and stream
+        (authenticated as the same account); a transport of its own still open is cut."""
+        transport = new.transport
+        assert transport is not None
+        if self.transport is not None:
+            # its end must not end the session: it no longer reports to us
+            self.transport.set_protocol(asyncio.Protocol())
+            self.transport.abort()
+        for handle in (*new._timers, new._rate_timer, self._rate_timer, self._close_timer):
+            if handle is not None:
+                handle.cancel()
+        new._successor = self
+        new.closed = True
+        new.transport = None
+        self.server.connections.discard(new)
+        transport.set_protocol(self)
+        self.transport = transport
+        self.stream = new.stream
+        self.stream.resumed(str(self.jid))
+        self.address = new.address
+        self.direct_tls = new.direct_tls
+        self.closed = False
+        self._ended_cleanly = False
+        self._overflowing = False
+        self._close_timer = None
+        self._rate_timer = None
+        self._reading = new._reading
+        self._paused_for_writes = new._paused_for_writes
+        self._paused_for_rate = False
+        self._tokens, self._tokens_at = new._tokens, new._tokens_at
+        self._tls_pending = None
+        self._backlog = []
+        self.last_active = time.monotonic()
+        self.ping_id = None
+        self.server.connections.add(self)
+        self._set_reading()
 
     def hold(self, urgent: Callable[[Element], bool] | None) -> None:
         """XEP-0352 client state: with ``urgent`` (the client is inactive), a stanza it
@@ -453,14 +584,21 @@ class C2SConnection(asyncio.Protocol):
         if self._held:
             held, self._held, self._held_bytes = self._held, [], 0
             for data in held:
-                self.stream.send_raw(data)
+                self._emit(data)
 
-    def end(self, condition: str | None, text: str = "") -> None:
-        """End the stream (with a stream error if ``condition``) and the connection."""
+    def end(self, condition: str | None, text: str = "", app: Element | None = None) -> None:
+        """End the stream (with a stream error if ``condition``, and ``app``, an
+        application-specific condition) and the connection.  A session hibernating
+        (XEP-0198) ends at once; a timed-out one may still be resumed."""
+        if self.sm is not None and self.sm.detached:
+            self.finish()
+            return
         if self.closed:
             return
+        if condition != "connection-timeout":
+            self._ended_cleanly = True
         self._release()
-        self.stream.close(condition, text)
+        self.stream.close(condition, text, app)
         self._flush()
         self._shutdown()
 

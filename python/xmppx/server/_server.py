@@ -96,6 +96,8 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #: - ``on_nonza(session, element)``: a top-level element of a bound stream that is not a
 #:   stanza (XEP-0352 ``<active/>``); return ``True`` when handled.  Every module defining
 #:   it is asked in order; none: ``unsupported-stanza-type`` (RFC 6120 §4.9.3.22).
+#: - ``on_resume(conn, element)``: XEP-0198 ``<resume/>`` on an authenticated stream
+#:   not yet bound; the first module defining it answers.
 #: - ``component_domain`` (attribute) with ``route_component(session, stanza, to)``: a
 #:   service on a subdomain (XEP-0045 at ``conference.<domain>`` or ``muc.domain``).
 HOOKS: Final = (
@@ -109,6 +111,7 @@ HOOKS: Final = (
     "on_message_sent",
     "on_message_delivery",
     "on_nonza",
+    "on_resume",
 )
 
 
@@ -128,6 +131,7 @@ def _default_modules() -> list[type[Module]]:
     from xmppx.modules.register import Registration
     from xmppx.modules.roster import RosterManager
     from xmppx.modules.session import LegacySession
+    from xmppx.modules.sm import StreamManagement
     from xmppx.modules.vcard import VCardTemp
 
     # RosterManager first: it stops last and so outlives the others' tasks; Blocking
@@ -144,6 +148,7 @@ def _default_modules() -> list[type[Module]]:
         OfflineMessages,
         Carbons,
         ClientState,
+        StreamManagement,
         LastActivityModule,
         VCardTemp,
         PrivateStorage,
@@ -595,6 +600,17 @@ class XMPPServer:
             if hook(session, element):
                 return
         raise StreamError("unsupported-stanza-type", f"{{{element.namespace}}}{element.name}")
+
+    def handle_resume(self, conn: C2SConnection, element: Element) -> None:
+        """XEP-0198 §5 ``<resume/>`` instead of binding: the first module whose
+        ``on_resume`` answers it, else ``<failed/>`` (stream management is off)."""
+        hooks = self._hooks["on_resume"]
+        if hooks:
+            hooks[0](conn, element)
+            return
+        failed = Element("failed", ns.SM)
+        failed.append(Element("unexpected-request", ns.STANZAS))
+        conn.send_nonza(failed)
 
     def _to_self(self, session: C2SConnection, stanza: Element, kind: str, stype: str) -> None:
         if kind == "iq":

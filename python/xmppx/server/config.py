@@ -317,6 +317,28 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "0 holds none.",
     ),
     Option(
+        key="sm.enabled",
+        type=bool,
+        default=True,
+        doc="Offer XEP-0198 stream management (acknowledgements and resumption).",
+    ),
+    Option(
+        key="sm.resume_timeout",
+        type=float,
+        default=300.0,
+        doc="Seconds a resumable session whose connection broke waits for its client to "
+        "resume it (XEP-0198 §5), still available, its stanzas queued; 0 makes sessions "
+        "not resumable.",
+    ),
+    Option(
+        key="sm.max_queue",
+        type=int,
+        default=1000,
+        doc="Stanzas sent to one client and not yet acknowledged (XEP-0198), hibernating "
+        "or not; beyond it the stream ends with 'resource-constraint' and they count as "
+        "undelivered.",
+    ),
+    Option(
         key="ping.interval",
         type=float,
         default=300.0,
@@ -463,6 +485,10 @@ def _finish(cfg: Config) -> Config:
         raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")
     if v["csi.queue_size"] < 0:
         raise ConfigError("option 'csi.queue_size' must not be negative")
+    if v["sm.resume_timeout"] < 0:
+        raise ConfigError("option 'sm.resume_timeout' must not be negative")
+    if v["sm.max_queue"] < 1:
+        raise ConfigError("option 'sm.max_queue' must be at least 1")
     if v["muc.history_size"] < 0:
         raise ConfigError("option 'muc.history_size' must not be negative")
     if v["muc.domain"]:

@@ -22,6 +22,7 @@ __all__ = [
     "PeerClosed",
     "PeerStreamError",
     "PreAuthIq",
+    "ResumeRequested",
     "StanzaReceived",
     "StreamFailed",
     "StreamOpened",
@@ -88,6 +89,15 @@ class PreAuthIq:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ResumeRequested:
+    """XEP-0198 §5: an authenticated client asks, instead of binding, to resume the
+    session ``previd``, having handled ``h`` of our stanzas.  The owner answers with
+    ``ServerStream.resumed`` (after writing ``<resumed/>``) or writes ``<failed/>``."""
+
+    element: Element
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class StanzaReceived:
     """A ``<message/>``, ``<presence/>`` or ``<iq/>`` from a bound session (RFC 6120 §8).
     Its ``from`` has not been checked or stamped yet: that is the router's job."""
@@ -139,6 +149,7 @@ Event = (
     | AuthResponse
     | AuthAborted
     | BindRequested
+    | ResumeRequested
     | PreAuthIq
     | StanzaReceived
     | NonzaReceived

@@ -67,6 +67,7 @@ from xmppx.stream._events import (
     PeerClosed,
     PeerStreamError,
     PreAuthIq,
+    ResumeRequested,
     StanzaReceived,
     StreamFailed,
     StreamOpened,
@@ -305,6 +306,17 @@ class ServerStream:
             self.phase = Phase.SASL
             events.append(AuthRequested(mechanism=mech, initial_response=initial))
             return
+        if el.namespace == ns.SM and flags.authenticated:
+            # XEP-0198: resumption takes the place of binding (§5); enabling needs a
+            # bound resource first (§3)
+            if el.name == "resume":
+                events.append(ResumeRequested(element=el))
+            else:
+                self._write(
+                    f"<failed xmlns='{ns.SM}'><unexpected-request xmlns='{ns.STANZAS}'/>"
+                    "</failed>".encode()
+                )
+            return
         if el.namespace == ns.CLIENT and el.name == "iq":
             payload = el.first_child_namespace()
             if flags.authenticated:
@@ -380,6 +392,15 @@ class ServerStream:
         self.jid = full_jid
         self.phase = Phase.READY
 
+    def resumed(self, full_jid: str) -> None:
+        """XEP-0198 §5: the owner wrote ``<resumed/>`` for the session of ``full_jid``,
+        which this stream now carries: stanzas flow as after binding."""
+        self._require(Phase.FEATURES)
+        if not self._flags.authenticated:
+            raise RuntimeError("resumption needs an authenticated stream")
+        self.jid = full_jid
+        self.phase = Phase.READY
+
     def bind_failure(self, iq_id: str, condition: str, error_type: str = "cancel") -> None:
         """Answer the bind iq with an error (RFC 6120 §7.6.2)."""
         self._require(Phase.FEATURES)
@@ -409,15 +430,18 @@ class ServerStream:
         if self.phase is not Phase.CLOSED:
             self._out.append(data)
 
-    def close(self, condition: str | None = None, text: str = "") -> None:
-        """End the stream: an optional stream error, then ``</stream:stream>``
-        (RFC 6120 §4.4).  The owner closes the transport after a grace period."""
+    def close(
+        self, condition: str | None = None, text: str = "", app: Element | None = None
+    ) -> None:
+        """End the stream: an optional stream error (with ``app``, an application-
+        specific condition, RFC 6120 §4.9.4), then ``</stream:stream>`` (RFC 6120 §4.4).
+        The owner closes the transport after a grace period."""
         if self.phase is Phase.CLOSED and self._sent_footer:
             return
         if not self._sent_header:
             self._send_header(None)
         if condition is not None:
-            self._write_stream_error(condition, text)
+            self._write_stream_error(condition, text, app)
         self._close_handshake()
         self.phase = Phase.CLOSED
 
@@ -486,11 +510,12 @@ class ServerStream:
     def _write(self, data: bytes) -> None:
         self._out.append(data)
 
-    def _write_stream_error(self, condition: str, text: str) -> None:
+    def _write_stream_error(self, condition: str, text: str, app: Element | None = None) -> None:
         body = f"<{condition} xmlns='{ns.STREAM_ERRORS}'/>"
         if text:
             body += f"<text xmlns='{ns.STREAM_ERRORS}' xml:lang='en'>{escape_text(text)}</text>"
-        self._write(f"<stream:error>{body}</stream:error>".encode())
+        extra = serialize(app, ns.CLIENT).decode() if app is not None else ""
+        self._write(f"<stream:error>{body}{extra}</stream:error>".encode())
 
     def _send_header(self, header: StreamHeader | None) -> None:
         self.stream_id = secrets.token_urlsafe(12)

@@ -1,0 +1,289 @@
+"""XEP-0198 Stream Management: acknowledgements and resumption of client streams.
+
+What the server does (XEP-0198 1.6):
+
+* It offers ``<sm xmlns='urn:xmpp:sm:3'/>`` after authentication (§3).  ``<enable/>`` on a
+  bound stream turns stream management on, once (again, or before binding, is
+  ``<failed><unexpected-request/></failed>``).  With ``resume='true'`` (or ``'1'``) and
+  ``sm.resume_timeout`` above zero the session is resumable: ``<enabled id resume
+  max/>``, ``max`` the smaller of the client's wish and ``sm.resume_timeout``.
+* From then on it counts the client's stanzas and answers each ``<r/>`` with ``<a h/>``
+  (§4).  It keeps every stanza it sends, in order, until the client acknowledges it, and
+  asks with ``<r/>`` whenever stanzas wait and no request is outstanding.  An ``<a/>``
+  acknowledging more than was sent ends the stream (``undefined-condition`` with
+  ``<handled-count-too-high/>``, §4); more than ``sm.max_queue`` stanzas waiting for an
+  acknowledgement ends it with ``resource-constraint``.
+* When the connection of a resumable session breaks, or stops answering pings, the
+  session *hibernates* for ``sm.resume_timeout`` seconds: still bound and available, the
+  stanzas for it queue up.  ``<resume previd h/>`` on a new stream authenticated as the
+  same account takes it over (§5): ``<resumed previd h/>``, then every stanza the client
+  had not acknowledged, in order; an old connection still open is cut.  An unknown or
+  expired ``previd``, or another account's, is ``<failed><item-not-found/></failed>``, and
+  the client may bind a new session.
+* A session that ends for good (its client closed the stream, the wait ran out, a stream
+  error, a new session bound the same resource) treats what was not acknowledged as
+  undelivered (§4 leaves this to the server): a ``chat`` or ``normal`` message goes to the
+  account's bare JID again (an available resource, else offline storage, XEP-0160),
+  except carbon copies (the other resources had the original) and messages from a MUC
+  room; an ``iq`` get or set gets ``recipient-unavailable`` (RFC 6120 §8.3.3.16) when its
+  sender is a local account; the rest is dropped.  Ejabberd's ``resend_on_timeout``
+  and Prosody's ``mod_smacks`` make the same choices.
+
+Sequence numbers wrap at 2**32 (§4).  Detached sessions count against
+``limits.max_connections`` until they end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import deque
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from xmppx import ns
+from xmppx.core import Element, FullJID, JIDError, parse, parse_jid
+from xmppx.errors import StanzaError, StreamError, stanza_error_reply
+from xmppx.modules._base import Module
+
+if TYPE_CHECKING:
+    from xmppx.server._connection import C2SConnection
+    from xmppx.server._server import XMPPServer
+
+__all__ = ["SMState", "StreamManagement"]
+
+log = logging.getLogger("xmppx.sm")
+
+_WRAP: Final = 1 << 32
+_REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
+_CARBON_WRAPPERS: Final = frozenset(
+    {ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent")}
+)
+
+
+class SMState:
+    """One session's stream management: counters and what waits for an acknowledgement.
+
+    ``sent`` counts the stanzas given to the stream since ``<enable/>`` (``acked`` +
+    ``len(queue)``); ``acked`` is the client's last ``h``; ``inbound`` is our ``h``."""
+
+    __slots__ = (
+        "acked",
+        "detached",
+        "id",
+        "inbound",
+        "max",
+        "module",
+        "queue",
+        "requested",
+        "resumable",
+        "sent",
+        "timer",
+    )
+
+    def __init__(self, module: StreamManagement, sm_id: str, resumable: bool, max_: int) -> None:
+        self.module = module
+        self.id = sm_id
+        self.resumable = resumable
+        self.max = max_
+        self.inbound = 0
+        self.sent = 0
+        self.acked = 0
+        self.queue: deque[bytes] = deque()
+        self.requested = False
+        self.detached = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def received(self) -> None:
+        """The client sent a stanza (it counts, §4)."""
+        self.inbound = (self.inbound + 1) % _WRAP
+
+    def ack(self, h: int) -> bool:
+        """The client handled ``h`` stanzas: forget those; False if it claims more than
+        were sent."""
+        n = (h - self.acked) % _WRAP
+        if n > len(self.queue):
+            return False
+        for _ in range(n):
+            self.queue.popleft()
+        self.acked = h
+        return True
+
+
+def _count(value: str | None) -> int | None:
+    """An ``h`` attribute (xs:unsignedInt), or None when it is not one."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    n = int(value)
+    return n if n < _WRAP else None
+
+
+def _failed(condition: str, h: int | None = None) -> Element:
+    el = Element("failed", ns.SM, {} if h is None else {"h": str(h)})
+    el.append(Element(condition, ns.STANZAS))
+    return el
+
+
+class StreamManagement(Module):
+    """XEP-0198 (see the module docstring)."""
+
+    features: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, server: XMPPServer) -> None:
+        super().__init__(server)
+        self.enabled = bool(self.setting("sm.enabled", True))
+        self.resume_timeout = float(self.setting("sm.resume_timeout", 300.0))
+        self.max_queue = int(self.setting("sm.max_queue", 1000))
+        self.stream_features: tuple[Element, ...] = (Element("sm", ns.SM),) if self.enabled else ()
+        #: resumable sessions by id, attached or hibernating
+        self._resumable: dict[str, C2SConnection] = {}
+
+    # -- on a bound stream ----------------------------------------------------------
+
+    def on_nonza(self, session: C2SConnection, element: Element) -> bool:
+        if element.namespace != ns.SM or not self.enabled:
+            return False
+        name = element.name
+        sm = session.sm
+        if name == "r":
+            if sm is None:
+                return False
+            session.send_nonza(Element("a", ns.SM, {"h": str(sm.inbound)}))
+        elif name == "a":
+            h = _count(element.get("h"))
+            if sm is None or h is None:
+                raise StreamError("bad-format", "<a/> needs h, a 32-bit unsigned count")
+            sm.requested = False
+            if not sm.ack(h):
+                too_high = Element(
+                    "handled-count-too-high", ns.SM, {"h": str(h), "send-count": str(sm.sent)}
+                )
+                session.end("undefined-condition", "more stanzas acknowledged than sent", too_high)
+        elif name == "enable":
+            self._enable(session, element)
+        elif name == "resume":
+            # §5: resumption replaces binding; this stream is bound already
+            session.send_nonza(_failed("unexpected-request"))
+        else:
+            return False
+        return True
+
+    def _enable(self, session: C2SConnection, element: Element) -> None:
+        if session.sm is not None:
+            session.send_nonza(_failed("unexpected-request"))
+            return
+        want = (element.get("resume") or "").lower() in ("true", "1")
+        resumable = want and self.resume_timeout > 0
+        max_ = int(self.resume_timeout)
+        asked = _count(element.get("max"))
+        if asked is not None and 0 < asked < max_:
+            max_ = asked
+        sm_id = secrets.token_urlsafe(18)
+        session.sm = SMState(self, sm_id, resumable, max_)
+        attrs = {"id": sm_id}
+        if resumable:
+            attrs["resume"] = "true"
+            attrs["max"] = str(max_)
+            self._resumable[sm_id] = session
+        session.send_nonza(Element("enabled", ns.SM, attrs))
+
+    # -- called by the connection ---------------------------------------------------
+
+    def sent(self, session: C2SConnection, sm: SMState, data: bytes) -> None:
+        """A stanza went to the stream (or, hibernating, waits for one)."""
+        sm.queue.append(data)
+        sm.sent = (sm.sent + 1) % _WRAP
+        if len(sm.queue) > self.max_queue:
+            session.overflowed()
+        elif not sm.requested and not sm.detached:
+            sm.requested = True
+            session.send_raw_nonza(_REQUEST)
+
+    def hibernate(self, session: C2SConnection) -> None:
+        """The resumable session's connection broke: wait ``max`` seconds for a resume."""
+        sm = session.sm
+        assert sm is not None
+        sm.detached = True
+        sm.requested = False
+        loop = asyncio.get_running_loop()
+        sm.timer = loop.call_later(sm.max, session.finish)
+        log.info("%s hibernates for %d s (%d unacknowledged)", session.jid, sm.max, len(sm.queue))
+
+    def ended(self, session: C2SConnection) -> None:
+        """The session ended for good (after ``session_ended``): forget it, and treat
+        what the client did not acknowledge as undelivered."""
+        sm = session.sm
+        if sm is None:
+            return
+        if sm.timer is not None:
+            sm.timer.cancel()
+            sm.timer = None
+        if self._resumable.get(sm.id) is session:
+            del self._resumable[sm.id]
+        queue, sm.queue = sm.queue, deque()
+        if self.server.stopping:
+            return  # storage is about to close: nothing can be re-routed now
+        for data in queue:
+            try:
+                stanza = parse(data)
+            except Exception:
+                log.exception("an unacknowledged stanza did not parse again")
+                continue
+            self._undelivered(session.jid, stanza)
+
+    def _undelivered(self, owner: FullJID, stanza: Element) -> None:
+        server = self.server
+        kind = stanza.name
+        stype = stanza.get("type")
+        sender = stanza.get("from") or ""
+        if kind == "message":
+            if stype not in (None, "normal", "chat"):
+                return
+            if any(child.tag in _CARBON_WRAPPERS for child in stanza):
+                return
+            if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
+                return  # from a room (a private message or an invitation)
+            stanza.set("to", str(owner.bare))
+            server.deliver_to_account(stanza, owner.bare)
+        elif kind == "iq" and stype in ("get", "set"):
+            try:
+                frm = parse_jid(sender)
+            except JIDError:
+                return
+            if frm.domain != server.domain or not frm.local:
+                return  # the server's own (a ping), or a service's
+            reply = stanza_error_reply(stanza, StanzaError("recipient-unavailable"))
+            if reply is not None:
+                to = frm if isinstance(frm, FullJID) else None
+                server.deliver_to_account(reply, frm.bare, full=to)
+
+    # -- resumption (before binding, on a new stream) ----------------------------------
+
+    def on_resume(self, conn: C2SConnection, element: Element) -> None:
+        previd = element.get("previd") or ""
+        h = _count(element.get("h"))
+        if h is None:
+            conn.send_nonza(_failed("bad-request"))
+            return
+        old = self._resumable.get(previd) if self.enabled else None
+        user = conn.stream.authzid_user or ""
+        if old is None or old.sm is None or str(old.jid.bare) != user or not old.bound:
+            conn.send_nonza(_failed("item-not-found"))
+            return
+        sm = old.sm
+        if not sm.ack(h):
+            conn.send_nonza(_failed("undefined-condition"))
+            old.end("undefined-condition", "resumed with more stanzas acknowledged than sent")
+            return
+        if sm.timer is not None:
+            sm.timer.cancel()
+            sm.timer = None
+        sm.detached = False
+        old.take_over(conn)
+        old.send_nonza(Element("resumed", ns.SM, {"previd": previd, "h": str(sm.inbound)}))
+        old.resend(list(sm.queue))
+        if sm.queue:
+            sm.requested = True
+            old.send_raw_nonza(_REQUEST)
+        old.flush()
+        log.info("%s resumed (%d stanzas sent again)", old.jid, len(sm.queue))

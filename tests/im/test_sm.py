@@ -1,0 +1,452 @@
+"""XEP-0198 Stream Management: acknowledgements, resumption, and what becomes of
+stanzas a client never acknowledged; spoken by hand over direct TLS as in the XEP's
+examples, and by slixmpp's ``xep_0198`` plugin."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.im.conftest import Peer, befriend, message, online, settle
+from tests.server.conftest import DOMAIN, HEADER, PASSWORD, RawConnection, slix_connect
+from xmppx import ns
+from xmppx.core import Element, FullJID, StreamEnd, StreamParser, parse_jid
+from xmppx.server import XMPPServer
+
+SM = ns.SM
+ROMEO = "romeo@localhost/orchard"
+
+
+class SMClient:
+    """A client speaking XEP-0198 by hand: direct TLS, SASL PLAIN, then ``bind`` or
+    ``resume``; it counts the stanzas it receives as the XEP's ``h``."""
+
+    def __init__(self, raw: RawConnection) -> None:
+        self.raw = raw
+        self.parser = StreamParser()
+        self.inbox: list[Element] = []
+        #: every element received, in order
+        self.seen: list[Element] = []
+        self.ended = False
+        #: stanzas received (message, presence, iq), as a client counts them for ``h``
+        self.handled = 0
+
+    @classmethod
+    async def login(cls, server: XMPPServer, user: str = "romeo") -> tuple[SMClient, Element]:
+        """Authenticated; returns the client and the stream features after SASL."""
+        c = cls(await RawConnection.open(server, "c2s_tls"))
+        await c.raw.send(HEADER)
+        await c.next("features")
+        token = base64.b64encode(f"\0{user}\0{PASSWORD}".encode()).decode()
+        await c.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>")
+        await c.next("success")
+        c.parser.reset()
+        await c.raw.send(HEADER)
+        return c, await c.next("features")
+
+    async def bind(self, resource: str = "orchard") -> None:
+        await self.send(
+            f"<iq type='set' id='b1'><bind xmlns='{ns.BIND}'><resource>{resource}</resource>"
+            "</bind></iq>"
+        )
+        result = await self.next("iq")
+        assert result.get("type") == "result", result.serialize()
+        self.handled = 0  # stanzas before <enable/> do not count
+
+    async def enable(self, resume: bool = True) -> Element:
+        await self.send(f"<enable xmlns='{SM}'" + (" resume='true'" if resume else "") + "/>")
+        return await self.next("enabled")
+
+    async def send(self, xml: str) -> None:
+        await self.raw.send(xml.encode())
+
+    async def next(self, name: str | None = None, timeout: float = 10.0) -> Element:
+        """The next element from the server (skipping the ack requests ``<r/>``); it
+        must be named ``name`` when given."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            while self.inbox:
+                el = self.inbox.pop(0)
+                if el.namespace == SM and el.name == "r":
+                    continue
+                if name is not None:
+                    assert el.name == name, f"expected <{name}/>, got {el.serialize()!r}"
+                return el
+            if self.ended:
+                raise EOFError("the stream ended")
+            left = deadline - loop.time()
+            assert left > 0, f"nothing came; expected <{name}/>"
+            try:
+                chunk = await asyncio.wait_for(self.raw.reader.read(65536), left)
+            except ConnectionError:
+                chunk = b""
+            if not chunk:
+                self.ended = True
+                continue
+            self._take(chunk)
+
+    def _take(self, chunk: bytes) -> None:
+        for ev in self.parser.feed(chunk):
+            if isinstance(ev, StreamEnd):
+                self.ended = True
+            elif isinstance(ev, Element):
+                self.seen.append(ev)
+                if ev.namespace == ns.CLIENT:
+                    self.handled += 1
+                self.inbox.append(ev)
+
+    async def stanzas_until(self, match: Callable[[Element], bool]) -> list[Element]:
+        """Stanzas received up to and including the first that matches."""
+        out = []
+        while True:
+            el = await self.next()
+            out.append(el)
+            if match(el):
+                return out
+
+    def abort(self) -> None:
+        """The connection breaks: no closing handshake."""
+        self.raw.writer.transport.abort()
+
+
+def body_is(text: str) -> Callable[[Element], bool]:
+    return lambda s: s.name == "message" and s.findtext("body") == text
+
+
+def bodies(stanzas: list[Element]) -> list[str]:
+    return [s.findtext("body") or "" for s in stanzas if s.name == "message"]
+
+
+def session(server: XMPPServer, jid: str = ROMEO) -> Any:
+    full = parse_jid(jid)
+    assert isinstance(full, FullJID)
+    return server.sessions.get(full)
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")
+
+
+async def hibernating(server: XMPPServer, jid: str = ROMEO) -> None:
+    def detached() -> bool:
+        s = session(server, jid)
+        return s is not None and s.sm is not None and s.sm.detached
+
+    await until(detached, f"{jid} hibernates")
+
+
+async def sm_session(server: XMPPServer) -> SMClient:
+    """Romeo logged in, bound and with stream management enabled."""
+    c, _ = await SMClient.login(server)
+    await c.bind()
+    await c.enable()
+    return c
+
+
+async def romeo_with_sm(server: XMPPServer, *, resume: bool = True) -> tuple[SMClient, Element]:
+    client, _ = await SMClient.login(server)
+    await client.bind()
+    enabled = await client.enable(resume)
+    await client.send("<presence/>")
+    return client, enabled
+
+
+# -- enabling and acknowledging (§3, §4) ---------------------------------------------------
+
+
+async def test_offered_after_authentication_and_enabled_with_resumption(
+    server: XMPPServer,
+) -> None:
+    """§3: <sm/> among the features after SASL; <enable resume='true'/> after binding
+    gets <enabled/> with an id and the longest wait the server allows."""
+    c, features = await SMClient.login(server)
+    assert features.find(ns.clark(SM, "sm")) is not None
+    await c.bind()
+    enabled = await c.enable()
+    assert enabled.namespace == SM
+    assert len(enabled.get("id") or "") >= 16
+    assert enabled.get("resume") == "true"
+    assert enabled.get("max") == "300"
+
+
+async def test_enable_before_binding_or_twice_fails(server: XMPPServer) -> None:
+    """§3: enabling before resource binding, or a second time, is <failed/> with
+    <unexpected-request/>; the stream goes on."""
+    c, _ = await SMClient.login(server)
+    await c.send(f"<enable xmlns='{SM}'/>")
+    failed = await c.next("failed")
+    assert failed.find(ns.clark(ns.STANZAS, "unexpected-request")) is not None
+    await c.bind()
+    enabled = await c.enable(resume=False)
+    assert enabled.get("resume") is None
+    await c.send(f"<enable xmlns='{SM}'/>")
+    failed = await c.next("failed")
+    assert failed.find(ns.clark(ns.STANZAS, "unexpected-request")) is not None
+    await c.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert (await c.next("iq")).get("type") == "result"
+
+
+async def test_r_is_answered_with_the_count_of_stanzas_handled(server: XMPPServer) -> None:
+    """§4: <a h/> counts the client's stanzas since <enable/>, not the nonzas."""
+    c = await sm_session(server)
+    await c.send(f"<r xmlns='{SM}'/>")
+    assert (await c.next("a")).get("h") == "0"
+    for i in range(3):
+        await c.send(f"<iq type='get' id='p{i}' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+        await c.next("iq")
+    await c.send(f"<r xmlns='{SM}'/>")
+    assert (await c.next("a")).get("h") == "3"
+
+
+async def test_the_server_asks_for_acknowledgements(server: XMPPServer) -> None:
+    """§4: a stanza the server sends is followed by <r/> when no request is pending;
+    after the client's <a/> the next stanza asks again."""
+    c = await sm_session(server)
+    requests = 0
+    for i in range(2):
+        await c.send(f"<iq type='get' id='p{i}' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+        while True:  # next() skips <r/>: read raw elements here
+            if not c.inbox:
+                c._take(await asyncio.wait_for(c.raw.reader.read(65536), 10))
+                continue
+            el = c.inbox.pop(0)
+            if el.name == "r":
+                requests += 1
+                await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
+                break
+    assert requests == 2
+
+
+async def test_acknowledging_more_than_was_sent_ends_the_stream(server: XMPPServer) -> None:
+    """§4: <undefined-condition/> with <handled-count-too-high h send-count/>."""
+    c = await sm_session(server)
+    await c.send(f"<a xmlns='{SM}' h='5'/>")
+    error = await c.next("error")
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "undefined-condition")) is not None
+    too_high = error.find(ns.clark(SM, "handled-count-too-high"))
+    assert too_high is not None
+    assert too_high.get("h") == "5" and too_high.get("send-count") == "0"
+
+
+async def test_an_a_without_a_count_is_bad_format(server: XMPPServer) -> None:
+    c = await sm_session(server)
+    await c.send(f"<a xmlns='{SM}' h='-1'/>")
+    error = await c.next("error")
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "bad-format")) is not None
+
+
+# -- resumption (§5) ----------------------------------------------------------------------
+
+
+async def test_a_broken_connection_resumes_with_what_was_not_acknowledged(
+    server: XMPPServer,
+) -> None:
+    """§5: the session outlives its connection (no unavailable presence goes out); the
+    client resumes on a new one and gets, after <resumed/>, every stanza it had not
+    acknowledged and those that came meanwhile, in order; then it goes on as before."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, enabled = await romeo_with_sm(server)
+    juliet.send(message(ROMEO, "one"))
+    await romeo.stanzas_until(body_is("one"))
+    acked = romeo.handled
+    await romeo.send(f"<a xmlns='{SM}' h='{acked}'/>")
+    juliet.send(message(ROMEO, "two"))
+    await romeo.stanzas_until(body_is("two"))
+    romeo.abort()
+    await hibernating(server)
+    juliet.send(message(ROMEO, "three"))
+    await settle(server, juliet)
+
+    again, features = await SMClient.login(server)
+    assert features.find(ns.clark(SM, "sm")) is not None
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{acked}'/>")
+    resumed = await again.next("resumed")
+    assert resumed.get("previd") == enabled.get("id")
+    assert resumed.get("h") == "1"  # romeo's <presence/>
+    assert bodies(await again.stanzas_until(body_is("three"))) == ["two", "three"]
+    # the same session: still bound, still available, never unavailable to juliet
+    await again.send("<message to='juliet@localhost' type='chat'><body>back</body></message>")
+    got = await juliet.expect(body_is("back"))
+    assert got.get("from") == ROMEO
+    seen = [*await juliet.drain()]
+    assert not [s for s in seen if s.name == "presence" and s.get("type") == "unavailable"]
+
+
+async def test_resuming_while_the_old_connection_is_open_cuts_it(server: XMPPServer) -> None:
+    """§5: the server may not have noticed the old connection die; a resume takes the
+    session over and the old connection is closed."""
+    old, enabled = await romeo_with_sm(server)
+    await old.stanzas_until(lambda s: s.name == "presence")
+    again, _ = await SMClient.login(server)
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{old.handled}'/>")
+    await again.next("resumed")
+    await old.raw.read_to_eof()
+    await again.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert (await again.next("iq")).get("type") == "result"
+    assert session(server) is not None and session(server).transport is not None
+
+
+@pytest.mark.parametrize("previd", ["unknown", "juliets"])
+async def test_resuming_an_unknown_or_someone_elses_session_fails(
+    server: XMPPServer, previd: str
+) -> None:
+    """§5: <failed><item-not-found/></failed>, after which the client binds anew."""
+    if previd == "juliets":
+        juliet, _ = await SMClient.login(server, "juliet")
+        await juliet.bind("balcony")
+        previd = (await juliet.enable()).get("id") or ""
+    c, _ = await SMClient.login(server)
+    await c.send(f"<resume xmlns='{SM}' previd='{previd}' h='0'/>")
+    failed = await c.next("failed")
+    assert failed.find(ns.clark(ns.STANZAS, "item-not-found")) is not None
+    await c.bind()
+
+
+async def test_resume_on_a_bound_stream_fails(server: XMPPServer) -> None:
+    c, enabled = await romeo_with_sm(server)
+    await c.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='0'/>")
+    failed = await c.stanzas_until(lambda s: s.name == "failed")
+    assert failed[-1].find(ns.clark(ns.STANZAS, "unexpected-request")) is not None
+
+
+async def test_a_session_not_resumed_in_time_ends_and_its_messages_go_offline(
+    make_server: Any,
+) -> None:
+    """After ``sm.resume_timeout`` the session ends (unavailable presence goes out) and
+    the messages it never acknowledged are stored offline (XEP-0160) for the next
+    login, with those that came while it waited."""
+    server = await make_server(sm__resume_timeout=1.0)
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, enabled = await romeo_with_sm(server)
+    assert enabled.get("max") == "1"
+    juliet.send(message(ROMEO, "one"))
+    await romeo.stanzas_until(body_is("one"))
+    romeo.abort()
+    await hibernating(server)
+    juliet.send(message("romeo@localhost", "two"))
+    await juliet.expect(
+        lambda s: s.name == "presence" and s.get("type") == "unavailable", "romeo leaving"
+    )
+    await settle(server, juliet)
+    later = await Peer.connect(server, "romeo@localhost/garden")
+    later.presence()
+    first = await later.expect(body_is("one"))
+    second = await later.expect(body_is("two"))
+    assert first.find(ns.clark(ns.DELAY, "delay")) is not None
+    assert second.find(ns.clark(ns.DELAY, "delay")) is not None
+
+
+async def test_binding_the_resource_of_a_hibernating_session_replaces_it(
+    server: XMPPServer,
+) -> None:
+    """A client that binds anew instead of resuming replaces the waiting session (RFC
+    6120 §7.7.2.2); what that one had not acknowledged reaches the new session."""
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    juliet.send(message(ROMEO, "lost?"))
+    await romeo.stanzas_until(body_is("lost?"))
+    romeo.abort()
+    await hibernating(server)
+    fresh, _ = await SMClient.login(server)
+    await fresh.bind()
+    await fresh.send("<presence/>")
+    got = await fresh.stanzas_until(body_is("lost?"))
+    assert got[-1].get("to") == "romeo@localhost"
+    assert session(server).sm is None  # the new session, without stream management
+
+
+async def test_a_clean_close_sends_what_was_not_acknowledged_to_another_resource(
+    server: XMPPServer,
+) -> None:
+    """A client that ends its stream does not resume: a message it did not acknowledge
+    goes to the account again, here to its other available resource."""
+    await befriend(server, "romeo", "juliet")
+    [garden, juliet] = await online(server, "romeo@localhost/garden", "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    juliet.send(message(ROMEO, "for the orchard"))
+    await romeo.stanzas_until(body_is("for the orchard"))
+    await romeo.send("</stream:stream>")
+    got = await garden.expect(body_is("for the orchard"))
+    assert got.get("to") == "romeo@localhost"
+
+
+async def test_an_iq_not_acknowledged_is_answered_recipient_unavailable(
+    server: XMPPServer,
+) -> None:
+    """An iq get the ended session never acknowledged (nor answered) gets an error for
+    its sender (RFC 6120 §8.3.3.16)."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    query = Element("iq", ns.CLIENT, {"type": "get", "to": ROMEO, "id": "v1"})
+    query.append(Element("query", "jabber:iq:version"))
+    juliet.send(query)
+    await romeo.stanzas_until(lambda s: s.name == "iq" and s.get("id") == "v1")
+    await romeo.send("</stream:stream>")
+    error = await juliet.expect(lambda s: s.name == "iq" and s.get("id") == "v1")
+    assert error.get("type") == "error"
+    condition = error.find(ns.clark(ns.CLIENT, "error"))
+    assert condition is not None
+    assert condition.find(ns.clark(ns.STANZAS, "recipient-unavailable")) is not None
+
+
+async def test_too_many_unacknowledged_stanzas_end_the_stream(make_server: Any) -> None:
+    """``sm.max_queue``: a client that never acknowledges is cut off with
+    resource-constraint, and what it did not acknowledge is stored offline."""
+    server = await make_server(sm__max_queue=3)
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    for i in range(5):
+        juliet.send(message(ROMEO, f"m{i}"))
+    with pytest.raises(EOFError):
+        for _ in range(50):  # bounded: the stream ends after a few stanzas
+            await romeo.next()
+    [error] = [e for e in romeo.seen if e.namespace == ns.STREAMS and e.name == "error"]
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "resource-constraint")) is not None
+    later = await Peer.connect(server, "romeo@localhost/garden")
+    later.presence()
+    for i in range(5):
+        await later.expect(body_is(f"m{i}"))
+
+
+# -- slixmpp --------------------------------------------------------------------------------
+
+
+async def test_slixmpp_resumes_its_session(server: XMPPServer) -> None:
+    """slixmpp's ``xep_0198`` enables resumption at login and, reconnecting after its
+    connection broke, resumes and gets what was sent meanwhile."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    client = await slix_connect(server, "romeo@localhost/orchard", plugins=("xep_0198",))
+    loop = asyncio.get_running_loop()
+    resumed: asyncio.Future[Any] = loop.create_future()
+    bodies_got: list[str] = []
+    client.add_event_handler("session_resumed", lambda s: resumed.set_result(s))
+    client.add_event_handler("message", lambda m: bodies_got.append(m["body"]))
+    try:
+        await until(lambda: client.plugin["xep_0198"].sm_id is not None, "sm enabled")
+        client.send_presence()
+        await settle(server, juliet)
+        client.transport.abort()
+        await hibernating(server)
+        juliet.send(message(ROMEO, "while you were away"))
+        await settle(server, juliet)
+        client.connect("127.0.0.1", server.ports["c2s"])
+        await asyncio.wait_for(resumed, 10)
+        await until(lambda: "while you were away" in bodies_got, "the queued message")
+    finally:
+        client.disconnect()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(client.disconnected, 5)
