@@ -101,6 +101,16 @@ class SMClient:
                     self.handled += 1
                 self.inbox.append(ev)
 
+    async def request(self, since: int = 0, timeout: float = 10.0) -> None:
+        """Wait until the server has asked for an acknowledgement (``<r/>``) among the
+        elements received from index ``since`` on."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(e.namespace == SM and e.name == "r" for e in self.seen[since:]):
+            left = deadline - loop.time()
+            assert left > 0 and not self.ended, "no <r/> came"
+            self._take(await asyncio.wait_for(self.raw.reader.read(65536), left))
+
     async def stanzas_until(self, match: Callable[[Element], bool]) -> list[Element]:
         """Stanzas received up to and including the first that matches."""
         out = []
@@ -158,6 +168,8 @@ async def romeo_with_sm(server: XMPPServer, *, resume: bool = True) -> tuple[SMC
     await client.bind()
     enabled = await client.enable(resume)
     await client.send("<presence/>")
+    # RFC 6121 §4.2.2: the server reflects it to the resource that sent it
+    await client.stanzas_until(lambda s: s.name == "presence" and s.get("from") == ROMEO)
     return client, enabled
 
 
@@ -212,19 +224,12 @@ async def test_the_server_asks_for_acknowledgements(server: XMPPServer) -> None:
     """§4: a stanza the server sends is followed by <r/> when no request is pending;
     after the client's <a/> the next stanza asks again."""
     c = await sm_session(server)
-    requests = 0
     for i in range(2):
+        mark = len(c.seen)
         await c.send(f"<iq type='get' id='p{i}' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
-        while True:  # next() skips <r/>: read raw elements here
-            if not c.inbox:
-                c._take(await asyncio.wait_for(c.raw.reader.read(65536), 10))
-                continue
-            el = c.inbox.pop(0)
-            if el.name == "r":
-                requests += 1
-                await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
-                break
-    assert requests == 2
+        await c.next("iq")
+        await c.request(since=mark)
+        await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
 
 
 async def test_acknowledging_more_than_was_sent_ends_the_stream(server: XMPPServer) -> None:
@@ -287,7 +292,6 @@ async def test_resuming_while_the_old_connection_is_open_cuts_it(server: XMPPSer
     """§5: the server may not have noticed the old connection die; a resume takes the
     session over and the old connection is closed."""
     old, enabled = await romeo_with_sm(server)
-    await old.stanzas_until(lambda s: s.name == "presence")
     again, _ = await SMClient.login(server)
     await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{old.handled}'/>")
     await again.next("resumed")
@@ -295,6 +299,83 @@ async def test_resuming_while_the_old_connection_is_open_cuts_it(server: XMPPSer
     await again.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert (await again.next("iq")).get("type") == "result"
     assert session(server) is not None and session(server).transport is not None
+
+
+async def test_what_follows_resume_in_the_same_write_is_read_after_it(
+    server: XMPPServer,
+) -> None:
+    """A client that pipelines after <resume/> (a second <resume/>, a bind) has them
+    read once the session is resumed: as elements of a bound stream, so the session
+    keeps its address and the second <resume/> is unexpected-request."""
+    romeo, enabled = await romeo_with_sm(server)
+    romeo.abort()
+    await hibernating(server)
+    again, _ = await SMClient.login(server)
+    resume = f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='0'/>"
+    await again.send(
+        resume
+        + resume
+        + f"<iq type='set' id='b2'><bind xmlns='{ns.BIND}'><resource>other</resource></bind></iq>"
+    )
+    await again.next("resumed")
+    failed = await again.stanzas_until(lambda s: s.name == "failed")
+    assert failed[-1].find(ns.clark(ns.STANZAS, "unexpected-request")) is not None
+    answer = await again.stanzas_until(lambda s: s.name == "iq" and s.get("id") == "b2")
+    assert answer[-1].get("type") == "error"
+    assert session(server) is not None and str(session(server).jid) == ROMEO
+    assert session(server, "romeo@localhost/other") is None
+
+
+async def test_a_resumed_stream_asks_for_acknowledgements_again(server: XMPPServer) -> None:
+    """The old connection's unanswered <r/> dies with it: after the resume, a stanza
+    sent is followed by a new request."""
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    old, enabled = await romeo_with_sm(server)
+    juliet.send(message(ROMEO, "one"))
+    await old.stanzas_until(body_is("one"))  # with an <r/> it never answers
+    sm = session(server).sm
+    await until(lambda: len(sm.queue) == old.handled and sm.requested, "all sent, asked")
+    again, _ = await SMClient.login(server)
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{old.handled}'/>")
+    await again.next("resumed")
+    mark = len(again.seen)
+    juliet.send(message(ROMEO, "two"))
+    await again.stanzas_until(body_is("two"))
+    await again.request(since=mark)
+
+
+async def test_a_stanza_for_a_closing_session_waits_for_the_resume(server: XMPPServer) -> None:
+    """Between the server ending a silent client's stream (ping timeout: resumable) and
+    the connection's end, a stanza routed to the session is kept for the resume."""
+    romeo, enabled = await romeo_with_sm(server)
+    s = session(server)
+    s.end("connection-timeout", "no answer to ping")
+    gap = message(ROMEO, "in the gap")
+    gap.set("from", "juliet@localhost/balcony")
+    s.deliver(gap)  # as the router would, before the transport reports its end
+    await hibernating(server)
+    again, _ = await SMClient.login(server)
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{romeo.handled}'/>")
+    await again.next("resumed")
+    await again.stanzas_until(body_is("in the gap"))
+
+
+async def test_shutdown_stores_what_a_hibernating_session_waited_for(make_server: Any) -> None:
+    """At shutdown a session waiting for a resume ends; its messages go to offline
+    storage before storage closes, for the next login after a restart."""
+    server = await make_server()
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    romeo.abort()
+    await hibernating(server)
+    juliet.send(message("romeo@localhost", "while you sleep"))
+    await settle(server, juliet)
+    await server.stop()
+    restarted = await make_server()
+    later = await Peer.connect(restarted, "romeo@localhost/garden")
+    later.presence()
+    await later.expect(body_is("while you sleep"))
 
 
 @pytest.mark.parametrize("previd", ["unknown", "juliets"])

@@ -75,6 +75,7 @@ class SMState:
         "max",
         "module",
         "queue",
+        "queued_bytes",
         "requested",
         "resumable",
         "sent",
@@ -90,6 +91,7 @@ class SMState:
         self.sent = 0
         self.acked = 0
         self.queue: deque[bytes] = deque()
+        self.queued_bytes = 0
         self.requested = False
         self.detached = False
         self.timer: asyncio.TimerHandle | None = None
@@ -105,7 +107,7 @@ class SMState:
         if n > len(self.queue):
             return False
         for _ in range(n):
-            self.queue.popleft()
+            self.queued_bytes -= len(self.queue.popleft())
         self.acked = h
         return True
 
@@ -134,6 +136,9 @@ class StreamManagement(Module):
         self.enabled = bool(self.setting("sm.enabled", True))
         self.resume_timeout = float(self.setting("sm.resume_timeout", 300.0))
         self.max_queue = int(self.setting("sm.max_queue", 1000))
+        #: the queue's bytes: at most what one connection may have waiting to be written,
+        #: so that a resume can send it all
+        self.max_queue_bytes = int(self.setting("limits.write_buffer_bytes", 1 << 20))
         self.stream_features: tuple[Element, ...] = (Element("sm", ns.SM),) if self.enabled else ()
         #: resumable sessions by id, attached or hibernating
         self._resumable: dict[str, C2SConnection] = {}
@@ -145,13 +150,15 @@ class StreamManagement(Module):
             return False
         name = element.name
         sm = session.sm
+        if name in ("r", "a") and sm is None:
+            raise StreamError("unsupported-stanza-type", f"<{name}/> before <enable/> (XEP-0198)")
         if name == "r":
-            if sm is None:
-                return False
+            assert sm is not None
             session.send_nonza(Element("a", ns.SM, {"h": str(sm.inbound)}))
         elif name == "a":
             h = _count(element.get("h"))
-            if sm is None or h is None:
+            assert sm is not None
+            if h is None:
                 raise StreamError("bad-format", "<a/> needs h, a 32-bit unsigned count")
             sm.requested = False
             if not sm.ack(h):
@@ -192,10 +199,11 @@ class StreamManagement(Module):
     def sent(self, session: C2SConnection, sm: SMState, data: bytes) -> None:
         """A stanza went to the stream (or, hibernating, waits for one)."""
         sm.queue.append(data)
+        sm.queued_bytes += len(data)
         sm.sent = (sm.sent + 1) % _WRAP
-        if len(sm.queue) > self.max_queue:
+        if len(sm.queue) > self.max_queue or sm.queued_bytes > self.max_queue_bytes:
             session.overflowed()
-        elif not sm.requested and not sm.detached:
+        elif not sm.requested and not session.closed:
             sm.requested = True
             session.send_raw_nonza(_REQUEST)
 
@@ -220,9 +228,7 @@ class StreamManagement(Module):
             sm.timer = None
         if self._resumable.get(sm.id) is session:
             del self._resumable[sm.id]
-        queue, sm.queue = sm.queue, deque()
-        if self.server.stopping:
-            return  # storage is about to close: nothing can be re-routed now
+        queue, sm.queue, sm.queued_bytes = sm.queue, deque(), 0
         for data in queue:
             try:
                 stanza = parse(data)
@@ -262,12 +268,21 @@ class StreamManagement(Module):
     def on_resume(self, conn: C2SConnection, element: Element) -> None:
         previd = element.get("previd") or ""
         h = _count(element.get("h"))
+        if not self.enabled:
+            conn.send_nonza(_failed("feature-not-implemented"))
+            return
         if h is None:
             conn.send_nonza(_failed("bad-request"))
             return
-        old = self._resumable.get(previd) if self.enabled else None
+        old = self._resumable.get(previd)
         user = conn.stream.authzid_user or ""
-        if old is None or old.sm is None or str(old.jid.bare) != user or not old.bound:
+        if (
+            old is None
+            or old is conn
+            or old.sm is None
+            or str(old.jid.bare) != user
+            or not old.bound
+        ):
             conn.send_nonza(_failed("item-not-found"))
             return
         sm = old.sm
@@ -282,6 +297,7 @@ class StreamManagement(Module):
         old.take_over(conn)
         old.send_nonza(Element("resumed", ns.SM, {"previd": previd, "h": str(sm.inbound)}))
         old.resend(list(sm.queue))
+        sm.requested = False  # a request to the old connection died with it
         if sm.queue:
             sm.requested = True
             old.send_raw_nonza(_REQUEST)

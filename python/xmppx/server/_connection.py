@@ -130,7 +130,7 @@ class C2SConnection(asyncio.Protocol):
         #: resumable session ends with it instead of waiting for a resume
         self._ended_cleanly = False
         self._finished = False
-        self._overflowing = False
+        self._overflowing: asyncio.Handle | None = None
         #: the session this connection's stream resumed (it took the transport over)
         self._successor: C2SConnection | None = None
 
@@ -179,9 +179,11 @@ class C2SConnection(asyncio.Protocol):
         try:
             for i, event in enumerate(events):
                 self._handle(event)
-                successor = self._successor
-                if successor is not None:  # XEP-0198: the rest is the resumed session's
-                    successor._process(events[i + 1 :])
+                if isinstance(event, ResumeRequested):
+                    # XEP-0198 §5: answered; what came after it is the resumed session's
+                    # (or, after <failed/>, this stream's), read only now
+                    successor, self._successor = self._successor, None
+                    (successor or self)._process(self.stream.take_deferred())
                     return
                 if self._paused_for_work and i + 1 < len(events):
                     self._backlog = events[i + 1 :]
@@ -424,8 +426,8 @@ class C2SConnection(asyncio.Protocol):
             self.stream.bind_failure(event.iq_id, "bad-request", "modify")
             return
         assert isinstance(jid, FullJID)
-        self.jid = jid
         self.stream.bind_success(event.iq_id, str(jid))
+        self.jid = jid
         self._cancel_timer(1)
         self.bound = True
         self.server.session_started(self)
@@ -462,7 +464,8 @@ class C2SConnection(asyncio.Protocol):
     def deliver(self, stanza: Element) -> None:
         if self.closed or self.transport is None:
             sm = self.sm
-            if sm is not None and sm.detached:  # XEP-0198: kept for a resume
+            if sm is not None and not self._finished:
+                # XEP-0198: kept for a resume, or undelivered when the session ends
                 sm.module.sent(self, sm, serialize(stanza, ns.CLIENT))
             return
         urgent = self._urgent
@@ -484,7 +487,7 @@ class C2SConnection(asyncio.Protocol):
     def deliver_raw(self, data: bytes) -> None:
         if self.closed or self.transport is None:
             sm = self.sm
-            if sm is not None and sm.detached:
+            if sm is not None and not self._finished:
                 sm.module.sent(self, sm, data)
             return
         self._release()
@@ -519,11 +522,11 @@ class C2SConnection(asyncio.Protocol):
         """More stanzas wait for an acknowledgement than ``sm.max_queue``: the stream
         ends (``resource-constraint``), or a hibernating session (soon, outside the
         delivery in progress)."""
-        if not self._overflowing:
-            self._overflowing = True
-            asyncio.get_running_loop().call_soon(self._overflow_end)
+        if self._overflowing is None:
+            self._overflowing = asyncio.get_running_loop().call_soon(self._overflow_end)
 
     def _overflow_end(self) -> None:
+        self._overflowing = None
         if self.sm is not None and self.sm.detached:
             self.finish()
         else:
@@ -538,7 +541,13 @@ class C2SConnection(asyncio.Protocol):
             # its end must not end the session: it no longer reports to us
             self.transport.set_protocol(asyncio.Protocol())
             self.transport.abort()
-        for handle in (*new._timers, new._rate_timer, self._rate_timer, self._close_timer):
+        for handle in (
+            *new._timers,
+            new._rate_timer,
+            self._rate_timer,
+            self._close_timer,
+            self._overflowing,
+        ):
             if handle is not None:
                 handle.cancel()
         new._successor = self
@@ -553,7 +562,7 @@ class C2SConnection(asyncio.Protocol):
         self.direct_tls = new.direct_tls
         self.closed = False
         self._ended_cleanly = False
-        self._overflowing = False
+        self._overflowing = None
         self._close_timer = None
         self._rate_timer = None
         self._reading = new._reading

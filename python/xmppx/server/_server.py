@@ -282,6 +282,12 @@ class XMPPServer:
                 conn.bound = False
         for conn in connections:
             conn.end("system-shutdown", "the server is shutting down")
+            if conn.sm is not None:
+                # XEP-0198: what its client did not acknowledge goes to storage now,
+                # while storage is open (the transport's end would come too late)
+                conn.finish()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=SHUTDOWN_DRAIN_SECONDS)
         for srv in self._servers:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(srv.wait_closed(), timeout=2)

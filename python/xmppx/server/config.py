@@ -327,8 +327,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         type=float,
         default=300.0,
         doc="Seconds a resumable session whose connection broke waits for its client to "
-        "resume it (XEP-0198 §5), still available, its stanzas queued; 0 makes sessions "
-        "not resumable.",
+        "resume it (XEP-0198 §5), still available, its stanzas queued (at most "
+        "limits.write_buffer_bytes of them); 0 makes sessions not resumable.",
     ),
     Option(
         key="sm.max_queue",
@@ -485,8 +485,8 @@ def _finish(cfg: Config) -> Config:
         raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")
     if v["csi.queue_size"] < 0:
         raise ConfigError("option 'csi.queue_size' must not be negative")
-    if v["sm.resume_timeout"] < 0:
-        raise ConfigError("option 'sm.resume_timeout' must not be negative")
+    if v["sm.resume_timeout"] != 0 and not v["sm.resume_timeout"] >= 1:
+        raise ConfigError("option 'sm.resume_timeout' must be 0 (no resumption) or at least 1")
     if v["sm.max_queue"] < 1:
         raise ConfigError("option 'sm.max_queue' must be at least 1")
     if v["muc.history_size"] < 0:

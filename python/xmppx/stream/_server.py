@@ -160,6 +160,8 @@ class ServerStream:
         self._parser = self._new_parser()
         self._sent_header = False
         self._sent_footer = False
+        #: XEP-0198: what the peer sent after ``<resume/>``, read once it is answered
+        self._deferred: tuple[list[object], XMLStreamError | None] | None = None
 
     # -- properties -----------------------------------------------------------------
 
@@ -201,15 +203,40 @@ class ServerStream:
         except XMLStreamError as exc:
             parsed = list(exc.events)  # type: ignore[arg-type]
             error = exc
+        if self._deferred is not None:  # the owner has not answered <resume/> yet
+            items, _ = self._deferred
+            self._deferred = (items + list(parsed), error)
+            return events
+        self._read(list(parsed), error, events)
+        return events
+
+    def _read(
+        self, parsed: list[object], error: XMLStreamError | None, events: list[Event]
+    ) -> None:
         try:
-            for item in parsed:
+            for i, item in enumerate(parsed):
                 if self.in_phase(Phase.CLOSED):
                     break
                 self._dispatch(item, events)
+                if events and isinstance(events[-1], ResumeRequested):
+                    # what follows is read in the phase the answer leaves (XEP-0198 §5)
+                    self._deferred = (parsed[i + 1 :], error)
+                    return
             if error is not None and not self.in_phase(Phase.CLOSED):
                 raise StreamError(error.condition, error.text)
         except StreamError as exc:
             self._fail(exc.condition, exc.text, events)
+
+    def take_deferred(self) -> list[Event]:
+        """After the owner answered a ``ResumeRequested`` (``resumed()``, or a
+        ``<failed/>`` that leaves the stream to bind): the events of what the peer sent
+        after ``<resume/>``, read in the phase that answer left."""
+        if self._deferred is None:
+            return []
+        parsed, error = self._deferred
+        self._deferred = None
+        events: list[Event] = []
+        self._read(parsed, error, events)
         return events
 
     def _dispatch(self, item: object, events: list[Event]) -> None:
