@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
     from xmppx.server._server import XMPPServer
 
-__all__ = ["SMState", "StreamManagement"]
+__all__ = ["SMState", "StreamManagement", "failed"]
 
 log = logging.getLogger("xmppx.sm")
 
@@ -120,8 +120,9 @@ def _count(value: str | None) -> int | None:
     return n if n < _WRAP else None
 
 
-def _failed(condition: str, h: int | None = None) -> Element:
-    el = Element("failed", ns.SM, {} if h is None else {"h": str(h)})
+def failed(condition: str) -> Element:
+    """``<failed/>`` with an RFC 6120 stanza error ``condition`` (XEP-0198 §3, §5)."""
+    el = Element("failed", ns.SM)
     el.append(Element(condition, ns.STANZAS))
     return el
 
@@ -152,12 +153,10 @@ class StreamManagement(Module):
         sm = session.sm
         if name in ("r", "a") and sm is None:
             raise StreamError("unsupported-stanza-type", f"<{name}/> before <enable/> (XEP-0198)")
-        if name == "r":
-            assert sm is not None
+        if name == "r" and sm is not None:
             session.send_nonza(Element("a", ns.SM, {"h": str(sm.inbound)}))
-        elif name == "a":
+        elif name == "a" and sm is not None:
             h = _count(element.get("h"))
-            assert sm is not None
             if h is None:
                 raise StreamError("bad-format", "<a/> needs h, a 32-bit unsigned count")
             sm.requested = False
@@ -170,14 +169,14 @@ class StreamManagement(Module):
             self._enable(session, element)
         elif name == "resume":
             # §5: resumption replaces binding; this stream is bound already
-            session.send_nonza(_failed("unexpected-request"))
+            session.send_nonza(failed("unexpected-request"))
         else:
             return False
         return True
 
     def _enable(self, session: C2SConnection, element: Element) -> None:
         if session.sm is not None:
-            session.send_nonza(_failed("unexpected-request"))
+            session.send_nonza(failed("unexpected-request"))
             return
         want = (element.get("resume") or "").lower() in ("true", "1")
         resumable = want and self.resume_timeout > 0
@@ -266,13 +265,13 @@ class StreamManagement(Module):
     # -- resumption (before binding, on a new stream) ----------------------------------
 
     def on_resume(self, conn: C2SConnection, element: Element) -> None:
+        if not self.enabled:
+            conn.send_nonza(failed("feature-not-implemented"))
+            return
         previd = element.get("previd") or ""
         h = _count(element.get("h"))
-        if not self.enabled:
-            conn.send_nonza(_failed("feature-not-implemented"))
-            return
         if h is None:
-            conn.send_nonza(_failed("bad-request"))
+            conn.send_nonza(failed("bad-request"))
             return
         old = self._resumable.get(previd)
         user = conn.stream.authzid_user or ""
@@ -283,11 +282,11 @@ class StreamManagement(Module):
             or str(old.jid.bare) != user
             or not old.bound
         ):
-            conn.send_nonza(_failed("item-not-found"))
+            conn.send_nonza(failed("item-not-found"))
             return
         sm = old.sm
         if not sm.ack(h):
-            conn.send_nonza(_failed("undefined-condition"))
+            conn.send_nonza(failed("undefined-condition"))
             old.end("undefined-condition", "resumed with more stanzas acknowledged than sent")
             return
         if sm.timer is not None:
@@ -297,9 +296,9 @@ class StreamManagement(Module):
         old.take_over(conn)
         old.send_nonza(Element("resumed", ns.SM, {"previd": previd, "h": str(sm.inbound)}))
         old.resend(list(sm.queue))
-        sm.requested = False  # a request to the old connection died with it
-        if sm.queue:
-            sm.requested = True
+        # a request to the old connection died with it: ask again for what was resent
+        sm.requested = bool(sm.queue)
+        if sm.requested:
             old.send_raw_nonza(_REQUEST)
         old.flush()
         log.info("%s resumed (%d stanzas sent again)", old.jid, len(sm.queue))

@@ -463,10 +463,8 @@ class C2SConnection(asyncio.Protocol):
 
     def deliver(self, stanza: Element) -> None:
         if self.closed or self.transport is None:
-            sm = self.sm
-            if sm is not None and not self._finished:
-                # XEP-0198: kept for a resume, or undelivered when the session ends
-                sm.module.sent(self, sm, serialize(stanza, ns.CLIENT))
+            if self.sm is not None:  # XEP-0198 keeps it (deliver_raw)
+                self.deliver_raw(serialize(stanza, ns.CLIENT))
             return
         urgent = self._urgent
         if urgent is not None:
@@ -488,6 +486,7 @@ class C2SConnection(asyncio.Protocol):
         if self.closed or self.transport is None:
             sm = self.sm
             if sm is not None and not self._finished:
+                # XEP-0198: kept for a resume, or undelivered when the session ends
                 sm.module.sent(self, sm, data)
             return
         self._release()

@@ -25,6 +25,7 @@ from xmppx import ns
 from xmppx.core import BareJID, Element, FullJID, JIDError, parse_jid
 from xmppx.errors import StanzaError, StreamError, stanza_error_reply
 from xmppx.modules._base import ACCOUNT, SERVER, IqGet, IqRequest, IqSet, Module
+from xmppx.modules.sm import failed as sm_failed
 from xmppx.router import (
     Bounce,
     Deliver,
@@ -614,9 +615,7 @@ class XMPPServer:
         if hooks:
             hooks[0](conn, element)
             return
-        failed = Element("failed", ns.SM)
-        failed.append(Element("unexpected-request", ns.STANZAS))
-        conn.send_nonza(failed)
+        conn.send_nonza(sm_failed("unexpected-request"))
 
     def _to_self(self, session: C2SConnection, stanza: Element, kind: str, stype: str) -> None:
         if kind == "iq":

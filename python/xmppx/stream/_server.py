@@ -218,8 +218,8 @@ class ServerStream:
                 if self.in_phase(Phase.CLOSED):
                     break
                 self._dispatch(item, events)
-                if events and isinstance(events[-1], ResumeRequested):
-                    # what follows is read in the phase the answer leaves (XEP-0198 §5)
+                if self._deferred is not None:
+                    # <resume/>: what follows is read in the phase the answer leaves
                     self._deferred = (parsed[i + 1 :], error)
                     return
             if error is not None and not self.in_phase(Phase.CLOSED):
@@ -338,6 +338,7 @@ class ServerStream:
             # bound resource first (§3)
             if el.name == "resume":
                 events.append(ResumeRequested(element=el))
+                self._deferred = ([], None)  # until the owner answers (take_deferred)
             else:
                 self._write(
                     f"<failed xmlns='{ns.SM}'><unexpected-request xmlns='{ns.STANZAS}'/>"
