@@ -567,6 +567,60 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         {},
     ),
     "partial_utf8_after_end": (H + MSG + END, b"\xc3", "not-well-formed", {}),
+    # -- the input stops inside a token: judged as far as it goes --------------------------
+    # (expat holds a ']' that may start ']]>', and a tag until its '>')
+    "unfinished_bracket_at_stream_level": (H, b"\r\n\t]", "bad-format", {}),
+    "unfinished_bracket_after_reference": (H + MSG, b"&#32;]", "bad-format", {}),
+    "unfinished_header_over_limit_attributes": (
+        b"",
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+        b" to='example.com' version='1.0' xml:lang='en",
+        "policy-violation",
+        {"max_attributes": 4},
+    ),
+    "unfinished_tag_undefined_entity": (H + b"<message>", b"<a b='&foo;", "restricted-xml", {}),
+    "unfinished_tag_bad_character_reference": (
+        H + b"<message>",
+        b"<a b='&#0;",
+        "not-well-formed",
+        {},
+    ),
+    "unfinished_end_tag_two_colons": (H + MSG, b"</stream:s:str", "not-well-formed", {}),
+    "unfinished_cdata_opener": (H + b"<message>", b"<![C<", "not-well-formed", {}),
+    "unfinished_cdata_opener_at_stream_level": (H, b"<![:", "not-well-formed", {}),
+    # -- an error in the text after a tag, not in the tag --------------------------------
+    "undefined_entity_in_text_before_limit_depth": (
+        H,
+        b"<iq type='get'>&foo;<query/></iq>",
+        "restricted-xml",
+        {"max_depth": 1},
+    ),
+    # -- invalid UTF-8 in the token the stanza limit cuts --------------------------------
+    "invalid_utf8_in_tag_before_limit_stanza": (
+        H,
+        b"<message type='\xe2pe'/>",
+        "not-well-formed",
+        {"max_stanza_bytes": 17},
+    ),
+    "invalid_utf8_in_text_before_limit_stanza": (
+        H,
+        b"<message> \xf0\xf0\x9f\x98\x80</message>",
+        "not-well-formed",
+        {"max_stanza_bytes": 12},
+    ),
+    "limit_stanza_cuts_char_after_value": (
+        H,
+        b"<message a='1'\xe2\x82\xac'/>",
+        "policy-violation",
+        {"max_stanza_bytes": 16},
+    ),
+    "text_after_end_with_limit_stanza": (
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+        b" <a>&amp;</a>\r\n\t<message/>" + END,
+        b" x]",
+        "not-well-formed",
+        {"max_stanza_bytes": 64},
+    ),
 }
 
 

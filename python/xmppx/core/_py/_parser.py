@@ -36,6 +36,13 @@ how the input was split:
   malformed reference at its ``;``.
 * Text that expat rejects in one token with what follows it (``]]>`` between stanzas)
   is ``bad-format`` when it starts outside any tag.
+* What expat holds back at the end of a feed, waiting for the rest of its token, is
+  judged there as far as it goes (``_check_held_text``): a ``]`` between stanzas (it may
+  start ``]]>``) is ``bad-format``; a start tag not finished yet is read again for its
+  limits and references (``_in_tag``); an end tag's name with a second colon is
+  ``not-well-formed``.  ``<![`` followed by anything but ``CDATA[`` is
+  ``not-well-formed`` as soon as it differs, and invalid UTF-8 in the token a limit
+  cuts comes before the limit.
 * A reference between stanzas (``&#32;``, whitespace written out) is read like a stanza
   for the limit: at most ``max_stanza_bytes`` from its ``&``.
 * After ``</stream:stream>`` anything but whitespace is ``not-well-formed``.
@@ -152,6 +159,8 @@ _NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
 _BOMS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _WHITESPACE: Final = " \t\n\r"
 _WS_BYTES: Final = b" \t\n\r"
+#: what follows ``<![`` in a CDATA section's opening
+_CDATA_OPEN: Final = b"CDATA["
 _ANGLE: Final = re.compile(b"[<>]")
 #: Markup that restricted XML forbids or that needs a look: '<!' (comment, DTD, CDATA)
 #: and '<?' (processing instruction, XML declaration).
@@ -225,6 +234,7 @@ class StreamParser:
         "_max_depth",
         "_max_stanza_bytes",
         "_next_lt",
+        "_open",
         "_pending",
         "_priming",
         "_recent",
@@ -306,6 +316,8 @@ class StreamParser:
         self._keep_from = 0
         self._settle: Any = None
         self._level: Any = None
+        #: open elements (the header included) on either path
+        self._open: Any = None
         self._go_fast: Any = None
         self._expat = self._make_expat()
 
@@ -600,6 +612,7 @@ class StreamParser:
 
         self._settle = settle
         self._level = lambda: depth
+        self._open = lambda: starts - len(ends) if self._fast else depth
         self._go_fast = go_fast
 
         p.StartNamespaceDeclHandler = start_ns
@@ -636,11 +649,13 @@ class StreamParser:
                 self._or_replay(self._feed, data)
                 if self._renewable():
                     self._or_replay(self._replay, renew=True)
+                self._check_held_text()
         except XMLStreamError as exc:
             self._die(exc.condition, exc.text)
         except pyexpat.ExpatError as exc:
             code = exc.code
             at = self._expat.ErrorByteIndex + self._shift
+            self._limit_cuts_char(at)
             verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
             if verdict is not None:
                 self._die(*verdict)
@@ -648,12 +663,25 @@ class StreamParser:
                 self._die(
                     "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
                 )
-            if self._level() == 1 and self._text_before(at):
+            if not self._ended and self._open() == 1 and self._text_before(at):
                 self._die("bad-format", "text outside any stanza")
             self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
         out = list(events)
         events.clear()
         return out
+
+    def _limit_cuts_char(self, at: int) -> None:
+        """expat's error at stream ``at`` is a character the stanza limit cuts: the
+        contract reads it only whole, and meets the limit first."""
+        lead = self._byte_at(at)
+        if lead < 0xC0 or self._next_lt is None or self._in_prolog:
+            return
+        limit = self._next_lt + self._max_stanza_bytes
+        if at < limit < at + (2 if lead < 0xE0 else 3 if lead < 0xF0 else 4):
+            try:
+                self._over_limit(limit)
+            except XMLStreamError as exc:
+                self._die(exc.condition, exc.text)
 
     def _or_replay(self, step: Any, *args: Any, **kwargs: Any) -> None:
         """Run ``step``; whatever it raises on the fast path is decided by a replay with
@@ -954,6 +982,21 @@ class StreamParser:
         verdict = self._in_tag(offset, False)
         if verdict is not None:
             _fail(*verdict)
+        found = self._reread(offset)
+        if found is not None:
+            # expat holds the token in progress whole, invalid UTF-8 in it too; the
+            # contract reads that sequence before the limit (a limit or reference
+            # in a tag before it comes first)
+            buf, i = found
+            lt = max(buf.rfind(b"<", 0, i), 0)
+            try:
+                buf[lt:i].decode()
+            except UnicodeDecodeError as exc:
+                if exc.reason != "unexpected end of data":
+                    verdict = self._tag_verdict(buf, lt + exc.start, False)
+                    if verdict is not None:
+                        _fail(*verdict)
+                    _fail("not-well-formed", "invalid UTF-8")
         if self._in_prolog:
             _fail(
                 "policy-violation",
@@ -983,19 +1026,24 @@ class StreamParser:
         found = self._reread(offset)
         if found is None:
             return None
-        buf, i = found
+        return self._tag_verdict(*found, whole)
+
+    def _tag_verdict(self, buf: bytes, i: int, whole: bool) -> tuple[str, str] | None:
+        """``_in_tag`` for an error at ``buf[i]``."""
         lt = buf.rfind(b"<", 0, i + 1 if whole else i)
         if lt < 0 or buf[lt + 1 : lt + 2] in (b"", b"/", b"!", b"?"):
             return None
         end = len(buf) if whole else i
-        if not whole and TAG_REST.match(buf, lt + 1, end) is not None:
-            return None  # that tag was complete: the error is after it
+        if TAG_REST.match(buf, lt + 1, i) is not None:
+            # that tag was complete: the error is after it (an undefined entity in the
+            # text that follows is one expat reports only for a whole tag in a value)
+            return None
         p = lt + 1
         while p < end and buf[p] not in _NAME_END:
             p += 1
         if p == lt + 1:
             return None
-        depth = self._level()
+        depth = self._open()
         if depth >= 1 and depth > self._max_depth:
             return "policy-violation", f"elements nest deeper than max_depth={self._max_depth}"
         count = 0
@@ -1064,6 +1112,85 @@ class StreamParser:
         run = buf[close + 1 : i]
         return bool(run.strip(_WS_BYTES)) and b"&" not in run
 
+    def _check_held_tag(self, recent: bytes) -> bool:
+        """After a feed whose last ``<`` (``recent`` starts there) may open a tag that
+        is not finished: what the contract reads byte by byte there and expat judges
+        only at the tag's end.  A start tag's limits and references so far
+        (``_in_tag``); an end tag's name with a second colon.  True when the feed ends
+        inside the tag (or just after its ``<``)."""
+        kind = recent[1:2]
+        if kind == b"/":
+            if b">" in recent:
+                return False
+            name = QNAME.match(recent, 2)
+            if name is not None and name.group().count(b":") > 1:
+                _fail("not-well-formed", "an end tag's name with two colons")
+            return True
+        if not kind or kind in b"!?":
+            return not kind
+        name = QNAME.match(recent, 1)
+        if name is not None and TAG_REST.match(recent, name.end()) is not None:
+            return False
+        verdict = self._tag_verdict(recent, len(recent), False)
+        if verdict is not None:
+            _fail(*verdict)
+        return True
+
+    def _check_held_text(self) -> None:
+        """After a feed: text at stream level that expat has read but holds back (a
+        ``]`` that may start ``]]>``) is ``bad-format`` now, as the contract reads it
+        byte by byte; so is what follows a whole reference there.  A reference not
+        finished yet waits for its ``;``."""
+        if (
+            self._ended
+            or self._in_cdata
+            or self._in_decl
+            or self._pending is not None
+            or self._held
+        ):
+            return
+        recent = self._recent
+        if recent[:1] == b"<" and self._check_held_tag(recent):
+            return
+        if self._in_prolog or self._open() != 1:
+            return
+        i = 0
+        if recent[:1] == b"<":
+            kind = recent[1:2]
+            if kind == b"/":
+                i = recent.find(b">") + 1
+            elif kind == b"!":
+                i = recent.find(b"]]>", 9) + 3
+                if i < 3:
+                    return
+            elif kind == b"?" or not kind:
+                return
+            else:
+                name = QNAME.match(recent, 1)
+                tag = None if name is None else TAG_REST.match(recent, name.end())
+                i = 0 if tag is None else tag.end()
+            if i <= 0:
+                return  # inside a tag
+        n = len(recent)
+        while i < n:
+            c = recent[i]
+            if c in _WS_BYTES:
+                i += 1
+            elif c == 0x26:  # '&': a whole reference was judged when expat read it
+                i = recent.find(b";", i) + 1
+                if i <= 0:
+                    return
+            else:
+                if c >= 0x80:  # expat holds a character it has not read whole
+                    try:
+                        recent[i : i + 4].decode()
+                    except UnicodeDecodeError as exc:
+                        if exc.start == 0:
+                            if exc.reason == "unexpected end of data":
+                                return
+                            _fail("not-well-formed", "invalid UTF-8")
+                _fail("bad-format", "text outside any stanza")
+
     def _keep_recent(self, fed: bytes) -> None:
         i = fed.rfind(b"<")
         recent = fed[i:] if i >= 0 else self._recent + fed
@@ -1110,7 +1237,13 @@ class StreamParser:
                     self._forbidden(data, at, "a comment")
             elif nxt.isalpha():
                 self._forbidden(data, at, "a DTD declaration (DOCTYPE, ENTITY, ...)")
-            return True  # '<![CDATA[' or junk: expat decides
+            elif nxt == b"[":
+                # expat waits for the whole '<![CDATA[' to reject what is not one
+                opener = data[at + 2 : at + 8]
+                if not _CDATA_OPEN.startswith(opener):
+                    _fail("not-well-formed", "a malformed CDATA section")
+                return len(opener) == len(_CDATA_OPEN)
+            return True  # junk: expat decides
         if kind == b"?":
             target = data[at + 1 : at + 5]
             for i, want in enumerate(b"xml"):
