@@ -608,6 +608,19 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         "not-well-formed",
         {"max_stanza_bytes": 12},
     ),
+    # (fed a byte at a time: the limit is not met by half a character)
+    "bad_name_char_before_limit_depth": (
+        H + b"<message>",
+        b"<\xc3!/>",
+        "not-well-formed",
+        {"max_depth": 1},
+    ),
+    "bad_attribute_name_char_before_limit_attributes": (
+        H,
+        b"<message a='1' b='2' c='3' d='4' \xc3x='5'/>",
+        "not-well-formed",
+        {"max_attributes": 4},
+    ),
     "limit_stanza_cuts_char_after_value": (
         H,
         b"<message a='1'\xe2\x82\xac'/>",

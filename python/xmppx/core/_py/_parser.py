@@ -1041,7 +1041,7 @@ class StreamParser:
         p = lt + 1
         while p < end and buf[p] not in _NAME_END:
             p += 1
-        if p == lt + 1:
+        if p == lt + 1 or not _whole_char_at(buf, lt + 1):
             return None
         depth = self._open()
         if depth >= 1 and depth > self._max_depth:
@@ -1051,8 +1051,10 @@ class StreamParser:
             q = p
             while q < end and buf[q] in _WS_BYTES:
                 q += 1
-            if q >= end or q == p or buf[q] in _NAME_END:
-                return None  # the tag ends, or is malformed, before another attribute
+            if q >= end or q == p or buf[q] in _NAME_END or not _whole_char_at(buf, q):
+                # the tag ends, or is malformed, before another attribute (or the name
+                # starts with a character that is cut or invalid: expat judges it)
+                return None
             count += 1
             if count > self._max_attributes:
                 return (
@@ -1274,6 +1276,17 @@ class StreamParser:
         if _cut_utf8(before):
             _fail("not-well-formed", "invalid UTF-8 (a multi-byte sequence cut by '<')")
         self._markup(what)
+
+
+def _whole_char_at(buf: bytes, i: int) -> bool:
+    """Whether ``buf[i]`` starts a whole, valid UTF-8 character."""
+    if buf[i] < 0x80:
+        return True
+    try:
+        buf[i : i + 4].decode()
+    except UnicodeDecodeError as exc:
+        return exc.start > 0
+    return True
 
 
 def _xml_char(code: int) -> bool:
