@@ -1133,6 +1133,12 @@ class StreamParser:
         name = QNAME.match(recent, 1)
         if name is not None and TAG_REST.match(recent, name.end()) is not None:
             return False
+        if (
+            self._open() <= self._max_depth
+            and recent.count(b"=") < self._max_attributes
+            and b"&" not in recent
+        ):
+            return True  # nothing there yet that a verdict could come from
         verdict = self._tag_verdict(recent, len(recent), False)
         if verdict is not None:
             _fail(*verdict)
