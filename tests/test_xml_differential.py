@@ -7,14 +7,16 @@ whole as in chunks.  Deterministic (fixed seeds); a failure prints the input to 
 
 The hypothesis property tests explore document structure; this explores the places
 the two parsers reach the same verdict by different routes (expat's token-at-once
-checks against the contract's byte-at-a-time reading).  Other seeds still find about one
-disagreement in 20,000 inputs, all of the kind ``xmppx.core._py._parser`` lists under
-"Known limits" (an error inside a token expat has not finished); these seeds hold
-everything else to agreement."""
+checks against the contract's byte-at-a-time reading).
+
+Run as a script to sweep other seeds (``python -m tests.test_xml_differential 100 2100``,
+300 inputs a seed, with all their chunkings): it prints every input the backends
+disagree on, and exits 1 if there was one."""
 
 from __future__ import annotations
 
 import random
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -155,3 +157,31 @@ def test_agreement_with_the_expat_parser_renewed_after_every_feed(
         for chunks in chunkings(r, data):
             where = f"input {data!r}, limits {lim}, chunks {[len(c) for c in chunks]}"
             assert run(PY, chunks, lim) == whole, where
+
+
+def sweep(first: int, last: int) -> int:
+    """Seeds ``first`` to ``last - 1`` as ``test_backends_and_chunkings_agree`` runs
+    them; prints each disagreement, returns how many inputs had one."""
+    assert NATIVE is not None
+    bad = 0
+    for seed in range(first, last):
+        r = random.Random(seed)
+        for _ in range(300):
+            data = stream(r)
+            lim = limits(r)
+            whole = run(NATIVE, [data], lim)
+            found = [] if run(PY, [data], lim) == whole else [[len(data)]]
+            for chunks in chunkings(r, data):
+                if run(PY, chunks, lim) != whole or run(NATIVE, chunks, lim) != whole:
+                    found.append([len(c) for c in chunks])
+            if found:
+                bad += 1
+                print(f"seed {seed}: input {data!r}, limits {lim}, chunks {found}", flush=True)
+    return bad
+
+
+if __name__ == "__main__":
+    first, last = (int(a) for a in sys.argv[1:3])
+    disagreements = sweep(first, last)
+    print(f"{disagreements} of {300 * (last - first)} inputs disagree")
+    raise SystemExit(1 if disagreements else 0)
