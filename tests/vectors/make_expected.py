@@ -586,6 +586,12 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         {},
     ),
     "unfinished_end_tag_two_colons": (H + MSG, b"</stream:s:str", "not-well-formed", {}),
+    "limit_stanza_in_end_tag_two_colons": (
+        H,
+        b"</stream:s:stream:x>",
+        "not-well-formed",
+        {"max_stanza_bytes": 15},
+    ),
     "unfinished_cdata_opener": (H + b"<message>", b"<![C<", "not-well-formed", {}),
     "unfinished_cdata_opener_at_stream_level": (H, b"<![:", "not-well-formed", {}),
     # -- an error in the text after a tag, not in the tag --------------------------------

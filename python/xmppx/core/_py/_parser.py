@@ -989,6 +989,8 @@ class StreamParser:
             # in a tag before it comes first)
             buf, i = found
             lt = max(buf.rfind(b"<", 0, i), 0)
+            if buf[lt + 1 : lt + 2] == b"/" and _two_colons(buf[lt:i]):
+                _fail("not-well-formed", "an end tag's name with two colons")
             try:
                 buf[lt:i].decode()
             except UnicodeDecodeError as exc:
@@ -1124,8 +1126,7 @@ class StreamParser:
         if kind == b"/":
             if b">" in recent:
                 return False
-            name = QNAME.match(recent, 2)
-            if name is not None and name.group().count(b":") > 1:
+            if _two_colons(recent):
                 _fail("not-well-formed", "an end tag's name with two colons")
             return True
         if not kind or kind in b"!?":
@@ -1282,6 +1283,13 @@ class StreamParser:
         if _cut_utf8(before):
             _fail("not-well-formed", "invalid UTF-8 (a multi-byte sequence cut by '<')")
         self._markup(what)
+
+
+def _two_colons(end_tag: bytes) -> bool:
+    """Whether the name in ``end_tag`` (from its ``</``, maybe not finished) has a
+    second colon, which no qualified name has (Namespaces in XML 1.0 §4)."""
+    name = QNAME.match(end_tag, 2)
+    return name is not None and name.group().count(b":") > 1
 
 
 def _whole_char_at(buf: bytes, i: int) -> bool:
