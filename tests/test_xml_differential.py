@@ -159,6 +159,37 @@ def test_agreement_with_the_expat_parser_renewed_after_every_feed(
             assert run(PY, chunks, lim) == whole, where
 
 
+#: Inputs a sweep found the backends disagreeing on, with the chunking that showed it
+#: (the ones that a short vector in ``tests/vectors/xml`` reproduces are there instead).
+SWEPT: list[tuple[bytes, dict[str, int], list[int]]] = [
+    # '<' ends a feed, '![' the next, and the limit falls before the 'A' of '<![CATA[':
+    # the limit is crossed first
+    (
+        b"<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams'"
+        b" xmlns='jabber:client' xmlns:p='urn:p' to='example.com' version='1.0'"
+        b" xml:lang='en'> <a><![CDATA[x<y>]]></a\n><![CDATA[ ]]><message><presence>"
+        b"</presence\n></message >&#32;<p:x xml:lang='a\tb\r\nc'\nto = \"&amp;&lt;\">"
+        b'<b\xc3\xa9\nxml:lang=\'\'\nxmlns:q = "\xe2\x82\xac"\ntype="\'"></b\xc3\xa9\n>'
+        b"<![CATA[x<y>]]><iq\np:k = '&#62;&#x2F;'>&#32;</iq ></p:x ><presence></presence >"
+        b"\r\n\t",
+        {"max_stanza_bytes": 92},
+        [188, 19, 137, 4, 17, 58],
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "lim", "cuts"), SWEPT)
+def test_inputs_a_sweep_found(data: bytes, lim: dict[str, int], cuts: list[int]) -> None:
+    assert NATIVE is not None
+    assert sum(cuts) == len(data)
+    ends = [sum(cuts[: i + 1]) for i in range(len(cuts))]
+    chunks = [data[a:b] for a, b in zip([0, *ends], ends, strict=False)]
+    whole = run(NATIVE, [data], lim)
+    assert run(NATIVE, chunks, lim) == whole
+    assert run(PY, chunks, lim) == whole
+    assert run(PY, [data], lim) == whole
+
+
 def sweep(first: int, last: int) -> int:
     """Seeds ``first`` to ``last - 1`` as ``test_backends_and_chunkings_agree`` runs
     them; prints each disagreement, returns how many inputs had one."""

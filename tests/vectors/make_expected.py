@@ -592,6 +592,13 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         "not-well-formed",
         {"max_stanza_bytes": 15},
     ),
+    "limit_stanza_before_malformed_cdata_opener": (
+        H,
+        b"<message><![CATA[x]]></message>",
+        "policy-violation",
+        {"max_stanza_bytes": 10},
+    ),
+    "unfinished_end_tag_colon_last": (H + MSG, b"</stream: ", "not-well-formed", {}),
     "unfinished_cdata_opener": (H + b"<message>", b"<![C<", "not-well-formed", {}),
     "unfinished_cdata_opener_at_stream_level": (H, b"<![:", "not-well-formed", {}),
     # -- an error in the text after a tag, not in the tag --------------------------------
