@@ -676,7 +676,7 @@ class StreamParser:
         if lead < 0xC0 or self._next_lt is None or self._in_prolog:
             return
         limit = self._next_lt + self._max_stanza_bytes
-        if at < limit < at + (2 if lead < 0xE0 else 3 if lead < 0xF0 else 4):
+        if at < limit < at + _utf8_len(lead):
             try:
                 self._over_limit(limit)
             except XMLStreamError as exc:
@@ -721,11 +721,9 @@ class StreamParser:
         if self._pending is not None:
             # the markup is told apart within the limit of the event in progress
             cut = data
-            if self._next_lt is not None:
-                room = self._max_buffer_bytes if self._in_prolog else self._max_stanza_bytes
-                deadline = self._next_lt + room - base
-                if deadline < n:
-                    cut = data[: max(deadline, 0)]
+            deadline = self._deadline(base)
+            if deadline is not None and deadline < n:
+                cut = data[: max(deadline, 0)]
             if not self._classify(cut, 0, self._pending):
                 if cut is not data:
                     self._over_limit(base + len(cut))
@@ -751,13 +749,11 @@ class StreamParser:
             check = False
             if self._next_lt is None:
                 self._locate(data, base)
-            if self._next_lt is not None:
-                if self._in_prolog:
-                    deadline = self._next_lt + self._max_buffer_bytes - base
-                    # a stanza that starts and ends inside [pos, cap) is short enough
-                    cap = pos + max(self._max_stanza_bytes, 1)
-                else:
-                    deadline = cap = self._next_lt + self._max_stanza_bytes - base
+            deadline = self._deadline(base)
+            if deadline is not None:
+                # in the prolog, a stanza that starts and ends inside [pos, cap) is short
+                # enough
+                cap = pos + max(self._max_stanza_bytes, 1) if self._in_prolog else deadline
                 if deadline < n:
                     stop = deadline
                     check = True
@@ -820,6 +816,15 @@ class StreamParser:
             gt = data.find(b">", max(self._end_at - base, 0))
             if gt >= 0 and data[gt + 1 :].strip(_WS_BYTES):
                 _fail("not-well-formed", "data after the end of the stream")
+
+    def _deadline(self, base: int) -> int | None:
+        """Where the event in progress crosses its limit (``max_buffer_bytes`` for the
+        prolog and header, ``max_stanza_bytes`` after), as an index into data that
+        starts at stream offset ``base``; ``None`` when no event is in progress."""
+        if self._next_lt is None:
+            return None
+        room = self._max_buffer_bytes if self._in_prolog else self._max_stanza_bytes
+        return self._next_lt + room - base
 
     def _parse_segment(self, data: bytes) -> None:
         expat = self._expat
@@ -952,26 +957,13 @@ class StreamParser:
         recent = self._recent
         if recent[:1] != b"<":
             return False
-        kind = recent[1:2]
-        if kind == b"/":
-            gt = recent.find(b">")
-        elif kind == b"!":
-            gt = recent.find(b"]]>", 9)
-            if gt >= 0:
-                gt += 2
-        elif kind == b"?" or not kind:
+        gt = _markup_close(recent)
+        if gt is None:
             return False
-        else:
-            name = QNAME.match(recent, 1)
-            if name is None:
-                return False
-            tag = TAG_REST.match(recent, name.end())
-            if tag is None:
-                gt = -1  # a start tag in progress: from its '<'
-            elif recent[tag.end() - 2] == 0x2F:  # '/>': an empty-element stanza
-                gt = tag.end() - 1
-            else:
-                return False
+        if gt >= 0 and recent[1] not in b"/!" and recent[gt - 1] != 0x2F:
+            return False  # a start tag, not an empty-element stanza's: the header's
+        # after an end tag, a CDATA section or an empty-element stanza; or (-1) a start
+        # tag in progress: from its '<'
         if gt >= 0 and recent[gt + 1 :].strip(_WS_BYTES):
             return False
         keep_from = self._base - len(recent)
@@ -1051,7 +1043,7 @@ class StreamParser:
         p = lt + 1
         while p < end and buf[p] not in _NAME_END:
             p += 1
-        if p == lt + 1 or not _whole_char_at(buf, lt + 1):
+        if p == lt + 1 or _char_at(buf, lt + 1) != "whole":
             return None
         depth = self._open()
         if depth >= 1 and depth > self._max_depth:
@@ -1061,7 +1053,7 @@ class StreamParser:
             q = p
             while q < end and buf[q] in _WS_BYTES:
                 q += 1
-            if q >= end or q == p or buf[q] in _NAME_END or not _whole_char_at(buf, q):
+            if q >= end or q == p or buf[q] in _NAME_END or _char_at(buf, q) != "whole":
                 # the tag ends, or is malformed, before another attribute (or the name
                 # starts with a character that is cut or invalid: expat judges it)
                 return None
@@ -1124,34 +1116,24 @@ class StreamParser:
         run = buf[close + 1 : i]
         return bool(run.strip(_WS_BYTES)) and b"&" not in run
 
-    def _check_held_tag(self, recent: bytes) -> bool:
-        """After a feed whose last ``<`` (``recent`` starts there) may open a tag that
-        is not finished: what the contract reads byte by byte there and expat judges
-        only at the tag's end.  A start tag's limits and references so far
-        (``_in_tag``); an end tag's name that cannot be a qualified name.  True when the
-        feed ends inside the tag (or just after its ``<``)."""
-        kind = recent[1:2]
-        if kind == b"/":
-            if b">" in recent:
-                return False
+    def _check_held_tag(self, recent: bytes) -> None:
+        """After a feed that ends inside a tag (``recent`` starts at its ``<``): what
+        the contract reads byte by byte there and expat judges only at the tag's end.
+        A start tag's limits and references so far (``_in_tag``); an end tag's name
+        that cannot be a qualified name."""
+        if recent[1] == 0x2F:  # '/'
             if _not_qname(recent):
                 _fail("not-well-formed", "an end tag's name is not a qualified name")
-            return True
-        if not kind or kind in b"!?":
-            return not kind
-        name = QNAME.match(recent, 1)
-        if name is not None and TAG_REST.match(recent, name.end()) is not None:
-            return False
+            return
         if (
             self._open() <= self._max_depth
             and recent.count(b"=") < self._max_attributes
             and b"&" not in recent
         ):
-            return True  # nothing there yet that a verdict could come from
+            return  # nothing there yet that a verdict could come from
         verdict = self._tag_verdict(recent, len(recent), False)
         if verdict is not None:
             _fail(*verdict)
-        return True
 
     def _check_held_text(self) -> None:
         """After a feed: text at stream level that expat has read but holds back (a
@@ -1167,27 +1149,18 @@ class StreamParser:
         ):
             return
         recent = self._recent
-        if recent[:1] == b"<" and self._check_held_tag(recent):
-            return
-        if self._in_prolog or self._open() != 1:
-            return
         i = 0
         if recent[:1] == b"<":
-            kind = recent[1:2]
-            if kind == b"/":
-                i = recent.find(b">") + 1
-            elif kind == b"!":
-                i = recent.find(b"]]>", 9) + 3
-                if i < 3:
-                    return
-            elif kind == b"?" or not kind:
+            gt = _markup_close(recent)
+            if gt is None:
                 return
-            else:
-                name = QNAME.match(recent, 1)
-                tag = None if name is None else TAG_REST.match(recent, name.end())
-                i = 0 if tag is None else tag.end()
-            if i <= 0:
-                return  # inside a tag
+            if gt < 0:  # the feed ends inside that markup
+                if recent[1] != 0x21:  # not '<!': a CDATA section, its opening checked
+                    self._check_held_tag(recent)
+                return
+            i = gt + 1
+        if self._in_prolog or self._open() != 1:
+            return
         n = len(recent)
         while i < n:
             c = recent[i]
@@ -1198,14 +1171,11 @@ class StreamParser:
                 if i <= 0:
                     return
             else:
-                if c >= 0x80:  # expat holds a character it has not read whole
-                    try:
-                        recent[i : i + 4].decode()
-                    except UnicodeDecodeError as exc:
-                        if exc.start == 0:
-                            if exc.reason == "unexpected end of data":
-                                return
-                            _fail("not-well-formed", "invalid UTF-8")
+                char = _char_at(recent, i)
+                if char == "cut":  # expat holds a character it has not read whole
+                    return
+                if char == "bad":
+                    _fail("not-well-formed", "invalid UTF-8")
                 _fail("bad-format", "text outside any stanza")
 
     def _keep_recent(self, fed: bytes) -> None:
@@ -1293,6 +1263,26 @@ class StreamParser:
         self._markup(what)
 
 
+def _markup_close(recent: bytes) -> int | None:
+    """For input that starts at a ``<``: the index of the ``>`` that closes the markup it
+    opens (an end tag, a start tag, a CDATA section), -1 when the input ends before it,
+    ``None`` when there is no such markup (a processing instruction, or nothing after
+    the ``<`` yet)."""
+    kind = recent[1:2]
+    if kind == b"/":
+        return recent.find(b">")
+    if kind == b"!":
+        gt = recent.find(b"]]>", 9)
+        return gt + 2 if gt >= 0 else -1
+    if kind == b"?" or not kind:
+        return None
+    name = QNAME.match(recent, 1)
+    if name is None:
+        return None
+    tag = TAG_REST.match(recent, name.end())
+    return -1 if tag is None else tag.end() - 1
+
+
 def _not_qname(end_tag: bytes) -> bool:
     """Whether the name in ``end_tag`` (from its ``</``, maybe not finished) already
     cannot be a qualified name (Namespaces in XML 1.0 §4): a second colon, or a colon
@@ -1304,15 +1294,22 @@ def _not_qname(end_tag: bytes) -> bool:
     return qname.count(b":") > 1 or (qname[-1:] == b":" and name.end() < len(end_tag))
 
 
-def _whole_char_at(buf: bytes, i: int) -> bool:
-    """Whether ``buf[i]`` starts a whole, valid UTF-8 character."""
+def _char_at(buf: bytes, i: int) -> str:
+    """The UTF-8 character that starts at ``buf[i]``: ``"whole"``, ``"cut"`` (``buf``
+    ends inside it) or ``"bad"``."""
     if buf[i] < 0x80:
-        return True
+        return "whole"
     try:
         buf[i : i + 4].decode()
     except UnicodeDecodeError as exc:
-        return exc.start > 0
-    return True
+        if exc.start == 0:
+            return "cut" if exc.reason == "unexpected end of data" else "bad"
+    return "whole"
+
+
+def _utf8_len(lead: int) -> int:
+    """The length of the UTF-8 sequence that lead byte ``lead`` (0xC0 or above) opens."""
+    return 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
 
 
 def _xml_char(code: int) -> bool:
@@ -1333,7 +1330,7 @@ def _cut_utf8(tail: bytes) -> bool:
         if b < 0x80:
             return False
         if b >= 0xC0:
-            return (2 if b < 0xE0 else 3 if b < 0xF0 else 4) > k
+            return _utf8_len(b) > k
     return False
 
 
