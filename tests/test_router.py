@@ -88,6 +88,13 @@ def test_full_jid() -> None:
     assert route("presence", "subscribe", full=True, target=there) == HandlePresence()
     other = Res("orchard", 3)
     assert route("message", "chat", full=True, available=(other,)) == Deliver(sessions=(other,))
+    assert route("message", "chat", full=True) == StoreOffline()
+    # §8.5.3.2.1: a normal message to a resource that is not there is not the account's
+    for available in ((other,), ()):
+        assert route("message", "normal", full=True, available=available) == Bounce(
+            condition="service-unavailable"
+        )
+    assert isinstance(route("message", "headline", full=True, available=(other,)), Drop)
     assert route("iq", "get", full=True, available=(other,)) == Bounce(
         condition="service-unavailable"
     )

@@ -8,10 +8,10 @@ Local-domain rules implemented (RFC 6121 §8.5):
 =========  =======================================  ======================================
 kind       to a bare JID                            to a full JID with no such resource
 =========  =======================================  ======================================
-message    normal/chat: the available resources     as to the bare JID, except
-           with the highest non-negative priority   groupchat (service-unavailable) and
-           (all of them on a tie, RFC 6121 §8.5.2.1  headline (dropped)
-           .1 lets us choose); headline: all
+message    normal/chat: the available resources     chat: as to the bare JID; normal
+           with the highest non-negative priority   and groupchat: service-unavailable;
+           (all of them on a tie, RFC 6121 §8.5.2.1  headline and error: dropped
+           .1 lets us choose); headline: all        (§8.5.3.2.1)
            non-negative; groupchat: error; none
            available: offline storage (normal/chat)
 presence   the account's presence logic (roster     subscription types as to the bare
@@ -127,8 +127,12 @@ def route_to_account(
         return Drop(reason="error message not to a bound resource")
     if stype == "groupchat":
         return Bounce(condition="service-unavailable")
-    if full and stype == "headline":
-        return Drop(reason="headline to an unavailable resource")
+    if full and stype != "chat":
+        # §8.5.3.2.1: only a chat message to a resource that is not there goes to the
+        # account; normal (like groupchat) is bounced, headline ignored.
+        if stype == "headline":
+            return Drop(reason="headline to an unavailable resource")
+        return Bounce(condition="service-unavailable")
     chosen = best_resources(available, headline=stype == "headline")
     if chosen:
         return Deliver(sessions=chosen)

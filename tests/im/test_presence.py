@@ -136,13 +136,24 @@ async def test_contacts_coming_and_going_in_any_order(make_server: Any) -> None:
 
 
 async def test_own_resources_see_each_other(server: XMPPServer) -> None:
+    """§4.2.2: initial presence goes to the user's other resources, and (the user being
+    implicitly subscribed to itself) the new resource gets theirs."""
     first = await Peer.connect(server, "romeo@localhost/orchard")
-    first.presence()
+    first.send(rich_presence())
     await first.expect(is_presence("romeo@localhost/orchard"), "own presence reflected")
     second = await Peer.connect(server, "romeo@localhost/garden")
     second.presence()
     await first.expect(is_presence("romeo@localhost/garden"))
     await second.expect(is_presence("romeo@localhost/garden"))
+    theirs = await second.expect(is_presence("romeo@localhost/orchard"), "the other resource")
+    assert theirs.get("to") == "romeo@localhost/garden"
+    assert_rich(theirs)
+    # only the initial presence brings them: an update of the new resource does not
+    second.send_xml("<presence><show>chat</show></presence>")
+    await first.expect(is_presence("romeo@localhost/garden"))
+    await settle(server, first, second)
+    again = [s for s in await second.drain() if is_presence("romeo@localhost/orchard")(s)]
+    assert not again, [s.serialize() for s in again]
     second.abort()
     await first.expect(is_presence("romeo@localhost/garden", "unavailable"))
     await first.close()
@@ -226,4 +237,33 @@ async def test_presence_error_reaches_the_sender(server: XMPPServer) -> None:
     err = await romeo.expect(is_presence("juliet@localhost/balcony", "error"))
     assert b"not-acceptable" in err.serialize()
     await romeo.close()
+    await juliet.close()
+
+
+async def test_message_to_a_resource_that_is_not_there(server: XMPPServer) -> None:
+    """§8.5.3.2.1: a chat message to a full JID with no such resource goes to the
+    account (here its one available resource); a normal one is bounced with
+    service-unavailable, also when nobody is online (not stored offline), and a headline
+    is dropped."""
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    await settle(server, romeo)
+    juliet.send(message("romeo@localhost/gone", "chat"))
+    await romeo.expect(is_message("chat"), "the chat message, at the other resource")
+    juliet.send(message("romeo@localhost/gone", "normal", "normal"))
+    err = await juliet.expect(lambda s: s.name == "message" and s.get("type") == "error")
+    assert err.get("from") == "romeo@localhost/gone"
+    assert b"service-unavailable" in err.serialize()
+    juliet.send(message("romeo@localhost/gone", "headline", "headline"))
+    await settle(server, juliet, romeo)
+    assert not [s for s in await romeo.drain() if is_message()(s)]
+    assert not [s for s in await juliet.drain() if s.name == "message"]
+    await romeo.close()
+    await settle(server, juliet)
+    untyped = Element("message", ns.CLIENT, {"to": "romeo@localhost/gone"})
+    untyped.append(Element("body", ns.CLIENT, text="no type: normal"))
+    juliet.send(untyped)
+    await juliet.expect(lambda s: s.name == "message" and s.get("type") == "error", "a bounce")
+    assert await server.storage.offline.count("romeo@localhost") == 0
     await juliet.close()

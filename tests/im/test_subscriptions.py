@@ -204,18 +204,96 @@ async def test_roster_remove_cancels_both_ways(server: XMPPServer) -> None:
 
 
 async def test_subscription_to_unknown_and_remote_contacts(server: XMPPServer) -> None:
-    """§3.1.2: the user's roster changes first; then the stanza is routed, silently
-    ignored for an unknown local account (§8.5.1) and bounced for a domain we cannot
-    reach (no s2s yet)."""
+    """§3.1.2: the user's roster changes first; then a request that cannot be delivered
+    (no such local account, or a domain we cannot reach: no s2s yet) gets an error."""
     romeo = await Peer.connect(server, "romeo@localhost/orchard")
     await romeo.roster()
-    romeo.presence(to="nobody@localhost", type_="subscribe")
+    romeo.send_xml("<presence to='nobody@localhost' type='subscribe' id='sub1'/>")
     await romeo.expect(is_push("nobody@localhost", ask="subscribe"))
+    err = await romeo.expect(is_presence("nobody@localhost", "error"), "the bounce")
+    assert err.get("id") == "sub1" and err.get("to") == "romeo@localhost/orchard"
+    assert b"service-unavailable" in err.serialize()
+    # the other subscription stanzas to nobody are ignored, as before
+    romeo.presence(to="nobody@localhost", type_="unsubscribe")
+    await romeo.expect(is_push("nobody@localhost", ask=None), "the ask withdrawn")
+    await settle(server, romeo)
+    assert not [s for s in await romeo.drain() if is_presence("nobody@localhost", "error")(s)]
     romeo.presence(to="mercutio@example.org", type_="subscribe")
     await romeo.expect(is_push("mercutio@example.org", ask="subscribe"))
     err = await romeo.expect(is_presence("mercutio@example.org", "error"), "the bounce")
     assert b"remote-server-not-found" in err.serialize()
     await romeo.close()
+
+
+async def _second_resource(server: XMPPServer, jid: str) -> Peer:
+    """A resource that requested the roster but sent no presence: interested, not
+    available (§2.2)."""
+    peer = await Peer.connect(server, jid)
+    await peer.roster()
+    return peer
+
+
+async def _delivered_before(
+    server: XMPPServer, peers: tuple[Peer, ...], watched: tuple[Peer, ...], first: Any, then: Any
+) -> None:
+    """Once the server is done, each of ``watched`` got a stanza matching ``first``
+    before one matching ``then``."""
+    await settle(server, *peers)
+    for peer in watched:
+        got = await peer.drain()
+        a = [i for i, s in enumerate(got) if first(s)]
+        b = [i for i, s in enumerate(got) if then(s)]
+        assert a and b and a[0] < b[0], (peer.jid, [s.serialize() for s in got])
+
+
+async def test_approval_reaches_interested_resources_before_the_push(
+    server: XMPPServer,
+) -> None:
+    """§3.1.6: Juliet's approval goes to every resource of Romeo that asked for the
+    roster, the one that sent no presence too, before the roster push that records it."""
+    romeo, juliet = await _online_pair(server)
+    quiet = await _second_resource(server, "romeo@localhost/quiet")
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await juliet.expect(is_presence("romeo@localhost", "subscribe"), "the request")
+    await settle(server, romeo, juliet, quiet)
+    await romeo.drain()
+    await quiet.drain()
+    juliet.presence(to="romeo@localhost", type_="subscribed")
+    await _delivered_before(
+        server,
+        (romeo, juliet, quiet),
+        (romeo, quiet),
+        is_presence("juliet@localhost", "subscribed"),
+        is_push("juliet@localhost", subscription="to"),
+    )
+    for peer in (romeo, juliet, quiet):
+        await peer.close()
+
+
+async def test_cancellation_reaches_interested_resources_before_the_push(
+    server: XMPPServer,
+) -> None:
+    """§3.2.3 and §3.3.3: a cancellation (unsubscribed) and an unsubscribe are delivered
+    to every interested resource before the roster push."""
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await _mutual(server, romeo, juliet)
+    quiet = await _second_resource(server, "romeo@localhost/quiet")
+    await settle(server, romeo, juliet, quiet)
+    await romeo.drain()
+    await quiet.drain()
+    peers = (romeo, juliet, quiet)
+    for stype, left in (("unsubscribed", "from"), ("unsubscribe", "none")):
+        juliet.presence(to="romeo@localhost", type_=stype)
+        await _delivered_before(
+            server,
+            peers,
+            (romeo, quiet),
+            is_presence("juliet@localhost", stype),
+            is_push("juliet@localhost", subscription=left),
+        )
+    for peer in (romeo, juliet, quiet):
+        await peer.close()
 
 
 def _e2e_rows() -> list[tuple[str, str, str, bool, str]]:

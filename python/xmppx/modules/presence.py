@@ -6,10 +6,12 @@ Presence broadcast (``on_presence_broadcast``, presence without ``to``):
   session (``session.presence``, ``session.priority`` feed the router's §8.5 rules) and
   the stanza is broadcast to the user's available resources (the sender included) and
   to the contacts with a subscription ``from``/``both``, unblocked.  The *initial*
-  presence also probes the contacts with ``to``/``both`` (§4.3: answered here with the
-  last presence of each of their available resources, or unavailable presence with the
-  last-activity time and status when they are offline, XEP-0203 stamp) and redelivers
-  the pending subscription requests (§3.1.3).  Becoming available with a non-negative
+  presence also gets the new resource the last presence of each of the user's other
+  available resources (§4.2.2: a user is implicitly subscribed to itself), probes the
+  contacts with ``to``/``both`` (§4.3: answered here with the last presence of each of
+  their available resources, or unavailable presence with the last-activity time and
+  status when they are offline, XEP-0203 stamp) and redelivers the pending subscription
+  requests (§3.1.3).  Becoming available with a non-negative
   priority is announced to modules with ``on_presence_available(session)`` (offline
   messages, XEP-0160).  ``<show/>``, every ``<status xml:lang/>``, ``<priority/>`` and
   extensions such as XEP-0115 caps travel untouched: broadcasts are copies.
@@ -33,7 +35,10 @@ server first); then, if Appendix A says so, the stanza is routed with the user's
 JID as ``from``, and the contact's server (here, if local) does the inbound processing.
 The transitions are the tables in ``roster.py``; effects:
 
-* every change of a visible item is stored and pushed (§2.1.6);
+* every change of a visible item is stored and pushed (§2.1.6); an inbound
+  ``subscribed``, ``unsubscribed`` or ``unsubscribe`` that is delivered reaches every
+  interested resource (those that requested the roster) and every available one
+  before that push (§3.1.6, §3.2.3, §3.3.3);
 * an inbound ``subscribe`` that is delivered is also kept pending and redelivered at
   each initial presence until answered (§3.1.3);
 * approving (outbound ``subscribed``, or a pre-approval §3.4, or an already approved
@@ -44,7 +49,9 @@ The transitions are the tables in ``roster.py``; effects:
 
 Contacts on other domains stay in rosters, but no stanza reaches them until s2s exists:
 outbound subscription stanzas to them bounce with ``remote-server-not-found`` (as the
-server does for any stanza), broadcasts and probes skip them.
+server does for any stanza), broadcasts and probes skip them.  A subscription request to
+an address of this domain with no account bounces with ``service-unavailable`` (§3.1.2)
+after the roster push that records it.
 
 Example (RFC 6121 §3.1.1, §4.2.1)::
 
@@ -286,6 +293,13 @@ class Presence(RosterDependent):
                 copy = stanza.copy()
                 copy.set("to", str(own.jid))
                 own.deliver(copy)
+            if initial and own is not session and own.presence is not None:
+                # §4.2.2: the user is implicitly subscribed to itself, so the new
+                # resource learns of the others as it would of a contact's
+                theirs = own.presence.copy()
+                theirs.set("from", str(own.jid))
+                theirs.set("to", str(session.jid))
+                session.deliver(theirs)
         probe: list[BareJID] = []
         for item in list(roster.items.values()):
             if item.subscription in _FROM or (initial and item.subscription in _TO):
@@ -494,6 +508,16 @@ class Presence(RosterDependent):
         out = stanza.copy()
         out.set("from", str(user))
         out.set("to", key)
+        if stype == "subscribe" and not await self._local_account_exists(contact):
+            # §3.1.2: a request that cannot be delivered gets an error (the account's
+            # server would ignore it, §8.5.1); the roster keeps the pending 'ask'
+            reply = stanza_error_reply(
+                out, StanzaError("service-unavailable", f"{key} has no account here")
+            )
+            if reply is not None:
+                reply.set("to", str(session.jid))
+                session.deliver(reply)
+            return
         self._route(out, contact, session)
         had_from = state_parts(state)[0] in _FROM
         has_from = state_parts(t.state)[0] in _FROM
@@ -501,6 +525,14 @@ class Presence(RosterDependent):
             self._send_current_presence(user, contact)
         elif had_from and not has_from:
             self._send_unavailable(user, contact)
+
+    async def _local_account_exists(self, contact: BareJID) -> bool:
+        """False only for a JID of this domain with no account (a service's is True)."""
+        if contact.domain != self.server.domain or not contact.local:
+            return True
+        if self.server.sessions.resources(contact):
+            return True
+        return await self.server.storage.accounts.exists(str(contact))
 
     async def _inbound_subscription(self, stanza: Element, stype: str, user: BareJID) -> None:
         """§3.1.3, §3.1.6, §3.2.3, §3.3.3 and the tables of §A.3, at the contact's
@@ -523,9 +555,17 @@ class Presence(RosterDependent):
             item = roster.items.get(key)
             state = item_state(item, key in roster.pending)
             t = inbound(stype, state, item.approved if item is not None else False)
+            if t.forward and stype != "subscribe":
+                # §3.1.6, §3.2.3, §3.3.3: to every interested resource (and every available
+                # one), before the roster push that the change makes
+                targets = self._roster.interested(user)
+                targets += [s for s in self.server.sessions.available(user) if s not in targets]
+                for target in targets:
+                    target.deliver(clean)
             pending = clean.serialize() if stype == "subscribe" and t.forward else None
             await self._apply(user, roster, key, t, pending)
-        if t.forward:
+        if t.forward and stype == "subscribe":
+            # §3.1.3: a request goes to the available resources (and is kept pending)
             for target in self.server.sessions.available(user):
                 target.deliver(clean)
         if t.reply is not None:

@@ -528,11 +528,13 @@ class RosterManager(Module):
             roster.pending[contact] = stanza
             await store.put_pending(str(user), contact, stanza)
 
+    def interested(self, user: BareJID) -> list[Session]:
+        """RFC 6121 §2.2: the sessions of ``user`` that requested the roster."""
+        return [s for s in self.server.sessions.resources(user) if s in self._interested]
+
     def push(self, user: BareJID, item: RosterItem, version: str, *, removed: bool = False) -> None:
         """RFC 6121 §2.1.6: a roster push to each interested resource of ``user``."""
-        for session in self.server.sessions.resources(user):
-            if session not in self._interested:
-                continue
+        for session in self.interested(user):
             iq = Element(
                 "iq",
                 ns.CLIENT,
