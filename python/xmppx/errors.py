@@ -133,9 +133,11 @@ def stanza_error_reply(
     ``include_original`` (as §8.3.1 allows), then the ``<error/>``.
 
     Returns ``None`` for a stanza of type ``error``: an error is never answered with an
-    error (RFC 6120 §8.3.1 rule 5).
+    error (RFC 6120 §8.3.1 rule 5); nor is an iq ``result``, which gets no response at
+    all (RFC 6120 §8.2.3).
     """
-    if stanza.get("type") == "error":
+    stype = stanza.get("type")
+    if stype == "error" or (stype == "result" and stanza.name == "iq"):
         return None
     attrs: dict[str, str] = {"type": "error"}
     ident = stanza.get("id")

@@ -115,6 +115,34 @@ async def test_routing_errors(server: XMPPServer) -> None:
     await slix_close(romeo)
 
 
+async def test_iq_results_are_never_answered(server: XMPPServer) -> None:
+    """RFC 6120 §8.2.3: an iq of type result gets no response, whatever its 'to' (a
+    foreign domain, a malformed JID, the server's domain with a resource, an absent
+    resource); an iq get to the same addresses gets its error."""
+    from tests.server.conftest import PASSWORD, client_tls_context
+    from xmppx.client import Client
+
+    romeo = await Client.connect(
+        "romeo@localhost/orchard",
+        PASSWORD,
+        host="127.0.0.1",
+        port=server.ports["c2s"],
+        ssl_context=client_tls_context(server.config.data_dir),
+    )
+    targets = ("example.org", "a@b@c", "localhost/foo", "juliet@localhost/nowhere")
+    for n, to in enumerate(targets):
+        romeo.send_raw(f"<iq type='result' id='r{n}' to='{to}'/>".encode())
+    for n, to in enumerate(targets):
+        romeo.send_raw(
+            f"<iq type='get' id='g{n}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>".encode()
+        )
+    answers = [await romeo.recv(timeout=5) for _ in targets]
+    assert [a.get("id") for a in answers] == [f"g{n}" for n in range(len(targets))]
+    assert all(a.get("type") == "error" for a in answers)
+    assert romeo.queued == 0
+    await romeo.close()
+
+
 async def test_message_to_unknown_user_bounces(server: XMPPServer) -> None:
     romeo = await slix_connect(server, "romeo@localhost/orchard")
     got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
