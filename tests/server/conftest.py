@@ -164,10 +164,18 @@ class RawConnection:
             self.received += chunk
         return self.received
 
-    async def read_to_eof(self, timeout: float = 5.0) -> bytes:
+    async def read_to_eof(self, timeout: float = 5.0, *, answer: bool = True) -> bytes:
+        """Read until the server closes the connection.  With ``answer``, behave as a
+        client should (RFC 6120 §4.4): answer the server's ``</stream:stream>`` with
+        ours, which is what the server waits for before it closes."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        answered = not answer
         while True:
+            if not answered and b"</stream:stream>" in self.received:
+                answered = True
+                with contextlib.suppress(ConnectionError):
+                    await self.send(b"</stream:stream>")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise AssertionError(f"connection not closed; got {self.received!r}")

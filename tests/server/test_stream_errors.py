@@ -104,6 +104,33 @@ async def test_whitespace_keepalive_then_closing_handshake(server: XMPPServer) -
     await conn.close()
 
 
+async def test_after_its_stream_error_the_server_waits_for_the_clients_close(
+    make_server: Any,
+) -> None:
+    """RFC 6120 §4.4, §4.9.1.1: the server that closes first keeps the connection open
+    for the client's ``</stream:stream>`` (which must not meet a reset), then closes it;
+    a client that stays silent is cut off after ``limits.close_timeout``."""
+    server = await make_server(limits__close_timeout=30.0)
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER + b"<message><body></message>")
+    await conn.read_until(b"</stream:stream>")
+    assert stream_error(conn.received) == "not-well-formed"
+    with pytest.raises(TimeoutError):  # still open: nothing more, no EOF
+        await asyncio.wait_for(conn.reader.read(1), 0.3)
+    await conn.send(b"<message/>")  # void, and ignored
+    await conn.send(b"</stream:stream>")
+    tail = await conn.read_to_eof(timeout=10, answer=False)
+    assert tail.rstrip().endswith(b"</stream:stream>"), "closed without sending more"
+    await conn.close()
+    await server.stop()
+
+    server = await make_server(limits__close_timeout=0.3)
+    silent = await RawConnection.open(server)
+    await silent.send(HEADER + b"<message><body></message>")
+    assert stream_error(await silent.read_to_eof(timeout=10, answer=False)) == "not-well-formed"
+    await silent.close()
+
+
 async def test_header_timeout(make_server: Any) -> None:
     server = await make_server(limits__header_timeout=0.3)
     conn = await RawConnection.open(server)

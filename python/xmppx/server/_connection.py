@@ -20,6 +20,12 @@ Flow control (RFC 6120 §13.12 leaves it to us):
 
 Reading pauses for any of these reasons and resumes when none holds (``_set_reading``).
 
+Closing (RFC 6120 §4.4): when the peer closes first, our ``</stream:stream>`` answers it
+and the connection is closed.  When we close first (a stream error, a conflict), the
+session ends at once, but the connection stays open, read only for the peer's closing
+tag or EOF, for at most ``limits.close_timeout`` seconds; a connection that timed out,
+or a server that stops, does not wait.
+
 Timers: the stream header must arrive within ``limits.header_timeout`` and a resource be
 bound within ``limits.negotiation_timeout`` (else ``connection-timeout``); a silent client
 is pinged after ``ping.interval`` and dropped if it does not answer within
@@ -30,11 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import ssl
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from xmppx import ns
 from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep, serialize
@@ -70,6 +77,8 @@ __all__ = ["MAX_PENDING_PER_CONNECTION", "C2SConnection"]
 #: handlers, existence checks).  Past this we stop reading the connection until half have
 #: finished: a client cannot make us queue unbounded work (issue 3 §10).
 MAX_PENDING_PER_CONNECTION = 256
+#: The peer's closing tag, whatever prefix its stream header bound (RFC 6120 §4.4).
+_PEER_CLOSE: Final = re.compile(rb"</(?:[^\s<>:]+:)?stream\s*>")
 
 log = logging.getLogger("xmppx.c2s")
 
@@ -118,6 +127,8 @@ class C2SConnection(asyncio.Protocol):
         self._write_limit = int(cfg["limits.write_buffer_bytes"])
         self._timers: list[asyncio.TimerHandle] = []
         self._close_timer: asyncio.TimerHandle | None = None
+        #: We closed our stream first: reading on only for the peer's closing tag (§4.4).
+        self._awaiting_peer = False
         self._tasks: set[asyncio.Task[None]] = set()
         #: XEP-0352 (``hold``): while set, stanzas it does not call urgent wait, serialized
         self._urgent: Callable[[Element], bool] | None = None
@@ -158,6 +169,10 @@ class C2SConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
+            # RFC 6120 §4.4: after our </stream:stream> the peer's stream is void, but
+            # its closing tag ends the wait for it
+            if self._awaiting_peer and _PEER_CLOSE.search(data):
+                self._close_transport()
             return
         if self._tls_pending is not None:
             self._tls_pending.append(data)
@@ -193,11 +208,14 @@ class C2SConnection(asyncio.Protocol):
             self._release()
             self.stream.close(exc.condition, exc.text)
             self._flush()
-            self._shutdown()
+            self._shutdown(wait_for_peer=True)
             return
         self._flush()
 
     def eof_received(self) -> bool | None:
+        if self.closed:
+            self._close_transport()
+            return None
         self._release()
         self._flush()
         self.stream.receive_data(b"")
@@ -325,7 +343,7 @@ class C2SConnection(asyncio.Protocol):
             self._ended_cleanly = True
             log.info("stream from %s failed: %s %s", self.address, event.condition, event.text)
             self._flush()
-            self._shutdown()
+            self._shutdown(wait_for_peer=True)
         elif isinstance(event, ConnectionLost):
             self._shutdown(abort=True)
 
@@ -563,6 +581,7 @@ class C2SConnection(asyncio.Protocol):
         self._ended_cleanly = False
         self._overflowing = None
         self._close_timer = None
+        self._awaiting_peer = False
         self._rate_timer = None
         self._reading = new._reading
         self._paused_for_writes = new._paused_for_writes
@@ -608,7 +627,8 @@ class C2SConnection(asyncio.Protocol):
         self._release()
         self.stream.close(condition, text, app)
         self._flush()
-        self._shutdown()
+        # a silent peer is not waited for, nor, when the server stops, anyone
+        self._shutdown(wait_for_peer=condition not in ("connection-timeout", "system-shutdown"))
 
     # -- internals ---------------------------------------------------------------------
 
@@ -623,20 +643,42 @@ class C2SConnection(asyncio.Protocol):
             self.closed = True
             transport.abort()
 
-    def _shutdown(self, *, abort: bool = False) -> None:
-        """Close after the closing handshake: give the peer ``close_timeout`` to answer
-        our ``</stream:stream>`` (RFC 6120 §4.4), then close the TCP/TLS connection."""
+    def _shutdown(self, *, abort: bool = False, wait_for_peer: bool = False) -> None:
+        """End the connection once our ``</stream:stream>`` is queued (RFC 6120 §4.4).
+
+        ``wait_for_peer``: we closed first, so the session ends now but the connection
+        stays open, read only for the peer's closing tag (or its EOF), for at most
+        ``limits.close_timeout`` seconds; otherwise (the peer closed first) it is closed
+        at once.  Either way, what is queued is written out, within ``close_timeout``."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         if abort:
             transport.abort()
             return
-        if self._close_timer is None:
-            loop = asyncio.get_running_loop()
-            self._close_timer = loop.call_later(
-                self.server.config["limits.close_timeout"], transport.abort
-            )
+        if wait_for_peer:
+            if not self._awaiting_peer and self._close_timer is None:
+                self._awaiting_peer = True
+                self.closed = True
+                self._close_timer = asyncio.get_running_loop().call_later(
+                    self.server.config["limits.close_timeout"], self._close_transport
+                )
+                self.finish()
+            return
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        """Close the TCP/TLS connection after writing what is queued; cut it if that
+        takes more than ``limits.close_timeout``."""
+        transport = self.transport
+        self._awaiting_peer = False
+        if transport is None or transport.is_closing():
+            return
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        self._close_timer = asyncio.get_running_loop().call_later(
+            self.server.config["limits.close_timeout"], transport.abort
+        )
         self.closed = True
         transport.close()
 
