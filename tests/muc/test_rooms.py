@@ -250,6 +250,35 @@ async def test_groupchat_fan_out_and_history(peers: Any) -> None:
     assert len(joined.history) == 3
 
 
+async def test_owners_prior_history_keeps_its_own_delay(peers: Any) -> None:
+    """§7.9: a one-to-one chat turned into a room; the owner sends the prior messages
+    with their own <delay/>, to which "the service SHOULD NOT add its own delay
+    elements" in the history; a participant's message gets the room's stamp as usual."""
+    romeo, juliet, mercutio = await peers("romeo", "juliet", "mercutio")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await juliet.join(ROOM, "secondwitch")
+    romeo.send(
+        f"<message to='{ROOM}' type='groupchat' id='old1'><body>Thrice the brinded cat"
+        f" hath mew'd.</body><delay xmlns='{ns.DELAY}' from='romeo@localhost/res'"
+        " stamp='2004-09-29T01:54:37Z'/></message>"
+    )
+    juliet.send(
+        f"<message to='{ROOM}' type='groupchat' id='new1'><body>Thrice and once"
+        f" the hedge-pig whined.</body><delay xmlns='{ns.DELAY}' from='juliet@localhost'"
+        " stamp='2004-09-29T01:55:21Z'/></message>"
+    )
+    for ident in ("old1", "new1"):
+        await romeo.expect_from(
+            f"{ROOM}/secondwitch" if ident == "new1" else f"{ROOM}/firstwitch", "message", id=ident
+        )
+    joined = await mercutio.join(ROOM, "thirdwitch")
+    delays = {
+        m.get("id"): [d.get("from") for d in m.findall(ns.clark(ns.DELAY, "delay"))]
+        for m in joined.history
+    }
+    assert delays == {"old1": ["romeo@localhost/res"], "new1": ["juliet@localhost", ROOM]}
+
+
 async def test_message_refusals(peers: Any) -> None:
     """§7.4: a non-occupant gets not-acceptable; §17.2: a non-groupchat message to the
     room is a bad-request; a message to a room that does not exist item-not-found."""
@@ -439,6 +468,30 @@ async def test_cancelled_initial_configuration_destroys_the_room(peers: Any) -> 
     assert "201" in codes(joined.self_presence)
 
 
+async def test_owner_leaving_before_configuring_destroys_the_room(
+    server: XMPPServer, peers: Any
+) -> None:
+    """§10.1.3: "If the room owner becomes unavailable for any reason before submitting
+    the form (e.g., a lost connection) ... the service MUST then destroy the room,
+    sending a presence stanza of type unavailable from the room to the owner including a
+    <destroy/> element"; by leaving, or by the session ending."""
+    (romeo,) = await peers("romeo")
+    await romeo.join(ROOM, "firstwitch")
+    romeo.send(f"<presence to='{ROOM}/firstwitch' type='unavailable'/>")
+    gone = await romeo.expect_from(f"{ROOM}/firstwitch", "presence", type="unavailable")
+    x = muc_x(gone)
+    assert x is not None and x.find(ns.clark(ns.MUC_USER, "destroy")) is not None
+    assert (
+        await romeo.iq_error(f"<iq type='get' to='{ROOM}'><query xmlns='{ns.DISCO_INFO}'/></iq>")
+        == "item-not-found"
+    )
+    await romeo.join(ROOM, "firstwitch")
+    await romeo.close()
+    (juliet,) = await peers("juliet")
+    joined = await juliet.join(ROOM, "secondwitch")
+    assert "201" in codes(joined.self_presence), "the locked room went with its owner"
+
+
 async def test_occupant_removed_when_its_session_ends(server: XMPPServer, peers: Any) -> None:
     """A user's stream ending is an implicit exit (§7.14, RFC 6121 §4.6)."""
     romeo, juliet = await peers("romeo", "juliet")
@@ -449,6 +502,37 @@ async def test_occupant_removed_when_its_session_ends(server: XMPPServer, peers:
     gone = await romeo.expect_from(f"{ROOM}/thirdwitch", "presence", type="unavailable")
     assert item(gone)["role"] == "none"
     joined = await romeo.join(ROOM, "firstwitch")  # resync (§7.2.1): juliet is not listed
+    assert joined.others == []
+
+
+async def test_delivery_errors_remove_ghost_occupants(peers: Any) -> None:
+    """§18.1.2: a delivery-related error from an occupant's session about what the room
+    sent it removes the occupant, and the others see it leave with status 333; another
+    error condition changes nothing."""
+    romeo, juliet, mercutio = await peers("romeo", "juliet", "mercutio")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await juliet.join(ROOM, "secondwitch")
+    await mercutio.join(ROOM, "thirdwitch")
+    stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas"
+    juliet.send(
+        f"<message to='{ROOM}' type='error' id='g1'><error type='cancel'>"
+        f"<feature-not-implemented xmlns='{stanzas}'/></error></message>"
+    )
+    resync = await romeo.join(ROOM, "firstwitch")  # §7.2.1: who is in
+    assert {o.get("from") for o in resync.others} == {f"{ROOM}/secondwitch", f"{ROOM}/thirdwitch"}
+    juliet.send(
+        f"<message to='{ROOM}/firstwitch' type='error' id='g1'><error type='cancel'>"
+        f"<recipient-unavailable xmlns='{stanzas}'/></error></message>"
+    )
+    gone = await romeo.expect_from(f"{ROOM}/secondwitch", "presence", type="unavailable")
+    assert "333" in codes(gone) and item(gone)["role"] == "none"
+    mercutio.send(
+        f"<presence to='{ROOM}/thirdwitch' type='error'><error type='cancel'>"
+        f"<gone xmlns='{stanzas}'/></error></presence>"
+    )
+    gone = await romeo.expect_from(f"{ROOM}/thirdwitch", "presence", type="unavailable")
+    assert "333" in codes(gone)
+    joined = await romeo.join(ROOM, "firstwitch")  # resync (§7.2.1): nobody else is in
     assert joined.others == []
 
 

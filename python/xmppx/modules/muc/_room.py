@@ -30,6 +30,13 @@ Rules worth knowing (each cites the spec):
   ``muc#admin`` set are checked before any is applied (§9.2: "SHOULD NOT apply any of
   the requested changes").  In a moderated room a moderator's voice decision is
   remembered for the user's next visit (§5.1, in memory, ``ROLE_MEMORY`` users).
+* Leaving: the owner of a room still locked (not configured) who leaves, by presence or
+  by its session ending, takes the room along, told with ``<destroy/>`` (§10.1.3).  A
+  delivery-related error (``gone``, ``item-not-found``, ``recipient-unavailable``,
+  ``redirect``, ``remote-server-*``) from an occupant's session removes it as a ghost,
+  with 333 to the others (§18.1.2).
+* History: an owner's message that carries its own ``<delay/>`` (prior history of a
+  one-to-one chat, §7.9) gets no second one from the room.
 
 Example (XEP-0045 §7.2.2, what a new occupant receives last before history)::
 
@@ -116,12 +123,28 @@ class AffiliationRecord:
     nick: str | None = None
 
 
+#: Stanza errors that say a stanza could not be delivered (§18.1.2).
+_DELIVERY_ERRORS: Final = frozenset(
+    {
+        "gone",
+        "item-not-found",
+        "recipient-unavailable",
+        "redirect",
+        "remote-server-not-found",
+        "remote-server-timeout",
+    }
+)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HistoryEntry:
-    """A groupchat message as reflected (``from`` the occupant JID, no ``to``)."""
+    """A groupchat message as reflected (``from`` the occupant JID, no ``to``).
+    ``dated``: an owner's message that carries its own ``<delay/>`` (prior history of a
+    one-to-one chat turned into a room, §7.9), which gets no second one from the room."""
 
     stanza: Element
     stamp: datetime.datetime
+    dated: bool = False
 
 
 @dataclass(eq=False, kw_only=True, slots=True)
@@ -426,6 +449,9 @@ class Room:
             if occ is not None:  # §17.3 rule 5: from a non-occupant it is ignored
                 self._leave(occ, sender, stanza)
             return
+        if stype == "error":
+            self._delivery_failed(sender, stanza)
+            return
         if stype != "available":
             return  # §17.3 rules 1–2: probes and subscriptions neither join nor leave
         if nick is None:
@@ -581,7 +607,8 @@ class Room:
         for entry in entries:
             m = entry.stanza.copy()
             m.set("to", str(session))
-            m.append(st.delay(entry.stamp, by=str(self.jid)))
+            if not entry.dated:
+                m.append(st.delay(entry.stamp, by=str(self.jid)))
             messages.append(m)
         if max_chars is not None:
             kept: list[Element] = []
@@ -678,6 +705,11 @@ class Room:
             self.by_session.pop(sender, None)
             self.host.session_left(sender, self)
             return
+        if self.locked and len(self.occupants) == 1:
+            # §10.1.3: the owner left before configuring the room: it is destroyed, and
+            # the owner is told with <destroy/>
+            self.destroy(st.Destroy())
+            return
         self._remove(occ, base=base)
 
     def _remove(
@@ -727,6 +759,21 @@ class Room:
             self.closed = True
             self.host.room_closed(self)
 
+    def _delivery_failed(self, sender: FullJID, stanza: Element) -> None:
+        """§18.1.2 "ghost users": a delivery-related error from an occupant's session
+        about what the room sent it takes that session out (the occupant, with status 333
+        to the others, when it was the last one)."""
+        occ = self.by_session.get(sender)
+        error = stanza.find(ns.clark(ns.CLIENT, "error"))
+        if occ is None or error is None:
+            return
+        if not any(c.namespace == ns.STANZAS and c.name in _DELIVERY_ERRORS for c in error):
+            return
+        if len(occ.sessions) > 1 or self.locked:
+            self._leave(occ, sender, None)
+        else:
+            self._remove(occ, codes=[st.ERROR_REMOVAL])
+
     def session_gone(self, session: FullJID) -> None:
         """The user's session ended (``session_gone``): it leaves as if it had sent
         unavailable presence (§7.14, RFC 6121 §4.6)."""
@@ -743,7 +790,8 @@ class Room:
 
     def on_message(self, sender: FullJID, stanza: Element, nick: str | None, stype: str) -> None:
         if stype == "error":
-            return  # never answer an error (RFC 6120 §8.3.1); no ghost detection needed
+            self._delivery_failed(sender, stanza)  # never answered (RFC 6120 §8.3.1)
+            return
         occ = self.by_session.get(sender)
         if self.locked and self.affiliation(sender.bare) != "owner":
             self._error(stanza, "item-not-found", "the room is locked")  # §17.2 rule 3
@@ -802,7 +850,11 @@ class Room:
             self.subject_stamp = self.host.now()
             self.host.save_room(self)
         elif body is not None:
-            self.history.append(HistoryEntry(stanza=m.copy(), stamp=self.host.now()))
+            dated = (
+                m.find(ns.clark(ns.DELAY, "delay")) is not None
+                and self.affiliation(occ.bare) == "owner"
+            )
+            self.history.append(HistoryEntry(stanza=m.copy(), stamp=self.host.now(), dated=dated))
         self._send_to_occupants(m, self.occupants.values())
 
     def _private_message(
