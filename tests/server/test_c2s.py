@@ -143,6 +143,38 @@ async def test_iq_results_are_never_answered(server: XMPPServer) -> None:
     await romeo.close()
 
 
+async def test_stanzas_carry_the_language_of_their_stream(server: XMPPServer) -> None:
+    """RFC 6120 §4.7.4: a stanza without xml:lang is in the language of the stream it
+    came on; delivered on a stream whose default is another one, it says so.  An
+    explicit xml:lang stays, and a stream in the server's own language adds nothing."""
+    from tests.server.conftest import PASSWORD, client_tls_context
+    from xmppx.client import Client
+
+    async def connect(jid: str, lang: str) -> Client:
+        return await Client.connect(
+            jid,
+            PASSWORD,
+            host="127.0.0.1",
+            port=server.ports["c2s"],
+            ssl_context=client_tls_context(server.config.data_dir),
+            lang=lang,
+        )
+
+    xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
+    romeo = await connect("romeo@localhost/orchard", "de")
+    juliet = await connect("juliet@localhost/balcony", "en")
+    to_juliet = "<message to='juliet@localhost/balcony' id='{}'{}><body>x</body></message>"
+    romeo.send_raw(to_juliet.format("m1", "").encode())
+    romeo.send_raw(to_juliet.format("m2", " xml:lang='fr'").encode())
+    got = [await juliet.recv(timeout=5) for _ in range(2)]
+    assert [(m.get("id"), m.get(xml_lang)) for m in got] == [("m1", "de"), ("m2", "fr")]
+    juliet.send_raw(b"<message to='romeo@localhost/orchard' id='m3'><body>y</body></message>")
+    back = await romeo.recv(timeout=5)
+    assert back.get("id") == "m3" and back.get(xml_lang) is None
+    await romeo.close()
+    await juliet.close()
+
+
 async def test_message_to_unknown_user_bounces(server: XMPPServer) -> None:
     romeo = await slix_connect(server, "romeo@localhost/orchard")
     got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

@@ -131,6 +131,18 @@ async def test_after_its_stream_error_the_server_waits_for_the_clients_close(
     await silent.close()
 
 
+async def test_a_header_without_version_gets_none_back(server: XMPPServer) -> None:
+    """RFC 6120 §4.7.5: with no 'version' the peer speaks 0.9, and the response header
+    SHOULD NOT include one; 0.9 is not supported here (unsupported-version)."""
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER.replace(b"to='localhost' version='1.0'", b"to='localhost'"))
+    received = await conn.read_to_eof()
+    header = received[: received.index(b">", received.index(b"<stream:stream")) + 1]
+    assert b"version=" not in header.replace(b"<?xml version='1.0'?>", b"")
+    assert stream_error(received) == "unsupported-version"
+    await conn.close()
+
+
 async def test_header_timeout(make_server: Any) -> None:
     server = await make_server(limits__header_timeout=0.3)
     conn = await RawConnection.open(server)

@@ -53,6 +53,7 @@ _Pending = tuple["C2SConnection | None", Element, str, str, "BareJID | FullJID"]
 
 log = logging.getLogger("xmppx.server")
 
+_XML_LANG: Final = "{" + ns.XML + "}lang"
 _IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
 _MESSAGE_TYPES: Final = frozenset({"normal", "chat", "groupchat", "headline", "error"})
 _PRESENCE_TYPES: Final = frozenset(
@@ -517,6 +518,9 @@ class XMPPServer:
             if claimed != jid and claimed != jid.bare:
                 raise StreamError("invalid-from", f"{frm} is not this stream's address")
         stanza.set("from", str(jid))
+        lang = session.stream.peer_lang
+        if lang and stanza.get(_XML_LANG) is None:
+            stanza.set(_XML_LANG, lang)  # RFC 6120 §4.7.4: the language of its stream
         kind = stanza.name
         stype = stanza.get("type")
         if kind == "iq":

@@ -33,12 +33,16 @@ Anything else ends the stream with the RFC 6120 §4.9.3 condition that names it:
 ``max_auth_attempts``), ``unsupported-stanza-type`` for unknown elements in
 ``jabber:client``, ``invalid-namespace``/``host-unknown``/``unsupported-version`` for bad
 headers, and the core parser's condition for bad XML.  The header is always answered with
-ours before any stream error (§4.9.1.2).
+ours before any stream error (§4.9.1.2); ours has no ``version`` when the peer's had none
+(§4.7.5).  A language the peer's header declares other than ours is kept as
+``peer_lang``, for the owner to put on the peer's stanzas that have no ``xml:lang``
+(§4.7.4).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -93,6 +97,9 @@ DEFAULT_PREAUTH_STANZA_BYTES: Final = 10_000
 DEFAULT_STANZA_BYTES: Final = 256 * 1024
 
 _STANZA_NAMES: Final = frozenset({"message", "presence", "iq"})
+_XML_LANG: Final = "{" + ns.XML + "}lang"
+#: A language tag's shape (BCP 47 subtags: letters and digits, 1-8 each, hyphenated).
+_LANGUAGE_TAG: Final = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 
 
 class Phase(enum.Enum):
@@ -155,6 +162,10 @@ class ServerStream:
         self.stream_id = ""
         self.jid: str | None = None  # the bound full JID, once READY
         self.authzid_user: str | None = None  # the authenticated bare JID
+        #: The language the client's stream header declared when it is not the one ours
+        #: declares (``""`` otherwise): its stanzas without ``xml:lang`` are in it, and
+        #: say so when they leave this stream (RFC 6120 §4.7.4).
+        self.peer_lang = ""
         self._flags = _Flags(tls=tls_active)
         self._out: list[bytes] = []
         self._parser = self._new_parser()
@@ -253,6 +264,12 @@ class ServerStream:
             raise StreamError("bad-format", "a second stream header")
         to = (header.attrs.get("to") or "").strip().lower().rstrip(".")
         self._flags.domain = to if to in self.config.domains else ""
+        lang = header.attrs.get(_XML_LANG, "")
+        self.peer_lang = (
+            lang
+            if _LANGUAGE_TAG.fullmatch(lang) and lang.lower() != self.config.lang.lower()
+            else ""
+        )
         self._send_header(header)
         if header.name != "stream" or header.namespace != ns.STREAMS:
             raise StreamError(
@@ -551,9 +568,11 @@ class ServerStream:
         attrs = [
             f"from='{escape_attr(domain)}'",
             f"id='{self.stream_id}'",
-            "version='1.0'",
             f"xml:lang='{escape_attr(self.config.lang)}'",
         ]
+        if header is None or "version" in header.attrs:
+            # §4.7.5: to a header without one, none (the peer speaks 0.9, refused next)
+            attrs.insert(2, "version='1.0'")
         if header is not None:
             peer = header.attrs.get("from")
             if peer:
