@@ -359,6 +359,16 @@ async def test_invitations_into_members_only_rooms(peers: Any) -> None:
     juliet.send(invite_mercutio)
     await mercutio.expect_from(ROOM, "message")
     await mercutio.join(ROOM, "fourth")
+    # §7.8.2: an invitation to an account that does not exist is item-not-found, and
+    # makes no member
+    romeo.send(
+        f"<message to='{ROOM}'><x xmlns='{ns.MUC_USER}'><invite to='nobody@localhost'/></x>"
+        "</message>"
+    )
+    err = await romeo.expect_from(ROOM, "message", type="error")
+    assert error_condition(err) == "item-not-found"
+    members = [i.get("jid") for i in await admin_list(romeo, ROOM, "affiliation='member'")]
+    assert "nobody@localhost" not in members and juliet.bare in members
 
 
 async def test_direct_invitation_passes_through(peers: Any) -> None:

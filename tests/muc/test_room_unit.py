@@ -4,6 +4,7 @@ windows and rate limits are tested exactly, and the configuration form's rules."
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -70,8 +71,15 @@ class FakeHost:
         pass
 
     def invite(
-        self, room: Room, invitee: BareJID | FullJID, message: Element, original: Element
+        self,
+        room: Room,
+        invitee: BareJID | FullJID,
+        message: Element,
+        original: Element,
+        admit: Callable[[], None] | None = None,
     ) -> None:
+        if admit is not None:
+            admit()
         self.send(message, invitee)
 
     def take(self, to: FullJID) -> list[Element]:

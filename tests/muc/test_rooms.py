@@ -419,8 +419,18 @@ async def test_iq_between_occupants_is_forwarded(peers: Any) -> None:
     )
     answer = await juliet.expect_from(f"{ROOM}/firstwitch", "iq", type="result")
     assert answer.get("id") == "v1" and answer.get("to") == juliet.jid
-    # XEP-0410 self-ping is answered by the service
-    await juliet.iq(f"<iq type='get' to='{ROOM}/thirdwitch'><ping xmlns='urn:xmpp:ping'/></iq>")
+    # XEP-0410: the room answers self-pings itself (§3.3, advertised), and a session
+    # that is not in the room gets not-acceptable ("not joined"); a non-occupant's
+    # other queries to an occupant stay bad-request (XEP-0045 §6.5)
+    info = await juliet.iq(f"<iq type='get' to='{ROOM}'><query xmlns='{ns.DISCO_INFO}'/></iq>")
+    features = {f.get("var") for f in info[0].findall(ns.clark(ns.DISCO_INFO, "feature"))}
+    assert "http://jabber.org/protocol/muc#self-ping-optimization" in features
+    ping = f"<iq type='get' to='{ROOM}/thirdwitch'><ping xmlns='urn:xmpp:ping'/></iq>"
+    await juliet.iq(ping)
+    await juliet.leave(ROOM, "thirdwitch")
+    assert await juliet.iq_error(ping) == "not-acceptable"
+    version = f"<iq type='get' to='{ROOM}/firstwitch'><query xmlns='jabber:iq:version'/></iq>"
+    assert await juliet.iq_error(version) == "bad-request"
 
 
 async def test_destroy(peers: Any) -> None:

@@ -350,6 +350,7 @@ def room_features(config: RoomConfig) -> list[str]:
     return [
         ns.MUC,
         "http://jabber.org/protocol/muc#stable_id",
+        "http://jabber.org/protocol/muc#self-ping-optimization",  # XEP-0410 §3.3
         "muc_public" if config.public else "muc_hidden",
         "muc_persistent" if config.persistent else "muc_temporary",
         "muc_membersonly" if config.members_only else "muc_open",

@@ -53,11 +53,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import itertools
 import unicodedata
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -202,10 +203,16 @@ class RoomHost(Protocol):
     def session_left(self, jid: FullJID, room: Room) -> None: ...
 
     def invite(
-        self, room: Room, invitee: BareJID | FullJID, message: Element, original: Element
+        self,
+        room: Room,
+        invitee: BareJID | FullJID,
+        message: Element,
+        original: Element,
+        admit: Callable[[], None] | None = None,
     ) -> None:
-        """Send a mediated invitation (§7.8.2) if ``invitee`` exists, else answer
-        ``original`` with ``item-not-found``."""
+        """Send a mediated invitation (§7.8.2) if ``invitee`` exists, calling ``admit``
+        first (making a member of a members-only room), else answer ``original`` with
+        ``item-not-found``."""
 
 
 def _nick_visible(nick: str) -> bool:
@@ -759,6 +766,10 @@ class Room:
             self.closed = True
             self.host.room_closed(self)
 
+    def _admit_invitee(self, invitee: BareJID) -> None:
+        if not self.closed and self.affiliation(invitee) == "none":
+            self._set_affiliation(str(invitee), "member", reason="", nick=None)
+
     def _delivery_failed(self, sender: FullJID, stanza: Element) -> None:
         """§18.1.2 "ghost users": a delivery-related error from an occupant's session
         about what the room sent it takes that session out (the occupant, with status 333
@@ -927,10 +938,14 @@ class Room:
                     return
                 targets.append((invite, invitee))
             for invite, invitee in targets:
+                admit = None
                 if self.config.members_only and self.affiliation(invitee.bare) == "none":
-                    # §9.5: an invitation into a members-only room makes a member.
-                    self._set_affiliation(str(invitee.bare), "member", reason="", nick=None)
-                self.host.invite(self, invitee, self._invitation(stanza, invite, sender), stanza)
+                    # §9.5: an invitation into a members-only room makes a member (once
+                    # the invitee is known to exist)
+                    admit = functools.partial(self._admit_invitee, invitee.bare)
+                self.host.invite(
+                    self, invitee, self._invitation(stanza, invite, sender), stanza, admit
+                )
         for decline in x.findall(ns.clark(ns.MUC_USER, "decline")):
             try:
                 inviter = parse_jid(decline.get("to") or "")
@@ -1084,14 +1099,18 @@ class Room:
             answer.set("from", self._occupant_jid(occ.nick))
             self.host.send(answer, requester)
             return
+        payload = stanza[0] if len(stanza) else None
         if occ is None:
-            self._error(stanza, "bad-request", "only occupants may query occupants")  # §6.5
+            if payload is not None and payload.namespace == ns.PING:
+                # XEP-0410 §3.3: a self-ping from a session not (any more) in the room
+                self._error(stanza, "not-acceptable", "you are not in this room")
+            else:
+                self._error(stanza, "bad-request", "only occupants may query occupants")  # §6.5
             return
         target = self.occupants.get(nick)
         if target is None:
             self._error(stanza, "item-not-found", f"no occupant {nick!r}")
             return
-        payload = stanza[0] if len(stanza) else None
         if target is occ and payload is not None and payload.namespace == ns.PING:
             self._result(stanza)  # XEP-0410 §3.1: the service answers self-pings
             return

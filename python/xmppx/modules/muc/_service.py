@@ -268,20 +268,31 @@ class MucService(Module):
         self._write(lambda: store.delete_room(jid))
 
     def invite(
-        self, room: Room, invitee: BareJID | FullJID, message: Element, original: Element
+        self,
+        room: Room,
+        invitee: BareJID | FullJID,
+        message: Element,
+        original: Element,
+        admit: Callable[[], None] | None = None,
     ) -> None:
         """§7.8.2: deliver if the invitee exists ("If the inviter supplies a non-existent
-        JID, the room SHOULD return an item-not-found error")."""
+        JID, the room SHOULD return an item-not-found error"), after ``admit``."""
         if invitee.domain != self.server.domain:
             self._bounce_error(original, StanzaError("remote-server-not-found"), room.jid)
             return
-        if self.server.sessions.resources(invitee.bare):
+
+        def deliver() -> None:
+            if admit is not None:
+                admit()
             self.send(message, invitee)
+
+        if self.server.sessions.resources(invitee.bare):
+            deliver()
             return
 
         async def check() -> None:
             if invitee.local and await self.server.storage.accounts.exists(str(invitee.bare)):
-                self.send(message, invitee)
+                deliver()
             else:
                 self._bounce_error(original, StanzaError("item-not-found"), room.jid)
 
