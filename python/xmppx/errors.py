@@ -121,7 +121,7 @@ def error_element(condition: str, type: str, text: str = "", *, by: str | None =
     err = Element("error", ns.CLIENT, attrs)
     err.append(Element(condition, ns.STANZAS))
     if text:
-        err.append(Element("text", ns.STANZAS, {"{" + ns.XML + "}lang": "en"}, text=text))
+        err.append(Element("text", ns.STANZAS, {ns.XML_LANG: "en"}, text=text))
     return err
 
 

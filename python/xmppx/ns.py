@@ -41,6 +41,7 @@ __all__ = [
     "VCARD",
     "VERSION",
     "XML",
+    "XML_LANG",
     "clark",
 ]
 
@@ -87,3 +88,7 @@ MUC_OWNER: Final = "http://jabber.org/protocol/muc#owner"
 def clark(uri: str, name: str) -> str:
     """``{uri}name``: the Clark-notation tag that ``Element.find`` and friends take."""
     return "{" + uri + "}" + name
+
+
+#: The ``xml:lang`` attribute as ``Element`` keys it (XML 1.0 §2.12).
+XML_LANG: Final = clark(XML, "lang")

@@ -4,7 +4,6 @@ windows and rate limits are tested exactly, and the configuration form's rules."
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -71,15 +70,9 @@ class FakeHost:
         pass
 
     def invite(
-        self,
-        room: Room,
-        invitee: BareJID | FullJID,
-        message: Element,
-        original: Element,
-        admit: Callable[[], None] | None = None,
+        self, room: Room, invitee: BareJID | FullJID, message: Element, original: Element
     ) -> None:
-        if admit is not None:
-            admit()
+        room.admit_invitee(invitee.bare)
         self.send(message, invitee)
 
     def take(self, to: FullJID) -> list[Element]:

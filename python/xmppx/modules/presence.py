@@ -11,10 +11,10 @@ Presence broadcast (``on_presence_broadcast``, presence without ``to``):
   contacts with ``to``/``both`` (§4.3: answered here with the last presence of each of
   their available resources, or unavailable presence with the last-activity time and
   status when they are offline, XEP-0203 stamp) and redelivers the pending subscription
-  requests (§3.1.3).  Becoming available with a non-negative
-  priority is announced to modules with ``on_presence_available(session)`` (offline
-  messages, XEP-0160).  ``<show/>``, every ``<status xml:lang/>``, ``<priority/>`` and
-  extensions such as XEP-0115 caps travel untouched: broadcasts are copies.
+  requests (§3.1.3).  Becoming available with a non-negative priority is announced to
+  modules with ``on_presence_available(session)`` (offline messages, XEP-0160).
+  ``<show/>``, every ``<status xml:lang/>``, ``<priority/>`` and extensions such as
+  XEP-0115 caps travel untouched: broadcasts are copies.
 * Unavailable (§4.5), sent by the client or made by the server when a connection ends
   in any way (``session_gone``): broadcast like available presence, plus to every
   entity that got directed presence from that session (§4.6.3).  When the account's
@@ -530,9 +530,7 @@ class Presence(RosterDependent):
         """False only for a JID of this domain with no account (a service's is True)."""
         if contact.domain != self.server.domain or not contact.local:
             return True
-        if self.server.sessions.resources(contact):
-            return True
-        return await self.server.storage.accounts.exists(str(contact))
+        return await self.server.account_exists(contact)
 
     async def _inbound_subscription(self, stanza: Element, stype: str, user: BareJID) -> None:
         """§3.1.3, §3.1.6, §3.2.3, §3.3.3 and the tables of §A.3, at the contact's

@@ -657,7 +657,7 @@ class C2SConnection(asyncio.Protocol):
             transport.abort()
             return
         if wait_for_peer:
-            if not self._awaiting_peer and self._close_timer is None:
+            if not self._awaiting_peer:
                 self._awaiting_peer = True
                 self.closed = True
                 self._close_timer = asyncio.get_running_loop().call_later(

@@ -53,7 +53,6 @@ _Pending = tuple["C2SConnection | None", Element, str, str, "BareJID | FullJID"]
 
 log = logging.getLogger("xmppx.server")
 
-_XML_LANG: Final = "{" + ns.XML + "}lang"
 _IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
 _MESSAGE_TYPES: Final = frozenset({"normal", "chat", "groupchat", "headline", "error"})
 _PRESENCE_TYPES: Final = frozenset(
@@ -519,8 +518,8 @@ class XMPPServer:
                 raise StreamError("invalid-from", f"{frm} is not this stream's address")
         stanza.set("from", str(jid))
         lang = session.stream.peer_lang
-        if lang and stanza.get(_XML_LANG) is None:
-            stanza.set(_XML_LANG, lang)  # RFC 6120 §4.7.4: the language of its stream
+        if lang and stanza.get(ns.XML_LANG) is None:
+            stanza.set(ns.XML_LANG, lang)  # RFC 6120 §4.7.4: the language of its stream
         kind = stanza.name
         stype = stanza.get("type")
         if kind == "iq":
@@ -710,9 +709,7 @@ class XMPPServer:
         to: BareJID | FullJID,
         bare: BareJID,
     ) -> None:
-        exists = bool(self.sessions.resources(bare)) or await self.storage.accounts.exists(
-            str(bare)
-        )
+        exists = await self.account_exists(bare)
         # The account may have come online while we waited.
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         decision = route_to_account(
@@ -815,6 +812,11 @@ class XMPPServer:
         kind = stanza.name
         stype = stanza.get("type") or ("normal" if kind == "message" else "available")
         self._to_account(None, stanza, kind, stype, full if full is not None else bare)
+
+    async def account_exists(self, bare: BareJID) -> bool:
+        """Whether ``bare`` is an account here: one with a session bound, else one in
+        storage."""
+        return bool(self.sessions.resources(bare)) or await self.storage.accounts.exists(str(bare))
 
     def serves_component(self, domain: str) -> bool:
         """Whether ``domain`` is a service hosted here (a ``component_domain``)."""

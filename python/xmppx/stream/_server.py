@@ -97,7 +97,6 @@ DEFAULT_PREAUTH_STANZA_BYTES: Final = 10_000
 DEFAULT_STANZA_BYTES: Final = 256 * 1024
 
 _STANZA_NAMES: Final = frozenset({"message", "presence", "iq"})
-_XML_LANG: Final = "{" + ns.XML + "}lang"
 #: A language tag's shape (BCP 47 subtags: letters and digits, 1-8 each, hyphenated).
 _LANGUAGE_TAG: Final = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 
@@ -264,7 +263,7 @@ class ServerStream:
             raise StreamError("bad-format", "a second stream header")
         to = (header.attrs.get("to") or "").strip().lower().rstrip(".")
         self._flags.domain = to if to in self.config.domains else ""
-        lang = header.attrs.get(_XML_LANG, "")
+        lang = header.attrs.get(ns.XML_LANG, "")
         self.peer_lang = (
             lang
             if _LANGUAGE_TAG.fullmatch(lang) and lang.lower() != self.config.lang.lower()

@@ -53,12 +53,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import functools
 import itertools
 import unicodedata
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -203,16 +202,10 @@ class RoomHost(Protocol):
     def session_left(self, jid: FullJID, room: Room) -> None: ...
 
     def invite(
-        self,
-        room: Room,
-        invitee: BareJID | FullJID,
-        message: Element,
-        original: Element,
-        admit: Callable[[], None] | None = None,
+        self, room: Room, invitee: BareJID | FullJID, message: Element, original: Element
     ) -> None:
-        """Send a mediated invitation (§7.8.2) if ``invitee`` exists, calling ``admit``
-        first (making a member of a members-only room), else answer ``original`` with
-        ``item-not-found``."""
+        """Send a mediated invitation (§7.8.2) if ``invitee`` exists, after
+        ``room.admit_invitee``, else answer ``original`` with ``item-not-found``."""
 
 
 def _nick_visible(nick: str) -> bool:
@@ -225,9 +218,9 @@ def _clean_presence(stanza: Element) -> Element:
     "If a MUC service receives such extended presence information from an occupant, it
     MUST NOT reflect it")."""
     clean = Element("presence", ns.CLIENT)
-    lang = stanza.get("{" + ns.XML + "}lang")
+    lang = stanza.get(ns.XML_LANG)
     if lang:
-        clean.set("{" + ns.XML + "}lang", lang)
+        clean.set(ns.XML_LANG, lang)
     for child in stanza:
         if child.namespace not in (ns.MUC, ns.MUC_USER):
             clean.append(child.copy())
@@ -766,8 +759,10 @@ class Room:
             self.closed = True
             self.host.room_closed(self)
 
-    def _admit_invitee(self, invitee: BareJID) -> None:
-        if not self.closed and self.affiliation(invitee) == "none":
+    def admit_invitee(self, invitee: BareJID) -> None:
+        """§9.5: an invitation into a members-only room, about to be delivered (the
+        invitee exists), makes the invitee a member."""
+        if not self.closed and self.config.members_only and self.affiliation(invitee) == "none":
             self._set_affiliation(str(invitee), "member", reason="", nick=None)
 
     def _delivery_failed(self, sender: FullJID, stanza: Element) -> None:
@@ -938,14 +933,7 @@ class Room:
                     return
                 targets.append((invite, invitee))
             for invite, invitee in targets:
-                admit = None
-                if self.config.members_only and self.affiliation(invitee.bare) == "none":
-                    # §9.5: an invitation into a members-only room makes a member (once
-                    # the invitee is known to exist)
-                    admit = functools.partial(self._admit_invitee, invitee.bare)
-                self.host.invite(
-                    self, invitee, self._invitation(stanza, invite, sender), stanza, admit
-                )
+                self.host.invite(self, invitee, self._invitation(stanza, invite, sender), stanza)
         for decline in x.findall(ns.clark(ns.MUC_USER, "decline")):
             try:
                 inviter = parse_jid(decline.get("to") or "")

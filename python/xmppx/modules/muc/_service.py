@@ -268,22 +268,17 @@ class MucService(Module):
         self._write(lambda: store.delete_room(jid))
 
     def invite(
-        self,
-        room: Room,
-        invitee: BareJID | FullJID,
-        message: Element,
-        original: Element,
-        admit: Callable[[], None] | None = None,
+        self, room: Room, invitee: BareJID | FullJID, message: Element, original: Element
     ) -> None:
         """§7.8.2: deliver if the invitee exists ("If the inviter supplies a non-existent
-        JID, the room SHOULD return an item-not-found error"), after ``admit``."""
+        JID, the room SHOULD return an item-not-found error"), after the room admits it
+        (§9.5)."""
         if invitee.domain != self.server.domain:
             self._bounce_error(original, StanzaError("remote-server-not-found"), room.jid)
             return
 
         def deliver() -> None:
-            if admit is not None:
-                admit()
+            room.admit_invitee(invitee.bare)
             self.send(message, invitee)
 
         if self.server.sessions.resources(invitee.bare):
