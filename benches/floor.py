@@ -41,11 +41,28 @@ median over the variant's (above 1: faster than the stdlib loop).
 ``C tree + one Python object``
     The same, with each stanza wrapped in one object whose ``get`` is Python code, as
     the contract's ``Element`` is in the pure-Python backend.
+``C tree, Element subclass``
+    "C tree, no checks" with a Python subclass of ``ET.Element`` (no Python methods run)
+    as the tree builder's element factory: the way to make the stanza itself the
+    contract's element, with no wrapper.  The C tree builder takes its slow, generic
+    path for any factory but its own, so this costs what the wrapper does.
+``C tree + bounds``
+    "C tree + one Python object" (the wrapper being ``xmppx.core._py.Element``) with the
+    cheapest sound checks a parser on the C tree builder could make without a Python
+    call per tag, escalating to an exact parser when one fails: restricted markup by
+    ``find`` (``<!`` only as ``<![CDATA[``, no ``<?``), the attribute limit as the
+    largest attribute count among the elements ended in a feed plus every ``xmlns`` in
+    it, the depth limit per stanza (a stanza whose children have no children is
+    shallow; others are walked) and along the open stanza's last-child chain, text
+    between stanzas from each stanza's tail.  Still not every rule of the contract
+    (bytes per stanza, the exact offending byte), and already slower than the stdlib
+    loop: the per-stanza Python work is what the stdlib loop spends per tag.
 """
 
 from __future__ import annotations
 
 import argparse
+import operator
 import pyexpat
 import statistics
 import sys
@@ -140,29 +157,13 @@ def c_tree(wrap: bool) -> Run:
         out: list[Routing] = []
         append = out.append
         parser = ET.XMLParser(target=ET.TreeBuilder())
-        events: list[tuple[str, Any]] = []
         # the stream root from its start event, then only end events (appended in C)
-        parser._setevents(events, ("start",))  # type: ignore[attr-defined]
-        first = chunks[0]
-        header_end = first.index(b">", first.index(b"<stream")) + 1
-        parser.feed(first[:header_end])
-        root = events[0][1]
-        parser._setevents(events, ("end",))  # type: ignore[attr-defined]
-        events.clear()
+        events: list[tuple[str, Any]] = []
+        root = _prime(parser, events, chunks[0])
         new = _Wrapped.__new__
-        for chunk in [first[header_end:], *chunks[1:]]:
+        for chunk in [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]:
             parser.feed(chunk)
-            if not events:
-                continue
-            last = events[-1][1]
-            events.clear()
-            n = len(root)
-            done = n if n and (last is root[-1] or last is root) else n - 1
-            if done <= 0:
-                continue
-            stanzas = root[:done]
-            del root[:done]
-            for el in stanzas:
+            for el in _finished(root, events):
                 if wrap:
                     w = new(_Wrapped)
                     w._el = el
@@ -177,6 +178,117 @@ def c_tree(wrap: bool) -> Run:
     return run
 
 
+class _Sub(ET.Element):
+    __slots__ = ()
+
+
+def c_tree_subclass(chunks: list[bytes]) -> list[Routing]:
+    out: list[Routing] = []
+    append = out.append
+    parser = ET.XMLParser(target=ET.TreeBuilder(element_factory=_Sub))
+    events: list[tuple[str, Any]] = []
+    root = _prime(parser, events, chunks[0])
+    for chunk in [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]:
+        parser.feed(chunk)
+        for el in _finished(root, events):
+            get = el.get
+            append((el.tag, get("to"), get("from"), get("type"), get("id")))
+    return out
+
+
+def _header_end(first: bytes) -> int:
+    return first.index(b">", first.index(b"<stream")) + 1
+
+
+def _prime(parser: Any, events: list[tuple[str, Any]], first: bytes) -> Any:
+    """Feed the stream header; from then on only ``end`` events are collected."""
+    parser._setevents(events, ("start",))
+    parser.feed(first[: _header_end(first)])
+    root = events[0][1]
+    parser._setevents(events, ("end",))
+    events.clear()
+    return root
+
+
+def _finished(root: Any, events: list[tuple[str, Any]]) -> list[Any]:
+    """The stanzas the last feed completed, detached from the stream root."""
+    if not events:
+        return []
+    last = events[-1][1]
+    events.clear()
+    n = len(root)
+    done = n if n and (last is root[-1] or last is root) else n - 1
+    if done <= 0:
+        return []
+    stanzas = root[:done]
+    del root[:done]
+    return stanzas  # type: ignore[no-any-return]
+
+
+class Escalate(Exception):
+    """A bound failed: an exact parser would have to decide."""
+
+
+def c_tree_bounds(chunks: list[bytes]) -> list[Routing]:
+    from xmppx.core._py._element import Element
+
+    alloc = Element.__new__
+    attrib = operator.attrgetter("attrib")
+    second = operator.itemgetter(1)
+    max_depth, max_attributes = 32, 64
+    out: list[Routing] = []
+    append = out.append
+    parser = ET.XMLParser(target=ET.TreeBuilder())
+    events: list[tuple[str, Any]] = []
+    root = _prime(parser, events, chunks[0])
+    names: dict[str, tuple[str, str]] = {}
+    for chunk in [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]:
+        if b"<?" in chunk:
+            raise Escalate("a processing instruction")
+        i = chunk.find(b"<!")
+        while i >= 0:
+            if not chunk.startswith(b"<![CDATA[", i):
+                raise Escalate("a comment or declaration")
+            i = chunk.find(b"<!", i + 9)
+        parser.feed(chunk)
+        if events:
+            widest = max(map(len, map(attrib, map(second, events))))
+            if widest + chunk.count(b"xmlns") > max_attributes:
+                raise Escalate("maybe too many attributes")
+        for el in _finished(root, events):
+            if any(map(len, el)):  # deeper than two levels: walk it
+                stack = [(el, 1)]
+                while stack:
+                    e, d = stack.pop()
+                    if d > max_depth:
+                        raise Escalate("too deep")
+                    stack.extend((c, d + 1) for c in e if len(c))
+            tail = el.tail
+            if tail and tail.strip():
+                raise Escalate("text between stanzas")
+            tag = el.tag
+            try:
+                ns, local = names[tag]
+            except KeyError:
+                ns, _, local = tag[1:].rpartition("}")
+                names[tag] = (ns, local)
+            w = alloc(Element)
+            w._name = local
+            w._namespace = ns
+            w._attrs = el.attrib
+            w._tail = ""
+            w._raw = None
+            get = w.get
+            append((w.tag, get("to"), get("from"), get("type"), get("id")))
+        if len(root):  # the open stanza: its last-child chain
+            e, d = root[-1], 1
+            while len(e):
+                e, d = e[-1], d + 1
+                if d > max_depth or len(e.attrib) > max_attributes:
+                    raise Escalate("too deep or too many attributes")
+    return out
+
+
 def variants() -> dict[str, Run]:
     stdlib, _ = pull_runner(lambda: ET.XMLPullParser(("start", "end")), clear=True)
     ours, _ = xmppx_runner(load_backend("python"))
@@ -189,6 +301,8 @@ def variants() -> dict[str, Run]:
         "token walk + start tags again": token_walk(reparse=True),
         "C tree, no checks": c_tree(wrap=False),
         "C tree + one Python object": c_tree(wrap=True),
+        "C tree, Element subclass": c_tree_subclass,
+        "C tree + bounds": c_tree_bounds,
     }
 
 
