@@ -11,7 +11,36 @@ from typing import Protocol
 
 from xmppx.core import BareJID, Element, FullJID
 
-__all__ = ["Session", "SessionRegistry"]
+__all__ = ["Delivery", "Session", "SessionRegistry"]
+
+
+class Delivery:
+    """One message delivered to an account: to one or more of its sessions, and as
+    XEP-0280 carbon copies to others.  Sessions with XEP-0198 stream management keep it
+    with the stanza until the client acknowledges it; a session without it counts as
+    having the message once it is written.  When a session ends with the stanza not
+    acknowledged, the message was *had* if another session acknowledged its copy or
+    had no acknowledgements to wait for, and the last session left holding it decides
+    what becomes of it (``xmppx.modules.sm``)."""
+
+    __slots__ = ("had", "holders")
+
+    def __init__(self) -> None:
+        #: Some session got it for sure (acknowledged, or without stream management).
+        self.had = False
+        #: Sessions holding it unacknowledged (stream management, not ended yet).
+        self.holders = 0
+
+    def acknowledged(self) -> None:
+        """A holder's client acknowledged its copy."""
+        self.had = True
+        self.holders -= 1
+
+    def lost_by_holder(self) -> bool:
+        """A holder ended without acknowledging its copy: True when it is the last
+        holder and no session had the message, i.e. it is undelivered."""
+        self.holders -= 1
+        return not self.had and self.holders <= 0
 
 
 class Session(Protocol):

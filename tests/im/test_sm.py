@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.im.conftest import Peer, befriend, message, online, settle
+from tests.im.test_carbons import enable as enable_carbons
 from tests.server.conftest import DOMAIN, HEADER, PASSWORD, RawConnection, slix_connect
 from xmppx import ns
 from xmppx.core import Element, FullJID, StreamEnd, StreamParser, parse_jid
@@ -461,6 +462,100 @@ async def test_a_clean_close_sends_what_was_not_acknowledged_to_another_resource
     await romeo.send("</stream:stream>")
     got = await garden.expect(body_is("for the orchard"))
     assert got.get("to") == "romeo@localhost"
+
+
+async def test_a_message_another_resource_had_is_not_sent_to_the_account_again(
+    server: XMPPServer,
+) -> None:
+    """A chat message to the bare JID reaches both resources of equal priority (RFC 6121
+    §8.5.2.1.1); the one with stream management closes without acknowledging it, but
+    the other one has it, so nothing is sent on: no second copy."""
+    await befriend(server, "romeo", "juliet")
+    [garden, juliet] = await online(server, "romeo@localhost/garden", "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    juliet.send(message("romeo@localhost", "to both"))
+    await romeo.stanzas_until(body_is("to both"))
+    await garden.expect(body_is("to both"))
+    await romeo.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the orchard session ends")
+    juliet.send(message("romeo@localhost/garden", "after"))
+    await garden.expect(body_is("after"))
+    assert "to both" not in bodies(await garden.drain())
+
+
+async def test_a_message_another_resource_had_as_a_carbon_copy_is_not_sent_again(
+    server: XMPPServer,
+) -> None:
+    """XEP-0280: the other resource got a ``<received/>`` copy of the message to the
+    orchard, so the orchard closing without acknowledging it sends nothing on."""
+    await befriend(server, "romeo", "juliet")
+    [garden, juliet] = await online(server, "romeo@localhost/garden", "juliet@localhost/balcony")
+    await enable_carbons(garden)
+    romeo, _ = await romeo_with_sm(server)
+    juliet.send(message(ROMEO, "for the orchard"))
+    await romeo.stanzas_until(body_is("for the orchard"))
+    copy = await garden.expect(lambda s: s.find(ns.clark(ns.CARBONS, "received")) is not None)
+    assert copy.get("from") == "romeo@localhost"
+    await romeo.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the orchard session ends")
+    juliet.send(message("romeo@localhost/garden", "after"))
+    await garden.expect(body_is("after"))
+    assert "for the orchard" not in bodies(await garden.drain())
+
+
+async def to_both_with_sm(server: XMPPServer) -> tuple[Peer, SMClient, SMClient]:
+    """Romeo's orchard and grove, both with stream management and priority 0, have each
+    received Juliet's chat message "to both" to his bare JID (RFC 6121 §8.5.2.1.1)."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard, _ = await romeo_with_sm(server)
+    grove, _ = await SMClient.login(server)
+    await grove.bind("grove")
+    await grove.enable()
+    await grove.send("<presence/>")
+    await grove.stanzas_until(
+        lambda s: s.name == "presence" and s.get("from") == "romeo@localhost/grove"
+    )
+    juliet.send(message("romeo@localhost", "to both"))
+    await orchard.stanzas_until(body_is("to both"))
+    await grove.stanzas_until(body_is("to both"))
+    return juliet, orchard, grove
+
+
+async def test_the_last_resource_to_lose_a_message_sends_it_on_once(server: XMPPServer) -> None:
+    """Both resources got the message to the bare JID and neither acknowledged it: the
+    first to close leaves it to the other, the last sends it to the account, which
+    has nothing online now, so it is stored offline (XEP-0160), once."""
+    juliet, orchard, grove = await to_both_with_sm(server)
+    await orchard.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await grove.send("</stream:stream>")
+    await until(lambda: session(server, "romeo@localhost/grove") is None, "the grove ends")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 1
+    later = await Peer.connect(server, "romeo@localhost/later")
+    later.presence()
+    stored = await later.expect(body_is("to both"))
+    assert stored.find(ns.clark(ns.DELAY, "delay")) is not None
+    juliet.send(message("romeo@localhost/later", "after"))
+    await later.expect(body_is("after"))
+    assert "to both" not in bodies(await later.drain())
+
+
+async def test_a_message_one_resource_acknowledged_is_not_sent_on_by_the_other(
+    server: XMPPServer,
+) -> None:
+    """The orchard acknowledges the message to the bare JID (XEP-0198 ``<a/>``); the
+    grove closes without doing so: the account had it, nothing is stored offline."""
+    juliet, orchard, grove = await to_both_with_sm(server)
+    await orchard.send(f"<a xmlns='{SM}' h='{orchard.handled}'/>")
+    await until(lambda: not session(server).sm.queue, "the orchard's acknowledgement")
+    await grove.send("</stream:stream>")
+    await until(lambda: session(server, "romeo@localhost/grove") is None, "the grove ends")
+    await orchard.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 0
 
 
 async def test_an_iq_not_acknowledged_is_answered_recipient_unavailable(

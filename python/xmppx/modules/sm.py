@@ -24,10 +24,16 @@ What the server does (XEP-0198 1.6):
   error, a new session bound the same resource) treats what was not acknowledged as
   undelivered (§4 leaves this to the server): a ``chat`` or ``normal`` message goes to the
   account's bare JID again (an available resource, else offline storage, XEP-0160),
-  except carbon copies (the other resources had the original) and messages from a MUC
-  room; an ``iq`` get or set gets ``recipient-unavailable`` (RFC 6120 §8.3.3.16) when its
-  sender is a local account; the rest is dropped.  Ejabberd's ``resend_on_timeout``
-  and Prosody's ``mod_smacks`` make the same choices.
+  except messages from a MUC room and those another session had: a message delivered
+  to several of the account's sessions, itself or as XEP-0280 carbon copies, is kept by
+  all of them as one ``xmppx.sessions.Delivery``, and only when the last one ends
+  without an acknowledgement and none had it (acknowledged it, or wrote it without
+  stream management) does it go to the account again (for a ``<received/>`` carbon
+  copy, the message forwarded in it); a ``<sent/>`` carbon copy never does.  An ``iq``
+  get or set gets ``recipient-unavailable`` (RFC 6120 §8.3.3.16) when its sender is a
+  local account; the rest is dropped.  Ejabberd's ``resend_on_timeout`` and Prosody's
+  ``mod_smacks`` also send such messages on; Prosody only from the account's last
+  session, which avoids duplicates but loses a message no other session had.
 
 Sequence numbers wrap at 2**32 (§4).  Detached sessions count against
 ``limits.max_connections`` until they end.
@@ -49,6 +55,7 @@ from xmppx.modules._base import Module
 if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
     from xmppx.server._server import XMPPServer
+    from xmppx.sessions import Delivery
 
 __all__ = ["SMState", "StreamManagement", "failed"]
 
@@ -56,6 +63,7 @@ log = logging.getLogger("xmppx.sm")
 
 _WRAP: Final = 1 << 32
 _REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
+_FORWARDED_MESSAGE_PATH: Final = (ns.clark(ns.FORWARD, "forwarded"), ns.clark(ns.CLIENT, "message"))
 _CARBON_WRAPPERS: Final = frozenset(
     {ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent")}
 )
@@ -69,6 +77,7 @@ class SMState:
 
     __slots__ = (
         "acked",
+        "deliveries",
         "detached",
         "id",
         "inbound",
@@ -92,6 +101,9 @@ class SMState:
         self.acked = 0
         self.queue: deque[bytes] = deque()
         self.queued_bytes = 0
+        #: for each stanza in ``queue``: the record of the message to the account it is
+        #: (``xmppx.sessions.Delivery``), ``None`` for any other stanza
+        self.deliveries: deque[Delivery | None] = deque()
         self.requested = False
         self.detached = False
         self.timer: asyncio.TimerHandle | None = None
@@ -108,6 +120,9 @@ class SMState:
             return False
         for _ in range(n):
             self.queued_bytes -= len(self.queue.popleft())
+            delivery = self.deliveries.popleft()
+            if delivery is not None:
+                delivery.acknowledged()
         self.acked = h
         return True
 
@@ -195,10 +210,16 @@ class StreamManagement(Module):
 
     # -- called by the connection ---------------------------------------------------
 
-    def sent(self, session: C2SConnection, sm: SMState, data: bytes) -> None:
-        """A stanza went to the stream (or, hibernating, waits for one)."""
+    def sent(
+        self, session: C2SConnection, sm: SMState, data: bytes, delivery: Delivery | None = None
+    ) -> None:
+        """A stanza went to the stream (or, hibernating, waits for one); ``delivery``:
+        the record of the message to the account it is, which it now holds."""
         sm.queue.append(data)
         sm.queued_bytes += len(data)
+        sm.deliveries.append(delivery)
+        if delivery is not None:
+            delivery.holders += 1
         sm.sent = (sm.sent + 1) % _WRAP
         if len(sm.queue) > self.max_queue or sm.queued_bytes > self.max_queue_bytes:
             session.overflowed()
@@ -228,15 +249,18 @@ class StreamManagement(Module):
         if self._resumable.get(sm.id) is session:
             del self._resumable[sm.id]
         queue, sm.queue, sm.queued_bytes = sm.queue, deque(), 0
-        for data in queue:
+        deliveries, sm.deliveries = sm.deliveries, deque()
+        for data, delivery in zip(queue, deliveries, strict=True):
+            if delivery is not None and not delivery.lost_by_holder():
+                continue  # another session had it, or may still acknowledge it
             try:
                 stanza = parse(data)
             except Exception:
                 log.exception("an unacknowledged stanza did not parse again")
                 continue
-            self._undelivered(session.jid, stanza)
+            self._undelivered(session.jid, stanza, last_holder=delivery is not None)
 
-    def _undelivered(self, owner: FullJID, stanza: Element) -> None:
+    def _undelivered(self, owner: FullJID, stanza: Element, *, last_holder: bool) -> None:
         server = self.server
         kind = stanza.name
         stype = stanza.get("type")
@@ -244,8 +268,16 @@ class StreamManagement(Module):
         if kind == "message":
             if stype not in (None, "normal", "chat"):
                 return
-            if any(child.tag in _CARBON_WRAPPERS for child in stanza):
-                return
+            wrapper = next((c for c in stanza if c.tag in _CARBON_WRAPPERS), None)
+            if wrapper is not None:
+                # a copy of the user's own message, or one another session was given
+                # itself and may have had: only the last holder of a received copy,
+                # with nobody having had it, sends the message in it on
+                forwarded = wrapper.find(_FORWARDED_MESSAGE_PATH[0])
+                inner = None if forwarded is None else forwarded.find(_FORWARDED_MESSAGE_PATH[1])
+                if not last_holder or wrapper.name != "received" or inner is None:
+                    return
+                stanza = inner
             if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
                 return  # from a room (a private message or an invitation)
             stanza.set("to", str(owner.bare))

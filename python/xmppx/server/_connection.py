@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from xmppx.auth import ServerMechanism
     from xmppx.modules.sm import SMState
     from xmppx.server._server import XMPPServer
+    from xmppx.sessions import Delivery
 
 __all__ = ["MAX_PENDING_PER_CONNECTION", "C2SConnection"]
 
@@ -480,14 +481,24 @@ class C2SConnection(asyncio.Protocol):
     # -- Session protocol --------------------------------------------------------------
 
     def deliver(self, stanza: Element) -> None:
+        # a message to the account: its record follows the stanza into the XEP-0198
+        # queue; a session without acknowledgements has it once it is written
+        delivery = self.server.delivery
+        sm = self.sm
         if self.closed or self.transport is None:
-            if self.sm is not None:  # XEP-0198 keeps it (deliver_raw)
-                self.deliver_raw(serialize(stanza, ns.CLIENT))
+            if sm is not None and not self._finished:
+                # XEP-0198: kept for a resume, or undelivered when the session ends
+                sm.module.sent(self, sm, serialize(stanza, ns.CLIENT), delivery)
             return
+        if delivery is not None and sm is None:
+            delivery.had = True
+            delivery = None
         urgent = self._urgent
         if urgent is not None:
             if not urgent(stanza):
                 # serialized now: the sender may change the element once it is delivered
+                # (held, it leaves any delivery record behind: the session ending without
+                # acknowledging it sends it to the account again)
                 data = serialize(stanza, ns.CLIENT)
                 self._held.append(data)
                 self._held_bytes += len(data)
@@ -497,7 +508,7 @@ class C2SConnection(asyncio.Protocol):
                 self._flush()
                 return
             self._release()
-        self._emit(serialize(stanza, ns.CLIENT))
+        self._emit(serialize(stanza, ns.CLIENT), delivery)
         self._flush()
 
     def deliver_raw(self, data: bytes) -> None:
@@ -511,12 +522,13 @@ class C2SConnection(asyncio.Protocol):
         self._emit(data)
         self._flush()
 
-    def _emit(self, data: bytes) -> None:
-        """Write a stanza to the stream; with XEP-0198 it waits for an acknowledgement."""
+    def _emit(self, data: bytes, delivery: Delivery | None = None) -> None:
+        """Write a stanza to the stream; with XEP-0198 it waits for an acknowledgement
+        (with ``delivery``, the record of the message to the account it is)."""
         self.stream.send_raw(data)
         sm = self.sm
         if sm is not None:
-            sm.module.sent(self, sm, data)
+            sm.module.sent(self, sm, data, delivery)
 
     def send_nonza(self, element: Element) -> None:
         """Queue a top-level element that is not a stanza (XEP-0198 ``<a/>``); it is

@@ -39,7 +39,7 @@ from xmppx.server._connection import C2SConnection
 from xmppx.server._throttle import AuthThrottle
 from xmppx.server.config import Config
 from xmppx.server.tls import TLSFiles, ensure_certificate, make_server_context
-from xmppx.sessions import Session, SessionRegistry
+from xmppx.sessions import Delivery, Session, SessionRegistry
 from xmppx.stream import PreAuthIq, ServerStreamConfig
 
 if TYPE_CHECKING:
@@ -213,6 +213,8 @@ class XMPPServer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
         self._account_queues: dict[BareJID, deque[_Pending]] = {}
+        #: The message to an account being delivered now (``delivery``).
+        self._delivery: Delivery | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -603,6 +605,13 @@ class XMPPServer:
         for hook in self._hooks["on_message_delivery"]:
             hook(session, stanza, stype, bare, recipients)
 
+    @property
+    def delivery(self) -> Delivery | None:
+        """While a message to an account is delivered (to its sessions, and as carbon
+        copies): its record, which every session it reaches takes part in.  ``None``
+        otherwise."""
+        return self._delivery
+
     def handle_nonza(self, session: C2SConnection, element: Element) -> None:
         """A top-level element that is not a stanza, from a bound client: the first
         module whose ``on_nonza`` takes it, else ``unsupported-stanza-type``."""
@@ -747,10 +756,19 @@ class XMPPServer:
         ) and not self._inbound_ok(session, stanza, kind, stype, bare):
             return None
         if isinstance(decision, Deliver):
-            if kind == "message":
+            if kind != "message":
+                for target in decision.sessions:
+                    target.deliver(stanza)
+                return None
+            # the carbon copies are part of this delivery; one may start inside it (a
+            # session ending sends its messages on)
+            outer, self._delivery = self._delivery, Delivery()
+            try:
                 self._message_delivery(session, stanza, stype, bare, decision.sessions)
-            for target in decision.sessions:
-                target.deliver(stanza)
+                for target in decision.sessions:
+                    target.deliver(stanza)
+            finally:
+                self._delivery = outer
         elif isinstance(decision, HandleForAccount):
             if session is not None:
                 self._spawn_iq(session, stanza, stype, bare)
