@@ -5,6 +5,7 @@ bind, exchange stanzas, and check the server's answers."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 from slixmpp.exceptions import IqError
 
-from tests.server.conftest import HEADER, RawConnection, slix_close, slix_connect
+from tests.server.conftest import HEADER, PASSWORD, RawConnection, slix_close, slix_connect
+from xmppx import ns
 from xmppx.server import XMPPServer
 
 
@@ -26,7 +28,7 @@ async def test_login_each_mechanism_over_starttls(server: XMPPServer, mech: str)
 async def slix_connect_mech(server: XMPPServer, mech: str) -> Any:
     import slixmpp
 
-    from tests.server.conftest import PASSWORD, client_tls_context
+    from tests.server.conftest import client_tls_context
 
     client = slixmpp.ClientXMPP("romeo@localhost/balcony", PASSWORD, sasl_mech=mech)
     client.ssl_context = client_tls_context(server.config.data_dir)
@@ -376,3 +378,39 @@ async def test_legacy_iq_auth_over_tls(make_server: Any) -> None:
     pong = await conn.read_until(b"id='p1'")
     assert b"to='bill@localhost/globe'" in pong.split(b"id='a3'")[-1]
     await conn.close()
+
+
+async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
+    server: XMPPServer,
+) -> None:
+    """RFC 6120 §8.2.3: an iq needs an 'id', and a set exactly one child.  A bind that
+    breaks either gets a ``bad-request`` error (type modify, RFC 6120 §8.3.3.1) and binds
+    nothing; the stream stays open and a well-formed bind then succeeds (§7.6.1)."""
+    raw = await RawConnection.open(server, "c2s_tls")
+    await raw.send(HEADER)
+    await raw.read_until(b"</stream:features>")
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    await raw.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+    await raw.read_until(b"<success")
+    raw.received = b""
+    await raw.send(HEADER)
+    await raw.read_until(b"</stream:features>")
+    bind = f"<bind xmlns='{ns.BIND}'><resource>orchard</resource></bind>"
+    for request in (
+        f"<iq type='set'>{bind}</iq>",
+        f"<iq type='set' id='two'>{bind}<ping xmlns='{ns.PING}'/></iq>",
+    ):
+        raw.received = b""
+        await raw.send(request.encode())
+        answer = await raw.read_until(b"</iq>")
+        assert b"type='error'" in answer and b"<bad-request " in answer, answer
+        assert b"type='modify'" in answer
+        assert b"<jid>" not in answer
+    raw.received = b""
+    await raw.send(f"<iq type='set' id='b1'>{bind}</iq>".encode())
+    answer = await raw.read_until(b"</iq>")
+    assert b"type='result'" in answer and b"id='b1'" in answer, answer
+    assert b"<jid>romeo@localhost/orchard</jid>" in answer
+    await raw.send(b"</stream:stream>")
+    await raw.read_to_eof(answer=False)
+    await raw.close()

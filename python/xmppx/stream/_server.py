@@ -366,6 +366,10 @@ class ServerStream:
             if flags.authenticated:
                 bind = el.find(ns.clark(ns.BIND, "bind"))
                 if bind is not None and el.get("type") == "set":
+                    if el.get("id") is None or len(el) != 1:
+                        # RFC 6120 §8.2.3: an iq has an id, and a set exactly one child
+                        self.bind_failure("", "bad-request", "modify")
+                        return
                     resource = bind.findtext(ns.clark(ns.BIND, "resource"))
                     events.append(
                         BindRequested(iq_id=el.get("id") or "", resource=resource or None)
