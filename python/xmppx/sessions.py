@@ -16,31 +16,32 @@ __all__ = ["Delivery", "Session", "SessionRegistry"]
 
 class Delivery:
     """One message delivered to an account: to one or more of its sessions, and as
-    XEP-0280 carbon copies to others.  Sessions with XEP-0198 stream management keep it
-    with the stanza until the client acknowledges it; a session without it counts as
-    having the message once it is written.  When a session ends with the stanza not
-    acknowledged, the message was *had* if another session acknowledged its copy or
-    had no acknowledgements to wait for, and the last session left holding it decides
-    what becomes of it (``xmppx.modules.sm``)."""
+    XEP-0280 carbon copies to others.  A session with XEP-0198 stream management
+    *holds* it until its client acknowledges it; a session without counts as having
+    had it once it is written.  When a holder ends without the acknowledgement, the
+    message is undelivered only if no session had it (acknowledged it, or was written
+    it without stream management) and no other session holds it still: the last holder
+    decides (``xmppx.modules.sm``)."""
 
     __slots__ = ("had", "holders")
 
     def __init__(self) -> None:
-        #: Some session got it for sure (acknowledged, or without stream management).
+        #: Some session got it for sure (acknowledged, or written without stream
+        #: management).
         self.had = False
-        #: Sessions holding it unacknowledged (stream management, not ended yet).
-        self.holders = 0
+        #: The sessions holding it, unacknowledged.
+        self.holders: set[object] = set()
 
-    def acknowledged(self) -> None:
-        """A holder's client acknowledged its copy."""
+    def acknowledged(self, holder: object) -> None:
+        """``holder``'s client acknowledged its copy."""
         self.had = True
-        self.holders -= 1
+        self.holders.discard(holder)
 
-    def lost_by_holder(self) -> bool:
-        """A holder ended without acknowledging its copy: True when it is the last
-        holder and no session had the message, i.e. it is undelivered."""
-        self.holders -= 1
-        return not self.had and self.holders <= 0
+    def lost_by(self, holder: object) -> bool:
+        """``holder`` ended without an acknowledgement: True when the message is
+        undelivered (nobody had it, and ``holder`` was the last to hold it)."""
+        self.holders.discard(holder)
+        return not self.had and not self.holders
 
 
 class Session(Protocol):

@@ -503,12 +503,8 @@ async def test_a_message_another_resource_had_as_a_carbon_copy_is_not_sent_again
     assert "for the orchard" not in bodies(await garden.drain())
 
 
-async def to_both_with_sm(server: XMPPServer) -> tuple[Peer, SMClient, SMClient]:
-    """Romeo's orchard and grove, both with stream management and priority 0, have each
-    received Juliet's chat message "to both" to his bare JID (RFC 6121 §8.5.2.1.1)."""
-    await befriend(server, "romeo", "juliet")
-    [juliet] = await online(server, "juliet@localhost/balcony")
-    orchard, _ = await romeo_with_sm(server)
+async def grove_with_sm(server: XMPPServer) -> SMClient:
+    """Romeo's second resource, the grove: bound, stream management on, available."""
     grove, _ = await SMClient.login(server)
     await grove.bind("grove")
     await grove.enable()
@@ -516,6 +512,25 @@ async def to_both_with_sm(server: XMPPServer) -> tuple[Peer, SMClient, SMClient]
     await grove.stanzas_until(
         lambda s: s.name == "presence" and s.get("from") == "romeo@localhost/grove"
     )
+    return grove
+
+
+def picture_link(to: str) -> Element:
+    """A chat message with only an XEP-0066 link: nothing XEP-0352 calls urgent."""
+    link = Element("message", ns.CLIENT, {"to": to, "type": "chat"})
+    oob = Element("x", "jabber:x:oob")
+    oob.append(Element("url", "jabber:x:oob", text="https://example.org/balcony.jpg"))
+    link.append(oob)
+    return link
+
+
+async def to_both_with_sm(server: XMPPServer) -> tuple[Peer, SMClient, SMClient]:
+    """Romeo's orchard and grove, both with stream management and priority 0, have each
+    received Juliet's chat message "to both" to his bare JID (RFC 6121 §8.5.2.1.1)."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard, _ = await romeo_with_sm(server)
+    grove = await grove_with_sm(server)
     juliet.send(message("romeo@localhost", "to both"))
     await orchard.stanzas_until(body_is("to both"))
     await grove.stanzas_until(body_is("to both"))
@@ -626,3 +641,49 @@ async def test_slixmpp_resumes_its_session(server: XMPPServer) -> None:
         client.disconnect()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(client.disconnected, 5)
+
+
+async def test_what_csi_held_for_a_session_that_ends_is_undelivered_too(
+    server: XMPPServer,
+) -> None:
+    """XEP-0352 holds a message with no urgent payload for an inactive client; the
+    connection of its non-resumable session breaks before anything sends it: it was
+    never written, so it is undelivered like the unacknowledged ones, and with nothing
+    else online it is stored offline (XEP-0160)."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server, resume=False)
+    await romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the client is inactive")
+    juliet.send(picture_link(ROMEO))
+    await settle(server, juliet)
+    assert session(server)._held, "held for the inactive client"
+    romeo.abort()
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 1
+
+
+async def test_a_message_held_for_an_inactive_resource_counts_as_held_by_it(
+    server: XMPPServer,
+) -> None:
+    """The orchard is inactive (XEP-0352), so a message to the bare JID with no urgent
+    payload waits there, while the grove receives it and closes without acknowledging
+    it.  The orchard still holds it: nothing is sent on, and when it is active again it
+    gets the message once."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard, _ = await romeo_with_sm(server)
+    await orchard.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the orchard is inactive")
+    grove = await grove_with_sm(server)
+    juliet.send(picture_link("romeo@localhost"))
+    is_link = lambda s: s.name == "message" and s.find("{jabber:x:oob}x") is not None  # noqa: E731
+    await grove.stanzas_until(is_link)
+    await grove.send("</stream:stream>")
+    await until(lambda: session(server, "romeo@localhost/grove") is None, "the grove ends")
+    await settle(server, juliet)
+    await orchard.send("<active xmlns='urn:xmpp:csi:0'/><r xmlns='urn:xmpp:sm:3'/>")
+    await orchard.stanzas_until(lambda s: s.namespace == SM and s.name == "a")
+    assert len([s for s in orchard.seen if is_link(s)]) == 1
+    assert await server.storage.offline.count("romeo@localhost") == 0

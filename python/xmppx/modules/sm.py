@@ -83,6 +83,7 @@ class SMState:
         "inbound",
         "max",
         "module",
+        "owner",
         "queue",
         "queued_bytes",
         "requested",
@@ -91,8 +92,12 @@ class SMState:
         "timer",
     )
 
-    def __init__(self, module: StreamManagement, sm_id: str, resumable: bool, max_: int) -> None:
+    def __init__(
+        self, module: StreamManagement, owner: C2SConnection, sm_id: str, resumable: bool, max_: int
+    ) -> None:
         self.module = module
+        #: the session (a resume keeps it, on a new connection)
+        self.owner = owner
         self.id = sm_id
         self.resumable = resumable
         self.max = max_
@@ -122,7 +127,7 @@ class SMState:
             self.queued_bytes -= len(self.queue.popleft())
             delivery = self.deliveries.popleft()
             if delivery is not None:
-                delivery.acknowledged()
+                delivery.acknowledged(self.owner)
         self.acked = h
         return True
 
@@ -200,7 +205,7 @@ class StreamManagement(Module):
         if asked is not None and 0 < asked < max_:
             max_ = asked
         sm_id = secrets.token_urlsafe(18)
-        session.sm = SMState(self, sm_id, resumable, max_)
+        session.sm = SMState(self, session, sm_id, resumable, max_)
         attrs = {"id": sm_id}
         if resumable:
             attrs["resume"] = "true"
@@ -219,7 +224,7 @@ class StreamManagement(Module):
         sm.queued_bytes += len(data)
         sm.deliveries.append(delivery)
         if delivery is not None:
-            delivery.holders += 1
+            delivery.holders.add(session)
         sm.sent = (sm.sent + 1) % _WRAP
         if len(sm.queue) > self.max_queue or sm.queued_bytes > self.max_queue_bytes:
             session.overflowed()
@@ -251,7 +256,7 @@ class StreamManagement(Module):
         queue, sm.queue, sm.queued_bytes = sm.queue, deque(), 0
         deliveries, sm.deliveries = sm.deliveries, deque()
         for data, delivery in zip(queue, deliveries, strict=True):
-            if delivery is not None and not delivery.lost_by_holder():
+            if delivery is not None and not delivery.lost_by(session):
                 continue  # another session had it, or may still acknowledge it
             try:
                 stanza = parse(data)

@@ -133,7 +133,8 @@ class C2SConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         #: XEP-0352 (``hold``): while set, stanzas it does not call urgent wait, serialized
         self._urgent: Callable[[Element], bool] | None = None
-        self._held: list[bytes] = []
+        #: (bytes, the record of the message to the account they are) held by XEP-0352
+        self._held: list[tuple[bytes, Delivery | None]] = []
         self._held_bytes = 0
         self._hold_max = int(cfg["csi.queue_size"])
         #: XEP-0198, once the client enabled it (``xmppx.modules.sm``)
@@ -246,8 +247,8 @@ class C2SConnection(asyncio.Protocol):
             self.transport = None
             sm.module.hibernate(self)
             held, self._held, self._held_bytes = self._held, [], 0
-            for data in held:
-                sm.module.sent(self, sm, data)
+            for data, delivery in held:
+                sm.module.sent(self, sm, data, delivery)
             return
         self.finish()
 
@@ -490,17 +491,14 @@ class C2SConnection(asyncio.Protocol):
                 # XEP-0198: kept for a resume, or undelivered when the session ends
                 sm.module.sent(self, sm, serialize(stanza, ns.CLIENT), delivery)
             return
-        if delivery is not None and sm is None:
-            delivery.had = True
-            delivery = None
+        if delivery is not None and sm is not None:
+            delivery.holders.add(self)  # from now on, held by XEP-0352 or not
         urgent = self._urgent
         if urgent is not None:
             if not urgent(stanza):
                 # serialized now: the sender may change the element once it is delivered
-                # (held, it leaves any delivery record behind: the session ending without
-                # acknowledging it sends it to the account again)
                 data = serialize(stanza, ns.CLIENT)
-                self._held.append(data)
+                self._held.append((data, delivery))
                 self._held_bytes += len(data)
                 if len(self._held) <= self._hold_max and self._held_bytes <= self._write_limit // 2:
                     return
@@ -529,6 +527,8 @@ class C2SConnection(asyncio.Protocol):
         sm = self.sm
         if sm is not None:
             sm.module.sent(self, sm, data, delivery)
+        elif delivery is not None:
+            delivery.had = True
 
     def send_nonza(self, element: Element) -> None:
         """Queue a top-level element that is not a stanza (XEP-0198 ``<a/>``); it is
@@ -622,8 +622,8 @@ class C2SConnection(asyncio.Protocol):
     def _release(self) -> None:
         if self._held:
             held, self._held, self._held_bytes = self._held, [], 0
-            for data in held:
-                self._emit(data)
+            for data, delivery in held:
+                self._emit(data, delivery)
 
     def end(self, condition: str | None, text: str = "", app: Element | None = None) -> None:
         """End the stream (with a stream error if ``condition``, and ``app``, an
