@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +18,7 @@ from tests.im.conftest import Peer, befriend, message, online, settle
 from tests.im.test_carbons import enable as enable_carbons
 from tests.server.conftest import DOMAIN, HEADER, PASSWORD, RawConnection, slix_connect
 from xmppx import ns
-from xmppx.core import Element, FullJID, StreamEnd, StreamParser, parse_jid
+from xmppx.core import Element, FullJID, StreamEnd, StreamParser, parse, parse_jid
 from xmppx.server import XMPPServer
 
 SM = ns.SM
@@ -687,3 +689,89 @@ async def test_a_message_held_for_an_inactive_resource_counts_as_held_by_it(
     await orchard.stanzas_until(lambda s: s.namespace == SM and s.name == "a")
     assert len([s for s in orchard.seen if is_link(s)]) == 1
     assert await server.storage.offline.count("romeo@localhost") == 0
+
+
+def reset(client: SMClient) -> None:
+    """The connection breaks with a TCP reset (no FIN: the server reads no end)."""
+    sock = client.raw.writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.raw.writer.transport.abort()
+
+
+async def test_a_reset_connection_leaves_what_csi_held_to_the_other_holders(
+    server: XMPPServer,
+) -> None:
+    """The orchard (stream management without resumption, inactive) holds a message to
+    the bare JID that the grove got too; the orchard's connection is reset, then the
+    grove closes without acknowledging: nobody had the message, so the last holder
+    stores it offline, once."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard, _ = await romeo_with_sm(server, resume=False)
+    await orchard.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the orchard is inactive")
+    grove = await grove_with_sm(server)
+    juliet.send(picture_link("romeo@localhost"))
+    await grove.stanzas_until(lambda s: s.find("{jabber:x:oob}x") is not None)
+    assert session(server)._held, "held for the inactive orchard"
+    reset(orchard)
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await grove.send("</stream:stream>")
+    await until(lambda: session(server, "romeo@localhost/grove") is None, "the grove ends")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 1
+
+
+async def test_the_message_in_a_carbon_copy_nobody_had_is_sent_on_as_itself(
+    server: XMPPServer,
+) -> None:
+    """The orchard gets Juliet's message, the grove (XEP-0280) a ``<received/>`` copy;
+    both close without acknowledging: the message itself is stored, once, from Juliet
+    to the account, without the carbon wrapper."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard, _ = await romeo_with_sm(server)
+    grove = await grove_with_sm(server)
+    await grove.send(f"<iq type='set' id='c1'><enable xmlns='{ns.CARBONS}'/></iq>")
+    await grove.stanzas_until(lambda s: s.name == "iq" and s.get("id") == "c1")
+    juliet.send(message(ROMEO, "via carbon"))
+    await orchard.stanzas_until(body_is("via carbon"))
+    await grove.stanzas_until(lambda s: s.find(ns.clark(ns.CARBONS, "received")) is not None)
+    await orchard.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await grove.send("</stream:stream>")
+    await until(lambda: session(server, "romeo@localhost/grove") is None, "the grove ends")
+    await settle(server, juliet)
+    [record] = await server.storage.offline.fetch("romeo@localhost")
+    stored = parse(record.stanza)
+    assert stored.get("to") == "romeo@localhost"
+    assert stored.get("from") == "juliet@localhost/balcony"
+    assert stored.findtext("body") == "via carbon"
+    assert stored.find(ns.clark(ns.CARBONS, "received")) is None
+
+
+async def test_a_carbon_copy_forged_by_a_sender_is_never_opened(server: XMPPServer) -> None:
+    """Juliet sends a message dressed as a ``<received/>`` copy of one from Benvolio;
+    Romeo's session closes without acknowledging it.  Only the server's own copies
+    (from Romeo's bare JID) are opened: nothing from Benvolio reaches Romeo."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    outer = Element("message", ns.CLIENT, {"to": ROMEO, "type": "chat"})
+    received = Element("received", ns.CARBONS)
+    forwarded = Element("forwarded", ns.FORWARD)
+    inner = Element(
+        "message", ns.CLIENT, {"from": "benvolio@localhost/street", "to": ROMEO, "type": "chat"}
+    )
+    inner.append(Element("body", ns.CLIENT, text="forged"))
+    forwarded.append(inner)
+    received.append(forwarded)
+    outer.append(received)
+    juliet.send(outer)
+    await romeo.stanzas_until(lambda s: s.find(ns.clark(ns.CARBONS, "received")) is not None)
+    await romeo.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await settle(server, juliet)
+    stored = [parse(m.stanza) for m in await server.storage.offline.fetch("romeo@localhost")]
+    senders = [m.get("from") for m in stored]
+    assert "benvolio@localhost/street" not in senders

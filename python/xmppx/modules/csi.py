@@ -18,7 +18,8 @@ pocket) is not woken for what can wait.
 * Any bytes from the client release what waits before they are read: an awake client
   loses nothing by it, and its closing the stream, or an error in what it sent, cannot
   drop them.  A connection that breaks loses what waited, as it would lose what was
-  in flight (there is no XEP-0198 stream management yet).
+  in flight, unless the session has XEP-0198 stream management: then what waited joins
+  what the client did not acknowledge (resent on a resume, else undelivered).
 """
 
 from __future__ import annotations

@@ -83,7 +83,6 @@ class SMState:
         "inbound",
         "max",
         "module",
-        "owner",
         "queue",
         "queued_bytes",
         "requested",
@@ -92,12 +91,8 @@ class SMState:
         "timer",
     )
 
-    def __init__(
-        self, module: StreamManagement, owner: C2SConnection, sm_id: str, resumable: bool, max_: int
-    ) -> None:
+    def __init__(self, module: StreamManagement, sm_id: str, resumable: bool, max_: int) -> None:
         self.module = module
-        #: the session (a resume keeps it, on a new connection)
-        self.owner = owner
         self.id = sm_id
         self.resumable = resumable
         self.max = max_
@@ -117,9 +112,9 @@ class SMState:
         """The client sent a stanza (it counts, §4)."""
         self.inbound = (self.inbound + 1) % _WRAP
 
-    def ack(self, h: int) -> bool:
-        """The client handled ``h`` stanzas: forget those; False if it claims more than
-        were sent."""
+    def ack(self, h: int, holder: object) -> bool:
+        """The client of session ``holder`` handled ``h`` stanzas: forget those; False if
+        it claims more than were sent."""
         n = (h - self.acked) % _WRAP
         if n > len(self.queue):
             return False
@@ -127,7 +122,7 @@ class SMState:
             self.queued_bytes -= len(self.queue.popleft())
             delivery = self.deliveries.popleft()
             if delivery is not None:
-                delivery.acknowledged(self.owner)
+                delivery.acknowledged(holder)
         self.acked = h
         return True
 
@@ -180,7 +175,7 @@ class StreamManagement(Module):
             if h is None:
                 raise StreamError("bad-format", "<a/> needs h, a 32-bit unsigned count")
             sm.requested = False
-            if not sm.ack(h):
+            if not sm.ack(h, session):
                 too_high = Element(
                     "handled-count-too-high", ns.SM, {"h": str(h), "send-count": str(sm.sent)}
                 )
@@ -205,7 +200,7 @@ class StreamManagement(Module):
         if asked is not None and 0 < asked < max_:
             max_ = asked
         sm_id = secrets.token_urlsafe(18)
-        session.sm = SMState(self, session, sm_id, resumable, max_)
+        session.sm = SMState(self, sm_id, resumable, max_)
         attrs = {"id": sm_id}
         if resumable:
             attrs["resume"] = "true"
@@ -277,10 +272,16 @@ class StreamManagement(Module):
             if wrapper is not None:
                 # a copy of the user's own message, or one another session was given
                 # itself and may have had: only the last holder of a received copy,
-                # with nobody having had it, sends the message in it on
+                # with nobody having had it, sends the message in it on.  Only this
+                # server's copies (from the account itself: a client's 'from' is always
+                # stamped) are opened, or anyone could send on a message forged inside.
+                if not last_holder or wrapper.name != "received":
+                    return
+                if stanza.get("from") != str(owner.bare):
+                    return
                 forwarded = wrapper.find(_FORWARDED_MESSAGE_PATH[0])
                 inner = None if forwarded is None else forwarded.find(_FORWARDED_MESSAGE_PATH[1])
-                if not last_holder or wrapper.name != "received" or inner is None:
+                if inner is None or inner.get("type") not in (None, "normal", "chat"):
                     return
                 stanza = inner
             if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
@@ -322,7 +323,7 @@ class StreamManagement(Module):
             conn.send_nonza(failed("item-not-found"))
             return
         sm = old.sm
-        if not sm.ack(h):
+        if not sm.ack(h, old):
             conn.send_nonza(failed("undefined-condition"))
             old.end("undefined-condition", "resumed with more stanzas acknowledged than sent")
             return

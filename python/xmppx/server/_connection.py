@@ -263,8 +263,14 @@ class C2SConnection(asyncio.Protocol):
             self.bound = False
             self.server.session_ended(self)
         self.server.connections.discard(self)
-        if self.sm is not None:
-            self.sm.module.ended(self)
+        held, self._held, self._held_bytes = self._held, [], 0
+        sm = self.sm
+        if sm is not None:
+            # what XEP-0352 held (a reset, a stream failure) was never written: it joins
+            # what the client did not acknowledge
+            for data, delivery in held:
+                sm.module.sent(self, sm, data, delivery)
+            sm.module.ended(self)
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
