@@ -41,12 +41,21 @@ if TYPE_CHECKING:
     from xmppx.server._server import XMPPServer
     from xmppx.sessions import Session
 
-__all__ = ["Carbons", "eligible"]
+__all__ = ["Carbons", "eligible", "forwarded_message"]
 
 _BODY = ns.clark(ns.CLIENT, "body")
 _PRIVATE = ns.clark(ns.CARBONS, "private")
 _NO_COPY = ns.clark(ns.HINTS, "no-copy")
 _MUC_X = ns.clark(ns.MUC_USER, "x")
+_FORWARDED = ns.clark(ns.FORWARD, "forwarded")
+_MESSAGE = ns.clark(ns.CLIENT, "message")
+
+
+def forwarded_message(wrapper: Element) -> Element | None:
+    """The message a carbon copy's ``<received/>`` or ``<sent/>`` wraps in its XEP-0297
+    ``<forwarded/>`` (XEP-0280 §7, §8), or ``None`` when there is none."""
+    forwarded = wrapper.find(_FORWARDED)
+    return None if forwarded is None else forwarded.find(_MESSAGE)
 
 
 def eligible(stanza: Element, stype: str) -> bool:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, ClassVar
 from xmppx import ns
 from xmppx.core import Element
 from xmppx.modules._base import Module
+from xmppx.modules.carbons import forwarded_message
 
 if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
@@ -57,8 +58,6 @@ _MUC_INVITE = ns.clark(ns.MUC_USER, "invite")
 _MUC_STATUS = ns.clark(ns.MUC_USER, "status")
 _RECEIVED = ns.clark(ns.CARBONS, "received")
 _SENT = ns.clark(ns.CARBONS, "sent")
-_FORWARDED = ns.clark(ns.FORWARD, "forwarded")
-_MESSAGE = ns.clark(ns.CLIENT, "message")
 #: presence types that can wait: updates (RFC 6121 §4), not subscriptions (§3), not errors
 _LAZY_PRESENCE = frozenset({None, "unavailable", "probe"})
 
@@ -83,8 +82,7 @@ def urgent(stanza: Element) -> bool:
         if tag == _SENT:
             return True  # the user is busy on another device: this one need not wait
         if tag == _RECEIVED:
-            forwarded = child.find(_FORWARDED)
-            inner = forwarded.find(_MESSAGE) if forwarded is not None else None
+            inner = forwarded_message(child)
             if inner is not None and urgent(inner):
                 return True
         elif child.namespace == ns.MUC_USER and child.find(_MUC_INVITE) is not None:

@@ -51,6 +51,7 @@ from xmppx import ns
 from xmppx.core import Element, FullJID, JIDError, parse, parse_jid
 from xmppx.errors import StanzaError, StreamError, stanza_error_reply
 from xmppx.modules._base import Module
+from xmppx.modules.carbons import forwarded_message
 
 if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
@@ -63,7 +64,8 @@ log = logging.getLogger("xmppx.sm")
 
 _WRAP: Final = 1 << 32
 _REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
-_FORWARDED_MESSAGE_PATH: Final = (ns.clark(ns.FORWARD, "forwarded"), ns.clark(ns.CLIENT, "message"))
+#: Message types that go to the account again when undelivered (RFC 6121 §8.5.2.1.1)
+_SENT_ON: Final = frozenset({None, "normal", "chat"})
 _CARBON_WRAPPERS: Final = frozenset(
     {ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent")}
 )
@@ -266,7 +268,7 @@ class StreamManagement(Module):
         stype = stanza.get("type")
         sender = stanza.get("from") or ""
         if kind == "message":
-            if stype not in (None, "normal", "chat"):
+            if stype not in _SENT_ON:
                 return
             wrapper = next((c for c in stanza if c.tag in _CARBON_WRAPPERS), None)
             if wrapper is not None:
@@ -279,9 +281,8 @@ class StreamManagement(Module):
                     return
                 if stanza.get("from") != str(owner.bare):
                     return
-                forwarded = wrapper.find(_FORWARDED_MESSAGE_PATH[0])
-                inner = None if forwarded is None else forwarded.find(_FORWARDED_MESSAGE_PATH[1])
-                if inner is None or inner.get("type") not in (None, "normal", "chat"):
+                inner = forwarded_message(wrapper)
+                if inner is None or inner.get("type") not in _SENT_ON:
                     return
                 stanza = inner
             if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:

@@ -246,9 +246,7 @@ class C2SConnection(asyncio.Protocol):
             # stanzas not acknowledged, after them
             self.transport = None
             sm.module.hibernate(self)
-            held, self._held, self._held_bytes = self._held, [], 0
-            for data, delivery in held:
-                sm.module.sent(self, sm, data, delivery)
+            self._unhold(sm)
             return
         self.finish()
 
@@ -263,14 +261,17 @@ class C2SConnection(asyncio.Protocol):
             self.bound = False
             self.server.session_ended(self)
         self.server.connections.discard(self)
-        held, self._held, self._held_bytes = self._held, [], 0
         sm = self.sm
         if sm is not None:
-            # what XEP-0352 held (a reset, a stream failure) was never written: it joins
-            # what the client did not acknowledge
-            for data, delivery in held:
-                sm.module.sent(self, sm, data, delivery)
+            self._unhold(sm)  # a reset, a stream failure: never written
             sm.module.ended(self)
+
+    def _unhold(self, sm: SMState) -> None:
+        """What XEP-0352 held was never written: it joins, in order, what the client has
+        not acknowledged (XEP-0198), with the records of the messages among it."""
+        held, self._held, self._held_bytes = self._held, [], 0
+        for data, delivery in held:
+            sm.module.sent(self, sm, data, delivery)
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.

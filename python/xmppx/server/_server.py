@@ -756,15 +756,13 @@ class XMPPServer:
         ) and not self._inbound_ok(session, stanza, kind, stype, bare):
             return None
         if isinstance(decision, Deliver):
-            if kind != "message":
-                for target in decision.sessions:
-                    target.deliver(stanza)
-                return None
-            # the carbon copies are part of this delivery; one may start inside it (a
-            # session ending sends its messages on)
-            outer, self._delivery = self._delivery, Delivery()
+            # a message's record covers its carbon copies too; a delivery may start
+            # inside another (a session ending sends its messages on)
+            outer = self._delivery
+            self._delivery = Delivery() if kind == "message" else None
             try:
-                self._message_delivery(session, stanza, stype, bare, decision.sessions)
+                if kind == "message":
+                    self._message_delivery(session, stanza, stype, bare, decision.sessions)
                 for target in decision.sessions:
                     target.deliver(stanza)
             finally:
