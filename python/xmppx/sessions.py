@@ -16,12 +16,12 @@ __all__ = ["Delivery", "Session", "SessionRegistry"]
 
 class Delivery:
     """One message delivered to an account: to one or more of its sessions, and as
-    XEP-0280 carbon copies to others.  A session with XEP-0198 stream management
-    *holds* it until its client acknowledges it; a session without counts as having
-    had it once it is written.  When a holder ends without the acknowledgement, the
-    message is undelivered only if no session had it (acknowledged it, or was written
-    it without stream management) and no other session holds it still: the last holder
-    decides (``xmppx.modules.sm``)."""
+    XEP-0280 carbon copies to others.  A session *holds* it while XEP-0352 keeps it
+    back for an inactive client, and with XEP-0198 stream management until its client
+    acknowledges it; a session without counts as having had it once it is written.
+    When a holder ends without having had it, the message is undelivered only if no
+    session had it (acknowledged it, or was written it without stream management) and
+    no other session holds it still: the last holder decides (``xmppx.modules.sm``)."""
 
     __slots__ = ("had", "holders")
 

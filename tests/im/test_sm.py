@@ -775,3 +775,59 @@ async def test_a_carbon_copy_forged_by_a_sender_is_never_opened(server: XMPPServ
     stored = [parse(m.stanza) for m in await server.storage.offline.fetch("romeo@localhost")]
     senders = [m.get("from") for m in stored]
     assert "benvolio@localhost/street" not in senders
+
+
+async def inactive_without_sm(server: XMPPServer) -> SMClient:
+    """Romeo's orchard without stream management: bound, available, and inactive
+    (XEP-0352)."""
+    orchard, _ = await SMClient.login(server)
+    await orchard.bind()
+    await orchard.send("<presence/>")
+    await orchard.stanzas_until(lambda s: s.name == "presence" and s.get("from") == ROMEO)
+    await orchard.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the orchard is inactive")
+    return orchard
+
+
+async def test_what_csi_held_for_a_reset_session_without_sm_is_undelivered(
+    server: XMPPServer,
+) -> None:
+    """The orchard has no stream management; XEP-0352 holds Juliet's picture link for it
+    when its connection is reset.  The link was never written, so it is undelivered,
+    and with nothing else online it is stored offline (XEP-0160), not lost."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard = await inactive_without_sm(server)
+    juliet.send(picture_link(ROMEO))
+    await settle(server, juliet)
+    assert session(server)._held, "held for the inactive orchard"
+    reset(orchard)
+    await until(lambda: session(server) is None, "the orchard session ends")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 1
+
+
+async def test_a_message_held_for_a_resource_without_sm_is_not_sent_to_it_again(
+    server: XMPPServer,
+) -> None:
+    """Juliet's picture link to Romeo's bare JID reaches the grove (stream management)
+    and waits at the inactive orchard (no stream management).  The grove closes
+    without acknowledging it: the orchard still holds it, so it is not sent to the
+    account again, and when the orchard is active it gets the link once."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    orchard = await inactive_without_sm(server)
+    grove = await grove_with_sm(server)
+    juliet.send(picture_link("romeo@localhost"))
+    is_link = lambda s: s.name == "message" and s.find("{jabber:x:oob}x") is not None  # noqa: E731
+    await grove.stanzas_until(is_link)
+    await grove.send("</stream:stream>")
+    await until(lambda: session(server, "romeo@localhost/grove") is None, "the grove ends")
+    await settle(server, juliet)
+    await orchard.send(
+        "<active xmlns='urn:xmpp:csi:0'/>"
+        "<iq type='get' id='awake' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+    )
+    await orchard.stanzas_until(lambda s: s.name == "iq" and s.get("id") == "awake")
+    assert len([s for s in orchard.seen if is_link(s)]) == 1
+    assert await server.storage.offline.count("romeo@localhost") == 0

@@ -17,9 +17,12 @@ pocket) is not woken for what can wait.
   user is busy on another device).
 * Any bytes from the client release what waits before they are read: an awake client
   loses nothing by it, and its closing the stream, or an error in what it sent, cannot
-  drop them.  A connection that breaks loses what waited, as it would lose what was
-  in flight, unless the session has XEP-0198 stream management: then what waited joins
-  what the client did not acknowledge (resent on a resume, else undelivered).
+  drop them.  What waited when a connection breaks was never written: with XEP-0198
+  stream management it joins what the client did not acknowledge (resent on a resume,
+  else undelivered); without, it is undelivered when the session ends
+  (``xmppx.modules.sm.undelivered``).  Either way a message held for an inactive
+  client counts as held by its session (``xmppx.sessions.Delivery``), so another
+  session ending without it does not send it to the account again.
 """
 
 from __future__ import annotations

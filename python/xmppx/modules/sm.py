@@ -45,6 +45,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from xmppx import ns
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from xmppx.server._server import XMPPServer
     from xmppx.sessions import Delivery
 
-__all__ = ["SMState", "StreamManagement", "failed"]
+__all__ = ["SMState", "StreamManagement", "failed", "undelivered"]
 
 log = logging.getLogger("xmppx.sm")
 
@@ -252,54 +253,7 @@ class StreamManagement(Module):
             del self._resumable[sm.id]
         queue, sm.queue, sm.queued_bytes = sm.queue, deque(), 0
         deliveries, sm.deliveries = sm.deliveries, deque()
-        for data, delivery in zip(queue, deliveries, strict=True):
-            if delivery is not None and not delivery.lost_by(session):
-                continue  # another session had it, or may still acknowledge it
-            try:
-                stanza = parse(data)
-            except Exception:
-                log.exception("an unacknowledged stanza did not parse again")
-                continue
-            self._undelivered(session.jid, stanza, last_holder=delivery is not None)
-
-    def _undelivered(self, owner: FullJID, stanza: Element, *, last_holder: bool) -> None:
-        server = self.server
-        kind = stanza.name
-        stype = stanza.get("type")
-        sender = stanza.get("from") or ""
-        if kind == "message":
-            if stype not in _SENT_ON:
-                return
-            wrapper = next((c for c in stanza if c.tag in _CARBON_WRAPPERS), None)
-            if wrapper is not None:
-                # a copy of the user's own message, or one another session was given
-                # itself and may have had: only the last holder of a received copy,
-                # with nobody having had it, sends the message in it on.  Only this
-                # server's copies (from the account itself: a client's 'from' is always
-                # stamped) are opened, or anyone could send on a message forged inside.
-                if not last_holder or wrapper.name != "received":
-                    return
-                if stanza.get("from") != str(owner.bare):
-                    return
-                inner = forwarded_message(wrapper)
-                if inner is None or inner.get("type") not in _SENT_ON:
-                    return
-                stanza = inner
-            if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
-                return  # from a room (a private message or an invitation)
-            stanza.set("to", str(owner.bare))
-            server.deliver_to_account(stanza, owner.bare)
-        elif kind == "iq" and stype in ("get", "set"):
-            try:
-                frm = parse_jid(sender)
-            except JIDError:
-                return
-            if frm.domain != server.domain or not frm.local:
-                return  # the server's own (a ping), or a service's
-            reply = stanza_error_reply(stanza, StanzaError("recipient-unavailable"))
-            if reply is not None:
-                to = frm if isinstance(frm, FullJID) else None
-                server.deliver_to_account(reply, frm.bare, full=to)
+        undelivered(self.server, session, zip(queue, deliveries, strict=True))
 
     # -- resumption (before binding, on a new stream) ----------------------------------
 
@@ -341,3 +295,60 @@ class StreamManagement(Module):
             old.send_raw_nonza(_REQUEST)
         old.flush()
         log.info("%s resumed (%d stanzas sent again)", old.jid, len(sm.queue))
+
+
+def undelivered(
+    server: XMPPServer, holder: C2SConnection, stanzas: Iterable[tuple[bytes, Delivery | None]]
+) -> None:
+    """``holder`` ended and its client never had ``stanzas`` (serialized, each with the
+    record of the message to the account it is, if it is one): not acknowledged with
+    XEP-0198, or held by XEP-0352 and never written.  Each is undelivered unless another
+    session had it or holds it still (module docstring)."""
+    for data, delivery in stanzas:
+        if delivery is not None and not delivery.lost_by(holder):
+            continue  # another session had it, or may still acknowledge it
+        try:
+            stanza = parse(data)
+        except Exception:
+            log.exception("an undelivered stanza did not parse again")
+            continue
+        _send_on(server, holder.jid, stanza, last_holder=delivery is not None)
+
+
+def _send_on(server: XMPPServer, owner: FullJID, stanza: Element, *, last_holder: bool) -> None:
+    kind = stanza.name
+    stype = stanza.get("type")
+    sender = stanza.get("from") or ""
+    if kind == "message":
+        if stype not in _SENT_ON:
+            return
+        wrapper = next((c for c in stanza if c.tag in _CARBON_WRAPPERS), None)
+        if wrapper is not None:
+            # a copy of the user's own message, or one another session was given
+            # itself and may have had: only the last holder of a received copy,
+            # with nobody having had it, sends the message in it on.  Only this
+            # server's copies (from the account itself: a client's 'from' is always
+            # stamped) are opened, or anyone could send on a message forged inside.
+            if not last_holder or wrapper.name != "received":
+                return
+            if stanza.get("from") != str(owner.bare):
+                return
+            inner = forwarded_message(wrapper)
+            if inner is None or inner.get("type") not in _SENT_ON:
+                return
+            stanza = inner
+        if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
+            return  # from a room (a private message or an invitation)
+        stanza.set("to", str(owner.bare))
+        server.deliver_to_account(stanza, owner.bare)
+    elif kind == "iq" and stype in ("get", "set"):
+        try:
+            frm = parse_jid(sender)
+        except JIDError:
+            return
+        if frm.domain != server.domain or not frm.local:
+            return  # the server's own (a ping), or a service's
+        reply = stanza_error_reply(stanza, StanzaError("recipient-unavailable"))
+        if reply is not None:
+            to = frm if isinstance(frm, FullJID) else None
+            server.deliver_to_account(reply, frm.bare, full=to)

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from xmppx import ns
 from xmppx.core import Element, FullJID, JIDError, parse_jid, resourceprep, serialize
 from xmppx.errors import StreamError
+from xmppx.modules.sm import undelivered
 from xmppx.stream import (
     AuthAborted,
     AuthRequested,
@@ -265,6 +266,10 @@ class C2SConnection(asyncio.Protocol):
         if sm is not None:
             self._unhold(sm)  # a reset, a stream failure: never written
             sm.module.ended(self)
+        elif self._held:
+            # what XEP-0352 held was never written: undelivered, as with XEP-0198
+            held, self._held, self._held_bytes = self._held, [], 0
+            undelivered(self.server, self, held)
 
     def _unhold(self, sm: SMState) -> None:
         """What XEP-0352 held was never written: it joins, in order, what the client has
@@ -498,11 +503,11 @@ class C2SConnection(asyncio.Protocol):
                 # XEP-0198: kept for a resume, or undelivered when the session ends
                 sm.module.sent(self, sm, serialize(stanza, ns.CLIENT), delivery)
             return
-        if delivery is not None and sm is not None:
-            delivery.holders.add(self)  # from now on, held by XEP-0352 or not
         urgent = self._urgent
         if urgent is not None:
             if not urgent(stanza):
+                if delivery is not None:
+                    delivery.holders.add(self)  # until it is written
                 # serialized now: the sender may change the element once it is delivered
                 data = serialize(stanza, ns.CLIENT)
                 self._held.append((data, delivery))
@@ -535,7 +540,7 @@ class C2SConnection(asyncio.Protocol):
         if sm is not None:
             sm.module.sent(self, sm, data, delivery)
         elif delivery is not None:
-            delivery.had = True
+            delivery.acknowledged(self)  # written: had, as far as the server can tell
 
     def send_nonza(self, element: Element) -> None:
         """Queue a top-level element that is not a stanza (XEP-0198 ``<a/>``); it is
