@@ -117,6 +117,49 @@ async def test_routing_errors(server: XMPPServer) -> None:
     await slix_close(romeo)
 
 
+async def test_an_element_a_namespace_does_not_define_is_not_understood(
+    server: XMPPServer,
+) -> None:
+    """RFC 6120 §8.4: a request is its payload, the element and its namespace.  A
+    ``<pong/>`` in the ping namespace, or a ``<foo/>`` in the roster's, is no request
+    the server knows: ``service-unavailable``, where a ``<ping/>`` or the roster's
+    ``<query/>`` gets its result."""
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    assert await _iq_error(romeo, "<pong xmlns='urn:xmpp:ping'/>", "localhost") == (
+        "service-unavailable"
+    )
+    for xml in ("<foo xmlns='jabber:iq:roster'/>", "<clock xmlns='urn:xmpp:time'/>"):
+        assert await _iq_error(romeo, xml, "") == "service-unavailable", xml
+    assert await _iq_error(romeo, "<query xmlns='urn:xmpp:ping'/>", "conference.localhost") == (
+        "service-unavailable"
+    )
+    ping = romeo.make_iq_get(ito="localhost")
+    ping.append(ET.fromstring("<ping xmlns='urn:xmpp:ping'/>"))
+    assert (await ping.send(timeout=5))["type"] == "result"
+    roster = romeo.make_iq_get()
+    roster.append(ET.fromstring("<query xmlns='jabber:iq:roster'/>"))
+    assert (await roster.send(timeout=5))["type"] == "result"
+    await slix_close(romeo)
+
+
+async def test_an_iq_without_to_is_for_the_senders_own_account(server: XMPPServer) -> None:
+    """RFC 6120 §10.3.3: an iq with no 'to' is handled on behalf of the sender's account,
+    exactly as one to its bare JID: the server's clock (XEP-0202) is asked of the
+    server, not of an account, while a ping is answered either way."""
+    romeo = await slix_connect(server, "romeo@localhost/orchard")
+    for to in ("", "romeo@localhost"):
+        assert await _iq_error(romeo, "<time xmlns='urn:xmpp:time'/>", to) == (
+            "service-unavailable"
+        ), to
+        ping = romeo.make_iq_get(ito=to)
+        ping.append(ET.fromstring("<ping xmlns='urn:xmpp:ping'/>"))
+        assert (await ping.send(timeout=5))["type"] == "result", to
+    clock = romeo.make_iq_get(ito="localhost")
+    clock.append(ET.fromstring("<time xmlns='urn:xmpp:time'/>"))
+    assert (await clock.send(timeout=5))["type"] == "result"
+    await slix_close(romeo)
+
+
 async def test_iq_results_are_never_answered(server: XMPPServer) -> None:
     """RFC 6120 §8.2.3: an iq of type result gets no response, whatever its 'to' (a
     foreign domain, a malformed JID, the server's domain with a resource, an absent

@@ -10,7 +10,7 @@ A module is a class with class-level data::
         async def on_ping(self, req: IqRequest) -> Element | None:
             return None                      # an empty result
 
-        handlers = {IqGet(ns.PING): on_ping}
+        handlers = {IqGet(ns.PING, name="ping"): on_ping}
 
 The loader binds each handler to the instance and wires it into the dispatcher; disco#info
 lists the union of ``features`` of the loaded modules, so it only ever names what the
@@ -42,14 +42,22 @@ ACCOUNT: Scope = "account"
 
 @dataclass(frozen=True, slots=True)
 class IqGet:
+    """An iq ``get`` whose payload is the element ``name`` in ``namespace``, to
+    ``scope``.  Another element in the namespace is not this request: with no handler
+    for it, the dispatcher answers ``service-unavailable`` (RFC 6120 §8.4)."""
+
     namespace: str
     scope: Scope = SERVER
+    name: str = "query"
 
 
 @dataclass(frozen=True, slots=True)
 class IqSet:
+    """An iq ``set`` (see ``IqGet``)."""
+
     namespace: str
     scope: Scope = SERVER
+    name: str = "query"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

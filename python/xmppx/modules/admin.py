@@ -198,4 +198,4 @@ class AdminCommands(Module):
     def _reply(node: str, sid: str, status: str) -> Element:
         return Element("command", ns.COMMANDS, {"node": node, "sessionid": sid, "status": status})
 
-    handlers = {IqSet(ns.COMMANDS): on_command}
+    handlers = {IqSet(ns.COMMANDS, name="command"): on_command}

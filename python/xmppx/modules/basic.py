@@ -30,7 +30,10 @@ class Ping(Module):
     def on_ping(self, req: IqRequest) -> Element | None:
         return None
 
-    handlers = {IqGet(ns.PING): on_ping, IqGet(ns.PING, ACCOUNT): on_ping}
+    handlers = {
+        IqGet(ns.PING, name="ping"): on_ping,
+        IqGet(ns.PING, ACCOUNT, name="ping"): on_ping,
+    }
 
 
 class SoftwareVersion(Module):
@@ -59,7 +62,7 @@ class EntityTime(Module):
         t.append(Element("utc", ns.TIME, text=now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"))
         return t
 
-    handlers = {IqGet(ns.TIME): on_time}
+    handlers = {IqGet(ns.TIME, name="time"): on_time}
 
 
 class Disco(Module):

@@ -165,8 +165,6 @@ class Blocking(RosterDependent):
 
     async def on_get(self, req: IqRequest) -> Element | None:
         user = own_account(req, "a blocklist")
-        if req.payload.name != "blocklist":
-            raise StanzaError("bad-request", "expected <blocklist/>")
         if req.session is not None:
             self._interested.add(req.session)
         q = Element("blocklist", ns.BLOCKING)
@@ -177,8 +175,6 @@ class Blocking(RosterDependent):
     async def on_set(self, req: IqRequest) -> Element | None:
         user = own_account(req, "a blocklist")
         payload = req.payload
-        if payload.name not in ("block", "unblock"):
-            raise StanzaError("bad-request", "expected <block/> or <unblock/>")
         jids = _item_jids(payload.findall(_ITEM))
         store = self.server.storage.blocklist
         async with self._locks.hold(user):
@@ -254,8 +250,9 @@ class Blocking(RosterDependent):
                 self.server.deliver_to_account(stanza, contact)
 
     handlers = {
-        IqGet(ns.BLOCKING, ACCOUNT): on_get,
-        IqSet(ns.BLOCKING, ACCOUNT): on_set,
+        IqGet(ns.BLOCKING, ACCOUNT, name="blocklist"): on_get,
+        IqSet(ns.BLOCKING, ACCOUNT, name="block"): on_set,
+        IqSet(ns.BLOCKING, ACCOUNT, name="unblock"): on_set,
     }
 
 

@@ -88,15 +88,17 @@ class Carbons(Module):
         if self.server.sessions.get(session.jid) is not session:
             # ended while the request waited (behind other work for the account)
             raise StanzaError("not-allowed", "the session is gone")
-        action = req.payload.name
-        if action == "enable":
+        if req.payload.name == "enable":
             self._enabled.setdefault(session.jid.bare, {})[session.jid] = session
-        elif action == "disable":
+        else:  # <disable/>: the dispatcher passes nothing else
             self._forget(session)
-        else:
-            raise StanzaError("bad-request", f"<{action}/> is not a carbons request")
 
-    handlers = {IqSet(ns.CARBONS): on_set, IqSet(ns.CARBONS, ACCOUNT): on_set}
+    handlers = {
+        IqSet(ns.CARBONS, name="enable"): on_set,
+        IqSet(ns.CARBONS, name="disable"): on_set,
+        IqSet(ns.CARBONS, ACCOUNT, name="enable"): on_set,
+        IqSet(ns.CARBONS, ACCOUNT, name="disable"): on_set,
+    }
 
     def session_gone(self, session: Session) -> None:
         self._forget(session)

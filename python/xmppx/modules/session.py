@@ -21,4 +21,7 @@ class LegacySession(Module):
     def on_session(self, req: IqRequest) -> Element | None:
         return None
 
-    handlers = {IqSet(ns.SESSION): on_session, IqSet(ns.SESSION, ACCOUNT): on_session}
+    handlers = {
+        IqSet(ns.SESSION, name="session"): on_session,
+        IqSet(ns.SESSION, ACCOUNT, name="session"): on_session,
+    }

@@ -80,7 +80,7 @@ class VCardTemp(Module):
         return vcard
 
     handlers = {
-        IqGet(ns.VCARD): on_server,
-        IqGet(ns.VCARD, ACCOUNT): on_get,
-        IqSet(ns.VCARD, ACCOUNT): on_set,
+        IqGet(ns.VCARD, name="vCard"): on_server,
+        IqGet(ns.VCARD, ACCOUNT, name="vCard"): on_get,
+        IqSet(ns.VCARD, ACCOUNT, name="vCard"): on_set,
     }

@@ -855,16 +855,12 @@ class XMPPServer:
     async def _run_iq(
         self, session: C2SConnection, stanza: Element, stype: str, account: BareJID | None
     ) -> None:
-        payload_ns = stanza.first_child_namespace() or ""
+        # the one payload (checked by the caller, RFC 6120 §8.2.3) names the request
+        request = stanza[0]
+        payload_ns, name = request.namespace, request.name
         make = IqGet if stype == "get" else IqSet
-        handler = None
-        if account is not None:
-            handler = self._iq.get(make(payload_ns, ACCOUNT))
-            if handler is None and stanza.get("to") is None:
-                handler = self._iq.get(make(payload_ns, SERVER))
-                account = None
-        else:
-            handler = self._iq.get(make(payload_ns, SERVER))
+        # no 'to' is the sender's own account (RFC 6120 §10.3.3), as its bare JID is
+        handler = self._iq.get(make(payload_ns, SERVER if account is None else ACCOUNT, name))
         if handler is None:
             self._bounce(session, stanza, StanzaError("service-unavailable"))
             return

@@ -124,6 +124,7 @@ class AffiliationRecord:
 
 
 #: Stanza errors that say a stanza could not be delivered (§18.1.2).
+_PING: Final = ns.clark(ns.PING, "ping")
 _DELIVERY_ERRORS: Final = frozenset(
     {
         "gone",
@@ -1046,26 +1047,27 @@ class Room:
         if self.locked and self.affiliation(sender.bare) != "owner":
             self._error(stanza, "item-not-found", "the room is locked")  # §7.2.10
             return
-        key = (stype, payload.namespace)
+        # a request is its payload's namespace and name (RFC 6120 §8.4)
+        key = (stype, payload.namespace, payload.name)
         try:
-            if key == ("get", ns.DISCO_INFO):
+            if key == ("get", ns.DISCO_INFO, "query"):
                 self._result(stanza, self._disco_info(sender, payload))
-            elif key == ("get", ns.DISCO_ITEMS):
+            elif key == ("get", ns.DISCO_ITEMS, "query"):
                 # §6.4: occupant lists are private by default ("advised to turn off").
                 self._result(stanza, Element("query", ns.DISCO_ITEMS))
-            elif key == ("get", ns.PING):
+            elif key == ("get", ns.PING, "ping"):
                 self._result(stanza)
-            elif key == ("get", ns.MUC_ADMIN):
+            elif key == ("get", ns.MUC_ADMIN, "query"):
                 self._result(stanza, self._admin_get(sender, payload))
-            elif key == ("set", ns.MUC_ADMIN):
+            elif key == ("set", ns.MUC_ADMIN, "query"):
                 self._admin_set(sender, stanza, payload)
-            elif key == ("get", ns.MUC_OWNER):
+            elif key == ("get", ns.MUC_OWNER, "query"):
                 self._owner_get(sender, stanza)
-            elif key == ("set", ns.MUC_OWNER):
+            elif key == ("set", ns.MUC_OWNER, "query"):
                 self._owner_set(sender, stanza, payload)
-            elif key == ("get", ns.IQ_REGISTER):
+            elif key == ("get", ns.IQ_REGISTER, "query"):
                 self._result(stanza, self._register_get(sender))
-            elif key == ("set", ns.IQ_REGISTER):
+            elif key == ("set", ns.IQ_REGISTER, "query"):
                 self._register_set(sender, stanza, payload)
             else:
                 raise StanzaError("service-unavailable")
@@ -1089,7 +1091,7 @@ class Room:
             return
         payload = stanza[0] if len(stanza) else None
         if occ is None:
-            if payload is not None and payload.namespace == ns.PING:
+            if payload is not None and payload.tag == _PING:
                 # XEP-0410 §3.3: a self-ping from a session not (any more) in the room
                 self._error(stanza, "not-acceptable", "you are not in this room")
             else:
@@ -1099,7 +1101,7 @@ class Room:
         if target is None:
             self._error(stanza, "item-not-found", f"no occupant {nick!r}")
             return
-        if target is occ and payload is not None and payload.namespace == ns.PING:
+        if target is occ and payload is not None and payload.tag == _PING:
             self._result(stanza)  # XEP-0410 §3.1: the service answers self-pings
             return
         new_id = f"muc{next(self._iq_ids)}"

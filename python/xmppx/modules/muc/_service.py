@@ -435,11 +435,12 @@ class MucService(Module):
                 self._bounce_error(stanza, StanzaError("service-unavailable"), to.bare)
             return
         payload = stanza[0] if len(stanza) else None
-        key = (stype, payload.namespace if payload is not None else "")
+        # a request is its payload's namespace and name (RFC 6120 §8.4)
+        key = (stype, "", "") if payload is None else (stype, payload.namespace, payload.name)
         if payload is not None and payload.get("node"):
             self._bounce_error(stanza, StanzaError("item-not-found"), to.bare)
             return
-        if key == ("get", ns.DISCO_INFO):
+        if key == ("get", ns.DISCO_INFO, "query"):
             q = Element("query", ns.DISCO_INFO)
             q.append(
                 Element(
@@ -456,7 +457,7 @@ class MucService(Module):
                 ns.PING,
             ):
                 q.append(Element("feature", ns.DISCO_INFO, {"var": feature}))
-        elif key == ("get", ns.DISCO_ITEMS):
+        elif key == ("get", ns.DISCO_ITEMS, "query"):
             q = Element("query", ns.DISCO_ITEMS)
             for jid in sorted(self.rooms, key=str):
                 room = self.rooms[jid]
@@ -468,7 +469,7 @@ class MucService(Module):
                             {"jid": str(jid), "name": room.config.name or jid.local},
                         )
                     )
-        elif key == ("get", ns.PING):
+        elif key == ("get", ns.PING, "ping"):
             self.send(st.iq_result(stanza), sender)
             return
         else:
