@@ -71,6 +71,31 @@ async def test_initial_presence_probes_and_broadcast(server: XMPPServer) -> None
     await juliet.close()
 
 
+async def test_a_type_available_is_taken_as_availability_and_not_passed_on(
+    server: XMPPServer,
+) -> None:
+    """§4.7.1: 'available' is no value of 'type' (availability is its absence).  An old
+    client's ``<presence type='available'/>`` is its initial presence, and contacts
+    get it without the invalid attribute, as broadcast and as directed presence."""
+    await befriend(server, "romeo", "juliet")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    await juliet.expect(is_presence("juliet@localhost/balcony"), "her own presence")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send_xml("<presence type='available'><status>typed</status></presence>")
+    broadcast = await juliet.expect(is_presence("romeo@localhost/orchard"), "his presence")
+    assert broadcast.get("type") is None and broadcast.findtext("status") == "typed"
+    romeo.send_xml(
+        "<presence type='available' to='juliet@localhost/balcony'><show>dnd</show></presence>"
+    )
+    directed = await juliet.expect(
+        lambda s: is_presence("romeo@localhost/orchard")(s) and s.findtext("show") == "dnd"
+    )
+    assert directed.get("type") is None
+    await romeo.close()
+    await juliet.close()
+
+
 async def test_probe_of_an_offline_contact_gives_last_activity(make_server: Any) -> None:
     """§4.3.2: an offline contact answers with unavailable presence, the time and status
     of her last logout (XEP-0203 delay)."""

@@ -542,6 +542,10 @@ class XMPPServer:
             if stype not in _MESSAGE_TYPES:
                 stype = "normal"  # RFC 6121 §5.2.2: unknown types are treated as normal
         else:
+            if stype == "available":
+                # not a value of 'type' (RFC 6121 §4.7.1): availability is its absence;
+                # an old client's explicit one is taken as meant, not passed on
+                stanza.pop_attr("type")
             stype = stype or "available"
             if stype not in _PRESENCE_TYPES:
                 self._bounce(
