@@ -208,6 +208,29 @@ async def test_ban_and_ban_list(peers: Any) -> None:
     await juliet.join(ROOM, "cambridge")
 
 
+async def test_an_item_names_its_occupant_or_user(peers: Any) -> None:
+    """§8 names an occupant whose role changes by 'nick', §9 a user whose affiliation
+    changes by 'jid': a role item without a nick is bad-request; an affiliation item
+    with only an occupant's nick takes that occupant's bare JID; with neither, or a
+    nick nobody has, it is bad-request."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_instant(romeo, ROOM, "kinghenryv")
+    await juliet.join(ROOM, "cambridge")
+
+    def admin_iq(attrs: str) -> str:
+        return (
+            f"<iq type='set' to='{ROOM}'><query xmlns='{ns.MUC_ADMIN}'><item {attrs}/></query></iq>"
+        )
+
+    assert await romeo.iq_error(admin_iq(f"jid='{juliet.jid}' role='visitor'")) == "bad-request"
+    assert await romeo.iq_error(admin_iq("affiliation='member'")) == "bad-request"
+    assert await romeo.iq_error(admin_iq("nick='nobody' affiliation='member'")) == "bad-request"
+    await admin_set(romeo, ROOM, "<item nick='cambridge' affiliation='member'/>")
+    assert await admin_list(romeo, ROOM, "affiliation='member'") == [
+        {"affiliation": "member", "jid": juliet.bare, "nick": "cambridge"}
+    ]
+
+
 async def test_members_only_room(peers: Any) -> None:
     """§7.2.6: a non-member gets registration-required; §9.3 an admin grants membership
     (with a reserved nick, §7.12); §9.4 revoking it in a members-only room removes the

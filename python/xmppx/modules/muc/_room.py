@@ -1254,7 +1254,9 @@ class Room:
                 )  # §17.4 rule 4
             if role is not None:
                 nick = item.get("nick")
-                target = self.occupants.get(nick or "")
+                if nick is None:
+                    raise StanzaError("bad-request", "a role change names its occupant by 'nick'")
+                target = self.occupants.get(nick)
                 if target is None:
                     raise StanzaError("item-not-found", f"no occupant {nick!r}")
                 condition = role_change_error(
@@ -1268,8 +1270,16 @@ class Room:
                     raise StanzaError(condition)
                 roles.append((target, role, reason))
             else:
-                user = self._affiliation_key(item.get("jid"))
-                nick = item.get("nick")
+                jid, nick = item.get("jid"), item.get("nick")
+                if jid is None:
+                    # §9, §10 name the user by 'jid'; an occupant's nick is as good
+                    occupant = self.occupants.get(nick) if nick is not None else None
+                    if occupant is None:
+                        raise StanzaError(
+                            "bad-request", "an affiliation change names its user by 'jid'"
+                        )
+                    jid = str(occupant.bare)
+                user = self._affiliation_key(jid)
                 affiliations.append((user, affiliation or "", reason, nick))
         self._check_affiliations(sender, actor_aff, affiliations)
         deferred: list[tuple[Element, FullJID]] = []
@@ -1283,11 +1293,11 @@ class Room:
         self._flush(deferred)
         self._close_if_empty()
 
-    def _affiliation_key(self, jid: str | None) -> str:
+    def _affiliation_key(self, jid: str) -> str:
         """§9, §10: affiliations are by bare JID (a full JID is reduced to it); a bare
         domain bans the whole domain (§9.2)."""
         try:
-            parsed = parse_jid(jid or "")
+            parsed = parse_jid(jid)
         except JIDError:
             raise StanzaError("jid-malformed", f"{jid!r} is not a JID") from None
         return str(parsed.bare)
