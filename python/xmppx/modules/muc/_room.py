@@ -36,7 +36,9 @@ Rules worth knowing (each cites the spec):
   ``redirect``, ``remote-server-*``) from an occupant's session removes it as a ghost,
   with 333 to the others (§18.1.2).
 * History: an owner's message that carries its own ``<delay/>`` (prior history of a
-  one-to-one chat, §7.9) gets no second one from the room.
+  one-to-one chat, §7.9) gets no second one from the room; another occupant's
+  ``<delay/>`` is removed from its message, which would otherwise pass for one the room
+  stamped (§7.2.13).
 
 Example (XEP-0045 §7.2.2, what a new occupant receives last before history)::
 
@@ -125,6 +127,7 @@ class AffiliationRecord:
 
 #: Stanza errors that say a stanza could not be delivered (§18.1.2).
 _PING: Final = ns.clark(ns.PING, "ping")
+_DELAY: Final = ns.clark(ns.DELAY, "delay")
 _DELIVERY_ERRORS: Final = frozenset(
     {
         "gone",
@@ -850,6 +853,12 @@ class Room:
         m.set("from", self._occupant_jid(occ.nick))
         if not m.get("id"):
             m.set("id", uuid.uuid4().hex)  # §7.4: one id for all reflections
+        owner = self.affiliation(occ.bare) == "owner"
+        if not owner:
+            # the room dates its history (§7.2.13); only an owner's prior history comes
+            # with dates of its own (§7.9): another occupant's would pass for the room's
+            for delay in m.findall(_DELAY):
+                m.remove(delay)
         if is_subject:
             assert subject is not None
             self.subject = subject.text
@@ -857,10 +866,7 @@ class Room:
             self.subject_stamp = self.host.now()
             self.host.save_room(self)
         elif body is not None:
-            dated = (
-                m.find(ns.clark(ns.DELAY, "delay")) is not None
-                and self.affiliation(occ.bare) == "owner"
-            )
+            dated = owner and m.find(_DELAY) is not None
             self.history.append(HistoryEntry(stanza=m.copy(), stamp=self.host.now(), dated=dated))
         self._send_to_occupants(m, self.occupants.values())
 
