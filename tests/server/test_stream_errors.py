@@ -62,6 +62,8 @@ CASES: list[tuple[str, bytes, str]] = [
         HEADER + b"<message to='juliet@localhost'><body>hi</body></message>",
         "not-authorized",
     ),
+    # RFC 6120 §4.3.3: no restart without STARTTLS or SASL; refused at once, not held open
+    ("header-inside-stream", HEADER + HEADER[21:], "bad-format"),
     ("depth", HEADER + b"<iq type='get' id='1'>" + b"<a>" * 40, "policy-violation"),
     (
         "attributes",

@@ -417,6 +417,21 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     "text_before_first_stanza": (H, b" \n x" + MSG, "bad-format", {}),
     "entity_at_stream_level": (H, b"&amp;" + MSG, "bad-format", {}),
     "cdata_at_stream_level": (H, b"<![CDATA[x]]>" + MSG, "bad-format", {}),
+    # RFC 6120 §4.3.3: a stream header inside the stream, refused at its start tag
+    # (the message after it is never held as its content); an empty one too
+    "stream_header_inside_stream": (
+        H + MSG,
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+        b" to='example.com' version='1.0'>" + MSG,
+        "bad-format",
+        {},
+    ),
+    "stream_header_inside_stream_prefixed": (
+        H,
+        b"<s:stream xmlns:s='http://etherx.jabber.org/streams'/>",
+        "bad-format",
+        {},
+    ),
     "junk_after_end": (H + MSG + END, b" x", "not-well-formed", {}),
     "element_after_end": (H + END, b"<message/>", "not-well-formed", {}),
     "comment_after_end": (H + END, b"<!-- bye -->", "not-well-formed", {}),

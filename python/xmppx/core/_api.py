@@ -23,7 +23,9 @@ Stream parser contract (RFC 6120 §4, §11)
 4.  Each complete child of the stream header is one ``Element`` event (a stanza or a
     negotiation element).  Whitespace between them is a keepalive: consumed, never
     buffered, never reported, however written (character references, CDATA sections).
-    Other text at that level is ``bad-format``.
+    Other text at that level is ``bad-format``, as is a child named ``stream`` in the
+    streams namespace (a stream header inside the stream; RFC 6120 §4.3.3 restarts a
+    stream only on a new one), at its start tag rather than once it is complete.
 5.  ``</stream:stream>`` (the end tag of the header element) is ``StreamEnd``.  After it,
     whitespace is ignored and anything else is ``not-well-formed``.
 6.  Restricted XML (RFC 6120 §11.1): a DOCTYPE/DTD, ``<!ENTITY``, a comment, a processing

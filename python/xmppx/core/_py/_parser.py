@@ -55,7 +55,9 @@ how the input was split:
 * Non-whitespace text at stream level is ``bad-format`` (text is buffered into one
   callback per run only inside stanzas, so that such text is reported before a syntax
   error that follows it); whitespace there is a keepalive and is dropped.  An undefined
-  entity is ``restricted-xml``; every other expat error is ``not-well-formed``.
+  entity is ``restricted-xml``; every other expat error is ``not-well-formed``.  A
+  stream header inside the stream (a stanza-level ``stream`` in the streams namespace)
+  is ``bad-format`` in the start-tag callback, after the tag's other checks.
 
 Stanzas are lazy (the "fast path")
 ==================================
@@ -376,6 +378,8 @@ class StreamParser:
             if depth:
                 if depth > max_depth:
                     _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
+                if depth == 1 and name == _NESTED_HEADER:
+                    _nested_header()
                 el = alloc(Element)
                 el._name = local
                 el._namespace = ns
@@ -519,6 +523,8 @@ class StreamParser:
                 _fail("policy-violation", f"elements nest deeper than max_depth={max_depth}")
             starts += 1
             if level == 1:
+                if name == _NESTED_HEADER:
+                    _nested_header()
                 begun.append((name, attrs, p.CurrentByteIndex + fast_shift))
 
         def fast_cdata_start() -> None:
@@ -1332,6 +1338,16 @@ def _cut_utf8(tail: bytes) -> bool:
         if b >= 0xC0:
             return _utf8_len(b) > k
     return False
+
+
+#: A stream header's name as expat reports it (namespace processing, separator ``}``).
+_NESTED_HEADER: Final = NS_STREAMS + "}stream"
+
+
+def _nested_header() -> NoReturn:
+    """RFC 6120 §4.3.3: a stream restarts only after STARTTLS or SASL, on a new stream;
+    a header inside this one is no stanza (rejected at its start tag, not held as one)."""
+    _fail("bad-format", "a stream header inside the stream")
 
 
 def _fail(condition: str, text: str) -> NoReturn:

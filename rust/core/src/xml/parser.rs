@@ -35,6 +35,8 @@ pub const DEFAULT_MAX_DEPTH: usize = 32;
 pub const DEFAULT_MAX_ATTRIBUTES: usize = 64;
 /// `DEFAULT_MAX_BUFFER_BYTES` of `_api.py`.
 pub const DEFAULT_MAX_BUFFER_BYTES: usize = 16 * 1024;
+/// The namespace of the stream's own elements (RFC 6120 §4.8.1).
+const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
 
 /// The parser's limits (`_api.py` rule 8); exceeding one is `policy-violation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,8 +313,7 @@ impl StreamParser {
         p.level = Level::Stream;
         p.st = St::Data;
         p.at_start = false;
-        p.header_scope = Scope::with_default(default_ns)
-            .push("stream", Arc::from("http://etherx.jabber.org/streams"));
+        p.header_scope = Scope::with_default(default_ns).push("stream", Arc::from(NS_STREAMS));
         p.header_default = p.header_scope.lookup("").cloned();
         p
     }
@@ -1358,6 +1359,17 @@ impl StreamParser {
                 }
             }
             expanded.push((uri, local));
+        }
+        if let Some(uri) = &head_ns {
+            let local = qc.map_or(qs, |c| c + 1);
+            if &**uri == NS_STREAMS && self.unit_bytes((local, qe)) == b"stream" {
+                // RFC 6120 §4.3.3: a stream restarts only after STARTTLS or SASL, on a
+                // new stream; a header inside this one is no stanza
+                return Err(XmlError::new(
+                    Condition::BadFormat,
+                    "a stream header inside the stream",
+                ));
+            }
         }
         self.stack.push(OpenElem {
             qname: (qs, qe),
