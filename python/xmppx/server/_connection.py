@@ -268,15 +268,18 @@ class C2SConnection(asyncio.Protocol):
             sm.module.ended(self)
         elif self._held:
             # what XEP-0352 held was never written: undelivered, as with XEP-0198
-            held, self._held, self._held_bytes = self._held, [], 0
-            undelivered(self.server, self, held)
+            undelivered(self.server, self, self._take_held())
 
     def _unhold(self, sm: SMState) -> None:
         """What XEP-0352 held was never written: it joins, in order, what the client has
         not acknowledged (XEP-0198), with the records of the messages among it."""
-        held, self._held, self._held_bytes = self._held, [], 0
-        for data, delivery in held:
+        for data, delivery in self._take_held():
             sm.module.sent(self, sm, data, delivery)
+
+    def _take_held(self) -> list[tuple[bytes, Delivery | None]]:
+        """What XEP-0352 holds, in order, no longer held."""
+        held, self._held, self._held_bytes = self._held, [], 0
+        return held
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
@@ -632,9 +635,8 @@ class C2SConnection(asyncio.Protocol):
             self._urgent = urgent
 
     def _release(self) -> None:
-        if self._held:
-            held, self._held, self._held_bytes = self._held, [], 0
-            for data, delivery in held:
+        if self._held:  # on every delivery: nothing to do is the common case
+            for data, delivery in self._take_held():
                 self._emit(data, delivery)
 
     def end(self, condition: str | None, text: str = "", app: Element | None = None) -> None:

@@ -125,9 +125,9 @@ class AffiliationRecord:
     nick: str | None = None
 
 
-#: Stanza errors that say a stanza could not be delivered (§18.1.2).
 _PING: Final = ns.clark(ns.PING, "ping")
 _DELAY: Final = ns.clark(ns.DELAY, "delay")
+#: Stanza errors that say a stanza could not be delivered (§18.1.2).
 _DELIVERY_ERRORS: Final = frozenset(
     {
         "gone",
