@@ -241,7 +241,7 @@ def test_parse_knows_the_stream_prefix(core: ModuleType) -> None:
         (b"<a/>text", "bad-format"),
         (b"<a><!-- c --></a>", "restricted-xml"),
         (b"<a>&nbsp;</a>", "restricted-xml"),
-        (b"<a>\xff</a>", "not-well-formed"),
+        (b"<a>\xff</a>", "unsupported-encoding"),
         (b"<p:a/>", "not-well-formed"),
     ],
 )

@@ -36,7 +36,7 @@ CASES: list[tuple[str, bytes, str]] = [
         b"<?xml version='1.0' encoding='ISO-8859-1'?>" + HEADER[21:],
         "unsupported-encoding",
     ),
-    ("bad-utf8", HEADER + b"<message><body>\xc3\x28</body></message>", "not-well-formed"),
+    ("bad-utf8", HEADER + b"<message><body>\xc3\x28</body></message>", "unsupported-encoding"),
     ("nul", HEADER + b"<message><body>\x00</body></message>", "not-well-formed"),
     ("control", HEADER + b"<message><body>\x07</body></message>", "not-well-formed"),
     ("content-namespace", HEADER.replace(b"jabber:client", b"jabber:server"), "invalid-namespace"),

@@ -324,19 +324,70 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         {},
     ),
     # -- characters ----------------------------------------------------------------
-    "utf8_overlong_2": (H, b"<message><body>\xc0\xaf</body></message>", "not-well-formed", {}),
-    "utf8_overlong_3": (H, b"<message><body>\xe0\x80\xaf</body></message>", "not-well-formed", {}),
-    "utf8_surrogate": (H, b"<message><body>\xed\xa0\x80</body></message>", "not-well-formed", {}),
-    "utf8_truncated": (H, b"<message><body>\xe2\x82</body></message>", "not-well-formed", {}),
+    "utf8_overlong_2": (H, b"<message><body>\xc0\xaf</body></message>", "unsupported-encoding", {}),
+    "utf8_overlong_3": (
+        H,
+        b"<message><body>\xe0\x80\xaf</body></message>",
+        "unsupported-encoding",
+        {},
+    ),
+    "utf8_surrogate": (
+        H,
+        b"<message><body>\xed\xa0\x80</body></message>",
+        "unsupported-encoding",
+        {},
+    ),
+    "utf8_truncated": (H, b"<message><body>\xe2\x82</body></message>", "unsupported-encoding", {}),
     "utf8_beyond_max": (
         H,
         b"<message><body>\xf4\x90\x80\x80</body></message>",
+        "unsupported-encoding",
+        {},
+    ),
+    "utf8_invalid_byte": (H, b"<message><body>\xff</body></message>", "unsupported-encoding", {}),
+    "utf8_invalid_in_attribute": (H, b"<message id='\xc3('/>", "unsupported-encoding", {}),
+    "utf8_invalid_in_name": (H, b"<mess\xe9age/>", "unsupported-encoding", {}),
+    "utf8_invalid_in_end_tag": (H, b"<message></mess\xe9age>", "unsupported-encoding", {}),
+    "utf8_invalid_between_stanzas": (H + MSG, b"\r\n\xc3\x28", "unsupported-encoding", {}),
+    "utf8_invalid_in_header": (
+        DECL,
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+        b" to='ex\xffample.com' version='1.0'>",
+        "unsupported-encoding",
+        {},
+    ),
+    # where no character may stand, the first byte of one is not-well-formed, whatever
+    # follows it: right after a value, in a character reference, after an end tag's name
+    "utf8_invalid_right_after_value": (H, b"<message a='1'\xc3\x28/>", "not-well-formed", {}),
+    "utf8_invalid_in_char_reference": (
+        H,
+        b"<message>&#x9\xc3\x28;</message>",
         "not-well-formed",
         {},
     ),
-    "utf8_invalid_byte": (H, b"<message><body>\xff</body></message>", "not-well-formed", {}),
-    "utf8_invalid_in_attribute": (H, b"<message id='\xc3('/>", "not-well-formed", {}),
-    "utf8_invalid_in_name": (H, b"<mess\xe9age/>", "not-well-formed", {}),
+    "utf8_invalid_after_end_tag_name": (H, b"<message></message \xc3\x28>", "not-well-formed", {}),
+    "utf8_invalid_in_attribute_name": (
+        H,
+        b"<message a='1' \xc3\x28='x'/>",
+        "unsupported-encoding",
+        {},
+    ),
+    "utf8_invalid_in_entity_name": (
+        H,
+        b"<message>&a\xc3\x28;</message>",
+        "unsupported-encoding",
+        {},
+    ),
+    "utf8_invalid_in_end_tag_after_second_colon": (
+        H,
+        b"<message></a:b:c\xc3\x28>",
+        "not-well-formed",
+        {},
+    ),
+    # before the header and after the stream's end no byte is read as a character: any
+    # that is not whitespace is not-well-formed
+    "utf8_invalid_before_header": (b"", b"\n\xff" + HDR, "not-well-formed", {}),
+    "utf8_invalid_after_end": (H + END, b" \xc3\x28", "not-well-formed", {}),
     "nul_in_text": (H, b"<message><body>a\x00b</body></message>", "not-well-formed", {}),
     "control_char_in_text": (H, b"<message><body>a\x01b</body></message>", "not-well-formed", {}),
     "control_char_in_attribute": (H, b"<message id='a\x1bb'/>", "not-well-formed", {}),
@@ -521,10 +572,15 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     "utf8_cut_by_comment": (
         H,
         b"<message><body>a\xe0<!--c--></body></message>",
-        "not-well-formed",
+        "unsupported-encoding",
         {},
     ),
-    "utf8_cut_by_pi": (H, b"<message><body>\xf0\x9f<?pi?></body></message>", "not-well-formed", {}),
+    "utf8_cut_by_pi": (
+        H,
+        b"<message><body>\xf0\x9f<?pi?></body></message>",
+        "unsupported-encoding",
+        {},
+    ),
     # -- in one start tag, what the byte-by-byte reading meets first ---------------------
     "limit_attributes_before_syntax_error": (
         H,
@@ -566,19 +622,19 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     "cdata_lt_then_bad_byte_small_depth": (
         H + b"<iq>",
         b"<![CDATA[<p a='\xff']]></iq>",
-        "not-well-formed",
+        "unsupported-encoding",
         {"max_depth": 1},
     ),
     "cdata_lt_then_bad_byte_small_attributes": (
         H + b"<iq>",
         b"<![CDATA[<p a='1' b='2' c='3' d='4' e='\xff']]></iq>",
-        "not-well-formed",
+        "unsupported-encoding",
         {"max_attributes": 4},
     ),
     "cdata_entity_lookalike_then_bad_byte": (
         H + b"<iq>",
         b"<![CDATA[<p a='&foo;' \xff]]></iq>",
-        "not-well-formed",
+        "unsupported-encoding",
         {},
     ),
     "partial_utf8_after_end": (H + MSG + END, b"\xc3", "not-well-formed", {}),
@@ -627,33 +683,48 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     "invalid_utf8_in_tag_before_limit_stanza": (
         H,
         b"<message type='\xe2pe'/>",
-        "not-well-formed",
+        "unsupported-encoding",
         {"max_stanza_bytes": 17},
     ),
     "invalid_utf8_in_text_before_limit_stanza": (
         H,
         b"<message> \xf0\xf0\x9f\x98\x80</message>",
-        "not-well-formed",
+        "unsupported-encoding",
         {"max_stanza_bytes": 12},
     ),
     # (fed a byte at a time: the limit is not met by half a character)
     "bad_name_char_before_limit_depth": (
         H + b"<message>",
         b"<\xc3!/>",
-        "not-well-formed",
+        "unsupported-encoding",
         {"max_depth": 1},
     ),
     "bad_attribute_name_char_before_limit_attributes": (
         H,
         b"<message a='1' b='2' c='3' d='4' \xc3x='5'/>",
-        "not-well-formed",
+        "unsupported-encoding",
         {"max_attributes": 4},
     ),
+    # right after a value no character may stand: its first byte is the error, before
+    # the limit that cuts it
     "limit_stanza_cuts_char_after_value": (
         H,
         b"<message a='1'\xe2\x82\xac'/>",
-        "policy-violation",
+        "not-well-formed",
         {"max_stanza_bytes": 16},
+    ),
+    # in a value it is read whole, so the limit comes first
+    "limit_stanza_cuts_char_in_value": (
+        H,
+        b"<message a='\xe2\x82\xac'/>",
+        "policy-violation",
+        {"max_stanza_bytes": 14},
+    ),
+    "limit_stanza_cuts_bad_char_in_value": (
+        H,
+        b"<message a='\xe2\x28\xac'/>",
+        "unsupported-encoding",
+        {"max_stanza_bytes": 14},
     ),
     "text_after_end_with_limit_stanza": (
         b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"

@@ -33,7 +33,15 @@ Stream parser contract (RFC 6120 §4, §11)
     ``&amp; &lt; &gt; &apos; &quot;`` are ``restricted-xml``.  Character references
     (``&#N;`` / ``&#xH;``) are allowed when they name an XML 1.0 Char.  CDATA sections are
     allowed and become text.
-7.  Well-formedness: invalid UTF-8, a character outside XML 1.0 ``Char`` (NUL, C0 controls
+7.  Encoding: bytes that are not UTF-8 (RFC 3629: a stray continuation byte, a cut
+    sequence, an overlong form, a surrogate, a value above U+10FFFF) where a character is
+    read (text, a CDATA section, a name, an attribute value, text between stanzas) are
+    ``unsupported-encoding`` (RFC 6120 §4.9.3.22, "violating the rules of the UTF-8
+    encoding"), at the first byte that shows it.  Where no non-ASCII character may stand
+    (right after an attribute value or ``=``, in a character reference, after an end
+    tag's name, in the XML declaration, before the stream header, after its end) the
+    first byte of one is ``not-well-formed`` at once, whatever follows it.
+    Well-formedness: a character outside XML 1.0 ``Char`` (NUL, C0 controls
     other than TAB LF CR, U+FFFE, U+FFFF, lone surrogates), bad names, unquoted or
     unterminated attributes, ``<`` in an attribute value, a duplicate attribute (same
     expanded name), a mismatched end tag, an undeclared prefix, a prefix bound to the empty

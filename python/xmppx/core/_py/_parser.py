@@ -44,6 +44,12 @@ how the input was split:
   followed by anything but ``CDATA[`` is ``not-well-formed`` as soon as it differs
   (within the limit of the event in progress), and invalid UTF-8 in the token a limit
   cuts comes before the limit.
+* expat rejects bytes that are not UTF-8 as it rejects any bad token.  Where a
+  character may stand (text, a name, a value) it reads all of a character's bytes
+  first, and elsewhere (right after a value, in a character reference) it rejects the
+  first byte at once: ``_char_may_stand`` asks a new expat which of the two the place
+  of the error is, and in the first case bytes that are not UTF-8 there are
+  ``unsupported-encoding`` (RFC 6120 §4.9.3.22), after whatever comes first in the tag.
 * A reference between stanzas (``&#32;``, whitespace written out) is read like a stanza
   for the limit: at most ``max_stanza_bytes`` from its ``&``.
 * After ``</stream:stream>`` anything but whitespace is ``not-well-formed``.
@@ -660,7 +666,11 @@ class StreamParser:
         except pyexpat.ExpatError as exc:
             code = exc.code
             at = self._expat.ErrorByteIndex + self._shift
-            self._limit_cuts_char(at)
+            # a character where none may stand is not-well-formed at its first byte,
+            # whatever its bytes; elsewhere it is read whole
+            read = self._byte_at(at) >= 0x80 and self._char_may_stand(at)
+            if read:
+                self._limit_cuts_char(at)
             verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
             if verdict is not None:
                 self._die(*verdict)
@@ -670,6 +680,8 @@ class StreamParser:
                 )
             if not self._ended and self._open() == 1 and self._text_before(at):
                 self._die("bad-format", "text outside any stanza")
+            if read and _char_at(self._bytes_from(at), 0) == "bad":
+                self._die(*_BAD_UTF8)
             self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
         out = list(events)
         events.clear()
@@ -677,12 +689,15 @@ class StreamParser:
 
     def _limit_cuts_char(self, at: int) -> None:
         """expat's error at stream ``at`` is a character the stanza limit cuts: the
-        contract reads it only whole, and meets the limit first."""
+        contract reads it only whole, and meets the limit first (unless the bytes
+        before the limit are already not UTF-8)."""
         lead = self._byte_at(at)
         if lead < 0xC0 or self._next_lt is None or self._in_prolog:
             return
         limit = self._next_lt + self._max_stanza_bytes
         if at < limit < at + _utf8_len(lead):
+            if _char_at(self._bytes_from(at)[: limit - at], 0) == "bad":
+                return  # not UTF-8 before the limit
             try:
                 self._over_limit(limit)
             except XMLStreamError as exc:
@@ -849,6 +864,48 @@ class StreamParser:
         j = i + len(self._recent)
         return self._recent[j] if 0 <= j < len(self._recent) else -1
 
+    def _char_may_stand(self, at: int) -> bool:
+        """Whether a non-ASCII character may stand at stream offset ``at`` (given to
+        expat): in text, a CDATA section, a name or an attribute value, but not, say,
+        right after an attribute value or in a character reference.
+
+        expat tells: where a character may stand it waits for all of its bytes, and
+        elsewhere it rejects the first one.  So the token in progress at ``at`` (the
+        markup from its ``<``, or a reference from its ``&``) is given, up to that
+        first byte, to a new expat inside an element."""
+        if self._in_cdata or self._in_decl or self._ended:
+            return self._in_cdata
+        i = at - self._cur_base
+        buf = self._recent + self._cur
+        j = i + len(self._recent)
+        if not 0 <= j < len(buf):
+            return True
+        # (after a replay the bytes held start where the last event ended)
+        start = buf.rfind(b"<", 0, j)
+        close = _markup_close(buf[start:j]) if start >= 0 else None
+        if start < 0 or (close is not None and close >= 0):
+            # after the markup (or the last event): in text, or in a reference
+            amp = buf.rfind(b"&", 0 if close is None else start + close + 1, j)
+            if amp < 0 or b";" in buf[amp:j]:
+                return True
+            start = amp
+        # any byte there stands for the first of a two-byte name character
+        probe = pyexpat.ParserCreate("UTF-8", "}")
+        try:
+            probe.Parse(b"<y>" + buf[start:j] + b"\xc3", False)
+        except pyexpat.ExpatError:
+            return probe.ErrorByteIndex != 3 + j - start
+        return True
+
+    def _bytes_from(self, at: int) -> bytes:
+        """Up to four bytes from stream offset ``at`` (given to expat) on, as far as
+        the current data or the bytes since the last '<' before it hold them."""
+        i = at - self._cur_base
+        if i >= 0:
+            return self._cur[i : i + 4]
+        j = i + len(self._recent)
+        return (self._recent[j:] + self._cur[:4])[:4] if j >= 0 else b""
+
     def _slash_gt_before(self, at: int) -> bool:
         """Whether the two bytes before stream offset ``at`` (given to expat) are ``/>``."""
         i = at - self._cur_base
@@ -1004,7 +1061,7 @@ class StreamParser:
                     verdict = self._tag_verdict(buf, lt + exc.start, False)
                     if verdict is not None:
                         _fail(*verdict)
-                    _fail("not-well-formed", "invalid UTF-8")
+                    _bad_utf8()
         if self._in_prolog:
             _fail(
                 "policy-violation",
@@ -1039,7 +1096,12 @@ class StreamParser:
     def _tag_verdict(self, buf: bytes, i: int, whole: bool) -> tuple[str, str] | None:
         """``_in_tag`` for an error at ``buf[i]``."""
         lt = buf.rfind(b"<", 0, i + 1 if whole else i)
-        if lt < 0 or buf[lt + 1 : lt + 2] in (b"", b"/", b"!", b"?"):
+        if lt >= 0 and buf[lt + 1 : lt + 2] == b"/":
+            # an end tag (it holds no quotes, so no '>' but its last)
+            if b">" not in buf[lt:i] and _not_qname(buf[lt:i]):
+                return "not-well-formed", "an end tag's name is not a qualified name"
+            return None
+        if lt < 0 or buf[lt + 1 : lt + 2] in (b"", b"!", b"?"):
             return None
         end = len(buf) if whole else i
         if TAG_REST.match(buf, lt + 1, i) is not None:
@@ -1181,7 +1243,7 @@ class StreamParser:
                 if char == "cut":  # expat holds a character it has not read whole
                     return
                 if char == "bad":
-                    _fail("not-well-formed", "invalid UTF-8")
+                    _bad_utf8()
                 _fail("bad-format", "text outside any stanza")
 
     def _keep_recent(self, fed: bytes) -> None:
@@ -1265,7 +1327,7 @@ class StreamParser:
         else:  # the '<' ended the previous data
             before = self._last4[:-1]
         if _cut_utf8(before):
-            _fail("not-well-formed", "invalid UTF-8 (a multi-byte sequence cut by '<')")
+            _bad_utf8("a multi-byte sequence cut by '<'")
         self._markup(what)
 
 
@@ -1352,6 +1414,19 @@ def _nested_header() -> NoReturn:
 
 def _fail(condition: str, text: str) -> NoReturn:
     raise XMLStreamError(condition, text)
+
+
+#: Bytes that are not UTF-8 where the stream's characters are read: an improperly
+#: encoded stream (RFC 6120 §4.9.3.22, §11.6).
+_BAD_UTF8: Final = (
+    "unsupported-encoding",
+    "invalid UTF-8 (the stream must be UTF-8, RFC 6120 §11.6)",
+)
+
+
+def _bad_utf8(detail: str = "") -> NoReturn:
+    condition, text = _BAD_UTF8
+    _fail(condition, f"{text}: {detail}" if detail else text)
 
 
 def _context_tag(qname: bytes, nsmap: dict[str, str]) -> bytes:

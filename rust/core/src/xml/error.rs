@@ -11,7 +11,8 @@ pub enum Condition {
     RestrictedXml,
     /// A configured limit was exceeded.
     PolicyViolation,
-    /// A byte-order mark or an encoding other than UTF-8 was declared.
+    /// A byte-order mark, an encoding other than UTF-8 declared, or bytes that are not
+    /// UTF-8 (RFC 6120 §4.9.3.22).
     UnsupportedEncoding,
     /// Character data at the stream level (between stanzas).
     BadFormat,

@@ -10,7 +10,10 @@
 //!   whitespace between stanzas is a keepalive (dropped); other text there is
 //!   `bad-format`; `</stream:stream>` is [`Event::End`];
 //! * restricted XML (DTD, comments, PIs, entities other than the predefined five) is
-//!   `restricted-xml`; every well-formedness and namespace rule is `not-well-formed`;
+//!   `restricted-xml`; bytes that are not UTF-8 where a character is read (text, names,
+//!   values) are `unsupported-encoding`, while the first byte of a character where none
+//!   may stand is `not-well-formed` at once; every well-formedness and namespace rule
+//!   is `not-well-formed`;
 //! * limits are checked on the byte that breaks them (`policy-violation`): a scan never
 //!   looks past `unit start + limit`, so memory is bounded by the limits plus one chunk;
 //! * after an error the parser is dead until [`StreamParser::reset`].
@@ -267,6 +270,15 @@ fn nwf<T>(reason: &str) -> Result<T, XmlError> {
     Err(XmlError::nwf(reason))
 }
 
+/// Bytes that are not UTF-8 (RFC 3629) where the stream's characters are read: the
+/// stream is improperly encoded, `unsupported-encoding` (RFC 6120 §4.9.3.22, §11.6).
+fn bad_utf8<T>() -> Result<T, XmlError> {
+    Err(XmlError::new(
+        Condition::UnsupportedEncoding,
+        "invalid UTF-8 (the stream must be UTF-8, RFC 6120 §11.6)",
+    ))
+}
+
 impl StreamParser {
     /// A parser at the start of a stream.
     pub fn new(limits: Limits) -> Self {
@@ -504,7 +516,7 @@ impl StreamParser {
                     0x80.. if self.level != Level::Stream => true,
                     0x80.. => match decode_utf8(&b[i..end]) {
                         Utf8::Incomplete => return Ok(false),
-                        Utf8::Invalid => false,
+                        Utf8::Invalid => return bad_utf8(),
                         Utf8::Char(cp, _) => is_xml_char(cp),
                     },
                     _ => false,
@@ -576,7 +588,7 @@ impl StreamParser {
                         self.pos = i;
                         return Ok(progressed);
                     }
-                    Utf8::Invalid => return nwf("invalid UTF-8"),
+                    Utf8::Invalid => return bad_utf8(),
                 },
                 _ => return nwf("control character not allowed in XML"),
             }
@@ -601,7 +613,7 @@ impl StreamParser {
         match decode_utf8(&self.buf[self.pos..end]) {
             Utf8::Char(cp, _) => Ok(Some(is_name_start(cp))),
             Utf8::Incomplete => Ok(None),
-            Utf8::Invalid => nwf("invalid UTF-8"),
+            Utf8::Invalid => bad_utf8(),
         }
     }
 
@@ -657,7 +669,7 @@ impl StreamParser {
                     i += n;
                 }
                 Utf8::Incomplete => break,
-                Utf8::Invalid => return nwf("invalid UTF-8"),
+                Utf8::Invalid => return bad_utf8(),
             }
         }
         let progressed = i > self.pos;
@@ -840,13 +852,13 @@ impl StreamParser {
                     self.st = St::Slash;
                     Ok(true)
                 }
+                // right after a value only whitespace, '/' or '>' may stand: any other
+                // byte is an error at once, even the first of a multi-byte character
+                _ if self.need_ws => nwf("attributes must be separated by whitespace"),
                 _ => match self.name_start_at(end)? {
                     None => Ok(false),
                     Some(false) => nwf("bad attribute name"),
                     Some(true) => {
-                        if self.need_ws {
-                            return nwf("attributes must be separated by whitespace");
-                        }
                         if self.attrs.len() >= self.limits.max_attributes {
                             return Err(XmlError::policy(format!(
                                 "element has more than max_attributes ({}) attributes",
@@ -1024,7 +1036,7 @@ impl StreamParser {
                         self.pos = i;
                         return Ok(progressed);
                     }
-                    Utf8::Invalid => return nwf("invalid UTF-8"),
+                    Utf8::Invalid => return bad_utf8(),
                 },
                 _ => return nwf("control character not allowed in XML"),
             }
@@ -1209,7 +1221,8 @@ impl StreamParser {
                         self.pos = i;
                         Ok(progressed)
                     }
-                    _ => nwf("invalid character"),
+                    Utf8::Invalid => bad_utf8(),
+                    Utf8::Char(..) => nwf("invalid character"),
                 };
             }
             self.rsqb = 0;
@@ -1231,7 +1244,7 @@ impl StreamParser {
                         self.pos = i;
                         return Ok(progressed);
                     }
-                    Utf8::Invalid => return nwf("invalid UTF-8"),
+                    Utf8::Invalid => return bad_utf8(),
                 }
             }
         }
