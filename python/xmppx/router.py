@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
+from xmppx.core import Element
 from xmppx.sessions import Session
 
 __all__ = [
@@ -40,8 +42,19 @@ __all__ = [
     "HandlePresence",
     "StoreOffline",
     "best_resources",
+    "message_type",
     "route_to_account",
 ]
+
+#: The values of a message's 'type' (RFC 6121 §5.2.2).
+MESSAGE_TYPES: Final = frozenset({"normal", "chat", "groupchat", "headline", "error"})
+
+
+def message_type(stanza: Element) -> str:
+    """A message's type as RFC 6121 §5.2.2 says to read it: no 'type', or one the
+    application does not understand, "MUST [be considered] to be of type 'normal'"."""
+    stype = stanza.get("type")
+    return stype if stype in MESSAGE_TYPES else "normal"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -12,6 +12,7 @@ from tests.im.conftest import (
     is_message,
     is_presence,
     message,
+    online,
     settle,
 )
 from xmppx import ns
@@ -143,4 +144,71 @@ async def test_blocklist_size_is_configurable(make_server: Any) -> None:
         await romeo.iq(blocking_iq("block", "c@localhost"))
     assert info.value.condition == "not-allowed"
     assert sorted(await blocklist(romeo)) == ["a@localhost", "b@localhost"]
+    await romeo.close()
+
+
+async def test_what_a_jid_sent_before_it_was_blocked_is_not_delivered_later(
+    server: XMPPServer,
+) -> None:
+    """§3.3: "the user's server MUST NOT deliver any XML stanzas from the contact to the
+    user", across sessions: neither Romeo's pending subscription request nor his
+    message stored while Juliet was offline reaches her once she has blocked him."""
+    juliet, romeo = await online(server, "juliet@localhost/balcony", "romeo@localhost/orchard")
+    romeo.send_xml("<presence to='juliet@localhost' type='subscribe'/>")
+    await juliet.expect(lambda s: s.get("type") == "subscribe", "his request")
+    await juliet.iq(blocking_iq("block", "romeo@localhost"))
+    await juliet.close()
+    await settle(server, romeo)
+    # stored while she is away, before she blocks him again (from a new session)
+    await server.storage.blocklist.remove("juliet@localhost", ["romeo@localhost"])
+    romeo.send(message("juliet@localhost", "stored before the block"))
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 1
+    chamber = await Peer.connect(server, "juliet@localhost/chamber")
+    await chamber.iq(blocking_iq("block", "romeo@localhost"))
+    chamber.presence()
+    await settle(server, chamber, romeo)
+    got = await chamber.drain()
+    assert not [s for s in got if (s.get("from") or "").startswith("romeo@")], got
+    assert await server.storage.offline.count("juliet@localhost") == 0
+    await chamber.close()
+    await romeo.close()
+
+
+async def test_blocking_one_resource_hides_presence_from_it_alone(server: XMPPServer) -> None:
+    """XEP-0191 §5: ``user@domain/resource`` matches only that resource.  Blocking it
+    sends it unavailable presence, keeps her later presence from it while the other
+    resource still sees it, and unblocking sends it her presence again (§3.3, §3.4)."""
+    await befriend(server, "romeo", "juliet")
+    juliet, orchard, garden = await online(
+        server, "juliet@localhost/balcony", "romeo@localhost/orchard", "romeo@localhost/garden"
+    )
+    await juliet.iq(blocking_iq("block", "romeo@localhost/garden"))
+    await garden.expect(is_presence("juliet@localhost/balcony", "unavailable"), "she vanishes")
+    juliet.send_xml("<presence><show>dnd</show><status>secret</status></presence>")
+    seen = await orchard.expect(is_presence("juliet@localhost/balcony"), "her new presence")
+    assert seen.findtext("status") == "secret"
+    await settle(server, juliet, orchard, garden)
+    assert not [s for s in await orchard.drain() if s.get("type") == "unavailable"]
+    assert not [s for s in await garden.drain() if s.name == "presence"], "nothing to garden"
+    await juliet.iq(blocking_iq("unblock", "romeo@localhost/garden"))
+    again = await garden.expect(is_presence("juliet@localhost/balcony"), "her presence again")
+    assert again.findtext("status") == "secret"
+    for p in (juliet, orchard, garden):
+        await p.close()
+
+
+async def test_blocking_a_directed_presence_recipient_sends_it_unavailable(
+    server: XMPPServer,
+) -> None:
+    """§3.3: the contacts "allowed to receive presence notifications from the user" get
+    unavailable presence on a block: those with directed presence too (RFC 6121 §4.6)."""
+    juliet, romeo = await online(server, "juliet@localhost/balcony", "romeo@localhost/orchard")
+    juliet.send_xml("<presence to='romeo@localhost'><show>chat</show></presence>")
+    await romeo.expect(is_presence("juliet@localhost/balcony"), "directed presence")
+    await juliet.iq(blocking_iq("block", "romeo@localhost"))
+    await romeo.expect(is_presence("juliet@localhost/balcony", "unavailable"), "she vanishes")
+    await juliet.close()
+    await settle(server, romeo)
+    assert not [s for s in await romeo.drain() if s.name == "presence"], "only one unavailable"
     await romeo.close()

@@ -139,3 +139,22 @@ async def test_a_flood_is_stored_in_order_up_to_the_quota(make_server: Any) -> N
     await romeo.close()
     await mercutio.close()
     await juliet.close()
+
+
+async def test_a_message_of_unknown_type_is_stored_as_normal(make_server: Any) -> None:
+    """RFC 6121 §5.2.2: a type the server does not understand "MUST [be considered] to
+    be of type 'normal'", so for an offline recipient it is stored (XEP-0160 §4), as it
+    would have been delivered to an online one."""
+    bogus = message("juliet@localhost", "of a kind unknown", "bogus")
+    assert worth_storing(bogus)
+    server = await make_server()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send(bogus)
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 1
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    stored = await juliet.expect(is_message("of a kind unknown"))
+    assert stored.get("type") == "bogus", "passed on as it was sent"
+    await juliet.close()
+    await romeo.close()

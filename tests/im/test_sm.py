@@ -833,3 +833,29 @@ async def test_a_message_held_for_a_resource_without_sm_is_not_sent_to_it_again(
     await orchard.stanzas_until(lambda s: s.name == "iq" and s.get("id") == "awake")
     assert len([s for s in orchard.seen if is_link(s)]) == 1
     assert await server.storage.offline.count("romeo@localhost") == 0
+
+
+async def test_an_offline_message_stored_again_keeps_its_one_first_stamp(
+    server: XMPPServer,
+) -> None:
+    """A message from offline storage that a session then never acknowledged is stored
+    again; delivered at last it carries one ``<delay/>``, with the time it was first
+    stored (XEP-0203: "one and only one", the time it "was originally sent")."""
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    juliet.send(message("romeo@localhost", "while you slept"))
+    await settle(server, juliet)
+    [record] = await server.storage.offline.fetch("romeo@localhost")
+    romeo, _ = await romeo_with_sm(server)
+    first = await romeo.stanzas_until(body_is("while you slept"))
+    [stamp] = [d.get("stamp") for d in first[-1].findall(ns.clark(ns.DELAY, "delay"))]
+    await romeo.send("</stream:stream>")
+    await until(lambda: session(server) is None, "the session ends unacknowledged")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 1
+    later = await Peer.connect(server, "romeo@localhost/later")
+    later.presence()
+    again = await later.expect(body_is("while you slept"))
+    delays = again.findall(ns.clark(ns.DELAY, "delay"))
+    assert [(d.get("from"), d.get("stamp")) for d in delays] == [("localhost", stamp)]
+    assert stamp is not None and stamp.startswith(record.stamp.strftime("%Y-%m-%dT%H:%M:%S"))
+    await later.close()

@@ -9,10 +9,13 @@ Effects of a block, as the XEP says:
   ``service-unavailable`` and an iq result/error dropped.  The user appears offline.
 * Outbound to a blocked JID (``screen_outbound``): not routed; the sender gets
   ``not-acceptable`` with ``<blocked xmlns='urn:xmpp:blocking:errors'/>``.
-* Blocking a contact that may see the user's presence (subscription ``from``/``both``)
-  sends it unavailable presence from each available resource; unblocking sends it the
-  current presence again.  The presence module leaves blocked JIDs out of broadcasts
-  and probes.
+* Blocking a contact that may see the user's presence (subscription ``from``/``both``,
+  or directed presence) sends it unavailable presence from each available resource;
+  unblocking sends a subscriber the current presence again.  Only the resource named
+  when the item is a full JID.  The presence module does this
+  (``Presence.blocklist_changed``), leaves blocked JIDs and resources out of broadcasts
+  and probes, and does not replay a blocked JID's pending subscription request; the
+  offline module does not deliver a message from a JID blocked since it was stored.
 
 JIDs match as XEP-0191 §5 (JID matching) says: ``user@domain/resource`` only that
 resource, ``user@domain`` any resource, ``domain/resource`` only that resource, and
@@ -41,7 +44,7 @@ from xmppx import ns
 from xmppx.core import JID, BareJID, Element, JIDError, parse_jid
 from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet
-from xmppx.modules.roster import KeyedLocks, RosterDependent, own_account
+from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module, own_account
 
 if TYPE_CHECKING:
     from xmppx.sessions import Session
@@ -110,6 +113,18 @@ class Blocking(RosterDependent):
 
     async def blocks_async(self, user: BareJID, jid: JID) -> bool:
         return matches(await self._load(user), jid)
+
+    def loaded(self, user: BareJID) -> bool:
+        """Whether ``user``'s blocklist is in memory (:meth:`blocks` can answer)."""
+        return user in self._lists
+
+    async def load(self, user: BareJID) -> None:
+        """Read ``user``'s blocklist into memory (kept while the user has a session)."""
+        await self._load(user)
+
+    def blocks_someone(self, user: BareJID) -> bool:
+        """Whether ``user``'s blocklist is in memory and not empty."""
+        return bool(self._lists.get(user))
 
     async def _load(self, user: BareJID) -> frozenset[str]:
         hit = self._lists.get(user)
@@ -197,11 +212,20 @@ class Blocking(RosterDependent):
         if payload.name == "block":
             if changed:
                 self._push(user, "block", changed)
-            await self._presence_to_blocked(user, frozenset(changed), now_blocked=True)
+            await self._presence_change(user, frozenset(changed), now_blocked=True)
         elif changed or not jids:
             self._push(user, "unblock", changed if jids else ())
-            await self._presence_to_blocked(user, frozenset(changed), now_blocked=False)
+            await self._presence_change(user, frozenset(changed), now_blocked=False)
         return None
+
+    async def _presence_change(
+        self, user: BareJID, changed: frozenset[str], *, now_blocked: bool
+    ) -> None:
+        from xmppx.modules.presence import Presence  # it imports this module
+
+        presence = find_module(self.server, Presence)
+        if presence is not None and changed:
+            await presence.blocklist_changed(user, changed, now_blocked=now_blocked)
 
     def _push(self, user: BareJID, what: str, jids: Iterable[str]) -> None:
         for session in self.server.sessions.resources(user):
@@ -217,37 +241,6 @@ class Blocking(RosterDependent):
                 elem.append(Element("item", ns.BLOCKING, {"jid": jid}))
             iq.append(elem)
             session.deliver(iq)
-
-    async def _presence_to_blocked(
-        self, user: BareJID, changed: frozenset[str], *, now_blocked: bool
-    ) -> None:
-        """Unavailable (block) or the current presence (unblock) to the contacts with a
-        subscription to the user that the change covers (XEP-0191 §3.3, §3.4)."""
-        available = [s for s in self.server.sessions.available(user) if s.presence is not None]
-        if not changed or not available or self.roster_module is None:
-            return
-        async with self.roster_module.locked(user):
-            roster = await self.roster_module.load(user)
-        domain = self.server.domain
-        for item in list(roster.items.values()):
-            if item.subscription not in ("from", "both"):
-                continue
-            contact = parse_jid(item.contact)
-            if contact.domain != domain or not matches(changed, contact):
-                continue
-            assert isinstance(contact, BareJID)
-            for session in available:
-                if now_blocked:
-                    stanza = Element(
-                        "presence",
-                        ns.CLIENT,
-                        {"type": "unavailable", "from": str(session.jid), "to": item.contact},
-                    )
-                else:
-                    assert session.presence is not None
-                    stanza = session.presence.copy()
-                    stanza.set("to", item.contact)
-                self.server.deliver_to_account(stanza, contact)
 
     handlers = {
         IqGet(ns.BLOCKING, ACCOUNT, name="blocklist"): on_get,

@@ -4,7 +4,8 @@ A message for an account with no available resource of non-negative priority rea
 ``store_offline`` (the router's RFC 6121 §8.5.2.2 decision).  What is stored
 (XEP-0160 §4 "Handling of Message Types"):
 
-* ``normal`` (or no type) and ``chat``: stored, except messages carrying only XEP-0085
+* ``normal`` (or no type, or one RFC 6121 §5.2.2 does not define: read as ``normal``)
+  and ``chat``: stored, except messages carrying only XEP-0085
   chat states (no body, subject or other payload besides ``<thread/>``) and messages
   with a XEP-0334 ``<no-store/>`` or ``<no-permanent-store/>`` hint: dropped silently.
 * ``groupchat`` (bounced by the router), ``headline`` and ``error``: never stored.
@@ -19,7 +20,10 @@ Delivery: when a session becomes available with a non-negative priority (its ini
 presence, or a later one raising a negative priority), every stored message is
 delivered to it in arrival order, each with
 ``<delay xmlns='urn:xmpp:delay' from='domain' stamp='...'>Offline Storage</delay>``
-(XEP-0160 §3), then deleted from storage.  Deliveries for one account run one at a
+(XEP-0160 §3), then deleted from storage.  A message stored again (one a session was
+given and never acknowledged, XEP-0198) keeps the one stamp it got the first time
+(XEP-0203).  A message from a JID the user has blocked since it was stored is deleted
+without being delivered (XEP-0191 §3.3).  Deliveries for one account run one at a
 time, so two resources coming online together never both get a message.
 
 Example (XEP-0160 §3)::
@@ -43,6 +47,7 @@ from xmppx.errors import StanzaError, stanza_error_reply
 from xmppx.modules.blocking import Blocking
 from xmppx.modules.presence import delay_element
 from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module
+from xmppx.router import message_type
 
 if TYPE_CHECKING:
     from xmppx.sessions import Session
@@ -61,11 +66,12 @@ _HINTS: Final = "urn:xmpp:hints"
 _NO_STORE: Final = frozenset({"no-store", "no-permanent-store"})
 _STORED_TYPES: Final = frozenset({"normal", "chat"})
 _FULL: Final = "the recipient's offline storage is full"
+_DELAY: Final = ns.clark(ns.DELAY, "delay")
 
 
 def worth_storing(stanza: Element) -> bool:
     """XEP-0160 §4 (and XEP-0334 hints): whether an offline message is kept."""
-    if (stanza.get("type") or "normal") not in _STORED_TYPES:
+    if message_type(stanza) not in _STORED_TYPES:
         return False
     chat_state = False
     payload = False
@@ -163,8 +169,28 @@ class OfflineMessages(RosterDependent):
                 return
             if self.server.sessions.get(session.jid) is not session:
                 return  # gone meanwhile: the next available session gets them
+            domain = self.server.domain
             for message in messages:
                 stanza = parse(message.stanza)
-                stanza.append(delay_element(message.stamp, self.server.domain, "Offline Storage"))
+                if await self._blocked(user, stanza):
+                    continue  # blocked since it was stored: never delivered (XEP-0191 §3.3)
+                if not _stamped_by(stanza, domain):
+                    # one stamp, the first time it was stored: a message stored again
+                    # (undelivered by a session, XEP-0198) keeps it (XEP-0203 §3)
+                    stanza.append(delay_element(message.stamp, domain, "Offline Storage"))
                 session.deliver(stanza)
             await store.delete(str(user), [m.id for m in messages])
+
+    async def _blocked(self, user: BareJID, stanza: Element) -> bool:
+        if self._blocking is None:
+            return False
+        try:
+            sender = parse_jid(stanza.get("from") or "")
+        except JIDError:
+            return False
+        return await self._blocking.blocks_async(user, sender)
+
+
+def _stamped_by(stanza: Element, domain: str) -> bool:
+    """Whether ``stanza`` carries a XEP-0203 ``<delay/>`` from ``domain``."""
+    return any(d.get("from") == domain for d in stanza.findall(_DELAY))

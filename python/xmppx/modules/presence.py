@@ -66,14 +66,14 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 from xmppx import ns
 from xmppx.core import JID, BareJID, Element, FullJID, JIDError, parse_jid
 from xmppx.errors import StanzaError, stanza_error_reply
-from xmppx.modules.blocking import Blocking
+from xmppx.modules.blocking import Blocking, matches
 from xmppx.modules.roster import (
     CachedRoster,
     RosterDependent,
@@ -110,6 +110,17 @@ PRE_APPROVAL: Final = "urn:xmpp:features:pre-approval"
 _SUBSCRIPTION_TYPES: Final = frozenset({"subscribe", "subscribed", "unsubscribe", "unsubscribed"})
 _FROM: Final = frozenset({"from", "both"})
 _TO: Final = frozenset({"to", "both"})
+
+
+def _subscribers(roster: CachedRoster) -> Iterator[tuple[str, JID]]:
+    """The contacts that may see the user's presence (subscription ``from`` or
+    ``both``): each roster key with its JID."""
+    for item in list(roster.items.values()):
+        if item.subscription in _FROM:
+            try:
+                yield item.contact, parse_jid(item.contact)
+            except JIDError:
+                continue
 
 
 def priority_of(stanza: Element) -> int:
@@ -165,16 +176,24 @@ class Presence(RosterDependent):
         return self._blocking is not None and self._blocking.blocks(user, jid)
 
     def _when_ready(self, user: BareJID, work: Callable[[CachedRoster], None]) -> None:
-        """Run ``work`` with the user's roster: at once when it is in memory and no
-        roster change is under way, else after the changes queued before it."""
+        """Run ``work`` with the user's roster and blocklist: at once when both are in
+        memory and no roster change is under way, else after the changes queued before
+        it (a broadcast must not reach a JID the user blocks, XEP-0191 §3.3)."""
         roster = self._roster
+        blocking = self._blocking
         cached = roster.cached(user)
-        if cached is not None and not roster.is_busy(user):
+        if (
+            cached is not None
+            and not roster.is_busy(user)
+            and (blocking is None or blocking.loaded(user))
+        ):
             work(cached)
             return
 
         async def later() -> None:
             async with roster.locked(user):
+                if blocking is not None:
+                    await blocking.load(user)
                 work(await roster.load(user))
 
         self.tasks.spawn(later())
@@ -318,8 +337,13 @@ class Presence(RosterDependent):
         if initial:
             if probe:
                 self.tasks.spawn(self._probe_contacts(session, probe))
-            for data in list(roster.pending.values()):
-                session.deliver_raw(data)
+            for contact_key, data in list(roster.pending.items()):
+                try:
+                    requester = parse_jid(contact_key)
+                except JIDError:
+                    continue
+                if not self._blocks(user, requester):  # XEP-0191 §3.3, across sessions
+                    session.deliver_raw(data)
         if eligible:
             for hook in self._on_available:
                 hook(session)
@@ -335,19 +359,13 @@ class Presence(RosterDependent):
                     copy = stanza.copy()
                     copy.set("to", str(own.jid))
                     own.deliver(copy)
-            for item in list(roster.items.values()):
-                if item.subscription not in _FROM:
-                    continue
-                try:
-                    contact = parse_jid(item.contact)
-                except JIDError:
-                    continue
+            for key, contact in _subscribers(roster):
                 if self._blocks(user, contact):
                     continue
-                covered.add(item.contact)
+                covered.add(key)
                 copy = stanza.copy()
-                copy.set("to", item.contact)
-                self._to_contact(copy, item.contact)
+                copy.set("to", key)
+                self._to_contact(copy, key)
         for target in sorted(self._directed.pop(session, ())):
             try:
                 jid = parse_jid(target)
@@ -455,9 +473,82 @@ class Presence(RosterDependent):
                 return None
             self.tasks.spawn(self._answer_probe(requester, bare))
             return None
+        sender = self._blocking_sender(stanza) if stype == "available" else None
         for target in self.server.sessions.available(bare):
+            if sender is not None and self._blocks(sender, target.jid):
+                continue  # a resource the sender blocks does not see it (XEP-0191 §3.3)
             target.deliver(stanza)
         return None
+
+    def _blocking_sender(self, stanza: Element) -> BareJID | None:
+        """The local account that sent ``stanza``, when it blocks anyone."""
+        if self._blocking is None:
+            return None
+        try:
+            sender = parse_jid(stanza.get("from") or "").bare
+        except JIDError:
+            return None
+        return sender if self._blocking.blocks_someone(sender) else None
+
+    async def blocklist_changed(
+        self, user: BareJID, changed: frozenset[str], *, now_blocked: bool
+    ) -> None:
+        """XEP-0191 §3.3 and §3.4: the blocklist items ``changed`` were blocked
+        (``now_blocked``) or unblocked.  A block sends unavailable presence from each
+        available resource to the contacts the items cover that may see the user's
+        presence: subscribers (``from``/``both``), and the JIDs that got directed
+        presence (§4.6, they are then forgotten).  An unblock sends subscribers the
+        current presence again.  An item that is a full JID covers that resource only."""
+        available = [s for s in self.server.sessions.available(user) if s.presence is not None]
+        async with self._roster.locked(user):
+            roster = await self._roster.load(user)
+        domain = self.server.domain
+        covered: set[str] = set()
+        for key, contact in _subscribers(roster):
+            if contact.domain != domain or not contact.local:
+                continue
+            assert isinstance(contact, BareJID)
+            if matches(changed, contact):
+                targets: list[JID] = [contact]
+                covered.add(key)
+            else:
+                prefix = key + "/"
+                targets = [
+                    parse_jid(entry) for entry in sorted(changed) if entry.startswith(prefix)
+                ]
+            for target in targets:
+                full = target if isinstance(target, FullJID) else None
+                for session in available:
+                    if now_blocked:
+                        stanza = Element("presence", ns.CLIENT, {"type": "unavailable"})
+                    else:
+                        assert session.presence is not None
+                        stanza = session.presence.copy()
+                    stanza.set("from", str(session.jid))
+                    stanza.set("to", str(target))
+                    self.server.deliver_to_account(stanza, contact, full=full)
+        if not now_blocked:
+            return
+        for session in self.server.sessions.resources(user):
+            directed = self._directed.get(session)
+            if not directed:
+                continue
+            for jid_text in sorted(directed):
+                try:
+                    jid = parse_jid(jid_text)
+                except JIDError:
+                    continue
+                if not matches(changed, jid):
+                    continue
+                directed.discard(jid_text)
+                if str(jid.bare) in covered:
+                    continue
+                stanza = Element(
+                    "presence",
+                    ns.CLIENT,
+                    {"type": "unavailable", "from": str(session.jid), "to": jid_text},
+                )
+                self._route(stanza, jid, session)
 
     # -- subscriptions (§3, Appendix A) ---------------------------------------------------
 

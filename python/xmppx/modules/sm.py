@@ -53,6 +53,7 @@ from xmppx.core import Element, FullJID, JIDError, parse, parse_jid
 from xmppx.errors import StanzaError, StreamError, stanza_error_reply
 from xmppx.modules._base import Module
 from xmppx.modules.carbons import forwarded_message
+from xmppx.router import message_type
 
 if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
@@ -66,7 +67,7 @@ log = logging.getLogger("xmppx.sm")
 _WRAP: Final = 1 << 32
 _REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
 #: Message types that go to the account again when undelivered (RFC 6121 §8.5.2.1.1)
-_SENT_ON: Final = frozenset({None, "normal", "chat"})
+_SENT_ON: Final = frozenset({"normal", "chat"})
 _CARBON_WRAPPERS: Final = frozenset(
     {ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent")}
 )
@@ -320,7 +321,7 @@ def _send_on(server: XMPPServer, owner: FullJID, stanza: Element, *, last_holder
     stype = stanza.get("type")
     sender = stanza.get("from") or ""
     if kind == "message":
-        if stype not in _SENT_ON:
+        if message_type(stanza) not in _SENT_ON:
             return
         wrapper = next((c for c in stanza if c.tag in _CARBON_WRAPPERS), None)
         if wrapper is not None:
@@ -334,7 +335,7 @@ def _send_on(server: XMPPServer, owner: FullJID, stanza: Element, *, last_holder
             if stanza.get("from") != str(owner.bare):
                 return
             inner = forwarded_message(wrapper)
-            if inner is None or inner.get("type") not in _SENT_ON:
+            if inner is None or message_type(inner) not in _SENT_ON:
                 return
             stanza = inner
         if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:

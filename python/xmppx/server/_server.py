@@ -33,6 +33,7 @@ from xmppx.router import (
     HandleForAccount,
     HandlePresence,
     StoreOffline,
+    message_type,
     route_to_account,
 )
 from xmppx.server._connection import C2SConnection
@@ -54,7 +55,6 @@ _Pending = tuple["C2SConnection | None", Element, str, str, "BareJID | FullJID"]
 log = logging.getLogger("xmppx.server")
 
 _IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
-_MESSAGE_TYPES: Final = frozenset({"normal", "chat", "groupchat", "headline", "error"})
 _PRESENCE_TYPES: Final = frozenset(
     {
         "available",
@@ -538,9 +538,7 @@ class XMPPServer:
                 )
                 return
         elif kind == "message":
-            stype = stype or "normal"
-            if stype not in _MESSAGE_TYPES:
-                stype = "normal"  # RFC 6121 §5.2.2: unknown types are treated as normal
+            stype = message_type(stanza)
         else:
             if stype == "available":
                 # not a value of 'type' (RFC 6121 §4.7.1): availability is its absence;
