@@ -694,7 +694,9 @@ def _run_against_server(
     client.start()
     for _ in range(50):
         c2s = client.data_to_send()
-        for ev in server.receive_data(c2s) if c2s else []:
+        todo = server.receive_data(c2s) if c2s else []
+        while todo:
+            ev = todo.pop(0)
             try:
                 if isinstance(ev, AuthRequested):
                     ctx = ServerContext(domain="example.com", secret=b"s" * 32)
@@ -709,6 +711,9 @@ def _run_against_server(
                     server_stanzas.append(ev.stanza)
             except SASLFailure as exc:
                 server.auth_failure(exc.condition, exc.text)
+            if isinstance(ev, AuthRequested | AuthResponse | BindRequested):
+                # answered: what the client sent after it is read now (take_deferred)
+                todo += server.take_deferred()
         s2c = server.data_to_send()
         if not c2s and not s2c:
             break
@@ -794,11 +799,15 @@ class _MiniServer(asyncio.Protocol):
             self.upgrading.append(data)
             return
         stream = self.stream
-        for ev in stream.receive_data(data):
+        todo = stream.receive_data(data)
+        while todo:
+            ev = todo.pop(0)
             try:
                 self.handle(ev)
             except SASLFailure as exc:
                 stream.auth_failure(exc.condition, exc.text)
+            if isinstance(ev, AuthRequested | AuthResponse | BindRequested):
+                todo += stream.take_deferred()  # answered: read what came after it
         self.flush()
 
     def flush(self) -> None:

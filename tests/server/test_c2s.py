@@ -7,14 +7,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import ssl
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 from slixmpp.exceptions import IqError
 
-from tests.server.conftest import HEADER, PASSWORD, RawConnection, slix_close, slix_connect
+from tests.server.conftest import (
+    HEADER,
+    PASSWORD,
+    RawConnection,
+    client_tls_context,
+    slix_close,
+    slix_connect,
+)
 from xmppx import ns
+from xmppx.core import FullJID, parse_jid
 from xmppx.server import XMPPServer
 
 
@@ -388,7 +397,6 @@ async def test_legacy_iq_auth_over_tls(make_server: Any) -> None:
 
     server = await make_server(users=(), auth__legacy_iq_auth=True)
     from tests.server.conftest import PASSWORD
-    from xmppx.core import parse_jid
     from xmppx.server.accounts import create_account
 
     await create_account(server.storage, parse_jid("bill@localhost"), PASSWORD)  # type: ignore[arg-type]
@@ -429,15 +437,7 @@ async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
     """RFC 6120 §8.2.3: an iq needs an 'id', and a set exactly one child.  A bind that
     breaks either gets a ``bad-request`` error (type modify, RFC 6120 §8.3.3.1) and binds
     nothing; the stream stays open and a well-formed bind then succeeds (§7.6.1)."""
-    raw = await RawConnection.open(server, "c2s_tls")
-    await raw.send(HEADER)
-    await raw.read_until(b"</stream:features>")
-    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
-    await raw.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
-    await raw.read_until(b"<success")
-    raw.received = b""
-    await raw.send(HEADER)
-    await raw.read_until(b"</stream:features>")
+    raw = await authenticated(server)
     bind = f"<bind xmlns='{ns.BIND}'><resource>orchard</resource></bind>"
     for request in (
         f"<iq type='set'>{bind}</iq>",
@@ -449,6 +449,8 @@ async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
         assert b"type='error'" in answer and b"<bad-request " in answer, answer
         assert b"type='modify'" in answer
         assert b"<jid>" not in answer
+        if "id='two'" in request:
+            assert b"id='two'" in answer, "the error keeps the request's id (§8.3.1)"
     raw.received = b""
     await raw.send(f"<iq type='set' id='b1'>{bind}</iq>".encode())
     answer = await raw.read_until(b"</iq>")
@@ -457,3 +459,155 @@ async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
     await raw.send(b"</stream:stream>")
     await raw.read_to_eof(answer=False)
     await raw.close()
+
+
+async def authenticated(server: XMPPServer) -> RawConnection:
+    """Romeo over direct TLS, past SASL PLAIN and the stream restart (RFC 6120 §6.4.6),
+    at the features that offer binding."""
+    raw = await RawConnection.open(server, "c2s_tls")
+    await raw.send(HEADER)
+    await raw.read_until(b"</stream:features>")
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    await raw.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+    await raw.read_until(b"<success")
+    raw.received = b""
+    await raw.send(HEADER)
+    await raw.read_until(b"</stream:features>")
+    raw.received = b""
+    return raw
+
+
+async def test_what_follows_the_bind_request_in_one_write_is_read_bound(
+    server: XMPPServer,
+) -> None:
+    """A client may send its first stanzas, or XEP-0198 ``<enable/>``, right behind the
+    bind request (RFC 6120 §7.1 forbids stanzas only before binding *completes*): they
+    are read once the bind is answered, so they are answered as bound."""
+    raw = await authenticated(server)
+    await raw.send(
+        f"<iq type='set' id='b1'><bind xmlns='{ns.BIND}'/></iq>"
+        f"<iq type='get' id='p1' to='localhost'><ping xmlns='{ns.PING}'/></iq>"
+        f"<enable xmlns='{ns.SM}'/>".encode()
+    )
+    got = await raw.read_until(b"<enabled")
+    got = await raw.read_until(b"id='p1'")
+    bound, pong, enabled = got.find(b"id='b1'"), got.find(b"id='p1'"), got.find(b"<enabled")
+    assert 0 <= bound < min(pong, enabled), got  # (the ping is answered by a task)
+    assert b"<stream:error>" not in got and b"<failed" not in got
+    await raw.send(b"</stream:stream>")
+    await raw.read_to_eof(answer=False)
+    await raw.close()
+
+
+async def test_sasl_input_is_read_one_step_at_a_time(server: XMPPServer) -> None:
+    """What a client sends behind ``<auth/>`` or ``<response/>`` is read once that step
+    is answered (RFC 6120 §6.4): an ``<abort/>`` sent with the ``<auth/>`` aborts that
+    exchange after its challenge, and a new ``<auth/>`` behind it then succeeds."""
+    raw = await RawConnection.open(server, "c2s_tls")
+    await raw.send(HEADER)
+    await raw.read_until(b"</stream:features>")
+    first = base64.b64encode(b"n,,n=romeo,r=abcdefghijklmnop").decode()
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    await raw.send(
+        f"<auth xmlns='{ns.SASL}' mechanism='SCRAM-SHA-1'>{first}</auth>"
+        f"<abort xmlns='{ns.SASL}'/>"
+        f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode()
+    )
+    got = await raw.read_until(b"<success")
+    challenge, aborted, success = (
+        got.find(b"<challenge"),
+        got.find(b"<aborted/>"),
+        got.find(b"<success"),
+    )
+    assert 0 <= challenge < aborted < success, got
+    assert b"<stream:error>" not in got
+    await raw.close()
+
+
+class LingeringTLS:
+    """Direct TLS driven by hand (``ssl.MemoryBIO``): unlike asyncio's TLS transport, it
+    does not answer the server's close_notify, as a client that keeps its socket open
+    after the closing handshake does not."""
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctx: ssl.SSLContext
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.received = b""
+
+    @classmethod
+    async def open(cls, server: XMPPServer) -> LingeringTLS:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["c2s_tls"])
+        conn = cls(reader, writer, client_tls_context(server.config.data_dir))
+        while True:
+            try:
+                conn.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await conn._pump()
+        await conn._flush()
+        return conn
+
+    async def _flush(self) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def _pump(self) -> None:
+        await self._flush()
+        chunk = await asyncio.wait_for(self.reader.read(65536), 5)
+        if not chunk:
+            raise ConnectionError("closed")
+        self.incoming.write(chunk)
+
+    async def send(self, data: bytes) -> None:
+        self.tls.write(data)
+        await self._flush()
+
+    async def read_until(self, marker: bytes) -> bytes:
+        while marker not in self.received:
+            try:
+                self.received += self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                await self._pump()
+        return self.received
+
+
+async def test_a_session_its_client_closes_over_tls_ends_at_once(server: XMPPServer) -> None:
+    """The client sends ``</stream:stream>`` and gets ours (RFC 6120 §4.4) but leaves its
+    TLS connection open: the session is over all the same, so a chat message to its
+    full JID is not lost in a closing socket but goes to the account (RFC 6121
+    §8.5.3.2.1), here to offline storage."""
+    conn = await LingeringTLS.open(server)
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    await conn.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+    await conn.read_until(b"<success")
+    await conn.send(HEADER)
+    await conn.send(
+        f"<iq type='set' id='b1'><bind xmlns='{ns.BIND}'><resource>orchard</resource>"
+        "</bind></iq>".encode()
+    )
+    await conn.read_until(b"</iq>")
+    await conn.send(b"</stream:stream>")
+    await conn.read_until(b"</stream:stream>")
+    orchard = parse_jid("romeo@localhost/orchard")
+    assert isinstance(orchard, FullJID)
+    for _ in range(50):
+        if server.sessions.get(orchard) is None:
+            break
+        await asyncio.sleep(0.01)
+    assert server.sessions.get(orchard) is None, "still bound with the socket open"
+    juliet = await slix_connect(server, "juliet@localhost/balcony")
+    juliet.send_message(mto="romeo@localhost/orchard", mbody="are you there", mtype="chat")
+    for _ in range(200):
+        if await server.storage.offline.count("romeo@localhost") == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert await server.storage.offline.count("romeo@localhost") == 1
+    await slix_close(juliet)
+    conn.writer.close()

@@ -145,6 +145,33 @@ async def test_a_header_without_version_gets_none_back(server: XMPPServer) -> No
     await conn.close()
 
 
+@pytest.mark.parametrize(
+    ("theirs", "ours", "condition"),
+    [("0.9", "0.9", "unsupported-version"), ("1.10", "1.0", None), ("01.00", "1.0", None)],
+)
+async def test_the_response_header_has_the_lower_version(
+    server: XMPPServer, theirs: str, ours: str, condition: str | None
+) -> None:
+    """RFC 6120 §4.7.5: the response's 'version' is "the value supplied by the initiating
+    entity or the highest version number supported by the receiving entity, whichever
+    is lower", major and minor compared as integers."""
+    conn = await RawConnection.open(server)
+    await conn.send(
+        HEADER.replace(
+            b"to='localhost' version='1.0'", f"to='localhost' version='{theirs}'".encode()
+        )
+    )
+    received = await conn.read_until(
+        b"</stream:features>" if condition is None else b"</stream:stream>"
+    )
+    header = received[received.index(b"<stream:stream") :]
+    header = header[: header.index(b">") + 1]
+    assert f"version='{ours}'".encode() in header, header
+    if condition is not None:
+        assert stream_error(received) == condition
+    await conn.close()
+
+
 async def test_header_timeout(make_server: Any) -> None:
     server = await make_server(limits__header_timeout=0.3)
     conn = await RawConnection.open(server)

@@ -116,6 +116,8 @@ class C2SConnection(asyncio.Protocol):
         self._pending_work = 0
         self._paused_for_work = False
         self._paused_for_rate = False
+        #: a SASL step is being worked out (``_auth_waiting``)
+        self._paused_for_auth = False
         #: the token bucket (``_spend``)
         self._rate = float(cfg["limits.c2s_rate"])
         self._burst = float(cfg["limits.c2s_burst"])
@@ -202,6 +204,10 @@ class C2SConnection(asyncio.Protocol):
                     # (or, after <failed/>, this stream's), read only now
                     successor, self._successor = self._successor, None
                     (successor or self)._process(self.stream.take_deferred())
+                    return
+                if isinstance(event, BindRequested):
+                    # answered: what came after the bind request is read bound (or not)
+                    self._process(self.stream.take_deferred())
                     return
                 if self._paused_for_work and i + 1 < len(events):
                     self._backlog = events[i + 1 :]
@@ -298,7 +304,12 @@ class C2SConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.closed or self._tls_pending is not None:
             return  # (a TLS upgrade applies the reasons to the new transport)
-        want = not (self._paused_for_writes or self._paused_for_work or self._paused_for_rate)
+        want = not (
+            self._paused_for_writes
+            or self._paused_for_work
+            or self._paused_for_rate
+            or self._paused_for_auth
+        )
         if want != self._reading:
             self._reading = want
             if want:
@@ -356,6 +367,10 @@ class C2SConnection(asyncio.Protocol):
             self._ended_cleanly = True
             self._flush()
             self._shutdown()
+            # the session is over now (not resumable, XEP-0198 §7), not once the
+            # transport is: a TLS close waits for the peer's close_notify, and what is
+            # routed to the session meanwhile would be lost
+            self.finish()
         elif isinstance(event, StreamFailed):
             self._ended_cleanly = True
             log.info("stream from %s failed: %s %s", self.address, event.condition, event.text)
@@ -419,11 +434,29 @@ class C2SConnection(asyncio.Protocol):
             self.stream.auth_failure(
                 str(exc.args[0]) if exc.args else "invalid-mechanism", event.mechanism
             )
+            self._auth_answered()
             return
+        self._auth_waiting(True)
         self._spawn(self._auth_run(event.initial_response, first=True))
 
     def _auth_step(self, data: bytes) -> None:
+        self._auth_waiting(True)
         self._spawn(self._auth_run(data, first=False))
+
+    def _auth_waiting(self, waiting: bool) -> None:
+        """Stop reading while a SASL step is worked out (what the client sends meanwhile
+        is read after the answer, RFC 6120 §6.4: one step at a time)."""
+        self._paused_for_auth = waiting
+        self._set_reading()
+
+    def _auth_answered(self) -> None:
+        """A SASL step is answered: read on, from what the client sent after it."""
+        self._flush()
+        if self.stream.in_phase(Phase.CLOSED):
+            self._shutdown()
+            return
+        self._auth_waiting(False)
+        self._process(self.stream.take_deferred())
 
     async def _auth_run(self, data: bytes | None, *, first: bool) -> None:
         mech = self._mech
@@ -443,9 +476,7 @@ class C2SConnection(asyncio.Protocol):
             self._mech = None
             text = payload.decode("utf-8", "replace") if payload else ""
             self.stream.auth_failure(user, text)
-        self._flush()
-        if self.stream.in_phase(Phase.CLOSED):
-            self._shutdown()
+        self._auth_answered()
 
     # -- binding -----------------------------------------------------------------------
 

@@ -49,7 +49,8 @@ class TLSRequested:
 class AuthRequested:
     """``<auth mechanism=...>`` (RFC 6120 §6.4.2).  ``initial_response`` is ``None`` when
     absent, ``b""`` for the empty response ``=``.  Answer with ``auth_challenge``,
-    ``auth_success`` or ``auth_failure``."""
+    ``auth_success`` or ``auth_failure``, then call ``take_deferred``: what the client
+    sent after it is read only then, one SASL step at a time."""
 
     mechanism: str
     initial_response: bytes | None
@@ -57,7 +58,8 @@ class AuthRequested:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AuthResponse:
-    """``<response/>`` to the last challenge (RFC 6120 §6.4.3)."""
+    """``<response/>`` to the last challenge (RFC 6120 §6.4.3).  Answered as
+    ``AuthRequested``, then ``take_deferred``."""
 
     data: bytes
 
@@ -73,7 +75,8 @@ class AuthAborted:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class BindRequested:
     """Resource binding (RFC 6120 §7.5/7.6): ``resource`` is ``None`` when the client asks
-    the server to generate one.  Answer with ``bind_success`` or ``bind_failure``."""
+    the server to generate one.  Answer with ``bind_success`` or ``bind_failure``, then
+    call ``take_deferred`` for what the client sent after it (read as bound or not)."""
 
     iq_id: str
     resource: str | None

@@ -237,10 +237,24 @@ class ServerStream:
         except StreamError as exc:
             self._fail(exc.condition, exc.text, events)
 
+    def _await_answer(self) -> None:
+        """The event just emitted needs the owner's answer before anything after it can
+        be read (it decides the phase that reads it): keep the rest until
+        ``take_deferred``."""
+        self._deferred = ([], None)
+
+    @property
+    def awaiting_answer(self) -> bool:
+        """Whether input is kept until the owner answers (see ``take_deferred``)."""
+        return self._deferred is not None
+
     def take_deferred(self) -> list[Event]:
         """After the owner answered a ``ResumeRequested`` (``resumed()``, or a
-        ``<failed/>`` that leaves the stream to bind): the events of what the peer sent
-        after ``<resume/>``, read in the phase that answer left."""
+        ``<failed/>`` that leaves the stream to bind), a ``BindRequested``
+        (``bind_success``/``bind_failure``), an ``AuthRequested`` or an
+        ``AuthResponse`` (a challenge, success or failure): the events of what the peer
+        sent after it, read in the phase that answer left (a client may pipeline, RFC
+        6120 §7.1 and XEP-0198: its stanzas after the bind request are read as bound)."""
         if self._deferred is None:
             return []
         parsed, error = self._deferred
@@ -348,13 +362,14 @@ class ServerStream:
             flags.mechanism = mech
             self.phase = Phase.SASL
             events.append(AuthRequested(mechanism=mech, initial_response=initial))
+            self._await_answer()
             return
         if el.namespace == ns.SM and flags.authenticated:
             # XEP-0198: resumption takes the place of binding (§5); enabling needs a
             # bound resource first (§3)
             if el.name == "resume":
                 events.append(ResumeRequested(element=el))
-                self._deferred = ([], None)  # until the owner answers (take_deferred)
+                self._await_answer()
             else:
                 self._write(
                     f"<failed xmlns='{ns.SM}'><unexpected-request xmlns='{ns.STANZAS}'/>"
@@ -367,13 +382,15 @@ class ServerStream:
                 bind = el.find(ns.clark(ns.BIND, "bind"))
                 if bind is not None and el.get("type") == "set":
                     if el.get("id") is None or len(el) != 1:
-                        # RFC 6120 §8.2.3: an iq has an id, and a set exactly one child
-                        self.bind_failure("", "bad-request", "modify")
+                        # RFC 6120 §8.2.3: an iq has an id, and a set exactly one child;
+                        # the error keeps the id it has (§8.3.1)
+                        self.bind_failure(el.get("id") or "", "bad-request", "modify")
                         return
                     resource = bind.findtext(ns.clark(ns.BIND, "resource"))
                     events.append(
                         BindRequested(iq_id=el.get("id") or "", resource=resource or None)
                     )
+                    self._await_answer()
                     return
                 raise StreamError("not-authorized", "bind a resource first (RFC 6120 §7)")
             if payload in self.config.pre_auth_iq_namespaces and not self._tls_missing():
@@ -399,6 +416,7 @@ class ServerStream:
                 self._sasl_refuse("incorrect-encoding", "the response is not base64")
                 return
             events.append(AuthResponse(data=data or b""))
+            self._await_answer()
             return
         raise StreamError("policy-violation", f"<{el.name}/> during a SASL exchange")
 
@@ -574,8 +592,12 @@ class ServerStream:
             f"xml:lang='{escape_attr(self.config.lang)}'",
         ]
         if header is None or "version" in header.attrs:
-            # §4.7.5: to a header without one, none (the peer speaks 0.9, refused next)
-            attrs.insert(2, "version='1.0'")
+            # §4.7.5: to a header without one, none (the peer speaks 0.9, refused next);
+            # else the lower of the peer's version and ours
+            ours = (1, 0)
+            peer_version = _version(header.attrs["version"]) if header is not None else None
+            major, minor = min(peer_version, ours) if peer_version is not None else ours
+            attrs.insert(2, f"version='{major}.{minor}'")
         if header is not None:
             peer = header.attrs.get("from")
             if peer:
@@ -621,3 +643,12 @@ class ServerStream:
             f"<idle-seconds>{cfg.idle_seconds}</idle-seconds></limits>".encode()
         )
         self._write(b"<stream:features>" + b"".join(parts) + b"</stream:features>")
+
+
+def _version(text: str) -> tuple[int, int] | None:
+    """A stream header's ``version`` as (major, minor) integers (RFC 6120 §4.7.5: each
+    part compared as a number, leading zeros ignored); ``None`` when it is not one."""
+    major, dot, minor = text.partition(".")
+    if not (dot and major.isdigit() and minor.isdigit() and major.isascii() and minor.isascii()):
+        return None
+    return int(major), int(minor)
