@@ -372,6 +372,12 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         "unsupported-encoding",
         {},
     ),
+    "utf8_invalid_in_entity_name_in_value": (
+        H,
+        b"<message a='&\xe2 x'/>",
+        "unsupported-encoding",
+        {},
+    ),
     "utf8_invalid_in_entity_name": (
         H,
         b"<message>&a\xc3\x28;</message>",
@@ -388,6 +394,22 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     # that is not whitespace is not-well-formed
     "utf8_invalid_before_header": (b"", b"\n\xff" + HDR, "not-well-formed", {}),
     "utf8_invalid_after_end": (H + END, b" \xc3\x28", "not-well-formed", {}),
+    "utf8_invalid_after_decl": (DECL, b"\xc3\x28" + HDR, "not-well-formed", {}),
+    "utf8_invalid_in_decl": (b"", b"<?xml version='1.0' \xf0\x80?>" + HDR, "not-well-formed", {}),
+    "non_ascii_in_decl_before_limit_buffer": (
+        b"",
+        b"<?xml \xc3\xa9?>" + HDR,
+        "not-well-formed",
+        {"max_buffer_bytes": 8},
+    ),
+    # a '<' right after a lead byte opens nothing: the sequence is bad at its lead
+    "utf8_cut_lead_before_lt_in_value": (H, b"<b c='\xe0<'/>", "unsupported-encoding", {}),
+    "utf8_cut_lead_before_lt_before_limit": (
+        H,
+        b"<message>\xe0<</message>",
+        "unsupported-encoding",
+        {"max_stanza_bytes": 11},
+    ),
     "nul_in_text": (H, b"<message><body>a\x00b</body></message>", "not-well-formed", {}),
     "control_char_in_text": (H, b"<message><body>a\x01b</body></message>", "not-well-formed", {}),
     "control_char_in_attribute": (H, b"<message id='a\x1bb'/>", "not-well-formed", {}),

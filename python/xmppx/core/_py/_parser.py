@@ -161,6 +161,10 @@ _ANY_REFERENCE: Final = re.compile(
 _PARTIAL_REFERENCE: Final = re.compile(
     rb"&(?:#[0-9]*|#x[0-9a-fA-F]*|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*)?\Z"
 )
+#: As far as a reference reads (its name's non-ASCII bytes not checked yet).
+_REFERENCE_READ: Final = re.compile(
+    rb"&(?:#(?:x[0-9a-fA-F]*|[0-9]*)|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*)?"
+)
 #: Bytes that end a name in a start tag.
 _NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
 _BOMS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
@@ -668,7 +672,8 @@ class StreamParser:
             at = self._expat.ErrorByteIndex + self._shift
             # a character where none may stand is not-well-formed at its first byte,
             # whatever its bytes; elsewhere it is read whole
-            read = self._byte_at(at) >= 0x80 and self._char_may_stand(at)
+            head = self._bytes_from(at)
+            read = head[:1] >= b"\x80" and self._char_may_stand(at)
             if read:
                 self._limit_cuts_char(at)
             verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
@@ -680,7 +685,7 @@ class StreamParser:
                 )
             if not self._ended and self._open() == 1 and self._text_before(at):
                 self._die("bad-format", "text outside any stanza")
-            if read and _char_at(self._bytes_from(at), 0) == "bad":
+            if read and _char_at(head, 0) == "bad":
                 self._die(*_BAD_UTF8)
             self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
         out = list(events)
@@ -874,17 +879,21 @@ class StreamParser:
         markup from its ``<``, or a reference from its ``&``) is given, up to that
         first byte, to a new expat inside an element."""
         if self._in_cdata or self._in_decl or self._ended:
-            return self._in_cdata
+            return self._in_cdata  # (before the header, only its start tag is read)
         i = at - self._cur_base
         buf = self._recent + self._cur
         j = i + len(self._recent)
         if not 0 <= j < len(buf):
             return True
         # (after a replay the bytes held start where the last event ended)
-        start = buf.rfind(b"<", 0, j)
+        start = _markup_lt(buf, j)
+        if start >= 0 and buf[start + 1 : start + 2] in (b"?", b"!"):
+            return False  # an XML declaration (others are refused before expat sees them)
         close = _markup_close(buf[start:j]) if start >= 0 else None
         if start < 0 or (close is not None and close >= 0):
             # after the markup (or the last event): in text, or in a reference
+            if self._in_prolog:
+                return False  # nothing is read as text before the header
             amp = buf.rfind(b"&", 0 if close is None else start + close + 1, j)
             if amp < 0 or b";" in buf[amp:j]:
                 return True
@@ -899,12 +908,14 @@ class StreamParser:
 
     def _bytes_from(self, at: int) -> bytes:
         """Up to four bytes from stream offset ``at`` (given to expat) on, as far as
-        the current data or the bytes since the last '<' before it hold them."""
+        the current data, the bytes since the last '<' before it or the four before it
+        hold them."""
         i = at - self._cur_base
         if i >= 0:
             return self._cur[i : i + 4]
-        j = i + len(self._recent)
-        return (self._recent[j:] + self._cur[:4])[:4] if j >= 0 else b""
+        before = self._recent if len(self._recent) >= len(self._last4) else self._last4
+        j = i + len(before)
+        return (before[j:] + self._cur[:4])[:4] if j >= 0 else b""
 
     def _slash_gt_before(self, at: int) -> bool:
         """Whether the two bytes before stream offset ``at`` (given to expat) are ``/>``."""
@@ -1051,7 +1062,10 @@ class StreamParser:
             # contract reads that sequence before the limit (a limit or reference
             # in a tag before it comes first)
             buf, i = found
-            lt = max(buf.rfind(b"<", 0, i), 0)
+            lt = max(_markup_lt(buf, i), 0)
+            if self._in_decl and max(buf[lt:i], default=0) >= 0x80:
+                # the declaration is ASCII: its first other byte is the error
+                _fail("not-well-formed", "a non-ASCII byte in the XML declaration")
             if buf[lt + 1 : lt + 2] == b"/" and _not_qname(buf[lt:i]):
                 _fail("not-well-formed", "an end tag's name is not a qualified name")
             try:
@@ -1151,6 +1165,9 @@ class StreamParser:
                 if ref is None:
                     if close < 0 and _PARTIAL_REFERENCE.match(value, at):
                         return None  # the rest of a reference has not arrived
+                    read = _REFERENCE_READ.match(value, at)
+                    if read is not None and not _is_utf8(value[at + 1 : read.end()]):
+                        return _BAD_UTF8  # its name, read so far, is not UTF-8
                     return "not-well-formed", "'<' or a malformed reference in a value"
                 name = ref.group(1)
                 if name[:1] == b"#":
@@ -1247,7 +1264,7 @@ class StreamParser:
                 _fail("bad-format", "text outside any stanza")
 
     def _keep_recent(self, fed: bytes) -> None:
-        i = fed.rfind(b"<")
+        i = _markup_lt(self._last4 + fed, len(self._last4) + len(fed)) - len(self._last4)
         recent = fed[i:] if i >= 0 else self._recent + fed
         # a tag in progress is within the limit of a stanza or, in the prolog, the header's
         cap = max(self._max_stanza_bytes, self._max_buffer_bytes)
@@ -1373,6 +1390,25 @@ def _char_at(buf: bytes, i: int) -> str:
         if exc.start == 0:
             return "cut" if exc.reason == "unexpected end of data" else "bad"
     return "whole"
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8 throughout (a sequence cut at its end is not)."""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _markup_lt(buf: bytes, end: int) -> int:
+    """The index of the last '<' in ``buf[:end]`` that can open markup (-1 if none): not
+    one right after the first bytes of a multi-byte UTF-8 sequence, which expat reads
+    with that sequence (and rejects at its lead)."""
+    i = buf.rfind(b"<", 0, end)
+    while i >= 0 and _cut_utf8(buf[max(i - 3, 0) : i]):
+        i = buf.rfind(b"<", 0, i)
+    return i
 
 
 def _utf8_len(lead: int) -> int:
