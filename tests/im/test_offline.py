@@ -158,3 +158,24 @@ async def test_a_message_of_unknown_type_is_stored_as_normal(make_server: Any) -
     assert stored.get("type") == "bogus", "passed on as it was sent"
     await juliet.close()
     await romeo.close()
+
+
+async def test_a_client_cannot_forge_the_offline_stamp(make_server: Any) -> None:
+    """Only the server stamps with its own domain (XEP-0203, XEP-0160 §3): a message
+    that arrives with such a ``<delay/>`` is stored without it and delivered with the
+    server's one real stamp."""
+    server = await make_server()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    forged = message("juliet@localhost", "old news")
+    forged.append(
+        Element("delay", ns.DELAY, {"from": "localhost", "stamp": "2001-01-01T00:00:00Z"})
+    )
+    romeo.send(forged)
+    await settle(server, romeo)
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    stored = await juliet.expect(is_message("old news"))
+    stamps = [d.get("stamp") for d in stored.findall(ns.clark(ns.DELAY, "delay"))]
+    assert len(stamps) == 1 and not (stamps[0] or "").startswith("2001"), stamps
+    await juliet.close()
+    await romeo.close()

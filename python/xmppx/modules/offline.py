@@ -136,6 +136,13 @@ class OfflineMessages(RosterDependent):
             if await self._blocking.blocks_async(bare, sender):
                 self._bounce(session, stanza, StanzaError("service-unavailable"))
                 return
+        if session is not None:
+            # only this server stamps with its own domain: a client's such <delay/>
+            # would pass for our first stamp (_stamped_by) and hide the real one
+            domain = self.server.domain
+            for delay in stanza.findall(_DELAY):
+                if delay.get("from") == domain:
+                    stanza.remove(delay)
         stamp = datetime.datetime.now(datetime.UTC)
         stored = await self.server.storage.offline.append(
             str(bare), stanza.serialize(), stamp=stamp, quota=self.quota

@@ -63,6 +63,7 @@ Example (RFC 6121 §3.1.1, §4.2.1)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import time
@@ -499,11 +500,18 @@ class Presence(RosterDependent):
         presence: subscribers (``from``/``both``), and the JIDs that got directed
         presence (§4.6, they are then forgotten).  An unblock sends subscribers the
         current presence again.  An item that is a full JID covers that resource only."""
-        available = [s for s in self.server.sessions.available(user) if s.presence is not None]
         async with self._roster.locked(user):
             roster = await self._roster.load(user)
+        available = [s for s in self.server.sessions.available(user) if s.presence is not None]
         domain = self.server.domain
         covered: set[str] = set()
+        # the full-JID items by their bare JID (one pass, whatever the roster's size)
+        resources: dict[str, list[JID]] = {}
+        for entry in sorted(changed):
+            bare, slash, _ = entry.partition("/")
+            if slash and "@" in bare:
+                with contextlib.suppress(JIDError):
+                    resources.setdefault(bare, []).append(parse_jid(entry))
         for key, contact in _subscribers(roster):
             if contact.domain != domain or not contact.local:
                 continue
@@ -512,10 +520,7 @@ class Presence(RosterDependent):
                 targets: list[JID] = [contact]
                 covered.add(key)
             else:
-                prefix = key + "/"
-                targets = [
-                    parse_jid(entry) for entry in sorted(changed) if entry.startswith(prefix)
-                ]
+                targets = resources.get(key, [])
             for target in targets:
                 full = target if isinstance(target, FullJID) else None
                 for session in available:
