@@ -4,7 +4,12 @@ Driven the hyper-h2 way: ``receive_data(bytes)`` (``b""`` is EOF) returns the ev
 owner must act on, the owner answers through methods (``auth_challenge``,
 ``bind_success``, ``send_stanza``, ...), and ``data_to_send()`` returns the bytes to write.
 The stream answers on its own whatever RFC 6120 fixes: our header and features, TLS
-``<proceed/>``, SASL framing, stream errors and the closing tag.
+``<proceed/>``, SASL framing, stream errors and the closing tag.  After an event whose
+answer decides how what follows is read (``AuthRequested``, ``AuthResponse``,
+``BindRequested``, ``ResumeRequested``), the stream keeps the rest of the input until
+the owner has answered and calls ``take_deferred()``, which returns its events: a
+client may pipeline its first stanzas behind the bind request, and SASL goes one step
+at a time.
 
 Phases and their rules (h11 ``_state.py`` style).  ``tls`` and ``authenticated`` are flags
 that select the features offered; each phase says which top-level elements are legal:
@@ -33,8 +38,8 @@ Anything else ends the stream with the RFC 6120 §4.9.3 condition that names it:
 ``max_auth_attempts``), ``unsupported-stanza-type`` for unknown elements in
 ``jabber:client``, ``invalid-namespace``/``host-unknown``/``unsupported-version`` for bad
 headers, and the core parser's condition for bad XML.  The header is always answered with
-ours before any stream error (§4.9.1.2); ours has no ``version`` when the peer's had none
-(§4.7.5).  A language the peer's header declares other than ours is kept as
+ours before any stream error (§4.9.1.2); ours has no ``version`` when the peer's had none,
+else the lower of the peer's and ours (§4.7.5).  A language the peer's header declares other than ours is kept as
 ``peer_lang``, for the owner to put on the peer's stanzas that have no ``xml:lang``
 (§4.7.4).
 """
