@@ -402,6 +402,12 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         "not-well-formed",
         {"max_buffer_bytes": 8},
     ),
+    "utf8_invalid_after_cdata_keepalive": (
+        H + MSG,
+        b"<![CDATA[ ]]>\xc3<message/>",
+        "unsupported-encoding",
+        {},
+    ),
     # a '<' right after a lead byte opens nothing: the sequence is bad at its lead
     "utf8_cut_lead_before_lt_in_value": (H, b"<b c='\xe0<'/>", "unsupported-encoding", {}),
     "utf8_cut_lead_before_lt_before_limit": (

@@ -39,9 +39,9 @@ Anything else ends the stream with the RFC 6120 §4.9.3 condition that names it:
 ``jabber:client``, ``invalid-namespace``/``host-unknown``/``unsupported-version`` for bad
 headers, and the core parser's condition for bad XML.  The header is always answered with
 ours before any stream error (§4.9.1.2); ours has no ``version`` when the peer's had none,
-else the lower of the peer's and ours (§4.7.5).  A language the peer's header declares other than ours is kept as
-``peer_lang``, for the owner to put on the peer's stanzas that have no ``xml:lang``
-(§4.7.4).
+else the lower of the peer's and ours (§4.7.5).  A language the peer's header declares
+other than ours is kept as ``peer_lang``, for the owner to put on the peer's stanzas that
+have no ``xml:lang`` (§4.7.4).
 """
 
 from __future__ import annotations

@@ -887,9 +887,12 @@ class StreamParser:
             return True
         # (after a replay the bytes held start where the last event ended)
         start = _markup_lt(buf, j)
-        if start >= 0 and buf[start + 1 : start + 2] in (b"?", b"!"):
-            return False  # an XML declaration (others are refused before expat sees them)
         close = _markup_close(buf[start:j]) if start >= 0 else None
+        inside = start >= 0 and (close is None or close < 0)
+        if inside and buf[start + 1 : start + 2] in (b"?", b"!"):
+            # in an XML declaration, or a CDATA section's opening (other '<?' and '<!'
+            # markup is refused before expat sees it)
+            return False
         if start < 0 or (close is not None and close >= 0):
             # after the markup (or the last event): in text, or in a reference
             if self._in_prolog:
