@@ -199,15 +199,11 @@ class C2SConnection(asyncio.Protocol):
         try:
             for i, event in enumerate(events):
                 self._handle(event)
-                if isinstance(event, ResumeRequested):
-                    # XEP-0198 §5: answered; what came after it is the resumed session's
-                    # (or, after <failed/>, this stream's), read only now
+                if isinstance(event, ResumeRequested | BindRequested):
+                    # answered: what came after it is read only now, bound (or not), or
+                    # after <resumed/> the resumed session's (XEP-0198 §5)
                     successor, self._successor = self._successor, None
                     (successor or self)._process(self.stream.take_deferred())
-                    return
-                if isinstance(event, BindRequested):
-                    # answered: what came after the bind request is read bound (or not)
-                    self._process(self.stream.take_deferred())
                     return
                 if self._paused_for_work and i + 1 < len(events):
                     self._backlog = events[i + 1 :]

@@ -248,11 +248,6 @@ class ServerStream:
         ``take_deferred``."""
         self._deferred = ([], None)
 
-    @property
-    def awaiting_answer(self) -> bool:
-        """Whether input is kept until the owner answers (see ``take_deferred``)."""
-        return self._deferred is not None
-
     def take_deferred(self) -> list[Event]:
         """After the owner answered a ``ResumeRequested`` (``resumed()``, or a
         ``<failed/>`` that leaves the stream to bind), a ``BindRequested``

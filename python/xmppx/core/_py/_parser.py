@@ -158,10 +158,8 @@ _VALUE_MARKS: Final = re.compile(b"[&<]")
 _ANY_REFERENCE: Final = re.compile(
     rb"&(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*);"
 )
-_PARTIAL_REFERENCE: Final = re.compile(
-    rb"&(?:#[0-9]*|#x[0-9a-fA-F]*|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*)?\Z"
-)
-#: As far as a reference reads (its name's non-ASCII bytes not checked yet).
+#: As far as a reference reads (its name's non-ASCII bytes not checked yet); one that
+#: reads to the end of the bytes at hand may still be completed.
 _REFERENCE_READ: Final = re.compile(
     rb"&(?:#(?:x[0-9a-fA-F]*|[0-9]*)|[A-Za-z_:\x80-\xff][-.0-9A-Za-z_:\x80-\xff]*)?"
 )
@@ -675,7 +673,7 @@ class StreamParser:
             head = self._bytes_from(at)
             read = head[:1] >= b"\x80" and self._char_may_stand(at)
             if read:
-                self._limit_cuts_char(at)
+                self._limit_cuts_char(at, head)
             verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
             if verdict is not None:
                 self._die(*verdict)
@@ -692,16 +690,16 @@ class StreamParser:
         events.clear()
         return out
 
-    def _limit_cuts_char(self, at: int) -> None:
-        """expat's error at stream ``at`` is a character the stanza limit cuts: the
-        contract reads it only whole, and meets the limit first (unless the bytes
-        before the limit are already not UTF-8)."""
-        lead = self._byte_at(at)
+    def _limit_cuts_char(self, at: int, head: bytes) -> None:
+        """expat's error at stream ``at`` (``head``: the bytes from there) is a
+        character the stanza limit cuts: the contract reads it only whole, and meets
+        the limit first (unless the bytes before the limit are already not UTF-8)."""
+        lead = head[0]
         if lead < 0xC0 or self._next_lt is None or self._in_prolog:
             return
         limit = self._next_lt + self._max_stanza_bytes
         if at < limit < at + _utf8_len(lead):
-            if _char_at(self._bytes_from(at)[: limit - at], 0) == "bad":
+            if _char_at(head[: limit - at], 0) == "bad":
                 return  # not UTF-8 before the limit
             try:
                 self._over_limit(limit)
@@ -861,13 +859,10 @@ class StreamParser:
             self._settle()
 
     def _byte_at(self, at: int) -> int:
-        """The byte at stream offset ``at``, in the current data or since the last '<'
-        before it (-1 if neither holds it)."""
-        i = at - self._cur_base
-        if 0 <= i < len(self._cur):
-            return self._cur[i]
-        j = i + len(self._recent)
-        return self._recent[j] if 0 <= j < len(self._recent) else -1
+        """The byte at stream offset ``at`` (-1 if the bytes ``_bytes_from`` reads do not
+        hold it)."""
+        head = self._bytes_from(at)
+        return head[0] if head else -1
 
     def _char_may_stand(self, at: int) -> bool:
         """Whether a non-ASCII character may stand at stream offset ``at`` (given to
@@ -893,7 +888,7 @@ class StreamParser:
             # in an XML declaration, or a CDATA section's opening (other '<?' and '<!'
             # markup is refused before expat sees it)
             return False
-        if start < 0 or (close is not None and close >= 0):
+        if not inside:
             # after the markup (or the last event): in text, or in a reference
             if self._in_prolog:
                 return False  # nothing is read as text before the header
@@ -1166,11 +1161,12 @@ class StreamParser:
                 at = mark.start()
                 ref = _ANY_REFERENCE.match(value, at)
                 if ref is None:
-                    if close < 0 and _PARTIAL_REFERENCE.match(value, at):
-                        return None  # the rest of a reference has not arrived
                     read = _REFERENCE_READ.match(value, at)
-                    if read is not None and not _is_utf8(value[at + 1 : read.end()]):
-                        return _BAD_UTF8  # its name, read so far, is not UTF-8
+                    if read is not None:
+                        if close < 0 and read.end() == len(value):
+                            return None  # the rest of a reference has not arrived
+                        if not _is_utf8(value[at + 1 : read.end()]):
+                            return _BAD_UTF8  # its name, read so far, is not UTF-8
                     return "not-well-formed", "'<' or a malformed reference in a value"
                 name = ref.group(1)
                 if name[:1] == b"#":
@@ -1267,7 +1263,7 @@ class StreamParser:
                 _fail("bad-format", "text outside any stanza")
 
     def _keep_recent(self, fed: bytes) -> None:
-        i = _markup_lt(self._last4 + fed, len(self._last4) + len(fed)) - len(self._last4)
+        i = _markup_lt(fed, len(fed), self._last4)
         recent = fed[i:] if i >= 0 else self._recent + fed
         # a tag in progress is within the limit of a stanza or, in the prolog, the header's
         cap = max(self._max_stanza_bytes, self._max_buffer_bytes)
@@ -1404,12 +1400,18 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _markup_lt(buf: bytes, end: int) -> int:
+def _markup_lt(buf: bytes, end: int, before: bytes = b"") -> int:
     """The index of the last '<' in ``buf[:end]`` that can open markup (-1 if none): not
     one right after the first bytes of a multi-byte UTF-8 sequence, which expat reads
-    with that sequence (and rejects at its lead)."""
+    with that sequence (and rejects at its lead).  ``before``: the bytes that precede
+    ``buf`` in the stream, if any."""
     i = buf.rfind(b"<", 0, end)
-    while i >= 0 and _cut_utf8(buf[max(i - 3, 0) : i]):
+    while i >= 0:
+        tail = buf[max(i - 3, 0) : i]
+        if i < 3:
+            tail = (before + tail)[-3:]
+        if not _cut_utf8(tail):
+            break
         i = buf.rfind(b"<", 0, i)
     return i
 
