@@ -30,7 +30,9 @@ CASES: list[tuple[str, bytes, str]] = [
     ("comment", HEADER + b"<!-- hello -->", "restricted-xml"),
     ("pi", HEADER + b"<?php echo 1; ?>", "restricted-xml"),
     ("entity", HEADER + b"<message><body>&xxe;</body></message>", "restricted-xml"),
-    ("bom", b"\xef\xbb\xbf" + HEADER, "unsupported-encoding"),
+    # RFC 6120 §11.6: U+FEFF is a ZERO WIDTH NO-BREAK SPACE, here before the header
+    ("utf8-bom", b"\xef\xbb\xbf" + HEADER, "not-well-formed"),
+    ("utf16-bom", b"\xff\xfe" + HEADER.decode().encode("utf-16-le"), "unsupported-encoding"),
     (
         "latin1",
         b"<?xml version='1.0' encoding='ISO-8859-1'?>" + HEADER[21:],

@@ -57,6 +57,11 @@ Y_CASES: dict[str, tuple[bytes, Limits]] = {
     "header_decl_encoding_lowercase": (b"<?xml version='1.0' encoding='utf-8'?>" + HDR, {}),
     "header_whitespace_prolog": (b" \r\n\t" + HDR, {}),
     "header_whitespace_after_decl": (DECL + b"\n\n  " + HDR, {}),
+    # U+FEFF inside a stanza is a character like any other (RFC 6120 §11.6)
+    "feff_in_text_and_value": (
+        H + b"<message id='\xef\xbb\xbf'><body>\xef\xbb\xbfhi</body></message>",
+        {},
+    ),
     "header_full_attributes": (
         DECL + b"<stream:stream from='juliet@im.example.com' to='im.example.com'"
         b" id='++TR84Sm6A3hnt3Q065SnAbbk3Y=' version='1.0' xml:lang='en'"
@@ -243,7 +248,10 @@ Y_CASES: dict[str, tuple[bytes, Limits]] = {
 
 N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     # -- encodings and the XML declaration -----------------------------------------
-    "bom_utf8": (b"", b"\xef\xbb\xbf" + H, "unsupported-encoding", {}),
+    # RFC 6120 §11.6: U+FEFF is a ZERO WIDTH NO-BREAK SPACE wherever it stands
+    "bom_utf8": (b"", b"\xef\xbb\xbf" + H, "not-well-formed", {}),
+    "feff_after_whitespace": (b"", b" \xef\xbb\xbf" + H, "not-well-formed", {}),
+    "feff_between_stanzas": (H + b"<a/>", b"\xef\xbb\xbf<b/>", "bad-format", {}),
     "bom_utf16be": (b"", b"\xfe\xff" + H.decode().encode("utf-16-be"), "unsupported-encoding", {}),
     "bom_utf16le": (b"", b"\xff\xfe" + H.decode().encode("utf-16-le"), "unsupported-encoding", {}),
     "bom_utf32be": (

@@ -15,8 +15,11 @@ Stream parser contract (RFC 6120 §4, §11)
 2.  Prolog: optional whitespace, then at most one XML declaration, which must be the very
     first bytes of the stream (after ``reset()``, of the restarted stream).  It must say
     ``version='1.0'`` (else ``not-well-formed``); an ``encoding`` other than UTF-8
-    (case-insensitive) is ``unsupported-encoding``; ``standalone`` is allowed.  A byte-order
-    mark (UTF-8, UTF-16 or UTF-32) at the start is ``unsupported-encoding``.
+    (case-insensitive) is ``unsupported-encoding``; ``standalone`` is allowed.  A UTF-16 or
+    UTF-32 byte-order mark at the start is ``unsupported-encoding``.  ``EF BB BF`` is not a
+    mark: RFC 6120 §11.6 reads U+FEFF anywhere in a stream, as its first character too,
+    as a ZERO WIDTH NO-BREAK SPACE, so before the header it is ``not-well-formed``, and
+    between stanzas text (``bad-format``).
 3.  The first element is the stream header, reported as ``StreamHeader`` as soon as its
     start tag is complete.  Its name and namespace are *not* checked here (the stream layer
     answers ``invalid-namespace``); everything else (well-formedness, limits) is.

@@ -13,11 +13,12 @@ Elements are built directly in the expat callbacks.  What expat lets through, or
 too late, is checked here, always in input order, so that the result never depends on
 how the input was split:
 
-* Start of stream: a UTF-8/16/32 byte-order mark is ``unsupported-encoding`` (expat
-  would silently skip a UTF-8 one) and a NUL in the first two bytes ``not-well-formed``
-  (expat would auto-detect UTF-16); the parser is created with the protocol encoding
-  forced to UTF-8, and the XML declaration's ``version`` (``1.0`` only) and
-  ``encoding`` (UTF-8 only) are checked in ``XmlDeclHandler``.  A ``<`` or a ``>``
+* Start of stream: a UTF-16/32 byte-order mark is ``unsupported-encoding``; a UTF-8 one
+  is U+FEFF, a character before the header (RFC 6120 §11.6), ``not-well-formed`` at its
+  first byte (expat would silently skip it); a NUL in the first two bytes is
+  ``not-well-formed`` (expat would auto-detect UTF-16).  The parser is created with the
+  protocol encoding forced to UTF-8, and the XML declaration's ``version`` (``1.0``
+  only) and ``encoding`` (UTF-8 only) are checked in ``XmlDeclHandler``.  A ``<`` or a ``>``
   other than the final ``?>`` inside the declaration, and anything but whitespace
   before the first ``<``, are ``not-well-formed`` at once (expat would wait for the
   end of the token).
@@ -165,7 +166,10 @@ _REFERENCE_READ: Final = re.compile(
 )
 #: Bytes that end a name in a start tag.
 _NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
-_BOMS: Final = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
+#: UTF-16 and UTF-32 byte-order marks.  Not UTF-8's: RFC 6120 §11.6 reads U+FEFF anywhere
+#: in a stream, as its first character too, as a ZERO WIDTH NO-BREAK SPACE (a character
+#: where none may stand before the header, ``not-well-formed``; expat would skip it).
+_BOMS: Final = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _WHITESPACE: Final = " \t\n\r"
 _WS_BYTES: Final = b" \t\n\r"
 #: what follows ``<![`` in a CDATA section's opening
@@ -189,12 +193,24 @@ _RENEW_BYTES: Final = 1 << 20
 def _start_check(data: bytes) -> bool:
     """Check the first bytes of a stream; False while too few have arrived to tell.
 
-    A byte-order mark is ``unsupported-encoding``.  A NUL in the first two bytes (UTF-16
-    without a mark, which expat would auto-detect and decode) is ``not-well-formed``."""
+    A UTF-16 or UTF-32 byte-order mark is ``unsupported-encoding``.  A NUL in the first
+    two bytes (UTF-16 without a mark, which expat would auto-detect and decode) is
+    ``not-well-formed``, and so is a first byte ``EF`` at once, as any non-ASCII byte
+    before the header: expat would skip ``EF BB BF`` as a mark, where RFC 6120 §11.6
+    reads a ZERO WIDTH NO-BREAK SPACE."""
     head = data[:4]
     for bom in _BOMS:
         if head.startswith(bom):
-            _fail("unsupported-encoding", "a byte-order mark (the stream must be UTF-8)")
+            _fail(
+                "unsupported-encoding",
+                "a UTF-16 or UTF-32 byte-order mark (the stream must be UTF-8)",
+            )
+    if head[:1] == b"\xef":
+        _fail(
+            "not-well-formed",
+            "a character before the stream header (U+FEFF is a ZERO WIDTH NO-BREAK SPACE, "
+            "not a byte-order mark: RFC 6120 §11.6)",
+        )
     if len(head) < 2 or any(bom.startswith(head) for bom in _BOMS):
         return False
     if b"\x00" in head[:2]:

@@ -116,7 +116,7 @@ enum Level {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum St {
-    /// Checking the first bytes of a stream for a byte-order mark.
+    /// Checking the first bytes of a stream for a UTF-16 or UTF-32 byte-order mark.
     Bom,
     /// Character data at the current level.
     Data,
@@ -451,19 +451,18 @@ impl StreamParser {
         }
     }
 
+    /// A UTF-16 or UTF-32 byte-order mark is `unsupported-encoding`.  A UTF-8 one is not
+    /// looked for: RFC 6120 §11.6 reads U+FEFF anywhere in a stream, the first character
+    /// included, as a ZERO WIDTH NO-BREAK SPACE, which before the header is a character
+    /// where none may stand (`not-well-formed`, like any other).
     fn st_bom(&mut self) -> Result<bool, XmlError> {
-        const BOMS: [&[u8]; 4] = [
-            b"\xEF\xBB\xBF",
-            b"\xFE\xFF",
-            b"\xFF\xFE",
-            b"\x00\x00\xFE\xFF",
-        ];
+        const BOMS: [&[u8]; 3] = [b"\xFE\xFF", b"\xFF\xFE", b"\x00\x00\xFE\xFF"];
         let have = &self.buf[self.unit..];
         for bom in BOMS {
             if have.starts_with(bom) {
                 return Err(XmlError::new(
                     Condition::UnsupportedEncoding,
-                    "byte-order mark: only UTF-8 without BOM is allowed",
+                    "a UTF-16 or UTF-32 byte-order mark (the stream must be UTF-8)",
                 ));
             }
         }
