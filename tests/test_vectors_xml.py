@@ -151,3 +151,31 @@ def test_vector_set_covers_the_contract() -> None:
     }
     for stem in stems:
         assert (XML_DIR / f"{stem}.xml").exists(), stem
+
+
+def _failing_feed(core: ModuleType, data: bytes, limits: dict[str, int]) -> tuple[int, str]:
+    """Fed ``data`` a byte at a time: the index of the byte whose feed raised, and the
+    condition."""
+    parser = core.StreamParser(**limits)
+    for i in range(len(data)):
+        try:
+            parser.feed(data[i : i + 1])
+        except core_error() as exc:
+            return i, exc.condition
+    raise AssertionError("no error")
+
+
+@pytest.mark.parametrize(
+    "case", [p for p in CASES if p.stem.startswith("n_")], ids=lambda p: p.stem
+)
+def test_backends_reject_at_the_same_byte(case: Path) -> None:
+    """The error comes with the byte that shows it, in both backends: the pure-Python
+    parser does not wait, as its expat does, for the rest of a token or a character
+    that is already wrong (``\\xe0<``, a first byte ``C0``, text before the header)."""
+    from tests.xmlruns import NATIVE, PY
+
+    if NATIVE is None:
+        pytest.skip("xmppx._native is not built")
+    data = case.with_suffix(".xml").read_bytes()
+    limits = json.loads(case.read_text(encoding="utf-8")).get("limits", {})
+    assert _failing_feed(PY, data, limits) == _failing_feed(NATIVE, data, limits)

@@ -44,7 +44,10 @@ how the input was split:
   name (a second colon, or a colon before whitespace) is ``not-well-formed``.  ``<![``
   followed by anything but ``CDATA[`` is ``not-well-formed`` as soon as it differs
   (within the limit of the event in progress), and invalid UTF-8 in the token a limit
-  cuts comes before the limit.
+  cuts comes before the limit.  A character expat holds until it has as many bytes as
+  its lead announces is judged as soon as they can no longer be UTF-8 (``\xe0<``, a
+  lead ``\xc0``: ``_check_held_char``), and so is the first byte after the XML
+  declaration or before the header that is not whitespace or ``<``.
 * expat rejects bytes that are not UTF-8 as it rejects any bad token.  Where a
   character may stand (text, a name, a value) it reads all of a character's bytes
   first, and elsewhere (right after a value, in a character reference) it rejects the
@@ -140,6 +143,7 @@ __all__ = ["StreamParser", "parse"]
 Event = StreamHeader | Element | StreamEnd
 
 _UNDEFINED_ENTITY: Final = pyexpat.errors.codes[pyexpat.errors.XML_ERROR_UNDEFINED_ENTITY]
+_INVALID_TOKEN: Final = pyexpat.errors.codes[pyexpat.errors.XML_ERROR_INVALID_TOKEN]
 #: expat errors found once a whole start tag is read (the byte index is the tag's '<',
 #: or for a duplicate the second attribute): anything earlier in the tag came first.
 _WHOLE_TAG_ERRORS: Final = frozenset(
@@ -172,9 +176,13 @@ _NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
 _BOMS: Final = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _WHITESPACE: Final = " \t\n\r"
 _WS_BYTES: Final = b" \t\n\r"
+#: first bytes after which the second one is awaited (a NUL there is UTF-16)
+_MAY_START: Final = frozenset((b"<", b" ", b"\t", b"\n", b"\r"))
 #: what follows ``<![`` in a CDATA section's opening
 _CDATA_OPEN: Final = b"CDATA["
-_ANGLE: Final = re.compile(b"[<>]")
+#: what ends the XML declaration's reading: a '<' or '>' (only its final '?>' may hold
+#: one), or a byte of a non-ASCII character (none may stand in it)
+_DECL_STOP: Final = re.compile(b"[<>\x80-\xff]")
 #: Markup that restricted XML forbids or that needs a look: '<!' (comment, DTD, CDATA)
 #: and '<?' (processing instruction, XML declaration).
 _MARKUP: Final = re.compile(b"<[!?]")
@@ -205,21 +213,31 @@ def _start_check(data: bytes) -> bool:
                 "unsupported-encoding",
                 "a UTF-16 or UTF-32 byte-order mark (the stream must be UTF-8)",
             )
+    if any(bom.startswith(head) for bom in _BOMS):
+        return False
     if head[:1] == b"\xef":
         _fail(
             "not-well-formed",
             "a character before the stream header (U+FEFF is a ZERO WIDTH NO-BREAK SPACE, "
             "not a byte-order mark: RFC 6120 §11.6)",
         )
-    if len(head) < 2 or any(bom.startswith(head) for bom in _BOMS):
-        return False
     if b"\x00" in head[:2]:
         _fail("not-well-formed", "a NUL byte (the stream must be UTF-8)")
-    return True
+    # after a '<' or whitespace a NUL may still follow; anything else is judged now
+    return len(head) > 1 or head not in _MAY_START
 
 
 class _Escalate(Exception):
     """The fast path met something only the full handlers decide: replay."""
+
+
+class _HeldBadChar(Exception):
+    """Bytes expat holds, waiting for the rest of a character, are already not UTF-8."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(at)
+        #: the stream offset of the sequence's lead byte
+        self.at = at
 
 
 class StreamParser:
@@ -679,32 +697,52 @@ class StreamParser:
                 if self._renewable():
                     self._or_replay(self._replay, renew=True)
                 self._check_held_text()
+                self._check_held_char()
         except XMLStreamError as exc:
             self._die(exc.condition, exc.text)
+        except _HeldBadChar as exc:
+            # the bytes of this feed are read already: the helpers find them as earlier
+            # input (``_recent``, ``_last4``)
+            self._cur = b""
+            self._cur_base = self._base
+            self._expat_error(_INVALID_TOKEN, exc.at)
         except pyexpat.ExpatError as exc:
-            code = exc.code
-            at = self._expat.ErrorByteIndex + self._shift
-            # a character where none may stand is not-well-formed at its first byte,
-            # whatever its bytes; elsewhere it is read whole
-            head = self._bytes_from(at)
-            read = head[:1] >= b"\x80" and self._char_may_stand(at)
-            if read:
-                self._limit_cuts_char(at, head)
-            verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
-            if verdict is not None:
-                self._die(*verdict)
-            if code == _UNDEFINED_ENTITY:
-                self._die(
-                    "restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}"
-                )
-            if not self._ended and self._open() == 1 and self._text_before(at):
-                self._die("bad-format", "text outside any stanza")
-            if read and _char_at(head, 0) == "bad":
-                self._die(*_BAD_UTF8)
-            self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
+            self._expat_error(exc.code, self._expat.ErrorByteIndex + self._shift)
         out = list(events)
         events.clear()
         return out
+
+    def _expat_error(self, code: int, at: int) -> NoReturn:
+        """What expat's error ``code`` at stream offset ``at`` is under the contract."""
+        # a character where none may stand is not-well-formed at its first byte,
+        # whatever its bytes; elsewhere it is read whole
+        head = self._bytes_from(at)
+        read = head[:1] >= b"\x80" and self._char_may_stand(at)
+        if read:
+            self._limit_cuts_char(at, head)
+        verdict = self._in_tag(at, code in _WHOLE_TAG_ERRORS)
+        if verdict is not None:
+            self._die(*verdict)
+        if code == _UNDEFINED_ENTITY:
+            self._die("restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}")
+        if not self._ended and self._open() == 1 and self._text_before(at):
+            self._die("bad-format", "text outside any stanza")
+        if read and _char_at(head, 0) == "bad":
+            self._die(*_BAD_UTF8)
+        self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
+
+    def _check_held_char(self) -> None:
+        """After a feed: expat holds a multi-byte character until it has as many bytes
+        as its lead announces, but the contract rejects a sequence at the first byte
+        that cannot continue it (``\\xe0\\x80``, ``\\xc0``, ``\\xe0<``): judge
+        those bytes now as expat will once they are complete."""
+        last = self._last4
+        for k in range(min(len(last), 3), 0, -1):  # the earliest sequence not complete
+            lead = last[-k]
+            if lead >= 0xC0 and k < _utf8_len(lead):
+                if _char_at(last[-k:], 0) == "bad":
+                    raise _HeldBadChar(self._base - k)
+                return
 
     def _limit_cuts_char(self, at: int, head: bytes) -> None:
         """expat's error at stream ``at`` (``head``: the bytes from there) is a
@@ -801,14 +839,16 @@ class StreamParser:
                     stop = cap
                     check = False
             if self._in_decl:
-                # the XML declaration holds no '<' and no '>' but its final '?>';
-                # expat would only see a stray one once the declaration ends
-                m = _ANGLE.search(data, pos)
+                # the XML declaration holds no '<' and no '>' but its final '?>', and is
+                # ASCII; expat would only see a stray byte once the declaration ends
+                m = _DECL_STOP.search(data, pos)
                 if m is not None and m.start() < stop:
                     gt = m.start()
                     if gt > pos:
                         parse(data[pos:gt])
                         pos = gt
+                    if data[gt] >= 0x80:
+                        _fail("not-well-formed", "a non-ASCII byte in the XML declaration")
                     if data[gt] == 0x3C or (data[gt - 1 : gt] if gt else self._recent[-1:]) != b"?":
                         _fail("not-well-formed", "a stray '<' or '>' in the XML declaration")
                     self._in_decl = False
@@ -1250,6 +1290,13 @@ class StreamParser:
             return
         recent = self._recent
         i = 0
+        if self._in_prolog and recent[:2] == b"<?":
+            # after the XML declaration, only whitespace until the header's '<' (expat
+            # would hold a character's first bytes)
+            end = recent.find(b"?>")
+            if end >= 0 and recent[end + 2 :].strip(_WS_BYTES):
+                _fail("not-well-formed", "text before the stream header")
+            return
         if recent[:1] == b"<":
             gt = _markup_close(recent)
             if gt is None:
