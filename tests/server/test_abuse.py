@@ -5,31 +5,66 @@ serves a fresh client normally with its memory back where it was."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
-import itertools
 import tracemalloc
 from typing import Any
 
-import pytest
-
 from tests.server.conftest import HEADER, PASSWORD, RawConnection, client_tls_context
 from xmppx import ns
-from xmppx.client import AuthenticationError, Client, StreamClosedError
+from xmppx.client import Client, StreamClosedError
 from xmppx.core import Element
 from xmppx.server import XMPPServer
 from xmppx.server._throttle import AuthThrottle
 
 
-def test_two_hundred_wrong_passwords_take_over_a_minute() -> None:
-    """The schedule, computed: failures from one address (or against one account) are
-    answered no earlier than the growing delays add up to."""
-    throttle = AuthThrottle(base=0.1, cap=5.0)
-    waits = [throttle.failure("romeo@localhost", "192.0.2.1") for _ in range(200)]
-    assert waits[0] >= 0.099
-    assert all(b >= a for a, b in itertools.pairwise(waits)), "delays only grow"
-    assert waits[-1] >= 60.0, f"the 200th failure is answered after {waits[-1]:.0f} s"
-    # another account from another address starts from the first delay
-    assert throttle.failure("juliet@localhost", "198.51.100.7") < 0.2
+class _Clock:
+    """Time for the throttle's schedule, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_two_hundred_guesses_take_over_a_minute_however_parallel() -> None:
+    """The schedule, computed: 20 guessers at once against one account, each trying
+    again as soon as it may.  A password is checked only in its turn, the turns are
+    spaced by the growing delays, and a guess whose turn is more than ``cap`` away is
+    not checked at all."""
+    clock = _Clock()
+    throttle = AuthThrottle(base=0.1, cap=5.0, clock=clock)
+    checked = refused = 0
+    while checked < 200:
+        turns = [throttle.turn("romeo@localhost", f"192.0.2.{i}") for i in range(20)]
+        refused += turns.count(None)
+        waits = sorted(w for w in turns if w is not None)
+        assert waits, "at least the next turn is within the cap"
+        # each one checked in its turn, every one a wrong password
+        for _ in waits:
+            throttle.failure("romeo@localhost", "192.0.2.1")
+            checked += 1
+        clock.now += waits[-1] + 0.001
+    assert clock.now - 1000.0 >= 60.0, f"200 guesses took {clock.now - 1000.0:.0f} s"
+    assert refused > checked, "most parallel guesses are turned away unchecked"
+    # another account from another address is checked at once
+    assert throttle.turn("juliet@localhost", "198.51.100.7") == 0.0
+
+
+def test_a_correct_password_waits_its_turn_too() -> None:
+    """The turn comes before the check, whatever the password: a guesser learns nothing
+    from an answer that comes at once."""
+    clock = _Clock()
+    throttle = AuthThrottle(base=0.5, cap=2.0, clock=clock)
+    assert throttle.turn("romeo@localhost", "192.0.2.1") == 0.0
+    throttle.failure("romeo@localhost", "192.0.2.1")
+    # the account's next check is half a second away, from any address, and each
+    # one after it is another delay later
+    waits = [throttle.turn("romeo@localhost", f"198.51.100.{i}") for i in range(5)]
+    assert waits == [0.5, 1.0, 1.5, 2.0, None], "beyond the cap: not checked at all"
+    clock.now += 1000.0  # a quarter of an hour later the account starts afresh
+    assert throttle.turn("romeo@localhost", "198.51.100.9") == 0.0
 
 
 def test_throttle_memory_is_bounded() -> None:
@@ -52,26 +87,57 @@ async def connect(server: XMPPServer, jid: str, password: str = PASSWORD, **kw: 
     )
 
 
-async def test_guessing_is_slowed_but_the_right_password_elsewhere_works_at_once(
-    make_server: Any,
-) -> None:
-    server = await make_server(auth__throttle_base_ms=3000, auth__throttle_max_ms=3000)
+async def _plain(server: XMPPServer, password: str, patience: float) -> bytes | None:
+    """One SASL PLAIN login for juliet over direct TLS: the answer, or None when none
+    came within ``patience`` seconds (the guesser gives up and tries again)."""
+    raw = await RawConnection.open(server, "c2s_tls")
+    try:
+        await raw.send(HEADER)
+        await raw.read_until(b"</stream:features>")
+        raw.received = b""
+        token = base64.b64encode(f"\0juliet\0{password}".encode()).decode()
+        await raw.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+        try:
+            return await raw.read_until(b"</", timeout=patience)
+        except (AssertionError, TimeoutError):
+            return None
+    finally:
+        raw.writer.transport.abort()  # as a guesser does: no goodbye
+
+
+async def test_a_guesser_that_gives_up_on_slow_answers_gains_nothing(make_server: Any) -> None:
+    """Eight guessers at once, each giving up after 0.1 s and trying again: in 2.5 s
+    they learn one wrong password, the first; every later one waits its turn (or is
+    turned away with ``temporary-auth-failure``, RFC 6120 §6.5.12) before it is checked,
+    so giving up early tells nothing.  The real owner, during the attack, either gets in after
+    waiting its turn or is told to try later, never told the password is wrong; after
+    the attack it gets in."""
+    server = await make_server(auth__throttle_base_ms=400, auth__throttle_max_ms=1000)
     loop = asyncio.get_running_loop()
-    attacker_done: asyncio.Future[float] = loop.create_future()
+    stop = loop.time() + 2.5
+    tried = learned = 0
 
-    async def attack() -> None:
-        started = loop.time()
-        with pytest.raises(AuthenticationError):
-            await connect(server, "juliet@localhost", "guess", mechanisms=["SCRAM-SHA-256"])
-        attacker_done.set_result(loop.time() - started)
+    async def guesser(n: int) -> None:
+        nonlocal tried, learned
+        while loop.time() < stop:
+            tried += 1
+            answer = await _plain(server, f"guess{n}-{tried}", patience=0.1)
+            assert answer is None or b"<success" not in answer
+            learned += answer is not None and b"<not-authorized/>" in answer
 
-    attack_task = asyncio.create_task(attack())
-    await asyncio.sleep(0.3)  # the attacker's failure is now being held back
-    owner = await connect(server, "juliet@localhost", local_addr=("127.0.0.2", 0))
-    assert not attacker_done.done(), "the real owner must not wait behind the attacker"
-    await owner.close()
-    assert await asyncio.wait_for(attacker_done, 10) >= 3.0
-    await attack_task
+    guessers = [asyncio.create_task(guesser(n)) for n in range(8)]
+    await asyncio.sleep(1.0)
+    owner = await _plain(server, PASSWORD, patience=3.0)
+    assert owner is not None
+    assert b"<success" in owner or b"<temporary-auth-failure/>" in owner, owner
+    await asyncio.gather(*guessers)
+    # only the first guess is answered within 0.1 s: every later turn is 0.4 s or more
+    # away, and the server does not check a password for a client that has gone
+    assert learned <= 1, f"the guessers learned {learned} wrong passwords in 2.5 s"
+    assert tried >= 20, tried
+    await asyncio.sleep(1.1)  # past the last turn taken
+    owner = await _plain(server, PASSWORD, patience=3.0)
+    assert owner is not None and b"<success" in owner, owner
 
 
 async def test_silent_client_is_dropped_after_ping_timeout(make_server: Any) -> None:

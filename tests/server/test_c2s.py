@@ -415,10 +415,9 @@ async def test_legacy_iq_auth_over_tls(make_server: Any) -> None:
         b"<iq type='set' id='a2'><query xmlns='jabber:iq:auth'><username>bill"
         b"</username><password>wrong</password><resource>globe</resource></query></iq>"
     )
-    assert (
-        b"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
-        in await conn.read_until(b"id='a2'")
-    )
+    refused = await conn.read_until(b"id='a2'")
+    assert b"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in refused
+    assert b"<password>" not in refused, "XEP-0078 §3: the error does not echo it"
     await conn.send(
         b"<iq type='set' id='a3'><query xmlns='jabber:iq:auth'><username>bill"
         b"</username><password>" + PASSWORD.encode() + b"</password>"
@@ -429,6 +428,48 @@ async def test_legacy_iq_auth_over_tls(make_server: Any) -> None:
     pong = await conn.read_until(b"id='p1'")
     assert b"to='bill@localhost/globe'" in pong.split(b"id='a3'")[-1]
     await conn.close()
+
+
+async def test_legacy_iq_auth_after_a_failed_sasl_attempt_is_a_policy_violation(
+    make_server: Any,
+) -> None:
+    """XEP-0078 §7: "If a client attempts to authenticate using the 'jabber:iq:auth'
+    namespace after an attempt at SASL authentication fails, the server MUST refuse the
+    'jabber:iq:auth' attempt by returning a <policy-violation/> stream error"."""
+    server = await make_server(auth__legacy_iq_auth=True)
+    conn = await RawConnection.open(server, "c2s_tls")
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    token = base64.b64encode(b"\0romeo\0wrong").decode()
+    await conn.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+    await conn.read_until(b"</failure>")
+    await conn.send(
+        b"<iq type='set' id='a1'><query xmlns='jabber:iq:auth'><username>romeo</username>"
+        b"<password>" + PASSWORD.encode() + b"</password><resource>r</resource></query></iq>"
+    )
+    closed = await conn.read_to_eof()
+    assert b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in closed
+    assert b"type='result'" not in closed
+
+
+async def test_legacy_iq_auth_failures_count_against_the_attempt_limit(
+    make_server: Any,
+) -> None:
+    """RFC 6120 §6.4.5's limit on retries holds for XEP-0078 too: the third wrong
+    password (``auth.max_attempts``) ends the stream with ``policy-violation``."""
+    server = await make_server(auth__legacy_iq_auth=True)
+    conn = await RawConnection.open(server, "c2s_tls")
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    for i in range(3):
+        await conn.send(
+            f"<iq type='set' id='w{i}'><query xmlns='jabber:iq:auth'><username>romeo"
+            f"</username><password>wrong{i}</password><resource>r</resource></query></iq>".encode()
+        )
+        if i < 2:
+            assert b"<not-authorized " in await conn.read_until(f"id='w{i}'".encode(), 10)
+    closed = await conn.read_to_eof(10)
+    assert b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in closed
 
 
 async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(

@@ -59,9 +59,14 @@ class LegacyAuth(Module):
                 return
             if iq_type != "set":
                 raise StanzaError("bad-request")
+            if conn.stream.sasl_failed:
+                # XEP-0078 §7: no second way in after a failed SASL attempt
+                conn.end("policy-violation", "jabber:iq:auth after a failed SASL attempt")
+                return
             await self._authenticate(conn, stanza)
         except StanzaError as exc:
-            err = stanza_error_reply(stanza, exc)
+            # XEP-0078 §3: an error does not echo the request (its password)
+            err = stanza_error_reply(stanza, exc, include_original=False)
             if err is not None:
                 conn.deliver(err)
 
@@ -81,19 +86,28 @@ class LegacyAuth(Module):
             raise StanzaError("not-acceptable", "invalid username or resource") from None
         assert isinstance(jid, FullJID)
         bare: BareJID = jid.bare
+        # the schedule of failed logins applies before the check (server._throttle)
+        wait = server.throttle.turn(str(bare), conn.address)
+        if wait is None:
+            raise StanzaError("resource-constraint", "too many failed logins: try again later")
+        if wait > 0:
+            await asyncio.sleep(wait)
         stored = await server.storage.accounts.get_credentials(str(bare), "sha256")
-        ok = False
         if stored is not None:
             from xmppx.server._server import _to_auth_credentials
 
             creds = _to_auth_credentials(stored)
-            # PBKDF2 takes milliseconds: keep it off the event loop.
-            ok = await asyncio.get_running_loop().run_in_executor(
-                None, verify_password, password, creds
-            )
-        if not ok:
-            delay = server.throttle.failure(str(bare), conn.address)
-            await asyncio.sleep(delay)
+        else:  # the same work for a user that does not exist: timing tells nothing
+            creds = server.decoy_credentials(str(bare.local))
+        # PBKDF2 takes milliseconds: keep it off the event loop.
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, verify_password, password, creds
+        )
+        if not ok or stored is None:
+            server.throttle.failure(str(bare), conn.address)
+            if conn.stream.legacy_auth_failed():
+                conn.end("policy-violation", "too many failed authentication attempts")
+                return
             raise StanzaError("not-authorized", "wrong username or password")
         if conn.closed:
             return

@@ -465,6 +465,14 @@ class XMPPServer:
         except SASLFailure as exc:
             raise LookupError(exc.condition) from None
 
+    def decoy_credentials(self, username: str) -> Any:
+        """SHA-256 SCRAM credentials that no password matches, for a user that does not
+        exist: checking a password against them costs what a real check costs, so the
+        answer's timing does not tell whether the account exists (RFC 5802 §9)."""
+        from xmppx.auth._credentials import fake_scram_credentials
+
+        return fake_scram_credentials(self._secret, "sha256", username)
+
     async def sasl_step(
         self, conn: C2SConnection, mech: ServerMechanism, data: bytes | None, *, first: bool
     ) -> tuple[str, bytes, str]:
@@ -478,21 +486,36 @@ class XMPPServer:
             while isinstance(step, NeedCredentials):
                 user = f"{step.username}@{self.domain}"
                 conn.sasl_user = user
+                # the schedule of failed logins applies before the check (_throttle)
+                wait = self.throttle.turn(user, conn.address)
+                if wait is None:
+                    raise SASLFailure(
+                        "temporary-auth-failure", "too many failed logins: try again later"
+                    )
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    if conn.closed:  # the client gave up: check nothing
+                        raise SASLFailure("aborted", "the client has gone")
                 creds = None
                 for hash_name in step.hash_names:
                     stored = await self.storage.accounts.get_credentials(user, hash_name)
                     if stored is not None:
                         creds = _to_auth_credentials(stored)
                         break
-                step = mech.provide_credentials(creds)
+                # PLAIN checks the password here (PBKDF2, milliseconds): off the loop
+                step = await asyncio.get_running_loop().run_in_executor(
+                    None, mech.provide_credentials, creds
+                )
             if isinstance(step, Challenge):
                 return ("challenge", step.data, "")
             assert isinstance(step, Success)
             return ("success", step.additional_data or b"", f"{step.authcid}@{self.domain}")
         except SASLFailure as exc:
-            delay = self.throttle.failure(conn.sasl_user, conn.address)
-            if exc.condition == "not-authorized" and delay > 0:
-                await asyncio.sleep(delay)
+            unchecked = exc.condition == "temporary-auth-failure" or (
+                exc.condition == "aborted" and conn.closed
+            )
+            if not unchecked:
+                self.throttle.failure(conn.sasl_user, conn.address)
             return ("failure", exc.text.encode(), exc.condition)
 
     async def handle_preauth_iq(self, conn: C2SConnection, event: PreAuthIq) -> None:

@@ -124,7 +124,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         key="auth.max_attempts",
         type=int,
         default=3,
-        doc="Failed SASL attempts per stream before it is closed (RFC 6120 §6.4.5: 2 to 5).",
+        doc="Failed SASL (and XEP-0078) attempts per stream before it is closed (RFC 6120 "
+        "§6.4.5: 2 to 5).",
     ),
     Option(
         key="auth.legacy_iq_auth",
@@ -136,14 +137,18 @@ OPTIONS: Final[tuple[Option, ...]] = (
         key="auth.throttle_base_ms",
         type=int,
         default=100,
-        doc="First delay after a failed login; doubles per failure from the same account or "
-        "address, so 200 wrong passwords cost over a minute.",
+        doc="Spacing of password checks for one account, and for an address once it has "
+        "failed: a login waits its turn before its password is checked, right or wrong, and "
+        "the spacing doubles per failure, so 200 guesses take over a minute however many "
+        "connections make them.",
     ),
     Option(
         key="auth.throttle_max_ms",
         type=int,
         default=5000,
-        doc="Longest single delay applied to a failed login.",
+        doc="Largest spacing, and the longest a login waits for its turn: one that would "
+        "wait longer is not checked but answered 'temporary-auth-failure' (RFC 6120 "
+        "§6.5.12).",
     ),
     Option(
         key="register.enabled", type=bool, default=False, doc="Allow XEP-0077 in-band registration."
@@ -483,6 +488,9 @@ def _finish(cfg: Config) -> Config:
     if v["limits.c2s_rate"] < 0 or 0 < v["limits.c2s_rate"] < 1024:
         # Slower, one large read could keep a client unread past its ping timeout.
         raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")
+    if not 2 <= v["auth.max_attempts"] <= 5:
+        # RFC 6120 §6.4.5: "at least 2 and no more than 5"
+        raise ConfigError("option 'auth.max_attempts' must be from 2 to 5 (RFC 6120 §6.4.5)")
     if v["csi.queue_size"] < 0:
         raise ConfigError("option 'csi.queue_size' must not be negative")
     if v["sm.resume_timeout"] != 0 and not v["sm.resume_timeout"] >= 1:

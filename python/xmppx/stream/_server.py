@@ -152,6 +152,7 @@ class _Flags:
     authenticated: bool = False
     restarts: int = 0
     failed_auth: int = 0
+    sasl_failed: bool = False
     domain: str = ""
     mechanism: str = ""
     offered: tuple[str, ...] = field(default_factory=tuple)
@@ -196,6 +197,18 @@ class ServerStream:
     @property
     def failed_auth_attempts(self) -> int:
         return self._flags.failed_auth
+
+    @property
+    def sasl_failed(self) -> bool:
+        """Whether a SASL attempt on this stream failed (XEP-0078 §7 then refuses
+        ``jabber:iq:auth``)."""
+        return self._flags.sasl_failed
+
+    def legacy_auth_failed(self) -> bool:
+        """Count a failed XEP-0078 login with the SASL ones; true when the stream has
+        reached ``max_auth_attempts`` (RFC 6120 §6.4.5) and must end."""
+        self._flags.failed_auth += 1
+        return self._flags.failed_auth >= self.config.max_auth_attempts
 
     def in_phase(self, phase: Phase) -> bool:
         """Whether the stream is in ``phase`` (a method, so callers re-read it after
@@ -547,6 +560,7 @@ class ServerStream:
         """Write ``<failure/>``; true when the attempt limit is reached."""
         flags = self._flags
         flags.failed_auth += 1
+        flags.sasl_failed = True
         body = f"<{condition}/>"
         if text:
             body += f"<text xml:lang='en'>{escape_text(text)}</text>"
