@@ -135,6 +135,35 @@ async def test_blocked_sender_to_offline_user(server: XMPPServer) -> None:
     await romeo.close()
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<query xmlns='jabber:iq:last'/>",
+        "<ping xmlns='urn:xmpp:ping'/>",
+        "<vCard xmlns='vcard-temp'/>",
+        "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+    ],
+)
+async def test_a_blocked_jid_asks_the_server_about_an_offline_user_in_vain(
+    server: XMPPServer, payload: str
+) -> None:
+    """XEP-0191 §3.3: an iq from a blocked JID gets ``service-unavailable``, also when
+    the server answers it for the user (XEP-0012 last activity, ping, vCard, disco)
+    and the user has nothing online: its answer would tell when the user left, and that
+    the user is offline (a session there would have refused it the same way)."""
+    await befriend(server, "romeo", "juliet")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    await juliet.iq(blocking_iq("block", "romeo@localhost"))
+    await juliet.close()
+    await settle(server)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send_xml(f"<iq type='get' id='q1' to='juliet@localhost'>{payload}</iq>")
+    answer = await romeo.expect(lambda s: s.name == "iq" and s.get("id") == "q1")
+    assert answer.get("type") == "error"
+    assert b"<service-unavailable " in answer.serialize()
+    await romeo.close()
+
+
 async def test_blocklist_size_is_configurable(make_server: Any) -> None:
     """``blocking.max_items``: a block beyond it is not-allowed and changes nothing."""
     server = await make_server(blocking__max_items=2)

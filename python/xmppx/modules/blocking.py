@@ -155,18 +155,17 @@ class Blocking(RosterDependent):
     def screen_inbound(
         self, stanza: Element, kind: str, stype: str, sender: str, recipient: BareJID
     ) -> bool | StanzaError:
-        blocked = self._lists.get(recipient)
-        if not blocked:
-            return True
-        try:
-            jid = parse_jid(sender)
-        except JIDError:
-            return True
-        if not matches(blocked, jid):
-            return True
-        if kind == "presence" or stype in ("error", "result"):
-            return False
-        return StanzaError("service-unavailable")
+        return _inbound_verdict(self._lists.get(recipient), kind, stype, sender)
+
+    async def screen_inbound_async(
+        self, stanza: Element, kind: str, stype: str, sender: str, recipient: BareJID
+    ) -> bool | StanzaError:
+        """For an account with nothing online, whose list is not kept in memory: an iq
+        to it (answered by the server on its behalf: last activity, vCard, disco, ping)
+        must not tell a blocked JID more than a message would (§3.3)."""
+        if recipient in self._lists:
+            return True  # screen_inbound decides
+        return _inbound_verdict(await self._load(recipient), kind, stype, sender)
 
     def screen_outbound(
         self, session: Session, stanza: Element, kind: str, stype: str, to: JID
@@ -259,3 +258,21 @@ def _item_jids(items: Iterable[Element]) -> list[str]:
         if jid not in out:
             out.append(jid)
     return out
+
+
+def _inbound_verdict(
+    blocked: frozenset[str] | None, kind: str, stype: str, sender: str
+) -> bool | StanzaError:
+    """XEP-0191 §3.3 for a stanza from ``sender`` to a user blocking ``blocked``: pass
+    (``True``), drop (presence, an iq result or error: ``False``) or bounce."""
+    if not blocked:
+        return True
+    try:
+        jid = parse_jid(sender)
+    except JIDError:
+        return True
+    if not matches(blocked, jid):
+        return True
+    if kind == "presence" or stype in ("error", "result"):
+        return False
+    return StanzaError("service-unavailable")

@@ -88,6 +88,9 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #:   ``screen_inbound(stanza, kind, stype, sender, recipient)``: return ``True`` to let the
 #:   stanza pass, ``False`` to drop it silently, or a ``StanzaError`` to bounce it (e.g.
 #:   XEP-0191 blocking).  Every module defining them is asked, in order.
+#: - ``screen_inbound_async(stanza, kind, stype, sender, recipient)``: the same, as a
+#:   coroutine, for an account with nothing online (whose state the modules do not keep
+#:   in memory): it is asked before the stanza is routed to it.
 #: - ``on_message_sent(session, stanza, stype, to)``: a client's message, past the outbound
 #:   screens, going to another local account or to a service here (XEP-0280 §8).
 #: - ``on_message_delivery(sender, stanza, stype, bare, recipients)``: a message to the
@@ -109,6 +112,7 @@ HOOKS: Final = (
     "store_offline",
     "screen_outbound",
     "screen_inbound",
+    "screen_inbound_async",
     "on_message_sent",
     "on_message_delivery",
     "on_nonza",
@@ -744,6 +748,14 @@ class XMPPServer:
         bare: BareJID,
     ) -> None:
         exists = await self.account_exists(bare)
+        if exists:
+            for screen in self._hooks["screen_inbound_async"]:
+                verdict = await screen(stanza, kind, stype, stanza.get("from") or "", bare)
+                if verdict is True:
+                    continue
+                if isinstance(verdict, StanzaError):
+                    self._bounce(session, stanza, verdict)
+                return
         # The account may have come online while we waited.
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         decision = route_to_account(
