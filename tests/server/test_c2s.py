@@ -322,12 +322,30 @@ async def test_in_band_registration(make_server: Any) -> None:
         b"<iq type='set' id='reg3'><query xmlns='jabber:iq:register'>"
         b"<username>mercutio</username><password>again</password></query></iq>"
     )
-    assert b"<conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in await conn.read_until(
-        b"id='reg3'"
-    )
+    taken = await conn.read_until(b"id='reg3'")
+    assert b"<conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in taken
+    assert b"<password>" not in taken, "XEP-0077 §3.3: no password echoed in an error"
     await conn.close()
     client = await slix_connect(server, "mercutio@localhost", "queen mab")
     await slix_close(client)
+
+
+async def test_registration_switched_off_is_service_unavailable(server: XMPPServer) -> None:
+    """XEP-0077 §3.1: "If the host does not support In-Band Registration, it MUST
+    return a <service-unavailable/> error" (and XEP-0078 §3 alike for iq:auth), an
+    iq error, not the end of the stream: the client goes on to SASL."""
+    conn = await RawConnection.open(server, "c2s_tls")
+    await conn.send(HEADER)
+    features = await conn.read_until(b"</stream:features>")
+    assert b"iq-register" not in features and b"iq-auth" not in features
+    for i, query in enumerate(("jabber:iq:register", "jabber:iq:auth")):
+        await conn.send(f"<iq type='get' id='off{i}'><query xmlns='{query}'/></iq>".encode())
+        answer = await conn.read_until(f"id='off{i}'".encode())
+        assert b"<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in answer
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    await conn.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+    assert b"<success" in await conn.read_until(b"<success")
+    await conn.close()
 
 
 async def test_admin_add_user_command(make_server: Any) -> None:

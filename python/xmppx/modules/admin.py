@@ -176,13 +176,14 @@ class AdminCommands(Module):
                 jids = [parse_user(j, domain) for j in values.get("accountjids", []) if j]
                 if not jids:
                     raise StanzaError("not-acceptable", "field 'accountjids' is required")
-                for user in jids:
-                    await storage.accounts.delete(str(user))
-                    for s in self.server.sessions.resources(user):
-                        end = getattr(s, "end", None)
-                        if end is not None:
-                            end("not-authorized", "the account was deleted")
-                return f"deleted {len(jids)} account(s)"
+                deleted = [
+                    user
+                    for user in jids
+                    if await self.server.remove_account(user, "the account was deleted")
+                ]
+                missing = [str(u) for u in jids if u not in deleted]
+                note = f"; no such account: {', '.join(missing)}" if missing else ""
+                return f"deleted {len(deleted)} account(s){note}"
             user = parse_user(one("accountjid"), domain)
             from xmppx.storage import AccountNotFound
 

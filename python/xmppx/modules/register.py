@@ -24,6 +24,7 @@ from xmppx.core import Element
 from xmppx.errors import StanzaError, stanza_error_reply
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
 from xmppx.server.accounts import AccountError, create_account, parse_user, set_password
+from xmppx.storage import AccountExists
 
 if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
@@ -59,15 +60,14 @@ class Registration(Module):
         return q
 
     def _allow(self, address: str) -> bool:
-        """At most ``register.per_address_per_hour`` registrations per address."""
+        """Whether ``address`` is below ``register.per_address_per_hour`` accounts made
+        in the last hour (refused attempts do not count)."""
         now = time.monotonic()
         window = self._recent[address]
         while window and now - window[0] > 3600:
             window.popleft()
-        if len(window) >= self.server.config["register.per_address_per_hour"]:
-            return False
-        window.append(now)
-        return True
+        limit: int = self.server.config["register.per_address_per_hour"]
+        return len(window) < limit
 
     async def preauth_iq(self, conn: C2SConnection, stanza: Element) -> None:
         """Before authentication: the form (get) and account creation (set)."""
@@ -98,12 +98,16 @@ class Registration(Module):
                     )
                 try:
                     await create_account(self.server.storage, user, password)
+                except AccountExists:  # registered meanwhile on another stream
+                    raise StanzaError("conflict", "that username is taken") from None
                 except AccountError as exc:
                     raise StanzaError("not-acceptable", str(exc)) from None
+                self._recent[conn.address].append(time.monotonic())
             else:
                 raise StanzaError("bad-request")
         except StanzaError as exc:
-            err = stanza_error_reply(stanza, exc)
+            # the request holds a password: not echoed (XEP-0077 §3.3's rule)
+            err = stanza_error_reply(stanza, exc, include_original=False)
             if err is not None:
                 conn.deliver(err)
             return
@@ -122,13 +126,11 @@ class Registration(Module):
         q = req.payload
         user = req.sender.bare
         if q.find("remove") is not None:
+            if len(q) != 1:  # §3.2's error table
+                raise StanzaError("bad-request", "<remove/> must be the only child")
             if not self.enabled:
                 raise StanzaError("not-allowed", "account removal is disabled here")
-            await self.server.storage.accounts.delete(str(user))
-            for s in self.server.sessions.resources(user):
-                end = getattr(s, "end", None)
-                if end is not None:
-                    end("not-authorized", "the account was removed")
+            await self.server.remove_account(user, "the account was removed")
             return None
         username = q.findtext("username") or ""
         password = q.findtext("password") or ""

@@ -407,13 +407,13 @@ class XMPPServer:
             return ["tls-server-end-point"] if tls and self.cert_end_point_binding else []
 
         preauth: list[Element] = []
-        pre_ns: set[str] = set()
+        # read before authentication even when off: the modules answer
+        # service-unavailable (XEP-0077 §3.1, XEP-0078 §3 MUST), not a stream error
+        pre_ns = {ns.IQ_REGISTER, ns.IQ_AUTH}
         if cfg["register.enabled"]:
             preauth.append(Element("register", ns.IQ_REGISTER_FEATURE))
-            pre_ns.add(ns.IQ_REGISTER)
         if cfg["auth.legacy_iq_auth"]:
             preauth.append(Element("auth", ns.IQ_AUTH_FEATURE))
-            pre_ns.add(ns.IQ_AUTH)
         postauth: list[Element] = []
         for module in self.modules:
             postauth.extend(getattr(module, "stream_features", ()))
@@ -866,6 +866,62 @@ class XMPPServer:
         stype = stanza.get("type") or ("normal" if kind == "message" else "available")
         self._to_account(None, stanza, kind, stype, full if full is not None else bare)
 
+    async def remove_account(self, user: BareJID, why: str) -> bool:
+        """Delete the account ``user`` and everything stored for it; returns whether it
+        existed.  First its presence subscriptions are cancelled (XEP-0077 §3.2): each
+        local contact gets ``unsubscribe`` and ``unsubscribed`` from it, as if the user
+        had sent them (RFC 6121 §3.2, §3.3), so the contact's roster no longer shares
+        presence with whoever registers the name next.  Then its sessions end with
+        ``not-authorized`` and ``why``, once the current task has run on (an iq that
+        asked for the removal is answered first, XEP-0077 §3.2)."""
+        roster = await self.storage.roster.get_roster(str(user))
+        for item in roster.items:
+            try:
+                contact = parse_jid(item.contact)
+            except JIDError:
+                continue
+            if contact.domain != self.domain or isinstance(contact, FullJID):
+                continue  # no s2s yet: a remote contact cannot be told
+            cancel = []
+            if item.subscription in ("to", "both") or item.ask:
+                cancel.append("unsubscribe")
+            if item.subscription in ("from", "both"):
+                cancel.append("unsubscribed")
+            for stype in cancel:
+                self.deliver_to_account(
+                    Element(
+                        "presence",
+                        ns.CLIENT,
+                        {"type": stype, "from": str(user), "to": str(contact)},
+                    ),
+                    contact,
+                )
+        for pending in await self.storage.roster.list_pending(str(user)):
+            # a request the user never answered: refused
+            try:
+                asker = parse_jid(pending.contact)
+            except JIDError:
+                continue
+            if asker.domain == self.domain and not isinstance(asker, FullJID):
+                self.deliver_to_account(
+                    Element(
+                        "presence",
+                        ns.CLIENT,
+                        {"type": "unsubscribed", "from": str(user), "to": str(asker)},
+                    ),
+                    asker,
+                )
+        existed = await self.storage.accounts.delete(str(user))
+
+        def end_sessions() -> None:
+            for session in self.sessions.resources(user):
+                end = getattr(session, "end", None)
+                if end is not None:
+                    end("not-authorized", why)
+
+        asyncio.get_running_loop().call_soon(end_sessions)
+        return existed
+
     async def account_exists(self, bare: BareJID) -> bool:
         """Whether ``bare`` is an account here: one with a session bound, else one in
         storage."""
@@ -905,7 +961,10 @@ class XMPPServer:
         try:
             payload = await handler(req)
         except StanzaError as exc:
-            self._bounce(session, stanza, exc)
+            # a password change or an admin form holds a password: not echoed (XEP-0077
+            # §3.3, XEP-0078 §3 say so of their errors)
+            echo = payload_ns not in (ns.IQ_REGISTER, ns.COMMANDS)
+            self._bounce(session, stanza, exc, include_original=echo)
             return
         except StreamError:
             raise
@@ -921,10 +980,17 @@ class XMPPServer:
             result.append(payload)
         session.deliver(result)
 
-    def _bounce(self, session: C2SConnection | None, stanza: Element, error: StanzaError) -> None:
+    def _bounce(
+        self,
+        session: C2SConnection | None,
+        stanza: Element,
+        error: StanzaError,
+        *,
+        include_original: bool = True,
+    ) -> None:
         if session is None:
             return
-        reply = stanza_error_reply(stanza, error)
+        reply = stanza_error_reply(stanza, error, include_original=include_original)
         if reply is not None:
             session.deliver(reply)
 

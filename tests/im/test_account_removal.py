@@ -1,0 +1,76 @@
+"""XEP-0077 §3.2 account removal (and XEP-0133 delete-user): the requester is answered,
+its sessions end, and its presence subscriptions are cancelled first, so that whoever
+registers the name next shares no presence with its old contacts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.im.conftest import Peer, befriend, is_presence, settle
+from tests.server.conftest import PASSWORD
+from xmppx import ns
+from xmppx.core import parse_jid
+from xmppx.server.accounts import create_account
+
+
+def _is_push_for(jid: str) -> Any:
+    def match(s: Any) -> bool:
+        q = s.find(ns.clark(ns.ROSTER, "query")) if s.name == "iq" else None
+        return q is not None and any(i.get("jid") == jid for i in q)
+
+    return match
+
+
+async def test_a_removed_account_leaves_no_subscription_behind(make_server: Any) -> None:
+    """Romeo and Juliet share presence both ways.  Romeo removes his account::
+
+        <iq type='set' id='unreg1'>
+          <query xmlns='jabber:iq:register'><remove/></query>
+        </iq>
+
+    He gets the result, then his stream ends.  Juliet's roster keeps his item with
+    subscription 'none' (pushed to her), and a new Romeo does not get her presence."""
+    server = await make_server(register__enabled=True)
+    await befriend(server, "romeo", "juliet")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    assert "romeo@localhost" in await juliet.items()
+    juliet.presence()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.send_xml(
+        "<iq type='set' id='unreg1'><query xmlns='jabber:iq:register'><remove/></query></iq>"
+    )
+    answer = await romeo.expect(lambda s: s.name == "iq" and s.get("id") == "unreg1")
+    assert answer.get("type") == "result"
+    push = await juliet.expect(_is_push_for("romeo@localhost"), "a roster push for romeo")
+    assert b"subscription='both'" not in push.serialize()
+    await settle(server, juliet)
+    items = await juliet.items()
+    assert items["romeo@localhost"].get("subscription", "none") == "none", items
+    assert not await server.storage.accounts.exists("romeo@localhost")
+    # someone registers the name again: Juliet's presence does not reach them
+    await create_account(server.storage, parse_jid("romeo@localhost"), PASSWORD)  # type: ignore[arg-type]
+    newcomer = await Peer.connect(server, "romeo@localhost/elsewhere")
+    newcomer.presence()
+    juliet.presence(show="chat")
+    await settle(server, juliet, newcomer)
+    assert not [s for s in await newcomer.drain() if is_presence("juliet@localhost/balcony")(s)]
+    await newcomer.client.close()
+    await juliet.client.close()
+
+
+async def test_remove_with_other_children_is_bad_request(make_server: Any) -> None:
+    """XEP-0077 §3.2's error table: ``<remove/>`` must be the only child of
+    ``<query/>``; otherwise ``bad-request`` and the account stays."""
+    server = await make_server(register__enabled=True)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    iq_xml = (
+        "<iq type='set' id='unreg2'><query xmlns='jabber:iq:register'>"
+        "<remove/><username>romeo</username></query></iq>"
+    )
+    romeo.send_xml(iq_xml)
+    answer = await romeo.expect(lambda s: s.name == "iq" and s.get("id") == "unreg2")
+    assert answer.get("type") == "error"
+    assert b"<bad-request " in answer.serialize()
+    assert await server.storage.accounts.exists("romeo@localhost")
+    assert (await romeo.roster()).get("type") == "result", "the stream goes on"
+    await romeo.client.close()
