@@ -4,6 +4,7 @@ are never stored."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -75,8 +76,14 @@ def credentials_for(
 
 async def create_account(storage: Storage, user: BareJID, password: str) -> None:
     """Create ``user`` (``AccountExists`` from storage if taken)."""
-    await storage.accounts.create(str(user), credentials_for(password))
+    await storage.accounts.create(str(user), await _derive(password))
 
 
 async def set_password(storage: Storage, user: BareJID, password: str) -> None:
-    await storage.accounts.set_credentials(str(user), credentials_for(password))
+    await storage.accounts.set_credentials(str(user), await _derive(password))
+
+
+async def _derive(password: str) -> tuple[StoredCredentials, ...]:
+    """``credentials_for`` in a worker thread: PBKDF2 for every hash takes milliseconds
+    that the event loop (every other connection) must not wait for."""
+    return await asyncio.get_running_loop().run_in_executor(None, credentials_for, password)
