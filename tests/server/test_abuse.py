@@ -291,6 +291,28 @@ async def test_a_client_over_its_byte_rate_is_read_more_slowly(make_server: Any)
     await flooder.close()
 
 
+async def test_a_client_read_slowly_is_not_taken_for_a_silent_one(make_server: Any) -> None:
+    """While reading is paused for its rate, a client's answer to a ping waits unread:
+    the server must not drop it as silent (``connection-timeout``); it is read on and
+    answered, the stream open."""
+    server = await make_server(
+        limits__c2s_rate=2048, limits__c2s_burst=2048, ping__interval=0.3, ping__timeout=0.3
+    )
+    flooder = await connect(server, "romeo@localhost/flood")
+    conn = next(c for c in server.connections if c.bound and c.jid.resource == "flood")
+    for i in range(4):  # 8 KB against a 2 KB burst at 2 KB/s: about 3 s in debt
+        msg = Element("message", ns.CLIENT, {"to": "romeo@localhost/flood", "id": str(i)})
+        msg.append(Element("body", ns.CLIENT, text="x" * 2000))
+        flooder.send(msg)
+    echoed = [await flooder.recv(timeout=30) for _ in range(4)]
+    assert [m.get("id") for m in echoed] == ["0", "1", "2", "3"]
+    ping = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+    ping.append(Element("ping", ns.PING))
+    assert (await flooder.iq(ping, timeout=30)).get("type") == "result"
+    assert not conn.closed and not flooder.closed, "dropped while it was only read slowly"
+    await flooder.close()
+
+
 async def test_no_rate_limit_with_c2s_rate_zero(make_server: Any) -> None:
     server = await make_server(limits__c2s_rate=0, limits__c2s_burst=1)
     flooder = await connect(server, "romeo@localhost/flood")

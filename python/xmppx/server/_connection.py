@@ -283,6 +283,12 @@ class C2SConnection(asyncio.Protocol):
         held, self._held, self._held_bytes = self._held, [], 0
         return held
 
+    @property
+    def reading_paused_for_rate(self) -> bool:
+        """Reading is paused until the client is back within ``limits.c2s_rate``: what
+        it sent (an answer to a ping, say) waits unread."""
+        return self._paused_for_rate
+
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
         self._paused_for_writes = True

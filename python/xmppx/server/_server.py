@@ -41,6 +41,7 @@ from xmppx.server._throttle import AuthThrottle
 from xmppx.server.config import Config
 from xmppx.server.tls import TLSFiles, ensure_certificate, make_server_context
 from xmppx.sessions import Delivery, Session, SessionRegistry
+from xmppx.storage import StorageError
 from xmppx.stream import PreAuthIq, ServerStreamConfig
 
 if TYPE_CHECKING:
@@ -228,7 +229,8 @@ class XMPPServer:
 
         cfg = self.config
         data_dir = cfg.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        # the database holds SCRAM keys and messages: a new data dir is the owner's only
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._secret = _server_secret(data_dir)
         if self._own_storage:
             self.storage = await open_storage(cfg.storage_url)
@@ -381,6 +383,11 @@ class XMPPServer:
             for conn in list(self.connections):
                 if not conn.bound or conn.closed:
                     continue
+                if conn.reading_paused_for_rate:
+                    # not silent: sending faster than its rate; its answer is unread
+                    conn.last_active = now
+                    conn.ping_sent_at = max(conn.ping_sent_at, now)
+                    continue
                 if conn.ping_id is not None:
                     if now - conn.ping_sent_at > timeout:
                         conn.end("connection-timeout", "no answer to ping")
@@ -502,7 +509,11 @@ class XMPPServer:
                         raise SASLFailure("aborted", "the client has gone")
                 creds = None
                 for hash_name in step.hash_names:
-                    stored = await self.storage.accounts.get_credentials(user, hash_name)
+                    try:
+                        stored = await self.storage.accounts.get_credentials(user, hash_name)
+                    except StorageError as exc:  # RFC 6120 §6.5.12: try again later
+                        log.error("credentials of %s not read: %s", user, exc)
+                        raise SASLFailure("temporary-auth-failure", "storage failed") from None
                     if stored is not None:
                         creds = _to_auth_credentials(stored)
                         break
@@ -730,6 +741,12 @@ class XMPPServer:
                 session, stanza, kind, stype, to = queue[0]
                 try:
                     await self._to_queued_account(session, stanza, kind, stype, to, bare)
+                except StorageError as exc:
+                    # not stored, not delivered: the sender must know (RFC 6120 §8.3.3.6)
+                    log.error("stanza to %s not handled: %s", bare, exc)
+                    self._bounce(
+                        session, stanza, StanzaError("internal-server-error", "storage failed")
+                    )
                 finally:
                     queue.popleft()
                     if session is not None:
@@ -998,8 +1015,10 @@ class XMPPServer:
 def _first_cert_der(path: Path) -> bytes:
     """DER bytes of the first certificate in a PEM file (ours, for RFC 5929)."""
     pem = path.read_text()
-    end = "-----END CERTIFICATE-----"
-    return ssl.PEM_cert_to_DER_cert(pem[: pem.index(end) + len(end)] + "\n")
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    # text may come before it (openssl's "Bag Attributes", a key in the same file)
+    start = pem.index(begin)
+    return ssl.PEM_cert_to_DER_cert(pem[start : pem.index(end, start) + len(end)] + "\n")
 
 
 def _to_auth_credentials(stored: Any) -> Any:

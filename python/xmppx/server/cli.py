@@ -190,7 +190,7 @@ async def _with_storage(cfg: Config, args: argparse.Namespace) -> int:
     from xmppx.server.accounts import AccountError, create_account, parse_user, set_password
     from xmppx.storage import AccountExists, AccountNotFound, open_storage
 
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     storage = await open_storage(cfg.storage_url)
     try:
         cmd = args.command

@@ -62,14 +62,16 @@ def ensure_certificate(data_dir: Path, domain: str) -> TLSFiles:
                 return TLSFiles(cert=cert_path, key=key_path)
         except ValueError:
             pass  # unreadable: make a new one
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain)])
     alt: list[x509.GeneralName]
     try:
         alt = [x509.IPAddress(ipaddress.ip_address(domain))]
     except ValueError:
-        alt = [x509.DNSName(domain), x509.DNSName(f"*.{domain}")]
+        # an internationalized domain goes in as its A-label (RFC 5280 §4.2.1.6)
+        a_label = domain.encode("idna").decode("ascii")
+        alt = [x509.DNSName(a_label), x509.DNSName(f"*.{a_label}")]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
