@@ -86,12 +86,10 @@ class LegacyAuth(Module):
             raise StanzaError("not-acceptable", "invalid username or resource") from None
         assert isinstance(jid, FullJID)
         bare: BareJID = jid.bare
-        # the schedule of failed logins applies before the check (server._throttle)
-        wait = server.throttle.turn(str(bare), conn.address)
-        if wait is None:
+        if not await server.auth_turn(conn, str(bare)):
             raise StanzaError("resource-constraint", "too many failed logins: try again later")
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if conn.closed:  # the client gave up while it waited: check nothing
+            return
         stored = await server.storage.accounts.get_credentials(str(bare), "sha256")
         if stored is not None:
             from xmppx.server._server import _to_auth_credentials

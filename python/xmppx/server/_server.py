@@ -484,6 +484,17 @@ class XMPPServer:
 
         return fake_scram_credentials(self._secret, "sha256", username)
 
+    async def auth_turn(self, conn: C2SConnection, account: str) -> bool:
+        """Wait for this login's turn to have its password checked (``_throttle``:
+        before the check, right or wrong); False when the turn is beyond the cap and the
+        password must not be checked at all."""
+        wait = self.throttle.turn(account, conn.address)
+        if wait is None:
+            return False
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return True
+
     async def sasl_step(
         self, conn: C2SConnection, mech: ServerMechanism, data: bytes | None, *, first: bool
     ) -> tuple[str, bytes, str]:
@@ -497,16 +508,12 @@ class XMPPServer:
             while isinstance(step, NeedCredentials):
                 user = f"{step.username}@{self.domain}"
                 conn.sasl_user = user
-                # the schedule of failed logins applies before the check (_throttle)
-                wait = self.throttle.turn(user, conn.address)
-                if wait is None:
+                if not await self.auth_turn(conn, user):
                     raise SASLFailure(
                         "temporary-auth-failure", "too many failed logins: try again later"
                     )
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                    if conn.closed:  # the client gave up: check nothing
-                        raise SASLFailure("aborted", "the client has gone")
+                if conn.closed:  # the client gave up while it waited: check nothing
+                    raise SASLFailure("aborted", "the client has gone")
                 creds = None
                 for hash_name in step.hash_names:
                     try:
@@ -526,10 +533,7 @@ class XMPPServer:
             assert isinstance(step, Success)
             return ("success", step.additional_data or b"", f"{step.authcid}@{self.domain}")
         except SASLFailure as exc:
-            unchecked = exc.condition == "temporary-auth-failure" or (
-                exc.condition == "aborted" and conn.closed
-            )
-            if not unchecked:
+            if exc.condition not in ("temporary-auth-failure", "aborted"):  # not checked
                 self.throttle.failure(conn.sasl_user, conn.address)
             return ("failure", exc.text.encode(), exc.condition)
 
@@ -768,11 +772,8 @@ class XMPPServer:
         if exists:
             for screen in self._hooks["screen_inbound_async"]:
                 verdict = await screen(stanza, kind, stype, stanza.get("from") or "", bare)
-                if verdict is True:
-                    continue
-                if isinstance(verdict, StanzaError):
-                    self._bounce(session, stanza, verdict)
-                return
+                if not self._passes(session, stanza, verdict):
+                    return
         # The account may have come online while we waited.
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         decision = route_to_account(
@@ -848,14 +849,22 @@ class XMPPServer:
         bare: BareJID,
     ) -> bool:
         """Ask ``screen_inbound`` hooks whether ``bare`` accepts ``stanza``."""
-        for screen in self._hooks["screen_inbound"]:
-            verdict = screen(stanza, kind, stype, stanza.get("from") or "", bare)
-            if verdict is True:
-                continue
-            if isinstance(verdict, StanzaError):
-                self._bounce(session, stanza, verdict)
-            return False
-        return True
+        return all(
+            self._passes(
+                session, stanza, screen(stanza, kind, stype, stanza.get("from") or "", bare)
+            )
+            for screen in self._hooks["screen_inbound"]
+        )
+
+    def _passes(
+        self, session: C2SConnection | None, stanza: Element, verdict: bool | StanzaError
+    ) -> bool:
+        """Act on a screen's verdict: pass (``True``), drop, or bounce its error."""
+        if verdict is True:
+            return True
+        if isinstance(verdict, StanzaError):
+            self._bounce(session, stanza, verdict)
+        return False
 
     def presence_broadcast(self, session: C2SConnection, stanza: Element, stype: str) -> None:
         """Presence without 'to' (RFC 6121 §4.2, §4.4), to the first module handling it."""
@@ -891,43 +900,25 @@ class XMPPServer:
         presence with whoever registers the name next.  Then its sessions end with
         ``not-authorized`` and ``why``, once the current task has run on (an iq that
         asked for the removal is answered first, XEP-0077 §3.2)."""
+
+        def cancel(stype: str, contact_text: str) -> None:
+            try:
+                contact = parse_jid(contact_text)
+            except JIDError:
+                return
+            if contact.domain != self.domain or isinstance(contact, FullJID):
+                return  # no s2s yet: a remote contact cannot be told
+            attrs = {"type": stype, "from": str(user), "to": str(contact)}
+            self.deliver_to_account(Element("presence", ns.CLIENT, attrs), contact)
+
         roster = await self.storage.roster.get_roster(str(user))
         for item in roster.items:
-            try:
-                contact = parse_jid(item.contact)
-            except JIDError:
-                continue
-            if contact.domain != self.domain or isinstance(contact, FullJID):
-                continue  # no s2s yet: a remote contact cannot be told
-            cancel = []
             if item.subscription in ("to", "both") or item.ask:
-                cancel.append("unsubscribe")
+                cancel("unsubscribe", item.contact)
             if item.subscription in ("from", "both"):
-                cancel.append("unsubscribed")
-            for stype in cancel:
-                self.deliver_to_account(
-                    Element(
-                        "presence",
-                        ns.CLIENT,
-                        {"type": stype, "from": str(user), "to": str(contact)},
-                    ),
-                    contact,
-                )
+                cancel("unsubscribed", item.contact)
         for pending in await self.storage.roster.list_pending(str(user)):
-            # a request the user never answered: refused
-            try:
-                asker = parse_jid(pending.contact)
-            except JIDError:
-                continue
-            if asker.domain == self.domain and not isinstance(asker, FullJID):
-                self.deliver_to_account(
-                    Element(
-                        "presence",
-                        ns.CLIENT,
-                        {"type": "unsubscribed", "from": str(user), "to": str(asker)},
-                    ),
-                    asker,
-                )
+            cancel("unsubscribed", pending.contact)  # a request never answered: refused
         existed = await self.storage.accounts.delete(str(user))
 
         def end_sessions() -> None:

@@ -69,15 +69,8 @@ class AuthThrottle:
         ``cap`` (then do not check it: try again later)."""
         now = self._clock()
         entries = []
-        for key in (f"a:{account}" if account else None, f"i:{address}"):
-            if key is None:
-                continue
-            entry = self._keys.get(key)
-            if entry is not None and (
-                now - entry.last > FORGET_AFTER or (not entry.failures and entry.next_at <= now)
-            ):
-                del self._keys[key]
-                entry = None
+        for key in _key_names(account, address):
+            entry = self._live(key, now)
             if entry is None and key[0] == "a":
                 # logins to one account take turns even before any failure, so that a
                 # burst of parallel guesses is not checked all at once; an address only
@@ -96,12 +89,8 @@ class AuthThrottle:
     def failure(self, account: str | None, address: str) -> None:
         """Record a failed login: the keys' next checks are one longer delay away."""
         now = self._clock()
-        for key in (f"a:{account}" if account else None, f"i:{address}"):
-            if key is None:
-                continue
-            entry = self._keys.get(key)
-            if entry is None or now - entry.last > FORGET_AFTER:
-                entry = _Entry(failures=0, next_at=now, last=now)
+        for key in _key_names(account, address):
+            entry = self._live(key, now) or _Entry(failures=0, next_at=now, last=now)
             entry.failures += 1
             entry.next_at = max(entry.next_at, now + self._delay(entry.failures))
             entry.last = now
@@ -109,6 +98,22 @@ class AuthThrottle:
             self._keys.move_to_end(key)
         self._forget_oldest()
 
+    def _live(self, key: str, now: float) -> _Entry | None:
+        """``key``'s entry, unless it is forgotten: ``FORGET_AFTER`` past its last
+        failure, or with none and its turn past."""
+        entry = self._keys.get(key)
+        if entry is not None and (
+            now - entry.last > FORGET_AFTER or (not entry.failures and entry.next_at <= now)
+        ):
+            del self._keys[key]
+            return None
+        return entry
+
     def _forget_oldest(self) -> None:
         while len(self._keys) > MAX_TRACKED:
             self._keys.popitem(last=False)
+
+
+def _key_names(account: str | None, address: str) -> list[str]:
+    """The throttle's keys for a login: the account's, if known, and the address's."""
+    return [f"a:{account}", f"i:{address}"] if account else [f"i:{address}"]

@@ -203,9 +203,9 @@ def _start_check(data: bytes) -> bool:
 
     A UTF-16 or UTF-32 byte-order mark is ``unsupported-encoding``.  A NUL in the first
     two bytes (UTF-16 without a mark, which expat would auto-detect and decode) is
-    ``not-well-formed``, and so is a first byte ``EF`` at once, as any non-ASCII byte
-    before the header: expat would skip ``EF BB BF`` as a mark, where RFC 6120 §11.6
-    reads a ZERO WIDTH NO-BREAK SPACE."""
+    ``not-well-formed``.  Any other first byte but ``<`` and whitespace is judged at
+    once, as text before the header (``_locate``): ``EF BB BF`` too, which expat would
+    skip as a mark, where RFC 6120 §11.6 reads a ZERO WIDTH NO-BREAK SPACE."""
     head = data[:4]
     for bom in _BOMS:
         if head.startswith(bom):
@@ -215,12 +215,6 @@ def _start_check(data: bytes) -> bool:
             )
     if any(bom.startswith(head) for bom in _BOMS):
         return False
-    if head[:1] == b"\xef":
-        _fail(
-            "not-well-formed",
-            "a character before the stream header (U+FEFF is a ZERO WIDTH NO-BREAK SPACE, "
-            "not a byte-order mark: RFC 6120 §11.6)",
-        )
     if b"\x00" in head[:2]:
         _fail("not-well-formed", "a NUL byte (the stream must be UTF-8)")
     # after a '<' or whitespace a NUL may still follow; anything else is judged now
