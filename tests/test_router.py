@@ -40,6 +40,9 @@ class Res:
     def deliver_raw(self, data: bytes) -> None:
         raise AssertionError("the router never delivers")
 
+    async def room(self) -> bool:
+        raise AssertionError("the router never delivers")
+
 
 def route(
     kind: str,

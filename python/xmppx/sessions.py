@@ -61,6 +61,12 @@ class Session(Protocol):
     def deliver_raw(self, data: bytes) -> None:
         """Queue bytes already serialized for ``jabber:client``."""
 
+    async def room(self) -> bool:
+        """Wait until the client has read enough of what was queued for it that more
+        may be queued (a sender of many stanzas at once paces itself by this, rather
+        than filling the queue until the client is dropped as a slow reader); False if
+        the session's connection closed first."""
+
 
 class SessionRegistry:
     """Online sessions by bare JID and resource."""

@@ -179,3 +179,27 @@ async def test_a_client_cannot_forge_the_offline_stamp(make_server: Any) -> None
     assert len(stamps) == 1 and not (stamps[0] or "").startswith("2001"), stamps
     await juliet.close()
     await romeo.close()
+
+
+async def test_many_large_stored_messages_wait_for_the_client_to_read_them(
+    make_server: Any,
+) -> None:
+    """Stored messages are delivered as the client reads them: 100 of 150 KB (sixty
+    times ``limits.write_buffer_bytes``, more than the kernel's socket buffers hold)
+    all reach a client that reads, which is not dropped as a slow reader, and storage
+    is empty after."""
+    server = await make_server(limits__write_buffer_bytes=256 * 1024, limits__c2s_rate=0)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    pad = "x" * 150_000
+    for i in range(100):
+        romeo.send(message("juliet@localhost", f"m{i} {pad}"))
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 100
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    got = [(await juliet.expect(is_message(), f"stored message {n}")) for n in range(100)]
+    assert [(m.findtext("body") or "").split()[0] for m in got] == [f"m{i}" for i in range(100)]
+    await settle(server, juliet)
+    assert await server.storage.offline.count("juliet@localhost") == 0
+    await romeo.close()
+    await juliet.close()

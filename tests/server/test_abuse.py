@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import tracemalloc
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from tests.server.conftest import HEADER, PASSWORD, RawConnection, client_tls_context
 from xmppx import ns
 from xmppx.client import Client, StreamClosedError
-from xmppx.core import Element
+from xmppx.core import Element, parse
 from xmppx.server import XMPPServer
 from xmppx.server._throttle import AuthThrottle
 
@@ -151,6 +152,10 @@ async def test_silent_client_is_dropped_after_ping_timeout(make_server: Any) -> 
     assert "connection-timeout" in str(silent.error)
 
 
+def _body(message: Element) -> str | None:
+    return message.findtext(ns.clark(ns.CLIENT, "body"))
+
+
 def _message(to: str, body: str) -> Element:
     msg = Element("message", ns.CLIENT, {"to": to, "type": "chat"})
     msg.append(Element("body", ns.CLIENT, text=body))
@@ -193,6 +198,71 @@ async def test_slow_reader_is_dropped_and_its_queue_stays_bounded(make_server: A
     assert (await sender.iq(ping, timeout=10)).get("type") == "result"
     assert bounced > 0, "messages to the dropped reader bounce (RFC 6121 §8.5.2)"
     reading.cancel()
+    await sender.close()
+    await reader.close()
+
+
+async def test_what_is_routed_to_a_dropped_reader_meanwhile_is_not_lost(make_server: Any) -> None:
+    """A slow reader's connection is cut the moment our queue for it passes
+    ``write_buffer_bytes``; asyncio reports that a loop turn later.  The messages routed
+    to it in between go where messages to an account without that session go (offline
+    storage here), as every later one does: the messages that never reach storage are
+    only those written before the cut (which, without XEP-0198, nobody can know the
+    client never read)."""
+    limit = 256 * 1024
+    server = await make_server(
+        limits__write_buffer_bytes=limit, limits__c2s_rate=0, offline__quota=100_000
+    )
+    reader = await connect(server, "juliet@localhost/slow", queue_size=1)
+    sender = await connect(server, "romeo@localhost/flood")
+    body = "x" * 2000
+    (slow,) = (c for c in server.connections if c.bound and c.jid.resource == "slow")
+    written_at_start = slow.stanzas_out
+
+    def slow_gone() -> bool:
+        return not any(
+            c.bound and c.jid.resource == "slow" and not c.closed for c in server.connections
+        )
+
+    sent = 0
+    after_drop = 0
+    while after_drop < 50:
+        assert sent < 20000, "the slow reader was never dropped"
+        # one write of many stanzas: the server reads them in large chunks, so the cut
+        # falls among stanzas read together
+        for _ in range(200):
+            sender.send(_message("juliet@localhost/slow", f"{sent} {body}"))
+            sent += 1
+        await sender.drain()
+        if slow_gone():
+            after_drop += 200
+    # the server has read and routed every message once it answers a ping sent after them
+    ping = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+    ping.append(Element("ping", ns.PING))
+    assert (await sender.iq(ping, timeout=30)).get("type") == "result"
+    bounced: set[int] = set()
+    with contextlib.suppress(TimeoutError):
+        while True:
+            got = await sender.recv(timeout=1.0)
+            if got.name == "message" and (text := _body(got)) is not None:
+                bounced.add(int(text.split()[0]))
+    # and once storage has stopped growing, every message sent on is there
+    stored: set[int] = set()
+    for _ in range(50):
+        records = await server.storage.offline.fetch("juliet@localhost")
+        now = {int((_body(parse(r.stanza)) or "-1").split()[0]) for r in records}
+        if now and now == stored:
+            break
+        stored = now
+        await asyncio.sleep(0.2)
+    assert stored, "no message after the cut reached storage"
+    assert not stored & bounced
+    # the cut came after the message that overflowed the queue was written
+    written = slow.stanzas_out - written_at_start
+    assert 0 < written < sent
+    lost = set(range(written, sent)) - stored - bounced
+    assert not lost, f"{len(lost)} lost after the cut, the first {min(lost)}"
+    assert not (stored | bounced) & set(range(written)), "written and also sent on"
     await sender.close()
     await reader.close()
 

@@ -20,7 +20,9 @@ Delivery: when a session becomes available with a non-negative priority (its ini
 presence, or a later one raising a negative priority), every stored message is
 delivered to it in arrival order, each with
 ``<delay xmlns='urn:xmpp:delay' from='domain' stamp='...'>Offline Storage</delay>``
-(XEP-0160 §3), then deleted from storage.  A message stored again (one a session was
+(XEP-0160 §3), then deleted from storage.  Delivery waits for the client to read
+(``Session.room``): a client that reads slowly is not dropped for it, and what a
+session that ends midway was not given stays stored.  A message stored again (one a session was
 given and never acknowledged, XEP-0198) keeps the one stamp it got the first time
 (XEP-0203).  A message from a JID the user has blocked since it was stored is deleted
 without being delivered (XEP-0191 §3.3).  Deliveries for one account run one at a
@@ -177,8 +179,14 @@ class OfflineMessages(RosterDependent):
             if self.server.sessions.get(session.jid) is not session:
                 return  # gone meanwhile: the next available session gets them
             domain = self.server.domain
+            done: list[int] = []
             for message in messages:
+                # paced by the client's reading: stored messages can be many and large,
+                # and a client dropped as a slow reader would lose what was written
+                if not await session.room():
+                    break  # gone: the rest wait for the next available session
                 stanza = parse(message.stanza)
+                done.append(message.id)
                 if await self._blocked(user, stanza):
                     continue  # blocked since it was stored: never delivered (XEP-0191 §3.3)
                 if not _stamped_by(stanza, domain):
@@ -186,7 +194,8 @@ class OfflineMessages(RosterDependent):
                     # (undelivered by a session, XEP-0198) keeps it (XEP-0203 §3)
                     stanza.append(delay_element(message.stamp, domain, "Offline Storage"))
                 session.deliver(stanza)
-            await store.delete(str(user), [m.id for m in messages])
+            if done:
+                await store.delete(str(user), done)
 
     async def _blocked(self, user: BareJID, stanza: Element) -> bool:
         if self._blocking is None:

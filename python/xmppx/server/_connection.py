@@ -146,6 +146,12 @@ class C2SConnection(asyncio.Protocol):
         #: resumable session ends with it instead of waiting for a resume
         self._ended_cleanly = False
         self._finished = False
+        self._lost = False
+        #: stanzas written to the stream (not those XEP-0352 holds back until written)
+        self.stanzas_out = 0
+        #: set while writing is not paused, and once the connection is lost (``room``)
+        self._writable = asyncio.Event()
+        self._writable.set()
         self._overflowing: asyncio.Handle | None = None
         #: the session this connection's stream resumed (it took the transport over)
         self._successor: C2SConnection | None = None
@@ -171,6 +177,10 @@ class C2SConnection(asyncio.Protocol):
         self._timers.append(
             loop.call_later(cfg["limits.negotiation_timeout"], self._negotiation_timeout)
         )
+        if self.direct_tls:
+            # XEP-0368: TLS from the first byte.  The handshake runs on an admitted
+            # connection, so the connection limits and the header timeout bound it too
+            self._begin_tls(server.direct_tls_context, restart=False)
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -228,7 +238,11 @@ class C2SConnection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
         self.closed = True
+        self._writable.set()
         for t in self._timers:
             t.cancel()
         if self._close_timer is not None:
@@ -260,6 +274,7 @@ class C2SConnection(asyncio.Protocol):
             return
         self._finished = True
         self.closed = True
+        self._writable.set()
         if self.bound:
             self.bound = False
             self.server.session_ended(self)
@@ -292,11 +307,21 @@ class C2SConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
         self._paused_for_writes = True
+        self._writable.clear()
         self._set_reading()
 
     def resume_writing(self) -> None:
         self._paused_for_writes = False
+        self._writable.set()
         self._set_reading()
+
+    async def room(self) -> bool:
+        """``Session.room``: writing is not paused (the transport's buffer is under its
+        high-water mark, a quarter of ``limits.write_buffer_bytes``), or False once the
+        connection is closed."""
+        while not self.closed and self.transport is not None and self._paused_for_writes:
+            await self._writable.wait()
+        return not self.closed and self.transport is not None
 
     # -- flow control ------------------------------------------------------------------
 
@@ -384,8 +409,11 @@ class C2SConnection(asyncio.Protocol):
     # -- TLS ---------------------------------------------------------------------------
 
     def _start_tls(self) -> None:
+        """RFC 6120 §5.4.3.3: ``<proceed/>`` is written; TLS, then a restarted stream."""
         self._flush()
-        ctx = self.server.starttls_context
+        self._begin_tls(self.server.starttls_context, restart=True)
+
+    def _begin_tls(self, ctx: ssl.SSLContext | None, *, restart: bool) -> None:
         transport = self.transport
         if ctx is None or transport is None:  # pragma: no cover - features prevent it
             self._shutdown(abort=True)
@@ -396,9 +424,11 @@ class C2SConnection(asyncio.Protocol):
         transport.pause_reading()
         self._reading = False
         self._tls_pending = []
-        self._spawn(self._upgrade(transport, ctx))
+        self._spawn(self._upgrade(transport, ctx, restart))
 
-    async def _upgrade(self, transport: asyncio.Transport, ctx: ssl.SSLContext) -> None:
+    async def _upgrade(
+        self, transport: asyncio.Transport, ctx: ssl.SSLContext, restart: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         try:
             new = await asyncio.wait_for(
@@ -408,12 +438,16 @@ class C2SConnection(asyncio.Protocol):
         except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
             log.info("TLS handshake with %s failed: %s", self.address, exc)
             transport.abort()
+            # asyncio tells the protocol of a connection lost during a handshake only
+            # sometimes; connection_lost() is once only
+            self.connection_lost(exc)
             return
         if new is None:  # pragma: no cover - the connection closed meanwhile
             return
         self.transport = new
         new.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
-        self.stream.tls_established()
+        if restart:
+            self.stream.tls_established()
         early, self._tls_pending = self._tls_pending or [], None
         self._reading = True  # start_tls() leaves the new transport reading
         self._set_reading()
@@ -533,11 +567,9 @@ class C2SConnection(asyncio.Protocol):
         # a message to the account: its record follows the stanza into the XEP-0198
         # queue; a session without acknowledgements has it once it is written
         delivery = self.server.delivery
-        sm = self.sm
         if self.closed or self.transport is None:
-            if sm is not None and not self._finished:
-                # XEP-0198: kept for a resume, or undelivered when the session ends
-                sm.module.sent(self, sm, serialize(stanza, ns.CLIENT), delivery)
+            if not self._finished:
+                self._after_close(serialize(stanza, ns.CLIENT), delivery)
             return
         urgent = self._urgent
         if urgent is not None:
@@ -559,19 +591,32 @@ class C2SConnection(asyncio.Protocol):
 
     def deliver_raw(self, data: bytes) -> None:
         if self.closed or self.transport is None:
-            sm = self.sm
-            if sm is not None and not self._finished:
-                # XEP-0198: kept for a resume, or undelivered when the session ends
-                sm.module.sent(self, sm, data)
+            if not self._finished:
+                self._after_close(data, None)
             return
         self._release()
         self._emit(data)
         self._flush()
 
+    def _after_close(self, data: bytes, delivery: Delivery | None) -> None:
+        """A stanza routed to this session after its connection closed, before the
+        session ended (asyncio reports a closed connection a loop turn later): with
+        XEP-0198 it is kept for a resume; either way, if the session ends it is
+        undelivered (``finish``), not lost."""
+        sm = self.sm
+        if sm is not None:
+            sm.module.sent(self, sm, data, delivery)
+            return
+        if delivery is not None:
+            delivery.holders.add(self)
+        self._held.append((data, delivery))
+        self._held_bytes += len(data)
+
     def _emit(self, data: bytes, delivery: Delivery | None = None) -> None:
         """Write a stanza to the stream; with XEP-0198 it waits for an acknowledgement
         (with ``delivery``, the record of the message to the account it is)."""
         self.stream.send_raw(data)
+        self.stanzas_out += 1
         sm = self.sm
         if sm is not None:
             sm.module.sent(self, sm, data, delivery)
@@ -638,6 +683,7 @@ class C2SConnection(asyncio.Protocol):
         self.address = new.address
         self.direct_tls = new.direct_tls
         self.closed = False
+        self._lost = False
         self._ended_cleanly = False
         self._overflowing = None
         self._close_timer = None
@@ -645,6 +691,10 @@ class C2SConnection(asyncio.Protocol):
         self._rate_timer = None
         self._reading = new._reading
         self._paused_for_writes = new._paused_for_writes
+        if self._paused_for_writes:
+            self._writable.clear()
+        else:
+            self._writable.set()
         self._paused_for_rate = False
         self._tokens, self._tokens_at = new._tokens, new._tokens_at
         self._tls_pending = None
@@ -696,11 +746,23 @@ class C2SConnection(asyncio.Protocol):
         transport = self.transport
         if not data or transport is None or transport.is_closing():
             return
+        if self._tls_pending is not None:
+            return  # TLS is being negotiated: nothing can be said in the clear now
         transport.write(data)
         if transport.get_write_buffer_size() > self._write_limit:
-            log.info("dropping %s: more than %d bytes queued", self.address, self._write_limit)
+            log.info(
+                "dropping %s (%s): more than %d bytes queued, %d stanzas written",
+                self.address,
+                self.jid,
+                self._write_limit,
+                self.stanzas_out,
+            )
             self.closed = True
             transport.abort()
+            if self.sm is None or not self.sm.resumable:
+                # the session ends now, not when asyncio reports the abort: what the
+                # router has for it meanwhile goes to the account (``_after_close``)
+                asyncio.get_running_loop().call_soon(self.finish)
 
     def _shutdown(self, *, abort: bool = False, wait_for_peer: bool = False) -> None:
         """End the connection once our ``</stream:stream>`` is queued (RFC 6120 §4.4).

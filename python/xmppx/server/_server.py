@@ -264,9 +264,7 @@ class XMPPServer:
                 lambda: C2SConnection(self, direct_tls=True),
                 host=hosts,
                 port=cfg["c2s.tls_port"],
-                ssl=self.direct_tls_context,
                 reuse_address=True,
-                ssl_handshake_timeout=cfg["limits.header_timeout"],
             )
             self._servers.append(srv)
             self.ports["c2s_tls"] = srv.sockets[0].getsockname()[1]

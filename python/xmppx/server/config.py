@@ -231,8 +231,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
         key="limits.write_buffer_bytes",
         type=int,
         default=1_048_576,
-        doc="Bytes queued towards one slow reader before its connection is closed "
-        "('policy-violation'); reading from it pauses at a quarter of this.",
+        doc="Bytes queued towards one slow reader before its connection is cut (no "
+        "stream error: it is not reading); at a quarter of this, reading from it pauses "
+        "and offline delivery waits.",
     ),
     Option(
         key="roster.max_items",
