@@ -217,6 +217,33 @@ async def test_auth_refused_without_tls(server: XMPPServer) -> None:
     await conn.close()
 
 
+async def test_plain_without_tls_is_encryption_required(make_server: Any) -> None:
+    """TLS optional (``tls.required = false``): SCRAM is offered in the clear, PLAIN is
+    not, and asking for it is ``encryption-required`` (RFC 6120 §6.4.5), where a
+    mechanism the server has not at all is ``invalid-mechanism``."""
+    server = await make_server(tls__required=False)
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER)
+    features = await conn.read_until(b"</stream:features>")
+    assert b"<mechanism>SCRAM-SHA-256</mechanism>" in features
+    assert b"<mechanism>PLAIN</mechanism>" not in features
+    for mechanism, condition in (
+        (b"PLAIN", b"<encryption-required/>"),
+        (b"X-UNHEARD-OF", b"<invalid-mechanism/>"),
+    ):
+        seen = len(conn.received)
+        await conn.send(
+            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='"
+            + mechanism
+            + b"'>AHJvbWVvAHg=</auth>"
+        )
+        await conn.read_until(b"</failure>")
+        answer = conn.received[seen:]
+        assert condition in answer, answer
+        conn.received = b""
+    await conn.close()
+
+
 async def test_ipv4_and_ipv6_on_one_port(make_server: Any) -> None:
     import socket
 

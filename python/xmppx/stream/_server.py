@@ -365,7 +365,11 @@ class ServerStream:
                 return
             mech = el.get("mechanism") or ""
             if mech not in flags.offered:
-                self._sasl_refuse("invalid-mechanism", f"{mech or '(none)'} is not offered")
+                if not flags.tls and mech in self.config.mechanisms(True):
+                    # RFC 6120 §6.4.5: usable only once the stream is protected (PLAIN)
+                    self._sasl_refuse("encryption-required", f"{mech} needs TLS first")
+                else:
+                    self._sasl_refuse("invalid-mechanism", f"{mech or '(none)'} is not offered")
                 return
             try:
                 initial = decode_payload(el.text)
