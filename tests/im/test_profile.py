@@ -133,7 +133,8 @@ async def test_disco_features_and_stream_features(server: XMPPServer) -> Any:
         "jabber:iq:last",
         "msgoffline",
     } <= features
-    account = await client.plugin["xep_0030"].get_info(jid="juliet@localhost", timeout=5)
+    # an account's own (XEP-0030 §8 answers others only if it shares presence with them)
+    account = await client.plugin["xep_0030"].get_info(jid="romeo@localhost", timeout=5)
     assert {"vcard-temp", "jabber:iq:last"} <= set(account["disco_info"]["features"])
     # RFC 6121 §2.6.1 roster versioning and §3.4 pre-approval stream features
     assert "rosterver" in client.features

@@ -26,6 +26,7 @@ class Ping(Module):
     are the connection's job, see ``xmppx.server._connection``)."""
 
     features = (ns.PING,)
+    account_features = (ns.PING,)
 
     def on_ping(self, req: IqRequest) -> Element | None:
         return None
@@ -68,14 +69,34 @@ class EntityTime(Module):
 class Disco(Module):
     """XEP-0030 on the server and on accounts: identities and the union of the features
     of every loaded module (nothing is listed that the server does not do), and items
-    for the services (components) it hosts."""
+    for the services (components) it hosts.
+
+    An account answers (on its bare JID) only askers that may receive its presence (the
+    account itself, or a contact with subscription 'from' or 'both'), and an account
+    that does not exist answers as one that does to those it does not share presence
+    with (XEP-0030 §8): disco#info is ``service-unavailable``, disco#items an empty
+    result, node or not."""
 
     features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
-    account_features = (ns.DISCO_INFO,)
+    account_features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
     identities = (Identity(category="server", type="im", name="xmppx"),)
 
-    def on_info(self, req: IqRequest) -> Element | None:
+    async def _may_see(self, req: IqRequest) -> bool:
+        """The asker may see what the account ``req.account`` answers (XEP-0030 §8)."""
+        from xmppx.modules.roster import RosterManager, find_module
+
+        account = req.account
+        assert account is not None
+        asker = req.sender.bare
+        roster = find_module(self.server, RosterManager)
+        if roster is None:
+            return asker == account
+        return await roster.shares_presence_with(account, asker)
+
+    async def on_info(self, req: IqRequest) -> Element | None:
         node = req.payload.get("node")
+        if req.account is not None and not await self._may_see(req):
+            raise StanzaError("service-unavailable")
         if node:
             if req.account is None and self._node_items(node, req) is not None:
                 q = Element("query", ns.DISCO_INFO, {"node": node})
@@ -114,8 +135,10 @@ class Disco(Module):
                     return items
         return None
 
-    def on_items(self, req: IqRequest) -> Element | None:
+    async def on_items(self, req: IqRequest) -> Element | None:
         node = req.payload.get("node")
+        if req.account is not None and not await self._may_see(req):
+            return Element("query", ns.DISCO_ITEMS, {"node": node} if node else {})
         if node:
             items = self._node_items(node, req) if req.account is None else None
             if items is None:

@@ -55,14 +55,11 @@ class LastActivityModule(RosterDependent):
         user = req.account
         assert user is not None
         asker = req.sender.bare
-        if asker != user:
-            roster = self.roster_module
-            item = None
-            if roster is not None:
-                async with roster.locked(user):
-                    item = (await roster.load(user)).items.get(str(asker))
-            if item is None or item.subscription not in ("from", "both"):
-                raise StanzaError("forbidden", "only subscribers may see the last activity")
+        roster = self.roster_module
+        if not (
+            asker == user if roster is None else await roster.shares_presence_with(user, asker)
+        ):
+            raise StanzaError("forbidden", "only subscribers may see the last activity")
         if self.server.sessions.available(user):
             return Element("query", ns.LAST, {"seconds": "0"})
         last = await self.server.storage.last_activity.get(str(user))

@@ -465,6 +465,17 @@ class RosterManager(Module):
             self._cache[user] = loaded
         return loaded
 
+    async def shares_presence_with(self, user: BareJID, asker: BareJID) -> bool:
+        """Whether ``asker`` may receive ``user``'s presence: it is ``user``, or
+        ``user``'s roster has it with subscription 'from' or 'both' (RFC 6121 §3).  What
+        an account answers on its own behalf about its presence (XEP-0012 last activity,
+        XEP-0030 §8 service discovery) is for these askers only."""
+        if asker == user:
+            return True
+        async with self.locked(user):
+            item = (await self.load(user)).items.get(str(asker))
+        return item is not None and item.subscription in ("from", "both")
+
     async def _fetch(self, user: BareJID) -> CachedRoster:
         """Roster and pending requests in one storage call (one snapshot)."""
         state = await self.server.storage.roster.get_roster_state(str(user))

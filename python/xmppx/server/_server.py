@@ -782,6 +782,10 @@ class XMPPServer:
             available=self.sessions.available(bare),
             exists=exists,
         )
+        if isinstance(decision, Bounce) and _asks_disco_items(stanza, kind, stype, to):
+            # XEP-0030 §8: items of an account that does not exist are an empty result,
+            # as are those of one that does not share its presence with the asker
+            decision = HandleForAccount()
         stores = self._hooks["store_offline"]
         if isinstance(decision, StoreOffline) and stores:
             # Already in a task counted against the sender: store here, not in a new one.
@@ -999,6 +1003,13 @@ class XMPPServer:
         reply = stanza_error_reply(stanza, error, include_original=include_original)
         if reply is not None:
             session.deliver(reply)
+
+
+def _asks_disco_items(stanza: Element, kind: str, stype: str, to: BareJID | FullJID) -> bool:
+    """A XEP-0030 disco#items request to a bare JID."""
+    if kind != "iq" or stype != "get" or isinstance(to, FullJID) or len(stanza) != 1:
+        return False
+    return stanza[0].namespace == ns.DISCO_ITEMS and stanza[0].name == "query"
 
 
 def _first_cert_der(path: Path) -> bytes:
