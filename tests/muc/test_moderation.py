@@ -324,7 +324,7 @@ async def test_mediated_invitation_and_decline(peers: Any) -> None:
     """§7.8.2: the room sends the invitation on the inviter's behalf (with the password);
     the invitee's decline goes back to the inviter through the room; an unknown invitee
     is item-not-found."""
-    romeo, juliet = await peers("romeo", "juliet")
+    romeo, juliet, mercutio = await peers("romeo", "juliet", "mercutio")
     await create_room(
         romeo,
         ROOM,
@@ -352,6 +352,14 @@ async def test_mediated_invitation_and_decline(peers: Any) -> None:
     assert d is not None
     decline = d.find(ns.clark(ns.MUC_USER, "decline"))
     assert decline is not None and decline.get("from") == juliet.bare
+    # one decline per invitation; nobody else's "decline" is carried by the room
+    for decliner in (juliet, mercutio):
+        decliner.send(
+            f"<message to='{ROOM}' id='dec'><x xmlns='{ns.MUC_USER}'><decline to='{romeo.bare}'>"
+            "<reason>no</reason></decline></x></message>"
+        )
+        err = await decliner.expect_from(ROOM, "message", type="error")
+        assert error_condition(err) == "not-acceptable"
     romeo.send(
         f"<message to='{ROOM}'><x xmlns='{ns.MUC_USER}'><invite to='nobody@localhost'/></x>"
         "</message>"

@@ -403,6 +403,28 @@ async def test_private_messages(peers: Any) -> None:
     assert error_condition(err) == "not-acceptable"
 
 
+async def test_an_error_about_a_private_message_goes_back_to_its_sender(peers: Any) -> None:
+    """§7.5 and RFC 6120 §8.3.1: the recipient's client refuses a private message with
+    an error to the sender's occupant JID; the room passes it on, from the recipient's
+    occupant JID, and the recipient stays in the room."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await juliet.join(ROOM, "secondwitch")
+    juliet.send(f"<message to='{ROOM}/firstwitch' type='chat' id='pm2'><body>hi</body></message>")
+    await romeo.expect_from(f"{ROOM}/secondwitch", "message", id="pm2")
+    romeo.send(
+        f"<message to='{ROOM}/secondwitch' type='error' id='pm2'><body>hi</body>"
+        "<error type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        "</error></message>"
+    )
+    err = await juliet.expect_from(f"{ROOM}/firstwitch", "message", type="error")
+    assert err.get("id") == "pm2"
+    assert error_condition(err) == "not-acceptable"
+    # still an occupant: a groupchat message of hers reaches him
+    juliet.send(f"<message to='{ROOM}' type='groupchat' id='g1'><body>still here</body></message>")
+    await romeo.expect_from(f"{ROOM}/secondwitch", "message", id="g1")
+
+
 async def test_iq_between_occupants_is_forwarded(peers: Any) -> None:
     """§17.4 rule 3: an iq to an occupant JID reaches the occupant from the sender's
     occupant JID, and the answer comes back from the target's occupant JID."""

@@ -95,6 +95,9 @@ ROLE_MEMORY: Final = 1000
 #: Invitations in one message (§7.8.2 allows several): a team at once, not a spam run
 #: multiplying one rate-limit token into thousands of messages.
 MAX_INVITES: Final = 20
+#: Invitations a room remembers until they are declined (§7.8.2), the oldest forgotten
+#: first: a decline is passed on only to someone who invited the decliner.
+MAX_OPEN_INVITATIONS: Final = 1000
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -273,6 +276,8 @@ class Room:
         self._pending_iqs: OrderedDict[str, tuple[FullJID, str, FullJID]] = OrderedDict()
         #: bare JID → "participant"/"visitor" set by a moderator (in memory only)
         self._voice: OrderedDict[str, str] = OrderedDict()
+        #: (invitee, inviter) bare JIDs of invitations sent and not declined (in memory)
+        self._invited: OrderedDict[tuple[BareJID, BareJID], None] = OrderedDict()
 
     # -- queries ------------------------------------------------------------------------
 
@@ -800,7 +805,11 @@ class Room:
 
     def on_message(self, sender: FullJID, stanza: Element, nick: str | None, stype: str) -> None:
         if stype == "error":
-            self._delivery_failed(sender, stanza)  # never answered (RFC 6120 §8.3.1)
+            # never answered (RFC 6120 §8.3.1); one about a private message goes back to
+            # the occupant that sent it, as the message went (§7.5)
+            if nick is not None:
+                self._private_error(self.by_session.get(sender), stanza, nick)
+            self._delivery_failed(sender, stanza)
             return
         occ = self.by_session.get(sender)
         if self.locked and self.affiliation(sender.bare) != "owner":
@@ -895,6 +904,20 @@ class Room:
             m.append(Element("x", ns.MUC_USER))  # §7.5: for XEP-0280 carbons
         self._send_to_occupants(m, [target])
 
+    def _private_error(self, occ: Occupant | None, stanza: Element, nick: str) -> None:
+        """An occupant's error about a private message (§7.5), addressed to the sender's
+        occupant JID: passed to that occupant, ``from`` rewritten.  Only as a private
+        message could pass (an occupant, to an occupant, allowed private messages);
+        otherwise dropped, since an error is never answered (RFC 6120 §8.3.1)."""
+        target = self.occupants.get(nick)
+        if occ is None or target is None:
+            return
+        if not self._may(occ, RolePrivilege.SEND_PRIVATE_MESSAGES):
+            return
+        m = stanza.copy()
+        m.set("from", self._occupant_jid(occ.nick))
+        self._send_to_occupants(m, [target])
+
     def _room_message(self, occ: Occupant | None, sender: FullJID, stanza: Element) -> None:
         """A non-groupchat message to the room: invitations and declines (§7.8.2), voice
         requests and their approval (§7.13, §8.6); anything else is a ``bad-request``
@@ -940,6 +963,7 @@ class Room:
                     return
                 targets.append((invite, invitee))
             for invite, invitee in targets:
+                self._remember_invitation(invitee.bare, sender.bare)
                 self.host.invite(self, invitee, self._invitation(stanza, invite, sender), stanza)
         for decline in x.findall(ns.clark(ns.MUC_USER, "decline")):
             try:
@@ -947,6 +971,12 @@ class Room:
             except JIDError:
                 self._error(stanza, "jid-malformed", "decline 'to' is not a JID")
                 return
+            invitation = (sender.bare, inviter.bare)
+            if invitation not in self._invited:
+                # not invited by them: the room does not carry messages for anyone
+                self._error(stanza, "not-acceptable", "no invitation from them to decline")
+                return
+            del self._invited[invitation]
             m = Element("message", ns.CLIENT, {"from": str(self.jid)})
             if stanza.get("id"):
                 m.set("id", stanza.get("id") or "")
@@ -958,6 +988,13 @@ class Room:
             out_x.append(d)
             m.append(out_x)
             self.host.send(m, inviter)
+
+    def _remember_invitation(self, invitee: BareJID, inviter: BareJID) -> None:
+        key = (invitee, inviter)
+        self._invited[key] = None
+        self._invited.move_to_end(key)
+        while len(self._invited) > MAX_OPEN_INVITATIONS:
+            self._invited.popitem(last=False)
 
     def _invitation(self, stanza: Element, invite: Element, sender: FullJID) -> Element:
         """§7.8.2 "Room Sends Invitation to Invitee on Behalf of Invitor"."""
