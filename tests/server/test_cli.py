@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -206,3 +207,125 @@ def test_common_options_before_or_after_the_subcommand(tmp_path: Path) -> None:
         "juliet@localhost"
     ]
     assert not (tmp_path / "xdg" / "xmppx" / "xmppx.db").exists()
+
+
+def _roster_of(tmp_path: Path, user: str) -> dict[str, str]:
+    """{contact: subscription} of ``user``, read from the store the CLI wrote."""
+    from xmppx.server import load_config
+    from xmppx.storage import open_storage
+
+    url = load_config(None, data_dir=str(tmp_path / "xdg" / "xmppx")).storage_url
+
+    async def read() -> dict[str, str]:
+        storage = await open_storage(url)
+        try:
+            roster = await storage.roster.get_roster(user)
+        finally:
+            await storage.close()
+        return {item.contact: item.subscription for item in roster.items}
+
+    return asyncio.run(read())
+
+
+def test_deluser_cancels_the_accounts_subscriptions(tmp_path: Path) -> None:
+    """``deluser`` removes an account as the server does (XEP-0077 §3.2): the contacts'
+    rosters no longer share presence with the name, whoever registers it next."""
+    lines = [
+        {"jid": "juliet@localhost", "password": "pw", "roster": [
+            {"jid": "romeo@localhost", "subscription": "both"}]},
+        {"jid": "romeo@localhost", "password": "pw", "roster": [
+            {"jid": "juliet@localhost", "subscription": "both"}]},
+    ]  # fmt: skip
+    src = tmp_path / "users.jsonl"
+    src.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert run(["import", str(src)], tmp_path).returncode == 0
+    assert _roster_of(tmp_path, "romeo@localhost") == {"juliet@localhost": "both"}
+    r = run(["deluser", "juliet@localhost"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert run(["listusers"], tmp_path).stdout.split() == ["romeo@localhost"]
+    assert _roster_of(tmp_path, "romeo@localhost").get("juliet@localhost", "none") == "none"
+
+
+async def _serving(proc: asyncio.subprocess.Process) -> str:
+    """Wait for the server's start line; return it."""
+    assert proc.stderr is not None
+    line = await asyncio.wait_for(proc.stderr.readline(), 60)
+    while b"serving localhost (" not in line:
+        assert line, "the server exited before serving"
+        line = await asyncio.wait_for(proc.stderr.readline(), 60)
+    return line.decode()
+
+
+async def _stderr_line(proc: asyncio.subprocess.Process, needle: bytes) -> bytes:
+    assert proc.stderr is not None
+    while True:
+        line = await asyncio.wait_for(proc.stderr.readline(), 30)
+        assert line, f"the server exited before logging {needle!r}"
+        if needle in line:
+            return line
+
+
+async def _presented_certificate(port: int) -> bytes:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the test compares the certificate itself
+    _reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    ssl_object = writer.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True)
+    writer.close()
+    return bytes(der)
+
+
+async def test_a_running_server_holds_its_data_dir_and_reloads_its_certificate(
+    tmp_path: Path,
+) -> None:
+    """While ``xmppx-server`` runs: ``deluser`` refuses (the account's sessions would
+    live on) and names the XEP-0133 command to use, a second server on the same data dir
+    refuses to start; SIGHUP reads the certificate again (a broken file leaves the one
+    in use)."""
+    from xmppx.server.tls import ensure_certificate
+
+    first = ensure_certificate(tmp_path / "first", "localhost")
+    second = ensure_certificate(tmp_path / "second", "localhost")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_bytes(first.cert.read_bytes())
+    key.write_bytes(first.key.read_bytes())
+    conf = tmp_path / "xmppx.toml"
+    conf.write_text(f"[tls]\ncert = '{cert}'\nkey = '{key}'\n")
+    assert run(["adduser", "romeo@localhost"], tmp_path, stdin="pw\n").returncode == 0
+    tls = _free_port()
+    ports = ["--host", "127.0.0.1", "--c2s-port", str(_free_port()), "--c2s-tls-port", str(tls)]
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "xdg"))
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "--config", str(conf), *ports, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await _serving(proc)
+        r = await asyncio.to_thread(run, ["deluser", "romeo@localhost"], tmp_path)
+        assert r.returncode == 1
+        assert f"(process {proc.pid})" in r.stderr and "delete-user" in r.stderr, r.stderr
+        assert run(["listusers"], tmp_path).stdout.split() == ["romeo@localhost"]
+        again = await asyncio.to_thread(
+            run, ["--host", "127.0.0.1", "--c2s-port", "0", "--c2s-tls-port", "-1"], tmp_path
+        )
+        assert again.returncode == 1
+        assert f"in use by process {proc.pid}" in again.stderr, again.stderr
+        der = ssl.PEM_cert_to_DER_cert
+        assert await _presented_certificate(tls) == der(first.cert.read_text())
+        cert.write_bytes(second.cert.read_bytes())
+        key.write_bytes(second.key.read_bytes())
+        proc.send_signal(signal.SIGHUP)
+        await _stderr_line(proc, b"TLS certificate reloaded")
+        assert await _presented_certificate(tls) == der(second.cert.read_text())
+        cert.write_text("not a certificate\n")
+        proc.send_signal(signal.SIGHUP)
+        await _stderr_line(proc, b"not reloaded")
+        assert await _presented_certificate(tls) == der(second.cert.read_text())
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    # the server gone, deluser works
+    assert run(["deluser", "romeo@localhost"], tmp_path).returncode == 0

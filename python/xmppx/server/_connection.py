@@ -147,6 +147,8 @@ class C2SConnection(asyncio.Protocol):
         self._ended_cleanly = False
         self._finished = False
         self._lost = False
+        #: ``tls-server-end-point`` of the certificate this connection's TLS presents
+        self._cert_binding: bytes | None = None
         #: stanzas written to the stream (not those XEP-0352 holds back until written)
         self.stanzas_out = 0
         #: set while writing is not paused, and once the connection is lost (``room``)
@@ -166,21 +168,26 @@ class C2SConnection(asyncio.Protocol):
         self.address = str(peer[0]) if peer else "?"
         transport.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
         server = self.server
-        if not server.admit(self):
-            transport.abort()
-            self.closed = True
-            return
-        self._counted_unauth = True
+        if not self._counted_unauth:  # (direct TLS: admitted before its handshake)
+            if not server.admit(self):
+                transport.abort()
+                self.closed = True
+                return
+            self._counted_unauth = True
         loop = asyncio.get_running_loop()
         cfg = server.config
         self._timers.append(loop.call_later(cfg["limits.header_timeout"], self._header_timeout))
         self._timers.append(
             loop.call_later(cfg["limits.negotiation_timeout"], self._negotiation_timeout)
         )
-        if self.direct_tls:
-            # XEP-0368: TLS from the first byte.  The handshake runs on an admitted
-            # connection, so the connection limits and the header timeout bound it too
-            self._begin_tls(server.direct_tls_context, restart=False)
+
+    def admitted_for_tls(self, address: str, cert_binding: bytes | None) -> None:
+        """XEP-0368: this connection was admitted (``XMPPServer.admit``) at its TCP
+        accept, before its TLS handshake, which presents the certificate whose RFC 5929
+        binding is ``cert_binding``."""
+        self.address = address
+        self._counted_unauth = True
+        self._cert_binding = cert_binding
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -411,9 +418,10 @@ class C2SConnection(asyncio.Protocol):
     def _start_tls(self) -> None:
         """RFC 6120 §5.4.3.3: ``<proceed/>`` is written; TLS, then a restarted stream."""
         self._flush()
-        self._begin_tls(self.server.starttls_context, restart=True)
-
-    def _begin_tls(self, ctx: ssl.SSLContext | None, *, restart: bool) -> None:
+        ctx = self.server.starttls_context
+        # the certificate this handshake presents, for RFC 5929 (a reload does not
+        # change what this connection's client saw)
+        self._cert_binding = self.server.cert_end_point_binding
         transport = self.transport
         if ctx is None or transport is None:  # pragma: no cover - features prevent it
             self._shutdown(abort=True)
@@ -424,30 +432,32 @@ class C2SConnection(asyncio.Protocol):
         transport.pause_reading()
         self._reading = False
         self._tls_pending = []
-        self._spawn(self._upgrade(transport, ctx, restart))
+        # start_tls() begins now, not a loop turn later (what the client sends
+        # after <proceed/> is for the TLS layer)
+        loop = asyncio.get_running_loop()
+        handshake = loop.create_task(loop.start_tls(transport, self, ctx, server_side=True))
+        self._spawn(self._upgrade(transport, handshake))
 
     async def _upgrade(
-        self, transport: asyncio.Transport, ctx: ssl.SSLContext, restart: bool
+        self,
+        transport: asyncio.Transport,
+        handshake: asyncio.Task[asyncio.BaseTransport | None],
     ) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            new = await asyncio.wait_for(
-                loop.start_tls(transport, self, ctx, server_side=True),
-                timeout=self.server.config["limits.header_timeout"],
-            )
+            async with asyncio.timeout(self.server.config["limits.header_timeout"]):
+                new = await handshake
         except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
             log.info("TLS handshake with %s failed: %s", self.address, exc)
             transport.abort()
-            # asyncio tells the protocol of a connection lost during a handshake only
-            # sometimes; connection_lost() is once only
+            # asyncio does not tell the protocol of a connection lost during a
+            # handshake; connection_lost() is once only
             self.connection_lost(exc)
             return
         if new is None:  # pragma: no cover - the connection closed meanwhile
             return
-        self.transport = new
-        new.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
-        if restart:
-            self.stream.tls_established()
+        self.transport = cast("asyncio.Transport", new)
+        self.transport.set_write_buffer_limits(high=max(self._write_limit // 4, 16384))
+        self.stream.tls_established()
         early, self._tls_pending = self._tls_pending or [], None
         self._reading = True  # start_tls() leaves the new transport reading
         self._set_reading()
@@ -458,7 +468,7 @@ class C2SConnection(asyncio.Protocol):
         """RFC 5929 ``tls-server-end-point`` data for this connection, if TLS is up."""
         if cb_type != "tls-server-end-point" or not self.stream.tls_active:
             return None
-        return self.server.cert_end_point_binding
+        return self._cert_binding
 
     # -- SASL --------------------------------------------------------------------------
 
@@ -682,6 +692,7 @@ class C2SConnection(asyncio.Protocol):
         self.stream.resumed(str(self.jid))
         self.address = new.address
         self.direct_tls = new.direct_tls
+        self._cert_binding = new._cert_binding
         self.closed = False
         self._lost = False
         self._ended_cleanly = False

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import ssl
 import time
 from collections import Counter, deque
@@ -39,7 +40,7 @@ from xmppx.router import (
 from xmppx.server._connection import C2SConnection
 from xmppx.server._throttle import AuthThrottle
 from xmppx.server.config import Config
-from xmppx.server.tls import TLSFiles, ensure_certificate, make_server_context
+from xmppx.server.tls import TLSFiles, TLSSetupError, ensure_certificate, make_server_context
 from xmppx.sessions import Delivery, Session, SessionRegistry
 from xmppx.storage import StorageError
 from xmppx.stream import PreAuthIq, ServerStreamConfig
@@ -202,6 +203,10 @@ class XMPPServer:
         self.connections: set[C2SConnection] = set()
         self._unauth_per_address: Counter[str] = Counter()
         self._servers: list[asyncio.AbstractServer] = []
+        #: the direct TLS port's sockets, and the tasks accepting on them and shaking
+        #: hands (``_accept_direct_tls``)
+        self._listeners: list[socket.socket] = []
+        self._accepting: set[asyncio.Task[None]] = set()
         self.ports: dict[str, int] = {}
         self.starttls_context: ssl.SSLContext | None = None
         self.direct_tls_context: ssl.SSLContext | None = None
@@ -235,16 +240,7 @@ class XMPPServer:
         if self._own_storage:
             self.storage = await open_storage(cfg.storage_url)
         if cfg["tls.enabled"]:
-            files = (
-                TLSFiles(cert=Path(cfg["tls.cert"]), key=Path(cfg["tls.key"]))
-                if cfg["tls.cert"]
-                else ensure_certificate(data_dir, self.domain)
-            )
-            self.starttls_context = make_server_context(files)
-            self.direct_tls_context = make_server_context(files, alpn=True)
-            from xmppx.auth import tls_server_end_point
-
-            self.cert_end_point_binding = tls_server_end_point(_first_cert_der(files.cert))
+            self._load_tls()
         self.stream_config = self._stream_config()
         for module in self.modules:
             await module.start()
@@ -260,17 +256,84 @@ class XMPPServer:
             self._servers.append(srv)
             self.ports["c2s"] = srv.sockets[0].getsockname()[1]
         if cfg["c2s.tls_port"] >= 0 and self.direct_tls_context is not None:
-            srv = await loop.create_server(
-                lambda: C2SConnection(self, direct_tls=True),
-                host=hosts,
-                port=cfg["c2s.tls_port"],
-                reuse_address=True,
-            )
-            self._servers.append(srv)
-            self.ports["c2s_tls"] = srv.sockets[0].getsockname()[1]
+            self._listeners = _listen(hosts, cfg["c2s.tls_port"])
+            self.ports["c2s_tls"] = self._listeners[0].getsockname()[1]
+            for sock in self._listeners:
+                self._accepting.add(loop.create_task(self._accept_direct_tls(sock)))
         self._sweeper = asyncio.create_task(self._sweep())
         self.started_at = time.time()
         log.info("serving %s on %s", self.domain, self.ports)
+
+    async def _accept_direct_tls(self, listener: socket.socket) -> None:
+        """XEP-0368: accept on the direct TLS port.  A connection is admitted within the
+        connection limits at its TCP accept (a refused one is closed at once), then its
+        TLS handshake runs, within ``limits.header_timeout``; one that fails gives its
+        place back."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, peer = await loop.sock_accept(listener)
+            except OSError as exc:  # out of descriptors and the like: not for long
+                log.error("accepting a direct TLS connection: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            conn = C2SConnection(self, direct_tls=True)
+            conn.address = str(peer[0]) if peer else "?"
+            if not self.admit(conn):
+                sock.close()
+                continue
+            conn.admitted_for_tls(conn.address, self.cert_end_point_binding)
+            task = loop.create_task(self._direct_tls_handshake(conn, sock))
+            self._accepting.add(task)
+            task.add_done_callback(self._accepting.discard)
+
+    async def _direct_tls_handshake(self, conn: C2SConnection, sock: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(
+                lambda: conn,
+                sock,
+                ssl=self.direct_tls_context,
+                ssl_handshake_timeout=self.config["limits.header_timeout"],
+            )
+        except (OSError, ssl.SSLError, TimeoutError, asyncio.CancelledError) as exc:
+            if not isinstance(exc, asyncio.CancelledError):  # (cancelled: we are stopping)
+                log.info("TLS handshake with %s failed: %r", conn.address, exc)
+            sock.close()
+            conn.connection_lost(None)  # (never made: asyncio will not say it is lost)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+    def _load_tls(self) -> None:
+        cfg = self.config
+        files = (
+            TLSFiles(cert=Path(cfg["tls.cert"]), key=Path(cfg["tls.key"]))
+            if cfg["tls.cert"]
+            else ensure_certificate(cfg.data_dir, self.domain)
+        )
+        starttls = make_server_context(files)
+        direct = make_server_context(files, alpn=True)
+        from xmppx.auth import tls_server_end_point
+
+        binding = tls_server_end_point(_first_cert_der(files.cert))
+        self.starttls_context, self.direct_tls_context = starttls, direct
+        self.cert_end_point_binding = binding
+
+    def reload_tls(self) -> bool:
+        """Read ``tls.cert`` and ``tls.key`` again (``xmppx-server`` does on SIGHUP): a
+        renewed certificate is used from the next TLS handshake on; connections that have
+        TLS keep theirs, and their RFC 5929 channel binding.  If the files cannot be
+        used, the certificate in use stays and the reason is logged; returns whether
+        the new one was taken."""
+        if not self.config["tls.enabled"]:
+            return False
+        try:
+            self._load_tls()
+        except (TLSSetupError, OSError, ValueError) as exc:
+            log.error("TLS certificate not reloaded, the one in use stays: %s", exc)
+            return False
+        log.info("TLS certificate reloaded")
+        return True
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, tell every session, close every stream
@@ -280,6 +343,10 @@ class XMPPServer:
         self._stopping = True
         for srv in self._servers:
             srv.close()
+        for task in self._accepting:
+            task.cancel()
+        for sock in self._listeners:
+            sock.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         connections = list(self.connections)
@@ -1003,6 +1070,31 @@ class XMPPServer:
         reply = stanza_error_reply(stanza, error, include_original=include_original)
         if reply is not None:
             session.deliver(reply)
+
+
+def _listen(hosts: list[str], port: int) -> list[socket.socket]:
+    """Listening TCP sockets on ``port`` of each of ``hosts`` (IPv6 ones IPv6 only, so an
+    IPv4 and an IPv6 address share the port); port 0 picks one port for all."""
+    socks: list[socket.socket] = []
+    try:
+        for host in hosts:
+            for family, kind, proto, _name, addr in socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            ):
+                sock = socket.socket(family, kind, proto)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(addr)
+                sock.listen(128)
+                sock.setblocking(False)
+                port = port or sock.getsockname()[1]
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def _asks_disco_items(stanza: Element, kind: str, stype: str, to: BareJID | FullJID) -> bool:

@@ -11,15 +11,25 @@
                                                 "subscription": "none|to|from|both"}]
     xmppx-server --check-config | --version
 
+SIGTERM and SIGINT stop the server gracefully (``system-shutdown`` to every stream);
+SIGHUP reads the TLS certificate and key again.
+
 Every command takes ``--config FILE``, ``--data-dir``, ``--storage`` and ``--domain`` so it
 acts on the store the server uses.  Problems are reported as one line on stderr with exit
 status 2 (configuration, usage) or 1 (runtime).  Passwords are never taken from argv.
+
+A running server holds ``server.pid`` in its data dir locked; a second server on the
+same data dir refuses to start.  ``deluser`` does what the server does when it removes an
+account (its contacts' subscriptions are cancelled, XEP-0077 §3.2), so it refuses while a
+server runs (whose sessions of the account would live on): there, an admin removes the
+account with the XEP-0133 ``delete-user`` command.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
@@ -29,7 +39,8 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Final
+from pathlib import Path
+from typing import IO, Any, Final
 
 from xmppx import __version__
 from xmppx.server.config import OPTIONS, Config, ConfigError, load_config
@@ -159,10 +170,47 @@ def _read_password(prompt_twice: bool = True) -> str:
     return line.rstrip("\r\n")
 
 
+#: The file a running server keeps locked in its data dir, holding its pid.
+PID_FILE: Final = "server.pid"
+
+
+def _lock_data_dir(data_dir: Path) -> IO[str] | str:
+    """Lock ``data_dir`` for this process: the locked file (kept open while the lock
+    holds), or, when another process holds it, that process's pid as it wrote it."""
+    import fcntl
+
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    f = open(data_dir / PID_FILE, "a+", encoding="ascii")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        return holder
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 async def _run_server(cfg: Config) -> int:
     from xmppx.server._server import XMPPServer
 
-    server = XMPPServer(cfg)
+    lock = _lock_data_dir(cfg.data_dir)
+    if isinstance(lock, str):
+        print(
+            f"xmppx-server: data dir {cfg.data_dir} is in use by process {lock} "
+            "(a running server, or an account command)",
+            file=sys.stderr,
+        )
+        return 1
+    with lock:
+        return await _serve(XMPPServer(cfg), cfg)
+
+
+async def _serve(server: Any, cfg: Config) -> int:
     try:
         await server.start()
     except OSError as exc:
@@ -174,6 +222,8 @@ async def _run_server(cfg: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # a renewed certificate is taken without a restart
+    loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
     print(
         f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}; "
@@ -213,11 +263,7 @@ async def _with_storage(cfg: Config, args: argparse.Namespace) -> int:
             print(f"xmppx-server: {exc}", file=sys.stderr)
             return 2
         if cmd == "deluser":
-            if not await storage.accounts.delete(str(user)):
-                print(f"xmppx-server: {user} does not exist", file=sys.stderr)
-                return 1
-            print(f"deleted {user}", file=sys.stderr)
-            return 0
+            return await _delete_user(cfg, storage, user)
         password = _read_password()
         if not password:
             print("xmppx-server: the password is empty", file=sys.stderr)
@@ -241,6 +287,37 @@ async def _with_storage(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     finally:
         await storage.close()
+
+
+async def _delete_user(cfg: Config, storage: Any, user: Any) -> int:
+    """Remove ``user`` as the server does (``XMPPServer.remove_account``): its contacts'
+    subscriptions cancelled, then everything stored for it deleted.  Not while a server
+    runs on this data dir."""
+    from xmppx.server._server import XMPPServer
+
+    lock = _lock_data_dir(cfg.data_dir)
+    if isinstance(lock, str):
+        print(
+            f"xmppx-server: a server is running on {cfg.data_dir} (process {lock}); "
+            f"remove {user} with the XEP-0133 delete-user command from an admin account, "
+            "or stop the server first",
+            file=sys.stderr,
+        )
+        return 1
+    with lock:
+        if not await storage.accounts.exists(str(user)):
+            print(f"xmppx-server: {user} does not exist", file=sys.stderr)
+            return 1
+        # the server's own account removal, with nothing listening
+        server = XMPPServer(cfg.with_values(c2s__port=-1, c2s__tls_port=-1), storage=storage)
+        await server.start()
+        try:
+            await server.remove_account(user, "the account was deleted")
+        finally:
+            with contextlib.suppress(Exception):
+                await server.stop()
+    print(f"deleted {user}", file=sys.stderr)
+    return 0
 
 
 def _derive(item: tuple[str, str]) -> tuple[str, Any]:
