@@ -62,6 +62,15 @@ def test_check_config_defaults_and_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "does not exist" in r.stderr
     r = run(["--domain", "bad domain!", "--check-config"], tmp_path)
     assert r.returncode == 2 and "option 'domain'" in r.stderr
+    # the storage password is not printed; TLS files are tried
+    url = "postgresql://xmppx:s3cret@127.0.0.1:5432/xmppx"
+    r = run(["--storage", url, "--check-config"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "s3cret" not in r.stdout and "storage = 'postgresql://xmppx:***@" in r.stdout
+    bad.write_text(f"[tls]\ncert = '{tmp_path}/none.crt'\nkey = '{tmp_path}/none.key'\n")
+    r = run(["--config", str(bad), "--check-config"], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"xmppx-server: TLS file {tmp_path}/none.crt does not exist"
 
 
 def test_account_commands(tmp_path: Path) -> None:

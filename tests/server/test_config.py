@@ -81,6 +81,25 @@ def test_im_and_muc_limits_from_a_file(tmp_path: Path) -> None:
         ("[muc]\ndomain = 'rooms@localhost'\n", "option 'muc.domain': 'rooms@localhost' must"),
         ("[muc]\ndomain = 'a b'\n", "option 'muc.domain': 'a b' is not a valid domain"),
         ("[muc]\nmax_occupants = '500'\n", "option 'muc.max_occupants' must be int, not str"),
+        ("[limits]\nheader_timeout = 0\n", "option 'limits.header_timeout' must be positive"),
+        ("[limits]\nclose_timeout = -1\n", "option 'limits.close_timeout' must be positive"),
+        ("[ping]\ntimeout = 0\n", "option 'ping.timeout' must be positive"),
+        (
+            "[limits]\nmax_unauthenticated_per_address = 0\n",
+            "option 'limits.max_unauthenticated_per_address' must be positive",
+        ),
+        (
+            "[limits]\nwrite_buffer_bytes = 1000\n",
+            "option 'limits.write_buffer_bytes' must be at least 'limits.stanza_bytes'",
+        ),
+        (
+            "[auth]\nthrottle_base_ms = 9000\nthrottle_max_ms = 100\n",
+            "option 'auth.throttle_base_ms' must not exceed 'auth.throttle_max_ms'",
+        ),
+        ("admins = [5]\n", "option 'admins': 5 is not a string"),
+        ("[c2s]\nhosts = []\n", "option 'c2s.hosts' must name at least one address"),
+        ("storage = 'mysql://db/x'\n", "option 'storage': unsupported storage URL scheme 'mysql'"),
+        ("storage = 'xmppx.db'\n", "option 'storage': storage URL 'xmppx.db' has no scheme"),
     ],
 )
 def test_errors_name_the_option(tmp_path: Path, text: str, message: str) -> None:

@@ -123,6 +123,28 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_config(cfg: Config) -> int:
+    """``--check-config``: the configuration (the storage password shown as ``***``),
+    and whether the server could use it: the TLS files load as a certificate and its
+    key.  Nothing is written, no port opened, no database reached."""
+    from xmppx.server.tls import TLSFiles, TLSSetupError, make_server_context
+    from xmppx.storage._util import redact_url
+
+    if cfg["tls.enabled"] and cfg["tls.cert"]:
+        try:
+            make_server_context(TLSFiles(cert=Path(cfg["tls.cert"]), key=Path(cfg["tls.key"])))
+        except TLSSetupError as exc:
+            print(f"xmppx-server: {exc}", file=sys.stderr)
+            return 2
+    for opt in OPTIONS:
+        value = cfg[opt.key]
+        if opt.key == "storage":
+            value = redact_url(value)
+        print(f"{opt.key} = {value!r}")
+    print(f"# configuration from {cfg.source} is valid", file=sys.stderr)
+    return 0
+
+
 def _config(args: argparse.Namespace) -> Config:
     overrides = {
         o.key.replace(".", "__"): getattr(args, o.key.replace(".", "__"), None)
@@ -502,10 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xmppx-server: {exc}", file=sys.stderr)
         return 2
     if args.check_config:
-        for opt in OPTIONS:
-            print(f"{opt.key} = {cfg[opt.key]!r}")
-        print(f"# configuration from {cfg.source} is valid", file=sys.stderr)
-        return 0
+        return _check_config(cfg)
     _setup_logging(cfg)
     runner = _event_loop_runner()
     try:

@@ -233,7 +233,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         default=1_048_576,
         doc="Bytes queued towards one slow reader before its connection is cut (no "
         "stream error: it is not reading); at a quarter of this, reading from it pauses "
-        "and offline delivery waits.",
+        "and offline delivery waits.  At least limits.stanza_bytes.",
     ),
     Option(
         key="roster.max_items",
@@ -445,6 +445,16 @@ def _domain_option(values: dict[str, Any], key: str) -> str:
     return jid.domain
 
 
+def _check_storage_url(url: str) -> None:
+    """The storage URL's scheme and form (no I/O; its password is never shown)."""
+    from xmppx.storage import StorageConfigError, create_storage
+
+    try:
+        create_storage(url)
+    except StorageConfigError as exc:
+        raise ConfigError(f"option 'storage': {exc}") from None
+
+
 def _finish(cfg: Config) -> Config:
     v = cfg.values
     v["domain"] = _domain_option(v, "domain")
@@ -461,6 +471,13 @@ def _finish(cfg: Config) -> Config:
         raise ConfigError(f"option 'log.format': {v['log.format']!r} must be 'text' or 'json'")
     if bool(v["tls.cert"]) != bool(v["tls.key"]):
         raise ConfigError("options 'tls.cert' and 'tls.key' must be set together")
+    _check_storage_url(v["storage"])
+    for key in ("admins", "c2s.hosts"):
+        for item in v[key]:
+            if not isinstance(item, str):
+                raise ConfigError(f"option {key!r}: {item!r} is not a string")
+    if not v["c2s.hosts"]:
+        raise ConfigError("option 'c2s.hosts' must name at least one address")
     for admin in v["admins"]:
         try:
             parse_jid(admin)
@@ -483,9 +500,27 @@ def _finish(cfg: Config) -> Config:
         "muc.max_occupants",
         "muc.message_rate",
         "muc.message_burst",
+        "limits.header_timeout",
+        "limits.negotiation_timeout",
+        "limits.close_timeout",
+        "limits.max_unauthenticated_per_address",
+        "limits.write_buffer_bytes",
+        "ping.interval",
+        "ping.timeout",
+        "auth.throttle_max_ms",
     ):
         if v[key] <= 0:
             raise ConfigError(f"option {key!r} must be positive")
+    for key in ("auth.throttle_base_ms", "register.per_address_per_hour"):
+        if v[key] < 0:
+            raise ConfigError(f"option {key!r} must not be negative")
+    if v["auth.throttle_base_ms"] > v["auth.throttle_max_ms"]:
+        raise ConfigError("option 'auth.throttle_base_ms' must not exceed 'auth.throttle_max_ms'")
+    if v["limits.write_buffer_bytes"] < v["limits.stanza_bytes"]:
+        # smaller, writing one large stanza to a client would cut its connection
+        raise ConfigError(
+            "option 'limits.write_buffer_bytes' must be at least 'limits.stanza_bytes'"
+        )
     if v["limits.c2s_rate"] < 0 or 0 < v["limits.c2s_rate"] < 1024:
         # Slower, one large read could keep a client unread past its ping timeout.
         raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")
