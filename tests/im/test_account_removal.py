@@ -74,3 +74,25 @@ async def test_remove_with_other_children_is_bad_request(make_server: Any) -> No
     assert await server.storage.accounts.exists("romeo@localhost")
     assert (await romeo.roster()).get("type") == "result", "the stream goes on"
     await romeo.client.close()
+
+
+async def test_another_accounts_registration_is_not_answered_for(make_server: Any) -> None:
+    """The registration (XEP-0077) and session (RFC 3921) namespaces on another account's
+    bare JID: ``service-unavailable``, as for an account that does not exist, for a get
+    as for a removal; the account stays."""
+    server = await make_server(register__enabled=True)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    requests = {
+        "get": "<query xmlns='jabber:iq:register'/>",
+        "remove": "<query xmlns='jabber:iq:register'><remove/></query>",
+        "session": "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/>",
+    }
+    for to in ("juliet@localhost", "nobody@localhost"):
+        for name, payload in requests.items():
+            kind = "get" if name == "get" else "set"
+            romeo.send_xml(f"<iq type='{kind}' id='{name}' to='{to}'>{payload}</iq>")
+            answer = await romeo.expect(lambda s, n=name: s.name == "iq" and s.get("id") == n)
+            assert answer.get("type") == "error", (to, name)
+            assert b"<service-unavailable " in answer.serialize(), (to, name)
+    assert await server.storage.accounts.exists("juliet@localhost")
+    await romeo.client.close()

@@ -53,10 +53,10 @@ async def test_vcard_rules(server: XMPPServer) -> None:
     empty = await romeo.iq(iq("get", "<vCard xmlns='vcard-temp'/>"))
     card = empty.find(ns.clark(ns.VCARD, "vCard"))
     assert card is not None and len(card) == 0, "no vCard yet: an empty one"
-    assert (
-        await condition(romeo, iq("get", "<vCard xmlns='vcard-temp'/>", "juliet@localhost"))
-        == "item-not-found"
-    )
+    # XEP-0054 §3.1: an account without a vCard answers as one that does not exist
+    for who in ("juliet@localhost", "nobody@localhost"):
+        get = iq("get", "<vCard xmlns='vcard-temp'/>", who)
+        assert await condition(romeo, get) == "service-unavailable", who
     assert (
         await condition(
             romeo, iq("set", "<vCard xmlns='vcard-temp'><FN>x</FN></vCard>", "juliet@localhost")

@@ -114,6 +114,9 @@ class Registration(Module):
         conn.deliver(reply)
 
     def on_get(self, req: IqRequest) -> Element | None:
+        # one's own registration only; another account answers as if it did not exist
+        if req.account is not None and req.account != req.sender.bare:
+            raise StanzaError("service-unavailable")
         q = self._form()
         q.insert(0, Element("registered", ns.IQ_REGISTER))
         q.find("username").text = req.sender.local  # type: ignore[union-attr]
@@ -122,7 +125,7 @@ class Registration(Module):
     async def on_set(self, req: IqRequest) -> Element | None:
         """Change the password (XEP-0077 §3.3) or remove the account (§3.2)."""
         if req.account is not None and req.account != req.sender.bare:
-            raise StanzaError("forbidden")
+            raise StanzaError("service-unavailable")
         q = req.payload
         user = req.sender.bare
         if q.find("remove") is not None:

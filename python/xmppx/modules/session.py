@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from xmppx import ns
 from xmppx.core import Element
+from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqRequest, IqSet, Module
 
 __all__ = ["LegacySession"]
@@ -19,6 +20,10 @@ __all__ = ["LegacySession"]
 
 class LegacySession(Module):
     def on_session(self, req: IqRequest) -> Element | None:
+        """RFC 3921 §3: a no-op, for the client's own session (no ``to``, or its own
+        bare JID); to another account it is not a request the server answers for it."""
+        if req.account is not None and req.account != req.sender.bare:
+            raise StanzaError("service-unavailable")
         return None
 
     handlers = {

@@ -3,8 +3,9 @@ the key ``"vcard-temp"``.
 
 * Get (§3.1): without ``to`` (or to one's own bare JID) the user's own vCard, an empty
   ``<vCard/>`` when none was stored; to another account's bare JID that account's
-  vCard, ``item-not-found`` when it has none (an unknown account is
-  ``service-unavailable``, by the router).  The server's own (``to`` = the domain) is a
+  vCard, ``service-unavailable`` when it has none: what an unknown account gets from
+  the router, since XEP-0054 §3.1 wants the same error for both (no harvesting of
+  accounts through vCards).  The server's own (``to`` = the domain) is a
   small one naming the software.
 * Set (§3.2): only one's own; the stored vCard is replaced as a whole (``forbidden`` for
   someone else's).  Larger than ``vcard.max_bytes`` (configuration): ``not-acceptable``.
@@ -58,7 +59,7 @@ class VCardTemp(Module):
             return parse(data)
         if user == req.sender.bare:
             return Element("vCard", ns.VCARD)
-        raise StanzaError("item-not-found", "no vCard")
+        raise StanzaError("service-unavailable")  # as for no such account (§3.1)
 
     async def on_set(self, req: IqRequest) -> Element | None:
         user = req.account
