@@ -393,6 +393,70 @@ async def test_admin_add_user_command(make_server: Any) -> None:
     await slix_close(juliet)
 
 
+async def test_admin_command_sessions_belong_to_their_requester(make_server: Any) -> None:
+    """XEP-0050: a command session is its requester's, for its command; a form with an
+    error (XEP-0133 §4.1 wants password-verify, matching) can be sent again in the
+    same session; a completed session is over."""
+    from xmppx.client import Client
+    from xmppx.client import IqError as XIqError
+    from xmppx.core import Element, parse
+
+    server = await make_server(admins=["romeo@localhost", "juliet@localhost"])
+    add = "http://jabber.org/protocol/admin#add-user"
+
+    async def login(jid: str) -> Client:
+        return await Client.connect(
+            jid,
+            PASSWORD,
+            host="127.0.0.1",
+            port=server.ports["c2s"],
+            ssl_context=client_tls_context(server.config.data_dir),
+        )
+
+    def command(node: str, sid: str = "", fields: dict[str, str] | None = None) -> Element:
+        attrs = f" sessionid='{sid}'" if sid else " action='execute'"
+        form = ""
+        if fields is not None:
+            form = (
+                "<x xmlns='jabber:x:data' type='submit'>"
+                + "".join(f"<field var='{k}'><value>{v}</value></field>" for k, v in fields.items())
+                + "</x>"
+            )
+        xml = (
+            f"<iq xmlns='jabber:client' type='set' to='localhost'><command xmlns="
+            f"'http://jabber.org/protocol/commands' node='{node}'{attrs}>{form}</command></iq>"
+        )
+        return parse(xml.encode())
+
+    async def refused(client: Client, iq: Element) -> bytes:
+        try:
+            await client.iq(iq, timeout=5)
+        except XIqError as exc:
+            return exc.stanza.serialize()
+        raise AssertionError("the command was not refused")
+
+    romeo, juliet = await login("romeo@localhost/a"), await login("juliet@localhost/b")
+    started = await romeo.iq(command(add), timeout=5)
+    cmd = started.find(ns.clark(ns.COMMANDS, "command"))
+    assert cmd is not None
+    sid = cmd.get("sessionid") or ""
+    tybalt = {"accountjid": "tybalt@localhost", "password": "cats"}
+    # another admin, or another command, cannot take the session over
+    assert b"<bad-sessionid " in await refused(juliet, command(add, sid, tybalt))
+    other = "http://jabber.org/protocol/admin#delete-user"
+    assert b"<bad-sessionid " in await refused(romeo, command(other, sid, {"accountjids": "x"}))
+    # password-verify is required; the session stays for the corrected form
+    assert b"<not-acceptable " in await refused(romeo, command(add, sid, tybalt))
+    assert not await server.storage.accounts.exists("tybalt@localhost")
+    done = await romeo.iq(command(add, sid, {**tybalt, "password-verify": "cats"}), timeout=5)
+    cmd = done.find(ns.clark(ns.COMMANDS, "command"))
+    assert cmd is not None and cmd.get("status") == "completed"
+    assert await server.storage.accounts.exists("tybalt@localhost")
+    assert b"<bad-sessionid " in await refused(romeo, command(add, sid, tybalt))
+    await romeo.close()
+    await juliet.close()
+
+
 async def test_shutdown_sends_system_shutdown(make_server: Any) -> None:
     server = await make_server()
     client = await slix_connect(server, "romeo@localhost")

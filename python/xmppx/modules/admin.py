@@ -16,6 +16,7 @@ answered with a form; the form is submitted with ``action='complete'`` and the
 from __future__ import annotations
 
 import secrets
+import time
 from collections import OrderedDict
 from typing import Final
 
@@ -34,6 +35,8 @@ _DELETE = ADMIN_NS + "#delete-user"
 _PASSWD = ADMIN_NS + "#change-user-password"
 #: Open command sessions kept at once; older ones are forgotten first.
 MAX_COMMAND_SESSIONS: Final = 1000
+#: Seconds a command session waits for its form.
+COMMAND_SESSION_SECONDS: Final = 600.0
 
 _COMMANDS: Final = {
     _ADD: (
@@ -97,7 +100,8 @@ class AdminCommands(Module):
 
     def __init__(self, server: object) -> None:
         super().__init__(server)  # type: ignore[arg-type]
-        self._sessions: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        #: session id → (node, requester's full JID, when it expires)
+        self._sessions: OrderedDict[str, tuple[str, str, float]] = OrderedDict()
 
     def is_admin(self, jid: str) -> bool:
         return jid in {a.lower() for a in self.server.config["admins"]}
@@ -120,17 +124,24 @@ class AdminCommands(Module):
         action = cmd.get("action") or "execute"
         sid = cmd.get("sessionid")
         form = cmd.find(ns.clark(ns.DATA_FORMS, "x"))
+        now = time.monotonic()
+        if sid:
+            # a session is its requester's, for its command, for a while (XEP-0050 §4.3)
+            held = self._sessions.get(sid)
+            if held is not None and held[2] < now:
+                del self._sessions[sid]
+                held = None
+            if held is None or held[:2] != (node, str(req.sender)):
+                raise _bad("bad-sessionid", "unknown or expired command session")
         if action == "cancel":
             if sid:
-                self._sessions.pop(sid, None)
+                del self._sessions[sid]
             return self._reply(node, sid or "", "canceled")
-        if sid and sid not in self._sessions:
-            raise _bad("bad-sessionid", "unknown or expired command session")
         if form is None or form.get("type") != "submit":
             if action not in ("execute", "next"):
                 raise _bad("bad-action", f"action {action!r} needs a submitted form")
             sid = secrets.token_hex(8)
-            self._sessions[sid] = (node, str(req.sender))
+            self._sessions[sid] = (node, str(req.sender), now + COMMAND_SESSION_SECONDS)
             while len(self._sessions) > MAX_COMMAND_SESSIONS:
                 self._sessions.popitem(last=False)
             title, fields = _COMMANDS[node]
@@ -140,10 +151,12 @@ class AdminCommands(Module):
             reply.append(actions)
             reply.append(build_form(fields, title=title, form_type=ADMIN_NS))
             return reply
+        values = form_values(form)
+        # an error (a field missing, the passwords differing) leaves the session open
+        # for the form to be sent again, corrected
+        note = await self._run(node, values)
         if sid:
             self._sessions.pop(sid, None)
-        values = form_values(form)
-        note = await self._run(node, values)
         reply = self._reply(node, sid or secrets.token_hex(8), "completed")
         reply.append(Element("note", ns.COMMANDS, {"type": "info"}, text=note))
         return reply
@@ -162,8 +175,7 @@ class AdminCommands(Module):
             if node == _ADD:
                 user = parse_user(one("accountjid"), domain)
                 password = one("password")
-                verify = values.get("password-verify")
-                if verify and verify[0] != password:
+                if one("password-verify") != password:  # required, as Prosody has it
                     raise StanzaError("not-acceptable", "the passwords do not match")
                 from xmppx.storage import AccountExists
 
