@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import slixmpp
 
+from xmppx.client import Client
 from xmppx.core import parse_jid
 from xmppx.server import XMPPServer, load_config
 from xmppx.server.accounts import create_account
@@ -116,6 +117,19 @@ async def slix_connect(
     else:
         assert result == "session_start", f"login of {jid} ended with {result}"
     return client
+
+
+async def xmppx_login(server: XMPPServer, jid: str, password: str = PASSWORD, **kw: Any) -> Client:
+    """An ``xmppx.client.Client`` logged in over STARTTLS (``kw``: ``Client.connect``'s
+    options, e.g. ``lang``, ``queue_size``)."""
+    return await Client.connect(
+        jid,
+        password,
+        host=kw.pop("host", "127.0.0.1"),
+        port=server.ports["c2s"],
+        ssl_context=client_tls_context(server.config.data_dir),
+        **kw,
+    )
 
 
 async def slix_close(client: slixmpp.ClientXMPP) -> None:

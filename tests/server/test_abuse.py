@@ -11,9 +11,9 @@ import gc
 import tracemalloc
 from typing import Any
 
-from tests.server.conftest import HEADER, PASSWORD, RawConnection, client_tls_context
+from tests.server.conftest import HEADER, PASSWORD, RawConnection, xmppx_login
 from xmppx import ns
-from xmppx.client import Client, StreamClosedError
+from xmppx.client import StreamClosedError
 from xmppx.core import Element, parse
 from xmppx.server import XMPPServer
 from xmppx.server._throttle import AuthThrottle
@@ -77,15 +77,7 @@ def test_throttle_memory_is_bounded() -> None:
     assert len(throttle._keys) <= _throttle.MAX_TRACKED
 
 
-async def connect(server: XMPPServer, jid: str, password: str = PASSWORD, **kw: Any) -> Client:
-    return await Client.connect(
-        jid,
-        password,
-        host=kw.pop("host", "127.0.0.1"),
-        port=server.ports["c2s"],
-        ssl_context=client_tls_context(server.config.data_dir),
-        **kw,
-    )
+connect = xmppx_login
 
 
 async def _plain(server: XMPPServer, password: str, patience: float) -> bytes | None:

@@ -21,6 +21,7 @@ from tests.server.conftest import (
     client_tls_context,
     slix_close,
     slix_connect,
+    xmppx_login,
 )
 from xmppx import ns
 from xmppx.core import FullJID, parse_jid
@@ -201,18 +202,10 @@ async def test_stanzas_carry_the_language_of_their_stream(server: XMPPServer) ->
     """RFC 6120 §4.7.4: a stanza without xml:lang is in the language of the stream it
     came on; delivered on a stream whose default is another one, it says so.  An
     explicit xml:lang stays, and a stream in the server's own language adds nothing."""
-    from tests.server.conftest import PASSWORD, client_tls_context
     from xmppx.client import Client
 
     async def connect(jid: str, lang: str) -> Client:
-        return await Client.connect(
-            jid,
-            PASSWORD,
-            host="127.0.0.1",
-            port=server.ports["c2s"],
-            ssl_context=client_tls_context(server.config.data_dir),
-            lang=lang,
-        )
+        return await xmppx_login(server, jid, lang=lang)
 
     xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
     romeo = await connect("romeo@localhost/orchard", "de")
@@ -404,15 +397,6 @@ async def test_admin_command_sessions_belong_to_their_requester(make_server: Any
     server = await make_server(admins=["romeo@localhost", "juliet@localhost"])
     add = "http://jabber.org/protocol/admin#add-user"
 
-    async def login(jid: str) -> Client:
-        return await Client.connect(
-            jid,
-            PASSWORD,
-            host="127.0.0.1",
-            port=server.ports["c2s"],
-            ssl_context=client_tls_context(server.config.data_dir),
-        )
-
     def command(node: str, sid: str = "", fields: dict[str, str] | None = None) -> Element:
         attrs = f" sessionid='{sid}'" if sid else " action='execute'"
         form = ""
@@ -435,7 +419,8 @@ async def test_admin_command_sessions_belong_to_their_requester(make_server: Any
             return exc.stanza.serialize()
         raise AssertionError("the command was not refused")
 
-    romeo, juliet = await login("romeo@localhost/a"), await login("juliet@localhost/b")
+    romeo = await xmppx_login(server, "romeo@localhost/a")
+    juliet = await xmppx_login(server, "juliet@localhost/b")
     started = await romeo.iq(command(add), timeout=5)
     cmd = started.find(ns.clark(ns.COMMANDS, "command"))
     assert cmd is not None
