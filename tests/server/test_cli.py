@@ -116,6 +116,30 @@ def test_import(tmp_path: Path) -> None:
     assert r.returncode == 2 and "users.jsonl:1:" in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("second_line", "message"),
+    [
+        ({"jid": 5, "password": "pw"}, "users.jsonl:2: 'jid' must be a string"),
+        ({"jid": "a@localhost", "password": "pw"}, "users.jsonl:2: a@localhost is on line 1"),
+        ({"jid": "b@localhost", "password": "bell\u0007"}, "users.jsonl:2: unusable password"),
+        (["b@localhost", "pw"], "users.jsonl:2: each line must be a JSON object"),
+        (b"\xff\xfe not text", "users.jsonl:2: not UTF-8 text"),
+    ],
+)
+def test_import_checks_every_line_before_writing(
+    tmp_path: Path, second_line: object, message: str
+) -> None:
+    """A bad line anywhere is reported with its number, and nothing is imported."""
+    src = tmp_path / "users.jsonl"
+    first = json.dumps({"jid": "a@localhost", "password": "pw"}).encode() + b"\n"
+    rest = second_line if isinstance(second_line, bytes) else json.dumps(second_line).encode()
+    src.write_bytes(first + rest + b"\n")
+    r = run(["import", str(src)], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().startswith(f"xmppx-server: {src.parent}/{message}"), r.stderr
+    assert run(["listusers"], tmp_path).stdout.split() == []
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -353,12 +353,12 @@ def _derive_all(pool: ProcessPoolExecutor, chunk: list[tuple[str, str]]) -> list
     return list(pool.map(_derive, chunk, chunksize=32))
 
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
-    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     try:
         yield from enumerate(fh, 1)
     finally:
-        if fh is not sys.stdin:
+        if fh is not sys.stdin.buffer:
             fh.close()
 
 
@@ -366,6 +366,7 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
     """Bulk-create accounts.  Plain passwords are turned into SCRAM keys on every core;
     lines with ready ``scram`` keys (RFC 5803 strings, as exported by other servers) skip
     that work.  All lines are checked before anything is written."""
+    from xmppx.auth import SASLprepError, saslprep
     from xmppx.auth import ScramCredentials as AuthCreds
     from xmppx.server.accounts import AccountError, parse_user
     from xmppx.storage import AccountExists, NewAccount
@@ -374,13 +375,25 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
     plain: list[tuple[str, str]] = []
     ready: list[tuple[str, tuple[Stored, ...]]] = []
     rosters: list[tuple[str, list[Any]]] = []
+    seen: dict[str, int] = {}
     try:
-        for lineno, line in _lines(path):
-            if not line.strip():
+        for lineno, raw in _lines(path):
+            if not raw.strip():
                 continue
             try:
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError("not UTF-8 text") from None
                 obj = json.loads(line)
-                user = str(parse_user(str(obj["jid"]), cfg.domain))
+                if not isinstance(obj, dict):
+                    raise TypeError("each line must be a JSON object")
+                if not isinstance(obj.get("jid"), str):
+                    raise TypeError("'jid' must be a string")
+                user = str(parse_user(obj["jid"], cfg.domain))
+                if user in seen:
+                    raise ValueError(f"{user} is on line {seen[user]} already")
+                seen[user] = lineno
                 if "roster" in obj:
                     rosters.append((user, _roster_items(obj["roster"])))
                 if "scram" in obj:
@@ -399,7 +412,12 @@ async def _import(storage: Any, cfg: Config, path: str) -> int:
                     password = obj["password"]
                     if not isinstance(password, str) or not password:
                         raise ValueError("password must be a non-empty string")
+                    if not saslprep(password):  # checked now, not once half is written
+                        raise ValueError("the password is empty after SASLprep")
                     plain.append((user, password))
+            except SASLprepError as exc:
+                print(f"xmppx-server: {path}:{lineno}: unusable password: {exc}", file=sys.stderr)
+                return 2
             except (ValueError, KeyError, TypeError, AccountError) as exc:
                 print(f"xmppx-server: {path}:{lineno}: {exc}", file=sys.stderr)
                 return 2
