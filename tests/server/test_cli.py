@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
 import json
 import os
@@ -298,6 +299,30 @@ async def _stderr_line(proc: asyncio.subprocess.Process, needle: bytes) -> bytes
             return line
 
 
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+
+
+async def _plain_login(port: int, user: str, password: str) -> bytes:
+    """SASL PLAIN over direct TLS: what the server answered."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    writer.write(
+        b"<stream:stream to='localhost' version='1.0' xmlns='jabber:client' "
+        b"xmlns:stream='http://etherx.jabber.org/streams'>"
+        + f"<auth xmlns='{SASL}' mechanism='PLAIN'>{token}</auth>".encode()
+    )
+    got = b""
+    while b"</failure>" not in got and b"<success" not in got:
+        chunk = await asyncio.wait_for(reader.read(4096), 30)
+        assert chunk, got
+        got += chunk
+    writer.close()
+    return got
+
+
 async def _presented_certificate(port: int) -> bytes:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -324,7 +349,7 @@ async def test_a_running_server_holds_its_data_dir_and_reloads_its_certificate(
     cert.write_bytes(first.cert.read_bytes())
     key.write_bytes(first.key.read_bytes())
     conf = tmp_path / "xmppx.toml"
-    conf.write_text(f"[tls]\ncert = '{cert}'\nkey = '{key}'\n")
+    conf.write_text(f"[tls]\ncert = '{cert}'\nkey = '{key}'\n[log]\nformat = 'json'\n")
     assert run(["adduser", "romeo@localhost"], tmp_path, stdin="pw\n").returncode == 0
     tls = _free_port()
     ports = ["--host", "127.0.0.1", "--c2s-port", str(_free_port()), "--c2s-tls-port", str(tls)]
@@ -333,7 +358,12 @@ async def test_a_running_server_holds_its_data_dir_and_reloads_its_certificate(
         *CLI, "--config", str(conf), *ports, env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
-        await _serving(proc)
+        banner = json.loads(await _serving(proc))  # the log is JSON lines, the banner too
+        assert banner["level"] == "info" and "serving localhost (" in banner["msg"]
+        # a failed login is logged with the address it came from
+        assert b"<failure" in await _plain_login(tls, "romeo", "wrong")
+        failed = json.loads(await _stderr_line(proc, b"authentication failure"))
+        assert failed["msg"].startswith("authentication failure from 127.0.0.1 for romeo")
         r = await asyncio.to_thread(run, ["deluser", "romeo@localhost"], tmp_path)
         assert r.returncode == 1
         assert f"(process {proc.pid})" in r.stderr and "delete-user" in r.stderr, r.stderr

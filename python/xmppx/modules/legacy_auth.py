@@ -26,6 +26,7 @@ A successful set both authenticates and binds the resource (§3.1); failures are
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from xmppx import ns
@@ -35,6 +36,8 @@ from xmppx.modules._base import Module
 
 if TYPE_CHECKING:
     from xmppx.server._connection import C2SConnection
+
+log = logging.getLogger("xmppx.c2s")
 
 __all__ = ["LegacyAuth"]
 
@@ -102,6 +105,7 @@ class LegacyAuth(Module):
             None, verify_password, password, creds
         )
         if not ok or stored is None:
+            log.info("authentication failure from %s for %s (XEP-0078)", conn.address, bare)
             server.throttle.failure(str(bare), conn.address)
             if conn.stream.legacy_auth_failed():
                 conn.end("policy-violation", "too many failed authentication attempts")

@@ -108,6 +108,7 @@ class C2SConnection(asyncio.Protocol):
         self._mech: ServerMechanism | None = None
         #: The account named in the current SASL exchange (for the failure throttle).
         self.sasl_user: str | None = None
+        self._mech_name = ""
         self._sasl_pending = False
         self._counted_unauth = False
         #: whether the transport is reading, and the reasons it must not (``_set_reading``)
@@ -284,6 +285,7 @@ class C2SConnection(asyncio.Protocol):
         self._writable.set()
         if self.bound:
             self.bound = False
+            log.info("session %s ended", self.jid)
             self.server.session_ended(self)
         self.server.connections.discard(self)
         sm = self.sm
@@ -474,12 +476,15 @@ class C2SConnection(asyncio.Protocol):
 
     def _auth_start(self, event: AuthRequested) -> None:
         self.sasl_user = None
+        self._mech_name = event.mechanism
         try:
             self._mech = self.server.sasl_mechanism(self, event.mechanism)
         except LookupError as exc:
-            self.stream.auth_failure(
-                str(exc.args[0]) if exc.args else "invalid-mechanism", event.mechanism
+            condition = str(exc.args[0]) if exc.args else "invalid-mechanism"
+            log.info(
+                "authentication failure from %s: %s %s", self.address, condition, event.mechanism
             )
+            self.stream.auth_failure(condition, event.mechanism)
             self._auth_answered()
             return
         self._auth_waiting(True)
@@ -517,10 +522,19 @@ class C2SConnection(asyncio.Protocol):
         elif kind == "success":
             self._mech = None
             self._release_unauth()
+            log.info("%s authenticated as %s (%s)", self.address, user, self._mech_name)
             self.stream.auth_success(user, payload or None)
         else:
             self._mech = None
             text = payload.decode("utf-8", "replace") if payload else ""
+            # one line per failure, with the address (what fail2ban and the like match)
+            log.info(
+                "authentication failure from %s for %s: %s (%s)",
+                self.address,
+                self.sasl_user or "?",
+                user,
+                self._mech_name,
+            )
             self.stream.auth_failure(user, text)
         self._auth_answered()
 
@@ -539,6 +553,7 @@ class C2SConnection(asyncio.Protocol):
             return
         assert isinstance(jid, FullJID)
         self.stream.bind_success(event.iq_id, str(jid))
+        log.info("%s bound %s", self.address, jid)
         self.jid = jid
         self._cancel_timer(1)
         self.bound = True
@@ -547,6 +562,7 @@ class C2SConnection(asyncio.Protocol):
     def legacy_bound(self, jid: FullJID, reply: Element) -> None:
         """XEP-0078 authenticated and bound the session in one step."""
         self._release_unauth()
+        log.info("%s authenticated and bound %s (XEP-0078)", self.address, jid)
         self.jid = jid
         self.stream.legacy_auth_success(str(jid))
         self._cancel_timer(1)

@@ -247,11 +247,14 @@ async def _serve(server: Any, cfg: Config) -> int:
     # a renewed certificate is taken without a restart
     loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     ports = ", ".join(f"{k} {v}" for k, v in server.ports.items())
-    print(
+    banner = (
         f"xmppx {__version__} serving {cfg.domain} ({ports}); data in {cfg.data_dir}; "
-        f"event loop {type(loop).__module__.split('.')[0]}",
-        file=sys.stderr,
+        f"event loop {type(loop).__module__.split('.')[0]}"
     )
+    if cfg["log.format"] == "json":  # whatever the level, in the log's own form
+        record = log.makeRecord(log.name, logging.INFO, __file__, 0, banner, (), None)
+        banner = _JSONFormatter().format(record)
+    print(banner, file=sys.stderr)
     await stop.wait()
     log.info("shutting down")
     await server.stop()
