@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import HEADER, RawConnection, slix_close, slix_connect
+from tests.server.conftest import (
+    HEADER,
+    RawConnection,
+    client_tls_context,
+    slix_close,
+    slix_connect,
+)
 from xmppx.server import XMPPServer
 
 NS_STREAM = "http://etherx.jabber.org/streams"
@@ -261,3 +267,20 @@ async def test_ipv4_and_ipv6_on_one_port(make_server: Any) -> None:
             got += chunk
         writer.close()
     assert server.ports["c2s"] == port
+
+
+async def test_port_zero_is_one_port_for_every_host(make_server: Any) -> None:
+    """Port 0 picks a free port, the same one on each address listened on (both
+    listeners), so the one number in ``server.ports`` reaches every host."""
+    server = await make_server(c2s__hosts=["127.0.0.1", "::1"], c2s__port=0, c2s__tls_port=0)
+    for host in ("127.0.0.1", "::1"):
+        reader, writer = await asyncio.open_connection(host, server.ports["c2s"])
+        writer.write(HEADER)
+        assert b"<stream:features>" in await asyncio.wait_for(reader.read(4096), 5)
+        writer.close()
+        ctx = client_tls_context(server.config.data_dir)
+        _r, tls = await asyncio.open_connection(
+            host, server.ports["c2s_tls"], ssl=ctx, server_hostname="localhost"
+        )
+        assert tls.get_extra_info("ssl_object") is not None, host
+        tls.close()

@@ -247,14 +247,13 @@ class XMPPServer:
         loop = asyncio.get_running_loop()
         hosts = list(cfg["c2s.hosts"])
         if cfg["c2s.port"] >= 0:
-            srv = await loop.create_server(
-                lambda: C2SConnection(self, direct_tls=False),
-                host=hosts,
-                port=cfg["c2s.port"],
-                reuse_address=True,
-            )
-            self._servers.append(srv)
-            self.ports["c2s"] = srv.sockets[0].getsockname()[1]
+            socks = _listen(hosts, cfg["c2s.port"])  # (port 0: one port for every host)
+            for sock in socks:
+                srv = await loop.create_server(
+                    lambda: C2SConnection(self, direct_tls=False), sock=sock
+                )
+                self._servers.append(srv)
+            self.ports["c2s"] = socks[0].getsockname()[1]
         if cfg["c2s.tls_port"] >= 0 and self.direct_tls_context is not None:
             self._listeners = _listen(hosts, cfg["c2s.tls_port"])
             self.ports["c2s_tls"] = self._listeners[0].getsockname()[1]
