@@ -80,6 +80,11 @@ class IqRequest:
     account: BareJID | None
 
     @property
+    def to_another_account(self) -> bool:
+        """Addressed to an account that is not the sender's own."""
+        return self.account is not None and self.account != self.sender.bare
+
+    @property
     def payload(self) -> Element:
         for child in self.stanza:
             return child

@@ -17,6 +17,7 @@ from xmppx import __version__, ns
 from xmppx.core import Element
 from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, Identity, IqGet, IqRequest, Module
+from xmppx.modules.roster import RosterManager, find_module, shares_presence
 
 __all__ = ["Disco", "EntityTime", "Ping", "SoftwareVersion"]
 
@@ -80,18 +81,16 @@ class Disco(Module):
     features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
     account_features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
     identities = (Identity(category="server", type="im", name="xmppx"),)
+    #: the roster module, for whom an account shares its presence with (``start``)
+    _roster: RosterManager | None = None
+
+    async def start(self) -> None:
+        self._roster = find_module(self.server, RosterManager)
 
     async def _may_see(self, req: IqRequest) -> bool:
         """The asker may see what the account ``req.account`` answers (XEP-0030 §8)."""
-        from xmppx.modules.roster import RosterManager, find_module
-
-        account = req.account
-        assert account is not None
-        asker = req.sender.bare
-        roster = find_module(self.server, RosterManager)
-        if roster is None:
-            return asker == account
-        return await roster.shares_presence_with(account, asker)
+        assert req.account is not None
+        return await shares_presence(self._roster, req.account, req.sender.bare)
 
     async def on_info(self, req: IqRequest) -> Element | None:
         node = req.payload.get("node")

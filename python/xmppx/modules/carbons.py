@@ -83,7 +83,7 @@ class Carbons(Module):
     # -- §4, §5: enabling and disabling --------------------------------------------------
     def on_set(self, req: IqRequest) -> None:
         session = req.session
-        if session is None or (req.account is not None and req.account != req.sender.bare):
+        if session is None or req.to_another_account:
             raise StanzaError("not-allowed", "carbons are a session's own choice")
         if self.server.sessions.get(session.jid) is not session:
             # ended while the request waited (behind other work for the account)

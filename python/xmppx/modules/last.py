@@ -31,7 +31,7 @@ from xmppx import ns
 from xmppx.core import BareJID, Element
 from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest
-from xmppx.modules.roster import RosterDependent
+from xmppx.modules.roster import RosterDependent, shares_presence
 from xmppx.storage import LastActivity
 
 __all__ = ["LastActivityModule"]
@@ -55,10 +55,7 @@ class LastActivityModule(RosterDependent):
         user = req.account
         assert user is not None
         asker = req.sender.bare
-        roster = self.roster_module
-        if not (
-            asker == user if roster is None else await roster.shares_presence_with(user, asker)
-        ):
+        if not await shares_presence(self.roster_module, user, asker):
             raise StanzaError("forbidden", "only subscribers may see the last activity")
         if self.server.sessions.available(user):
             return Element("query", ns.LAST, {"seconds": "0"})

@@ -115,7 +115,7 @@ class Registration(Module):
 
     def on_get(self, req: IqRequest) -> Element | None:
         # one's own registration only; another account answers as if it did not exist
-        if req.account is not None and req.account != req.sender.bare:
+        if req.to_another_account:
             raise StanzaError("service-unavailable")
         q = self._form()
         q.insert(0, Element("registered", ns.IQ_REGISTER))
@@ -124,7 +124,7 @@ class Registration(Module):
 
     async def on_set(self, req: IqRequest) -> Element | None:
         """Change the password (XEP-0077 §3.3) or remove the account (§3.2)."""
-        if req.account is not None and req.account != req.sender.bare:
+        if req.to_another_account:
             raise StanzaError("service-unavailable")
         q = req.payload
         user = req.sender.bare

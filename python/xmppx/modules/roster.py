@@ -310,10 +310,24 @@ def own_account(req: IqRequest, what: str) -> BareJID:
     """The requesting user's bare JID, for data only its owner may read or change (a
     roster, RFC 6121 §2.1.5; a blocklist; private XML, XEP-0049 §2.3): ``forbidden``
     when the iq is addressed to another account."""
-    user = req.sender.bare
-    if req.account is not None and req.account != user:
+    if req.to_another_account:
         raise StanzaError("forbidden", f"{what} belongs to its own account only")
-    return user
+    return req.sender.bare
+
+
+async def shares_presence(roster: RosterManager | None, user: BareJID, asker: BareJID) -> bool:
+    """Whether ``asker`` may receive ``user``'s presence: it is ``user``, or ``user``'s
+    roster (``roster``, the loaded roster module, if any) has it with subscription
+    'from' or 'both' (RFC 6121 §3).  What an account answers on its own behalf about its
+    presence (XEP-0012 last activity, XEP-0030 §8 service discovery) is for these askers
+    only."""
+    if asker == user:
+        return True
+    if roster is None:
+        return False
+    async with roster.locked(user):
+        item = (await roster.load(user)).items.get(str(asker))
+    return item is not None and item.subscription in ("from", "both")
 
 
 def find_module(server: Any, cls: type[M]) -> M | None:
@@ -464,17 +478,6 @@ class RosterManager(Module):
         if self.server.sessions.resources(user):
             self._cache[user] = loaded
         return loaded
-
-    async def shares_presence_with(self, user: BareJID, asker: BareJID) -> bool:
-        """Whether ``asker`` may receive ``user``'s presence: it is ``user``, or
-        ``user``'s roster has it with subscription 'from' or 'both' (RFC 6121 §3).  What
-        an account answers on its own behalf about its presence (XEP-0012 last activity,
-        XEP-0030 §8 service discovery) is for these askers only."""
-        if asker == user:
-            return True
-        async with self.locked(user):
-            item = (await self.load(user)).items.get(str(asker))
-        return item is not None and item.subscription in ("from", "both")
 
     async def _fetch(self, user: BareJID) -> CachedRoster:
         """Roster and pending requests in one storage call (one snapshot)."""

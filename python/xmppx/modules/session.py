@@ -22,7 +22,7 @@ class LegacySession(Module):
     def on_session(self, req: IqRequest) -> Element | None:
         """RFC 3921 §3: a no-op, for the client's own session (no ``to``, or its own
         bare JID); to another account it is not a request the server answers for it."""
-        if req.account is not None and req.account != req.sender.bare:
+        if req.to_another_account:
             raise StanzaError("service-unavailable")
         return None
 

@@ -182,11 +182,10 @@ class C2SConnection(asyncio.Protocol):
             loop.call_later(cfg["limits.negotiation_timeout"], self._negotiation_timeout)
         )
 
-    def admitted_for_tls(self, address: str, cert_binding: bytes | None) -> None:
+    def admitted_for_tls(self, cert_binding: bytes | None) -> None:
         """XEP-0368: this connection was admitted (``XMPPServer.admit``) at its TCP
         accept, before its TLS handshake, which presents the certificate whose RFC 5929
         binding is ``cert_binding``."""
-        self.address = address
         self._counted_unauth = True
         self._cert_binding = cert_binding
 

@@ -281,7 +281,7 @@ class XMPPServer:
             if not self.admit(conn):
                 sock.close()
                 continue
-            conn.admitted_for_tls(conn.address, self.cert_end_point_binding)
+            conn.admitted_for_tls(self.cert_end_point_binding)
             task = loop.create_task(self._direct_tls_handshake(conn, sock))
             self._accepting.add(task)
             task.add_done_callback(self._accepting.discard)
