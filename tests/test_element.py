@@ -3,8 +3,11 @@ attributes, children, lookup, copies, ElementTree conversion and structural equa
 
 from __future__ import annotations
 
+import copy
+import pickle
 import xml.etree.ElementTree as ET
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -272,3 +275,129 @@ def test_unhashable_and_not_equal_to_other_types(core: ModuleType) -> None:
         hash(el)
     assert el != "x"
     assert el != ET.Element("x")
+
+
+# -- one API on both backends: cycles, depth, iteration, copies, argument types ----------
+def chain(core: ModuleType, levels: int) -> object:
+    """An element with ``levels - 1`` descendants, each the only child of the one above."""
+    root = el = core.Element("x")
+    for _ in range(levels - 1):
+        child = core.Element("x")
+        el.append(child)
+        el = child
+    return root
+
+
+def test_an_element_cannot_be_its_own_child(core: ModuleType) -> None:
+    el = core.Element("x")
+    with pytest.raises(ValueError, match="own child"):
+        el.append(el)
+    with pytest.raises(ValueError, match="own child"):
+        el.insert(0, el)
+    assert len(el) == 0
+
+
+@pytest.mark.parametrize(
+    "walk",
+    [
+        lambda e: e == e.copy(),
+        lambda e: e.copy(),
+        lambda e: e.serialize(),
+        lambda e: e.to_etree(),
+    ],
+    ids=["eq", "copy", "serialize", "to_etree"],
+)
+def test_trees_walk_to_1001_levels_and_no_deeper(core: ModuleType, walk: Any) -> None:
+    walk(chain(core, 1001))  # the root and 1000 levels below it
+    with pytest.raises(ValueError, match="too deep or cyclic"):
+        walk(chain(core, 1002))
+
+
+def test_from_etree_walks_to_1001_levels_and_no_deeper(core: ModuleType) -> None:
+    def et_chain(levels: int) -> ET.Element:
+        root = e = ET.Element("x")
+        for _ in range(levels - 1):
+            e = ET.SubElement(e, "x")
+        return root
+
+    assert len(core.Element.from_etree(et_chain(1001))) == 1
+    with pytest.raises(ValueError, match="too deep or cyclic"):
+        core.Element.from_etree(et_chain(1002))
+
+
+def test_a_cycle_is_a_value_error_not_a_crash(core: ModuleType) -> None:
+    a, b = core.Element("x"), core.Element("x")
+    a.append(b)
+    b.append(a)
+    for walk in (lambda: a == b, a.copy, a.serialize, a.to_etree):
+        with pytest.raises(ValueError, match="too deep or cyclic"):
+            walk()
+
+
+def test_iteration_sees_the_children_as_they_were(core: ModuleType) -> None:
+    el = core.Element("a")
+    for name in "bcde":
+        el.append(core.Element(name))
+    seen = []
+    for c in el:
+        seen.append(c.name)
+        el.remove(c)
+        el.append(core.Element("new"))
+    assert seen == ["b", "c", "d", "e"]
+    assert [c.name for c in el] == ["new"] * 4
+
+
+def test_copy_module_shallow_copy_shares_children_not_attributes(core: ModuleType) -> None:
+    msg = message(core)
+    shallow = copy.copy(msg)
+    assert shallow == msg and shallow is not msg
+    shallow.set("id", "1")
+    shallow.append(core.Element("x"))
+    assert msg.get("id") is None and len(msg) == 2
+    assert shallow[0] is msg[0]  # ElementTree's copy.copy: the same child elements
+    deep = copy.deepcopy(msg)
+    assert deep == msg and deep[0] is not msg[0]
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["built", "parsed"])
+def test_pickle_round_trip(core: ModuleType, lazy: bool) -> None:
+    msg = message(core)
+    if lazy:
+        msg = core.parse(core.serialize(msg))
+    again = pickle.loads(pickle.dumps(msg))
+    assert type(again) is core.Element
+    assert again == msg
+    assert again.serialize() == msg.serialize()
+
+
+def test_a_key_that_is_not_a_string_finds_nothing(core: ModuleType) -> None:
+    el = core.Element("x", attrs={"1": "one"})
+    assert el.get(1) is None  # type: ignore[arg-type]
+    assert el.get(1, "d") == "d"  # type: ignore[arg-type]
+    assert el.pop_attr(1, "d") == "d"  # type: ignore[arg-type]
+    assert el.attrs == {"1": "one"}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda core: core.Element("x", text="\ud800"),
+        lambda core: core.Element("x", tail="a\udfff"),
+        lambda core: core.Element("x", "urn:\ud800"),
+        lambda core: core.Element("x", attrs={"a": "\ud800"}),
+        lambda core: setattr(core.Element("x"), "text", "\ud800"),
+        lambda core: core.Element("x").set("a", "\ud800"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_when_given(core: ModuleType, make: Any) -> None:
+    with pytest.raises(UnicodeEncodeError):
+        make(core)
+
+
+def test_remove_needs_an_element(core: ModuleType) -> None:
+    with pytest.raises(TypeError):
+        core.Element("x").remove(1)
+
+
+def test_repr_names_the_tag_and_counts_attributes(core: ModuleType) -> None:
+    assert repr(core.Element("a", "urn:x", {"k": "v"})) == "<Element '{urn:x}a' attrs=1>"

@@ -114,6 +114,12 @@ def test_profile_functions(core: ModuleType, name: str, s: str, expected: str) -
     assert getattr(core, name)(s) == expected
 
 
+@pytest.mark.parametrize("name", ["nodeprep", "nameprep", "resourceprep", "prep_jid"])
+def test_profile_functions_take_only_strings(core: ModuleType, name: str) -> None:
+    with pytest.raises(TypeError):
+        getattr(core, name)(b"x")
+
+
 @pytest.mark.parametrize(
     ("name", "s", "rule"),
     [
@@ -511,6 +517,19 @@ class TestValues:
 
         j = impl.parse_jid(S("a@b/c"))
         assert j == impl.parse_jid("a@b/c") and str(j) == "a@b/c"
+
+    @pytest.mark.parametrize("resource", [None, b"x", 1])
+    def test_with_resource_takes_only_a_string(self, impl: Impl, resource: object) -> None:
+        with pytest.raises(TypeError):
+            impl.parse_jid("a@b").with_resource(resource)
+
+    def test_a_jid_is_not_a_sequence(self, impl: Impl) -> None:
+        j = impl.parse_jid("a@b/c")
+        assert j  # always true
+        for use in (lambda: list(j), lambda: j[1], lambda: "a" in j):
+            with pytest.raises(TypeError):
+                use()
+        assert j != ("a", "b", "c") and j != "a@b/c"
 
     def test_pickle_copy_repr(self, impl: Impl) -> None:
         for j in (impl.parse_jid("a@b/c"), impl.parse_jid("a@b"), impl.parse_jid("ä@b/ü")):

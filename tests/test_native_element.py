@@ -347,7 +347,7 @@ def test_long_strings_escape_like_python_backend(
 def test_hand_built_attributes_survive_changes() -> None:
     el = native.Element("m", "jabber:client", {"a": "1", "{urn:x}b": "2", "c": "3"})
     assert el.attrs == {"a": "1", "{urn:x}b": "2", "c": "3"}
-    assert repr(el) == '<Element "{jabber:client}m" attrs=3>'
+    assert repr(el) == "<Element '{jabber:client}m' attrs=3>"
     copy = el.copy()
     el.set("a", "one")
     assert el.pop_attr("c") == "3" and el.pop_attr("c", "gone") == "gone"

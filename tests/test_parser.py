@@ -249,3 +249,46 @@ def test_parse_errors(core: ModuleType, data: bytes, condition: str) -> None:
     with pytest.raises(XMLStreamError) as info:
         core.parse(data)
     assert info.value.condition == condition
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"\xc3", b"\xe2\x80", b"<![CDATA[ ", b"<?", b"<!", b"&amp", b"<b"],
+    ids=["cut-2", "cut-3", "cdata", "pi", "decl", "ref", "tag"],
+)
+def test_parse_input_that_ends_inside_anything_is_not_well_formed(
+    core: ModuleType, tail: bytes
+) -> None:
+    for data in (b"<a/>" + tail, b"<a>" + tail):
+        with pytest.raises(XMLStreamError) as info:
+            core.parse(data)
+        assert info.value.condition == "not-well-formed", data
+
+
+def test_parse_takes_what_feed_takes(core: ModuleType) -> None:
+    for data in (bytearray(b"<a/>"), memoryview(b"<a/>")):
+        assert core.parse(data).name == "a"
+    with pytest.raises(TypeError):
+        core.parse("<a/>")
+
+
+@pytest.mark.parametrize("ns", [NS_XML, "http://www.w3.org/2000/xmlns/", "urn:\x01"])
+def test_parse_refuses_a_default_namespace_no_stream_can_declare(core: ModuleType, ns: str) -> None:
+    with pytest.raises(ValueError):
+        core.parse(b"<a/>", ns)
+
+
+def test_parse_does_not_count_its_own_header_against_the_limits(core: ModuleType) -> None:
+    ns = "urn:" + "x" * 20000
+    assert core.parse(b"<a/>", ns).namespace == ns
+
+
+def test_limits_none_is_the_default_and_depth_is_at_most_1000(core: ModuleType) -> None:
+    p = core.StreamParser(max_depth=None, max_stanza_bytes=None)
+    p.feed(b"<stream:stream xmlns='jabber:client' xmlns:stream='" + NS_STREAMS.encode() + b"'>")
+    assert len(p.feed(b"<a>" * 31 + b"</a>" * 31)) == 1
+    with pytest.raises(XMLStreamError):
+        p.feed(b"<a>" * 33)
+    assert core.StreamParser(max_depth=1000) is not None
+    with pytest.raises(ValueError, match="1000"):
+        core.StreamParser(max_depth=1001)

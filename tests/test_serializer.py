@@ -342,3 +342,43 @@ def test_stream_header_parses_back(core: ModuleType) -> None:
     )
     assert core.StreamParser().feed(header + stream_footer())[-1].__class__.__name__ == "StreamEnd"
     assert stream_footer() == b"</stream:stream>"
+
+
+# -- what cannot be written -------------------------------------------------------------
+@pytest.mark.parametrize("ns", [NS_XML, "http://www.w3.org/2000/xmlns/"])
+def test_reserved_namespaces_are_neither_elements_nor_the_default(
+    core: ModuleType, ns: str
+) -> None:
+    with pytest.raises(ValueError):
+        core.serialize(core.Element("a", ns), ns)
+    with pytest.raises(ValueError):
+        core.serialize(core.Element("a", ns))
+    with pytest.raises(ValueError):
+        core.serialize(core.Element("a"), ns)
+
+
+def test_the_default_namespace_must_be_writable(core: ModuleType) -> None:
+    with pytest.raises(ValueError):
+        core.serialize(core.Element("a", "urn:\x01"), "urn:\x01")
+    with pytest.raises(TypeError):
+        core.serialize(core.Element("a"), None)
+    with pytest.raises(TypeError):
+        core.serialize("<a/>")
+
+
+def test_errors_are_met_in_document_order(core: ModuleType) -> None:
+    root = core.Element("r")
+    root.append(core.Element("a", text="\x01", tail="\x02"))
+    root.append(core.Element("b", tail="\x03"))
+    with pytest.raises(ValueError, match="U\\+0001"):
+        core.serialize(root)
+
+
+def test_a_stream_header_is_a_read_only_value() -> None:
+    h = StreamHeader(name="stream", namespace=NS_STREAMS, attrs={"to": "example.com"})
+    assert h == StreamHeader(name="stream", namespace=NS_STREAMS, attrs={"to": "example.com"})
+    assert h.attrs == {"to": "example.com"}
+    with pytest.raises(TypeError):
+        h.attrs["to"] = "evil.example"  # type: ignore[index]
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(h)

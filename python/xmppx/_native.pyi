@@ -1,8 +1,9 @@
 """Type stubs for ``xmppx._native``, the Rust core (checked by ``mypy.stubtest``).
 
-Only ``xmppx.core`` imports this module.  The pure-Python backend ``xmppx.core._py``
-exposes exactly the same names with the same behaviour; see ``xmppx.core._api`` for the
-normative contract.
+Only ``xmppx.core`` imports this module.  The pure-Python backend exposes the same
+names with the same behaviour: the XML and stringprep ones in ``xmppx.core._py``, the
+JID values (``BareJID``, ``FullJID``, ``parse_jid``, the cache) in ``xmppx.core._jid``;
+see ``xmppx.core._api`` for the normative contract.
 """
 
 from collections.abc import Iterator, Mapping
@@ -42,18 +43,24 @@ class Element:
     @property
     def attrs(self) -> dict[str, str]:
         """A new dict of the attributes, in document order."""
-    def get(self, key: str, default: str | None = None) -> str | None: ...
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of attribute ``key``, or ``default`` (also for a key that is not a
+        ``str``, as ``dict.get``)."""
     def set(self, key: str, value: str) -> None: ...
     def pop_attr(self, key: str, default: str | None = None) -> str | None:
         """Remove an attribute and return its value (``default`` if absent)."""
     def __len__(self) -> int: ...
-    def __iter__(self) -> Iterator[Element]: ...
+    def __iter__(self) -> Iterator[Element]:
+        """The children as they are when iteration begins (changing the element while
+        iterating is safe)."""
     def __getitem__(self, index: int, /) -> Element: ...
     @property
     def children(self) -> list[Element]:
         """A new list of the children (the elements themselves are live)."""
-    def append(self, child: Element) -> None: ...
-    def insert(self, index: int, child: Element) -> None: ...
+    def append(self, child: Element) -> None:
+        """Add ``child`` last; ``ValueError`` for the element itself."""
+    def insert(self, index: int, child: Element) -> None:
+        """Insert ``child`` before ``index``; ``ValueError`` for the element itself."""
     def remove(self, child: Element) -> None:
         """Remove the first child that *is* ``child``; ``ValueError`` if none."""
     def clear_children(self) -> None: ...
@@ -65,7 +72,15 @@ class Element:
     def first_child_namespace(self) -> str | None:
         """Namespace of the first child element (an iq's payload), ``None`` if none."""
     def copy(self) -> Element:
-        """A deep copy."""
+        """A deep copy; ``ValueError`` for a tree deeper than 1000 levels or cyclic (as
+        ``==``, ``serialize``, ``to_etree`` and ``from_etree``)."""
+    def __copy__(self) -> Element:
+        """``copy.copy``: a copy of the attributes, the same child elements."""
+    def __deepcopy__(self, memo: dict[int, object], /) -> Element: ...
+    def __reduce__(
+        self,
+    ) -> tuple[type[Element], tuple[str, str, dict[str, str]], tuple[str, str, list[Element]]]: ...
+    def __setstate__(self, state: tuple[str, str, list[Element]], /) -> None: ...
     def to_etree(self) -> _ETElement: ...
     @staticmethod
     def from_etree(element: _ETElement) -> Element: ...
@@ -81,19 +96,27 @@ class StreamParser:
     def __new__(
         cls,
         *,
-        max_stanza_bytes: int = 262144,
-        max_depth: int = 32,
-        max_attributes: int = 64,
-        max_buffer_bytes: int = 16384,
-    ) -> StreamParser: ...
-    def feed(self, data: bytes) -> list[StreamHeader | Element | StreamEnd]: ...
+        max_stanza_bytes: int | None = 262144,
+        max_depth: int | None = 32,
+        max_attributes: int | None = 64,
+        max_buffer_bytes: int | None = 16384,
+    ) -> StreamParser:
+        """``None`` is the default; ``max_depth`` is at most 1000."""
+    def feed(
+        self, data: bytes | bytearray | memoryview
+    ) -> list[StreamHeader | Element | StreamEnd]: ...
     def reset(self) -> None: ...
 
-def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
+def parse(data: bytes | bytearray | memoryview, default_ns: str = "jabber:client") -> Element:
     """Parse one standalone element, as if it were a stanza in a stream whose default
-    namespace is ``default_ns``; the same rules and errors as ``StreamParser``."""
+    namespace is ``default_ns``; the same rules and errors as ``StreamParser``, and
+    input that ends inside anything is ``not-well-formed``.  ``ValueError`` for a
+    ``default_ns`` that cannot be one (as ``serialize``)."""
 
-def serialize(element: Element, default_ns: str = "jabber:client") -> bytes: ...
+def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
+    """``ValueError`` for what cannot be written, including a ``default_ns`` that is the
+    ``xml`` or ``xmlns`` namespace or holds a character outside XML 1.0 ``Char``."""
+
 def nodeprep(s: str) -> str: ...
 def nameprep(s: str) -> str: ...
 def resourceprep(s: str) -> str: ...
@@ -124,7 +147,8 @@ class BareJID:
     def bare(self) -> BareJID:
         """The bare JID: this one."""
     def with_resource(self, resource: str) -> FullJID:
-        """This JID with a resourcepart, prepared with Resourceprep."""
+        """This JID with a resourcepart, prepared with Resourceprep (``TypeError`` if
+        ``resource`` is not a ``str``)."""
     def __eq__(self, other: object, /) -> bool: ...
     def __ne__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...

@@ -87,6 +87,20 @@ model, so mixed content (XHTML-IM) is kept.  Namespace prefixes of the input are
 Equality is structural over name, namespace, attributes (as a mapping), text, tail and
 children.
 
+Both backends behave alike where Python code can tell them apart:
+
+* Strings are ``str`` (``TypeError`` otherwise) that UTF-8 can carry: a lone surrogate
+  is ``UnicodeEncodeError`` when it is given, not when the element is written.  A lookup
+  (``get``, ``pop_attr``) with a key that is not a ``str`` finds nothing.
+* An element cannot be its own child (``ValueError``).  The operations that walk a tree
+  (``==``, ``copy``, ``serialize``, ``to_etree``, ``from_etree``) go 1000 levels below
+  the element they start from and raise ``ValueError`` deeper, which is also what a
+  cycle built by hand meets; ``StreamParser(max_depth=...)`` is at most 1000 for that.
+* Iterating over an element yields its children as they were when the iteration
+  began, so changing the element meanwhile is safe.
+* ``copy.copy`` is ElementTree's shallow copy (a copy of the attributes, the same child
+  elements); ``copy.deepcopy`` is ``copy()``; elements pickle.
+
 Serializer contract
 ===================
 
@@ -107,6 +121,11 @@ produce the same bytes):
   &#10; &#13;``.  Nothing else is escaped; non-ASCII is written as UTF-8.
 * A character outside XML 1.0 ``Char`` anywhere raises ``ValueError``.
 
+``default_ns`` is a ``str`` that a stream header can declare (``ValueError`` for the
+``xml`` and ``xmlns`` namespaces, Namespaces in XML 1.0 §3, and for a character outside
+``Char``).  ``parse(data, default_ns)`` reads ``data`` as one stanza of such a stream,
+with surrounding whitespace; input that ends inside anything (a tag, a CDATA section, a
+reference, a character's bytes) is ``not-well-formed``.
 For every element ``x``: ``parse(serialize(x, ns), ns) == x``.
 A parsed stanza forwarded unchanged but for its own attributes may be written from its
 retained input bytes (both backends do this); the bytes then differ from the
@@ -136,6 +155,7 @@ resourcepart is fine; an empty one, as in ``@d`` or ``d/``, is an error).  Error
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -279,6 +299,14 @@ class StreamHeader:
     namespace: str
     attrs: Mapping[str, str] = field(default_factory=dict)
     nsmap: Mapping[str, str] = field(default_factory=dict)
+
+    #: A header holds mappings: it compares by value but has no hash.
+    __hash__ = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # read-only views of copies: a frozen header cannot be changed through them
+        object.__setattr__(self, "attrs", MappingProxyType(dict(self.attrs)))
+        object.__setattr__(self, "nsmap", MappingProxyType(dict(self.nsmap)))
 
     @property
     def default_ns(self) -> str:

@@ -18,8 +18,8 @@ applies Nodeprep, Nameprep/IDNA and Resourceprep; see ``xmppx.core._api`` and
 * Values are immutable: ``local`` and ``resource`` are ``""`` when absent (a present part
   is never empty), ``str()`` is the prepared JID, equality and hash are those of the
   prepared JID, so ``parse_jid("Juliet@Example.COM") == parse_jid("juliet@example.com")``;
-  a ``BareJID`` never equals a ``FullJID``, and a JID never equals anything that is not
-  a JID of its class (a string, a tuple).  JIDs have no order (``<`` is a ``TypeError``).
+  a ``BareJID`` never equals a ``FullJID``, and a JID never equals a string or a tuple
+  of its parts.  JIDs have no order (``<`` is a ``TypeError``).
   ``FullJID.bare`` is its ``BareJID`` (``BareJID.bare`` is itself);
   ``BareJID.with_resource(r)`` prepares ``r``.  Pickling and copying keep the value
   (a pickle names the class that made it: values of the two implementations are never
@@ -29,7 +29,9 @@ The Python classes are tuple subclasses with ``__slots__ = ()`` (as
 ``collections.namedtuple``): construction, attribute access, hashing and comparison
 then run in C, which matters on the routing path.  The tuple layout is private, and
 hidden from type checkers (the native classes are not tuples): its first item is the
-class itself, so that a JID never equals a plain tuple nor a JID of the other class.
+class itself, so that a JID never equals a tuple of its parts nor a JID of the other
+class; iterating, indexing and ``in`` are ``TypeError`` as on the native classes
+(``len()`` still answers, so that truth testing stays in C: a JID is always true).
 
 Example::
 
@@ -88,6 +90,10 @@ def _unordered(self: object, other: object) -> Any:
     return NotImplemented
 
 
+def _not_a_sequence(self: object, *args: object) -> Any:
+    raise TypeError(f"{type(self).__name__} is not a sequence")
+
+
 class BareJID(_Value):
     """A JID without resourcepart: ``localpart@domainpart`` or ``domainpart``."""
 
@@ -110,6 +116,7 @@ class BareJID(_Value):
         resource = _field(3, "Always '' for a bare JID.")
         _text = _field(4, "The prepared JID.")
         __lt__ = __le__ = __gt__ = __ge__ = _unordered
+        __iter__ = __getitem__ = __contains__ = _not_a_sequence
 
     def __new__(cls, s: str) -> Self:
         """Parse ``s``; raises ``JIDError`` (``not-bare`` if it has a resourcepart)."""
@@ -126,6 +133,8 @@ class BareJID(_Value):
     def with_resource(self, resource: str) -> FullJID:
         """This JID with a resourcepart, prepared with Resourceprep (``JIDError`` if the
         resourcepart is invalid or empty)."""
+        if not isinstance(resource, str):
+            raise TypeError(f"a resourcepart must be a str, not {type(resource).__name__}")
         j = parse_jid(f"{self._text}/{resource}")
         if type(j) is not FullJID:  # pragma: no cover - a '/' always gives a FullJID
             raise JIDError("not-full", f"{resource!r} is not a resourcepart")
@@ -167,6 +176,7 @@ class FullJID(_Value):
         _text = _field(4, "The prepared JID.")
         bare = _field(5, "The BareJID of this JID.")
         __lt__ = __le__ = __gt__ = __ge__ = _unordered
+        __iter__ = __getitem__ = __contains__ = _not_a_sequence
 
     def __new__(cls, s: str) -> Self:
         """Parse ``s``; raises ``JIDError`` (``not-full`` if it has no resourcepart)."""

@@ -227,3 +227,20 @@ fn xml_vectors() {
         failures.join("\n")
     );
 }
+
+/// `parse_fragment` refuses input that ends inside anything after the element (here a
+/// character's bytes, which a stream would wait for), as the pure-Python `parse` does.
+#[test]
+fn fragment_input_ending_inside_a_character_is_not_well_formed() {
+    for data in [
+        &b"<a/>\xc3"[..],
+        b"<a/>\xe2\x80",
+        b"<a/> \xc3",
+        b"<a/><![CDATA[ ",
+    ] {
+        let e = xmppx_core::xml::parse_fragment(data, "jabber:client", Limits::default())
+            .expect_err("incomplete input");
+        assert_eq!(e.condition.as_str(), "not-well-formed", "{data:?}");
+    }
+    assert!(xmppx_core::xml::parse_fragment(b" <a/> \n", "", Limits::default()).is_ok());
+}

@@ -222,11 +222,20 @@ impl BareJid {
         py: Python<'py>,
         resource: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, FullJid>> {
-        let resource = resource.str()?;
+        let resource = resource.downcast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "a resourcepart must be a str, not {}",
+                resource
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
         let joined = match (self.text.as_str(py), resource.to_str()) {
             (Ok(t), Ok(r)) => PyString::new(py, &format!("{t}/{r}")).into_any(),
             // Lone surrogates have no UTF-8 form: let Python join them (and reject them).
-            _ => self.text.py_str(py).as_any().add("/")?.add(&resource)?,
+            _ => self.text.py_str(py).as_any().add("/")?.add(resource)?,
         };
         match parse_jid(py, &joined)?.downcast_into::<FullJid>() {
             Ok(j) => Ok(j),

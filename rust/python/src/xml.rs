@@ -357,6 +357,12 @@ fn extract_str(v: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     v.extract()
 }
 
+/// An attribute key as a lookup sees it: `None` for what no attribute can be named
+/// (not a `str`, or one with a lone surrogate), which then finds nothing.
+fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    key.downcast::<PyString>().ok()?.to_str().ok()
+}
+
 fn check_element(obj: &Bound<'_, PyAny>) -> PyResult<Py<Element>> {
     obj.downcast::<Element>()
         .map(|b| b.clone().unbind())
@@ -452,14 +458,18 @@ impl Element {
         attrs_dict(py, &self.read(py)?.attrs_ref())
     }
 
-    /// The value of attribute `key` (Clark notation when namespaced), or `default`.
+    /// The value of attribute `key` (Clark notation when namespaced), or `default`
+    /// (also for a `key` that is not a `str`, as `dict.get` does).
     #[pyo3(signature = (key, default = None))]
     fn get(
         &self,
         py: Python<'_>,
-        key: &str,
+        key: &Bound<'_, PyAny>,
         default: Option<PyObject>,
     ) -> PyResult<Option<PyObject>> {
+        let Some(key) = key_str(key) else {
+            return Ok(default);
+        };
         Ok(match self.read(py)?.get(key) {
             Some(v) => Some(PyString::new(py, &v).into_any().unbind()),
             None => default,
@@ -472,14 +482,18 @@ impl Element {
         Ok(())
     }
 
-    /// Remove an attribute and return its value (`default` if absent).
+    /// Remove an attribute and return its value (`default` if absent, as for a `key`
+    /// that is not a `str`).
     #[pyo3(signature = (key, default = None))]
     fn pop_attr(
         &self,
         py: Python<'_>,
-        key: &str,
+        key: &Bound<'_, PyAny>,
         default: Option<PyObject>,
     ) -> PyResult<Option<PyObject>> {
+        let Some(key) = key_str(key) else {
+            return Ok(default);
+        };
         Ok(match self.write(py)?.pop_attr(key) {
             Some(v) => Some(PyString::new(py, &v).into_any().unbind()),
             None => default,
@@ -619,6 +633,75 @@ impl Element {
         Ok(Element::from_core(e))
     }
 
+    /// `copy.copy`: a new element with a copy of the attributes and the same child
+    /// elements (ElementTree's shallow copy).
+    fn __copy__(&self, py: Python<'_>) -> PyResult<Element> {
+        let mut e = self.write(py)?;
+        let children = e.children().map_err(tree_err)?;
+        let attrs = e.attrs().into_owned();
+        let mut new = CoreElement::new(
+            e.name(),
+            e.namespace(),
+            attrs,
+            e.text().into_owned(),
+            e.tail().to_owned(),
+        );
+        for c in children {
+            new.append(c).map_err(tree_err)?;
+        }
+        Ok(Element::from_core(new))
+    }
+
+    /// `copy.deepcopy`: `copy()`.
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> PyResult<Element> {
+        self.copy(py)
+    }
+
+    /// Pickled as its name, namespace and attributes, then its text, tail and children
+    /// (`__setstate__`).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let mut e = slf.get().write(py)?;
+        let children: Vec<Py<Element>> = e
+            .children()
+            .map_err(tree_err)?
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        let args = (
+            PyString::new(py, e.name()),
+            PyString::new(py, e.namespace()),
+            attrs_dict(py, &e.attrs_ref())?,
+        );
+        let state = (
+            PyString::new(py, &e.text()),
+            PyString::new(py, e.tail()),
+            PyList::new(py, children)?,
+        );
+        Ok((slf.get_type(), args, state).into_pyobject(py)?.into_any())
+    }
+
+    /// Restore what `__reduce__` saved after the name, namespace and attributes.
+    fn __setstate__(&self, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = state.py();
+        let (text, tail, children): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
+            state.extract()?;
+        let text = extract_str(&text, "text")?;
+        let tail = extract_str(&tail, "tail")?;
+        let mut kids = Vec::new();
+        for c in children.try_iter()? {
+            kids.push(PyHandle(check_element(&c?)?));
+        }
+        let mut e = self.write(py)?;
+        e.set_text(text);
+        e.set_tail(tail);
+        e.clear_children();
+        for k in kids {
+            e.append(k).map_err(tree_err)?;
+        }
+        Ok(())
+    }
+
     /// An `xml.etree.ElementTree.Element` with Clark tags; `""` text/tail become `None`.
     fn to_etree<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut err = None;
@@ -666,7 +749,8 @@ impl Element {
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let e = self.read(py)?;
-        Ok(format!("<Element {:?} attrs={}>", e.tag(), e.attr_count()))
+        let tag = PyString::new(py, &e.tag()).repr()?;
+        Ok(format!("<Element {tag} attrs={}>", e.attr_count()))
     }
 }
 
@@ -682,6 +766,29 @@ fn limit(v: Option<&Bound<'_, PyAny>>, name: &str, default: usize) -> PyResult<u
         return Err(PyValueError::new_err(format!("{name} must be >= 0")));
     }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Run `f` on the bytes of `data`: `bytes` in place, a `bytearray` or `memoryview`
+/// copied; `TypeError` naming `what` for anything else.
+fn with_bytes<R>(data: &Bound<'_, PyAny>, what: &str, f: impl FnOnce(&[u8]) -> R) -> PyResult<R> {
+    if let Ok(b) = data.downcast::<PyBytes>() {
+        return Ok(f(b.as_bytes()));
+    }
+    if data.is_instance_of::<pyo3::types::PyByteArray>()
+        || data.is_instance_of::<pyo3::types::PyMemoryView>()
+    {
+        let v: Vec<u8> = data
+            .py()
+            .import("builtins")?
+            .getattr("bytes")?
+            .call1((data,))?
+            .extract()?;
+        return Ok(f(&v));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what}() needs bytes, not {}",
+        data.get_type().name()?
+    )))
 }
 
 /// Incremental XMPP stream parser; see `xmppx.core._api` for the contract.
@@ -707,7 +814,15 @@ impl StreamParser {
         let d = Limits::default();
         let limits = Limits {
             max_stanza_bytes: limit(max_stanza_bytes, "max_stanza_bytes", d.max_stanza_bytes)?,
-            max_depth: limit(max_depth, "max_depth", d.max_depth)?,
+            max_depth: match limit(max_depth, "max_depth", d.max_depth)? {
+                n if n > MAX_TREE_DEPTH => {
+                    return Err(PyValueError::new_err(format!(
+                        "max_depth must be <= {MAX_TREE_DEPTH} (the deepest tree the \
+                         element operations take)"
+                    )))
+                }
+                n => n,
+            },
             max_attributes: limit(max_attributes, "max_attributes", d.max_attributes)?,
             max_buffer_bytes: limit(max_buffer_bytes, "max_buffer_bytes", d.max_buffer_bytes)?,
         };
@@ -724,23 +839,9 @@ impl StreamParser {
         py: Python<'py>,
         data: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let r = if let Ok(b) = data.downcast::<PyBytes>() {
-            self.inner.feed(b.as_bytes(), &mut self.events)
-        } else if data.is_instance_of::<pyo3::types::PyByteArray>()
-            || data.is_instance_of::<pyo3::types::PyMemoryView>()
-        {
-            let v: Vec<u8> = py
-                .import("builtins")?
-                .getattr("bytes")?
-                .call1((data,))?
-                .extract()?;
-            self.inner.feed(&v, &mut self.events)
-        } else {
-            return Err(PyTypeError::new_err(format!(
-                "feed() needs bytes, not {}",
-                data.get_type().name()?
-            )));
-        };
+        let events = &mut self.events;
+        let inner = &mut self.inner;
+        let r = with_bytes(data, "feed", |b| inner.feed(b, events))?;
         let mut out = Vec::with_capacity(self.events.len());
         for ev in self.events.drain(..) {
             out.push(event_to_py(py, ev)?);
@@ -762,8 +863,12 @@ impl StreamParser {
 /// namespace is `default_ns`; the same rules and errors as `StreamParser`.
 #[pyfunction]
 #[pyo3(signature = (data, default_ns = "jabber:client"))]
-fn parse(py: Python<'_>, data: &[u8], default_ns: &str) -> PyResult<Element> {
-    match core::parse_fragment(data, default_ns, Limits::default()) {
+fn parse(py: Python<'_>, data: &Bound<'_, PyAny>, default_ns: &str) -> PyResult<Element> {
+    core::check_default_ns(default_ns).map_err(tree_err)?;
+    let r = with_bytes(data, "parse", |b| {
+        core::parse_fragment(b, default_ns, Limits::default())
+    })?;
+    match r {
         Ok(s) => Ok(Element::from_core(CoreElement::from_stanza(s))),
         Err(e) => Err(stream_error(py, &e, Vec::new())),
     }

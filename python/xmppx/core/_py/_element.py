@@ -34,10 +34,17 @@ from __future__ import annotations
 import re
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
-from typing import Final, final
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Final, TypeVar, final
 
-__all__ = ["NAME_CACHE_MAX", "Element", "expand_names", "is_ncname", "split_clark"]
+__all__ = [
+    "MAX_TREE_DEPTH",
+    "NAME_CACHE_MAX",
+    "Element",
+    "expand_names",
+    "is_ncname",
+    "split_clark",
+]
 
 # XML 1.0 (Fifth Edition) §2.3 NameStartChar / NameChar without ":" (Namespaces in XML
 # 1.0 §3 NCName).  RFC 6120 §11 cites the Fifth Edition.
@@ -67,9 +74,24 @@ def split_clark(tag: str) -> tuple[str, str]:
     return "", tag
 
 
+_S = TypeVar("_S")
+_D = TypeVar("_D")
+
+#: Deepest tree the operations that walk one accept (``==``, ``copy``, ``serialize``,
+#: ``to_etree``, ``from_etree``): an element more than this many levels below the one
+#: the operation started from (or a cycle) is ``ValueError``, as in the native backend.
+MAX_TREE_DEPTH: Final = 1000
+_TOO_DEEP: Final = "element tree too deep or cyclic"
+
+
 def _check_str(what: str, value: object) -> str:
+    """``value`` itself if it is a ``str`` XML can carry: ``TypeError`` for another type,
+    ``UnicodeEncodeError`` (a ``ValueError``) for a lone surrogate, as the native
+    backend raises when it takes the string."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if not value.isascii():
+        value.encode("utf-8")
     return value
 
 
@@ -194,7 +216,8 @@ class Element:
         return len(self._children)
 
     def __iter__(self) -> Iterator[Element]:
-        return iter(self._children)
+        # the children as they are now: changing the element while iterating is safe
+        return iter(self._children[:])
 
     def __getitem__(self, index: int) -> Element:
         if not isinstance(index, int):
@@ -207,19 +230,28 @@ class Element:
         return list(self._children)
 
     def append(self, child: Element) -> None:
-        """Add ``child`` as the last child."""
+        """Add ``child`` as the last child (``ValueError`` for the element itself)."""
         if not isinstance(child, Element):
             raise TypeError(f"expected an Element, not {type(child).__name__}")
+        if child is self:
+            raise ValueError("an element cannot be its own child")
         self._children.append(child)
 
     def insert(self, index: int, child: Element) -> None:
-        """Insert ``child`` before position ``index`` (``list.insert`` semantics)."""
+        """Insert ``child`` before position ``index`` (``list.insert`` semantics;
+        ``ValueError`` for the element itself)."""
         if not isinstance(child, Element):
             raise TypeError(f"expected an Element, not {type(child).__name__}")
+        if child is self:
+            raise ValueError("an element cannot be its own child")
+        if not isinstance(index, int):
+            raise TypeError(f"index must be int, not {type(index).__name__}")
         self._children.insert(index, child)
 
     def remove(self, child: Element) -> None:
         """Remove the first child that *is* ``child``; ``ValueError`` if none."""
+        if not isinstance(child, Element):
+            raise TypeError(f"expected an Element, not {type(child).__name__}")
         children = self._children
         for i, c in enumerate(children):
             if c is child:
@@ -268,35 +300,56 @@ class Element:
 
     # -- conversion -------------------------------------------------------------------
     def copy(self) -> Element:
-        """A deep copy."""
+        """A deep copy (an undecoded lazy stanza stays undecoded, sharing its input
+        bytes).  ``ValueError`` for a tree deeper than ``MAX_TREE_DEPTH`` or cyclic."""
+        return _mirror(self, _copy_node, _own_children, _adopt)
+
+    def __copy__(self) -> Element:
+        """``copy.copy``: a new element with a copy of the attributes and the same child
+        elements (ElementTree's shallow copy)."""
         new = _new_element(self._name, self._namespace, dict(self._attrs))
         new._text = self._text
         new._tail = self._tail
-        new._children = [c.copy() for c in self._children]
+        new._children = list(self._children)
         return new
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Element:
+        """``copy.deepcopy``: ``copy()``."""
+        return self.copy()
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[Element], tuple[str, str, dict[str, str]], tuple[str, str, list[Element]]]:
+        """Pickled as its name, namespace and attributes, then its text, tail and
+        children (``__setstate__``)."""
+        return (
+            Element,
+            (self._name, self._namespace, dict(self._attrs)),
+            (self._text, self._tail, list(self._children)),
+        )
+
+    def __setstate__(self, state: tuple[str, str, list[Element]]) -> None:
+        text, tail, children = state
+        self._text = _check_str("text", text)
+        self._tail = _check_str("tail", tail)
+        for c in children:
+            if not isinstance(c, Element):
+                raise TypeError(f"expected an Element, not {type(c).__name__}")
+        self._children = list(children)
 
     def to_etree(self) -> ET.Element:
         """An ``xml.etree.ElementTree.Element`` with Clark tags; ``""`` text/tail become
-        ``None``."""
-        e = ET.Element(self.tag, dict(self._attrs))
-        e.text = self._text or None
-        e.tail = self._tail or None
-        e.extend(c.to_etree() for c in self._children)
-        return e
+        ``None``.  ``ValueError`` for a tree deeper than ``MAX_TREE_DEPTH`` or cyclic."""
+        return _mirror(self, _to_etree_node, _all_children, ET.Element.append)
 
     @staticmethod
     def from_etree(element: ET.Element) -> Element:
         """Build from an ElementTree element (Clark tags; ``None`` text/tail become ``""``).
 
         ``ValueError`` for a tag that is not ``name``/``{ns}name`` with an NCName (which
-        includes ElementTree comments and processing instructions)."""
-        tag = element.tag
-        if not isinstance(tag, str):
-            raise ValueError(f"not an element: {element!r}")
-        ns, name = split_clark(tag)
-        new = Element(name, ns, element.attrib, text=element.text or "", tail=element.tail or "")
-        new._children = [Element.from_etree(c) for c in element]
-        return new
+        includes ElementTree comments and processing instructions), and for a tree
+        deeper than ``MAX_TREE_DEPTH`` or cyclic."""
+        return _mirror(element, _from_etree_node, list, _adopt)
 
     def serialize(self, default_ns: str = "jabber:client") -> bytes:
         """Canonical UTF-8 bytes, as a child of a stream with default namespace
@@ -317,24 +370,103 @@ class Element:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<Element {self.tag!r} attrs={self._attrs!r} children={len(self._children)}>"
+        # as the native backend writes it; a lazy stanza is not decoded for it
+        return f"<Element {self.tag!r} attrs={len(self._attrs)}>"
 
 
 def _equal(a: Element, b: Element) -> bool:
+    """Structural equality, depth first in document order (``ValueError`` past
+    ``MAX_TREE_DEPTH``, met in the same order as the native backend meets it)."""
     if a is b:
         return True
-    if (
-        a._name != b._name
-        or a._namespace != b._namespace
-        or a._text != b._text
-        or a._tail != b._tail
-        or a._attrs != b._attrs
-    ):
-        return False
-    ac, bc = a._children, b._children
-    if len(ac) != len(bc):
-        return False
-    return all(_equal(x, y) for x, y in zip(ac, bc, strict=True))
+    stack = [(a, b, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        x, y, depth = pop()
+        if depth > MAX_TREE_DEPTH:
+            raise ValueError(_TOO_DEEP)
+        if (
+            x._name != y._name
+            or x._namespace != y._namespace
+            or x._text != y._text
+            or x._tail != y._tail
+            or x._attrs != y._attrs
+        ):
+            return False
+        xc, yc = x._children, y._children
+        n = len(xc)
+        if n != len(yc):
+            return False
+        depth += 1
+        for i in range(n - 1, -1, -1):
+            push((xc[i], yc[i], depth))
+    return True
+
+
+def _mirror(
+    root: _S,
+    make: Callable[[_S], _D],
+    children_of: Callable[[_S], Iterable[_S]],
+    attach: Callable[[_D, _D], None],
+) -> _D:
+    """A tree of ``make(node)`` for each node under ``root`` (``children_of``), each
+    attached to its parent's counterpart in order; depth first with a stack of its own,
+    ``ValueError`` for a node more than ``MAX_TREE_DEPTH`` levels below ``root``."""
+    top = make(root)
+    stack = [(root, top, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        src, dst, depth = pop()
+        if depth > MAX_TREE_DEPTH:
+            raise ValueError(_TOO_DEEP)
+        for c in children_of(src):
+            new = make(c)
+            attach(dst, new)
+            push((c, new, depth + 1))
+    return top
+
+
+def _own_children(e: Element) -> list[Element]:
+    """The children a copy walks: none for an undecoded lazy stanza (the copy shares
+    its bytes)."""
+    return [] if e._raw is not None else e._children
+
+
+def _all_children(e: Element) -> list[Element]:
+    return e._children
+
+
+def _adopt(parent: Element, child: Element) -> None:
+    parent._children.append(child)
+
+
+def _copy_node(e: Element) -> Element:
+    """``e`` without its children (those of a lazy stanza stay in its shared bytes)."""
+    new = _new_element(e._name, e._namespace, dict(e._attrs))
+    new._tail = e._tail
+    raw = e._raw
+    if raw is not None:
+        new._raw = raw
+        new._ctx = e._ctx
+        del new._text, new._children  # decoded from the bytes on first use
+    else:
+        new._text = e._text
+    return new
+
+
+def _to_etree_node(e: Element) -> ET.Element:
+    new = ET.Element(e.tag, dict(e._attrs))
+    new.text = e._text or None
+    new.tail = e._tail or None
+    return new
+
+
+def _from_etree_node(element: ET.Element) -> Element:
+    tag = element.tag
+    if not isinstance(tag, str):
+        raise ValueError(f"not an element: {element!r}")
+    ns, name = split_clark(tag)
+    return Element(name, ns, element.attrib, text=element.text or "", tail=element.tail or "")
 
 
 _alloc = Element.__new__

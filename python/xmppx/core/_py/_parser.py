@@ -134,9 +134,9 @@ from xmppx.core._api import (
     StreamHeader,
     XMLStreamError,
 )
-from xmppx.core._py._element import Element, expand_names
+from xmppx.core._py._element import MAX_TREE_DEPTH, Element, expand_names
 from xmppx.core._py._lazy import QNAME, TAG_REST
-from xmppx.core._py._serializer import escape_attr
+from xmppx.core._py._serializer import check_default_ns, escape_attr
 
 __all__ = ["StreamParser", "parse"]
 
@@ -284,25 +284,34 @@ class StreamParser:
     def __init__(
         self,
         *,
-        max_stanza_bytes: int = DEFAULT_MAX_STANZA_BYTES,
-        max_depth: int = DEFAULT_MAX_DEPTH,
-        max_attributes: int = DEFAULT_MAX_ATTRIBUTES,
-        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        max_stanza_bytes: int | None = DEFAULT_MAX_STANZA_BYTES,
+        max_depth: int | None = DEFAULT_MAX_DEPTH,
+        max_attributes: int | None = DEFAULT_MAX_ATTRIBUTES,
+        max_buffer_bytes: int | None = DEFAULT_MAX_BUFFER_BYTES,
     ) -> None:
-        for key, value in (
-            ("max_stanza_bytes", max_stanza_bytes),
-            ("max_depth", max_depth),
-            ("max_attributes", max_attributes),
-            ("max_buffer_bytes", max_buffer_bytes),
+        limits: dict[str, int] = {}
+        for key, value, default in (
+            ("max_stanza_bytes", max_stanza_bytes, DEFAULT_MAX_STANZA_BYTES),
+            ("max_depth", max_depth, DEFAULT_MAX_DEPTH),
+            ("max_attributes", max_attributes, DEFAULT_MAX_ATTRIBUTES),
+            ("max_buffer_bytes", max_buffer_bytes, DEFAULT_MAX_BUFFER_BYTES),
         ):
-            if not isinstance(value, int) or isinstance(value, bool):
+            if value is None:
+                value = default
+            elif not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{key} must be int")
-            if value < 0:
+            elif value < 0:
                 raise ValueError(f"{key} must be >= 0")
-        self._max_stanza_bytes = max_stanza_bytes
-        self._max_depth = max_depth
-        self._max_attributes = max_attributes
-        self._max_buffer_bytes = max_buffer_bytes
+            limits[key] = value
+        if limits["max_depth"] > MAX_TREE_DEPTH:
+            raise ValueError(
+                f"max_depth must be <= {MAX_TREE_DEPTH} (the deepest tree the element "
+                "operations take)"
+            )
+        self._max_stanza_bytes = limits["max_stanza_bytes"]
+        self._max_depth = limits["max_depth"]
+        self._max_attributes = limits["max_attributes"]
+        self._max_buffer_bytes = limits["max_buffer_bytes"]
         self.reset()
 
     def reset(self) -> None:
@@ -1542,16 +1551,30 @@ def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
     """Parse one standalone element, as if it were a stanza in a stream whose default
     namespace is ``default_ns`` (the ``stream`` prefix is bound as on a real stream);
     the same rules and errors as ``StreamParser``.  Surrounding whitespace is allowed;
-    anything else around the element, or an incomplete element, is an error."""
-    p = StreamParser()
-    p.feed(
+    anything else around the element, an incomplete element, or input that ends inside
+    anything (a tag, a CDATA section, a reference, a character's bytes) is
+    ``not-well-formed``.  ``data`` is ``bytes`` (or a ``bytearray``/``memoryview``);
+    ``default_ns`` as ``serialize`` takes it (``check_default_ns``)."""
+    check_default_ns(default_ns)
+    if not isinstance(data, bytes):
+        if not isinstance(data, bytearray | memoryview):
+            raise TypeError(f"parse() needs bytes, not {type(data).__name__}")
+        data = bytes(data)
+    header = (
         b"<stream:stream xmlns='"
         + escape_attr(default_ns).encode("utf-8")
         + b"' xmlns:stream='"
         + NS_STREAMS.encode()
         + b"'>"
     )
+    # the header is not input: it does not count against the limit on headers
+    p = StreamParser(max_buffer_bytes=DEFAULT_MAX_BUFFER_BYTES + len(header))
+    p.feed(header)
     events = p.feed(data)
+    if p._in_cdata or p._pending is not None or p._held or _cut_utf8(data[-3:]):
+        # what the end of the stream would close (a CDATA section, a '<?' or '<!'
+        # not told apart yet, a character's bytes) is not there: the input ends inside
+        raise XMLStreamError("not-well-formed", "the input ends inside a construct")
     events += p.feed(b"</stream:stream>")
     elements = [e for e in events if isinstance(e, Element)]
     if len(elements) != 1 or len(events) != 2 or not isinstance(events[-1], StreamEnd):

@@ -31,16 +31,13 @@ Example::
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from xmppx.core._api import NS_XML
-from xmppx.core._py._element import is_ncname
+from xmppx.core._py._element import MAX_TREE_DEPTH, Element, is_ncname
 from xmppx.core._py._lazy import content_span
 
-if TYPE_CHECKING:
-    from xmppx.core._py._element import Element
-
-__all__ = ["check_char", "escape_attr", "escape_text", "serialize"]
+__all__ = ["check_char", "check_default_ns", "escape_attr", "escape_text", "serialize"]
 
 NS_XMLNS: Final = "http://www.w3.org/2000/xmlns/"
 
@@ -77,6 +74,18 @@ def check_char(s: str, what: str) -> None:
         raise ValueError(
             f"{what} contains U+{ord(m.group()):04X}, which is not an XML 1.0 character"
         )
+
+
+def check_default_ns(ns: object) -> str:
+    """``ns`` if it may be a stream's default namespace: ``TypeError`` if it is not a
+    ``str``, ``ValueError`` for the ``xml`` or ``xmlns`` namespace (Namespaces in XML 1.0
+    §3: neither may be declared as the default) or a character outside XML 1.0 ``Char``."""
+    if not isinstance(ns, str):
+        raise TypeError(f"default_ns must be str, not {type(ns).__name__}")
+    if ns in (NS_XML, NS_XMLNS):
+        raise ValueError(f"{ns} cannot be the default namespace (Namespaces in XML 1.0 §3)")
+    check_char(ns, "default namespace")
+    return ns
 
 
 def escape_text(s: str) -> str:
@@ -116,7 +125,13 @@ _PREFIXED: Final = re.compile(rb"</?[^\s/>:<]*+:|\s(?!xml:)[^\s=<>'\"/:]++:[^\s=
 def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
     """Canonical UTF-8 bytes of ``element`` as a child of a stream whose default
     namespace is ``default_ns`` (see the module docstring for the exact rules), or for
-    an undecoded lazy stanza its forwarded form."""
+    an undecoded lazy stanza its forwarded form.  ``TypeError`` for an ``element`` that
+    is not an ``Element`` or a ``default_ns`` that is not a ``str``; ``ValueError`` for
+    what cannot be written (module docstring, ``check_default_ns``), and for a tree
+    deeper than ``MAX_TREE_DEPTH`` or cyclic."""
+    if not isinstance(element, Element):
+        raise TypeError(f"expected an Element, not {type(element).__name__}")
+    check_default_ns(default_ns)
     out: list[str] = []
     raw = element._raw
     if raw is not None and (span := content_span(raw)) is not None:
@@ -188,26 +203,46 @@ def _open(
 
 
 def _write(
-    el: Element,
+    root: Element,
     default_ns: str,
     prefixes: dict[str, str],
     counter: list[int],
     out: list[str],
 ) -> None:
-    default_ns, prefixes = _open(el, default_ns, prefixes, counter, out)
-    text = el._text
-    children = el._children
-    if not text and not children:
-        out.append("/>")
-        return
-    out.append(">")
-    if text:
-        out.append(escape_text(text))
-    for child in children:
-        _write(child, default_ns, prefixes, counter, out)
-        tail = child._tail
-        if tail:
-            out.append(escape_text(tail))
-    out.append("</")
-    out.append(el._name)
-    out.append(">")
+    """Write ``root`` and its subtree, depth first with a stack of its own (a tree as
+    deep as ``MAX_TREE_DEPTH`` needs no Python recursion)."""
+    # entries: an element to write (with the namespace context of its parent and its
+    # depth), or the text that follows one: a child's tail or its parent's end tag
+    todo: list[tuple[Element, str, dict[str, str], int] | str] = [(root, default_ns, prefixes, 0)]
+    pop, push = todo.pop, todo.append
+    while todo:
+        item = pop()
+        if isinstance(item, str):
+            out.append(escape_text(item) if type(item) is _Tail else item)
+            continue
+        el, scope_ns, scope, depth = item
+        if depth > MAX_TREE_DEPTH:
+            raise ValueError("element tree too deep or cyclic")
+        scope_ns, scope = _open(el, scope_ns, scope, counter, out)
+        text = el._text
+        children = el._children
+        if not text and not children:
+            out.append("/>")
+            continue
+        out.append(">")
+        if text:
+            out.append(escape_text(text))
+        push(f"</{el._name}>")
+        depth += 1
+        for child in reversed(children):
+            tail = child._tail
+            if tail:
+                push(_Tail(tail))
+            push((child, scope_ns, scope, depth))
+
+
+class _Tail(str):
+    """A child's tail on ``_write``'s stack, escaped when its turn comes (so that an
+    error is met in document order, as the native backend meets it)."""
+
+    __slots__ = ()

@@ -179,12 +179,18 @@ def _profile(s: str, part: str) -> str:
     return out
 
 
+def _not_str(fn: str, s: object) -> TypeError:
+    return TypeError(f"{fn}() needs a str, not {type(s).__name__}")
+
+
 def nodeprep(s: str) -> str:
     """The Nodeprep profile (RFC 6122 Appendix A) of ``s``; raises ``JIDError``.
 
     No length or emptiness check (``prep_jid`` does those): ``nodeprep("")`` is ``""``.
     ``nodeprep("Foo")`` is ``"foo"``, ``nodeprep("ß")`` is ``"ss"``, ``nodeprep("a b")``
     raises ``prohibited``, ``nodeprep("a:b")`` raises ``nodeprep-prohibited``."""
+    if not isinstance(s, str):
+        raise _not_str("nodeprep", s)
     if s.isascii() and not _LOCAL_UNSAFE.search(s):
         return s.lower()
     return _profile(s, _LOCAL)
@@ -196,6 +202,8 @@ def nameprep(s: str) -> str:
     Only the stringprep profile: label splitting, the STD3 host name rules, the ACE
     checks and IP literals belong to the domainpart and are applied by ``prep_jid``.
     ``nameprep("EXAMPLE.com")`` is ``"example.com"``."""
+    if not isinstance(s, str):
+        raise _not_str("nameprep", s)
     if s.isascii():
         return s.lower()
     return _profile(s, _DOMAIN)
@@ -206,6 +214,8 @@ def resourceprep(s: str) -> str:
 
     No case folding: ``resourceprep("Home")`` is ``"Home"``; spaces are allowed; a
     no-break space becomes a space (NFKC).  ``resourceprep("")`` is ``""``."""
+    if not isinstance(s, str):
+        raise _not_str("resourceprep", s)
     if s.isascii() and not _RESOURCE_UNSAFE.search(s):
         return s
     return _profile(s, _RESOURCE)
@@ -404,6 +414,8 @@ def prep_jid(s: str) -> tuple[str, str, str]:
     Returns ``(localpart, domainpart, resourcepart)``, ``""`` for an absent part; raises
     ``JIDError``.  ``prep_jid("Juliet@Example.COM/Balcony")`` is
     ``("juliet", "example.com", "Balcony")``."""
+    if not isinstance(s, str):
+        raise _not_str("prep_jid", s)
     slash = s.find("/")
     rest = s if slash < 0 else s[:slash]
     at = rest.find("@")

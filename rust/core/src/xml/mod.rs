@@ -19,7 +19,7 @@ pub use error::{Condition, TreeError, XmlError};
 pub use parser::{parse_fragment, Event, Header, Limits, Stanza, StreamParser};
 pub use raw::Raw;
 pub use scope::{Scope, NS_XML, NS_XMLNS};
-pub use serialize::{serialize, serialize_canonical, serialize_into};
+pub use serialize::{check_default_ns, serialize, serialize_canonical, serialize_into};
 
 /// Deepest element tree the recursive operations (serialize, compare, copy) accept;
 /// deeper (or cyclic) trees are refused instead of exhausting the stack.

@@ -348,9 +348,13 @@ impl StreamParser {
         self.buf = buf;
     }
 
-    /// Whether the parser is between stanzas (no partial stanza is held).
+    /// Whether the parser is between stanzas and holds no input it has not decided on
+    /// (no partial stanza, reference or character).
     pub fn is_idle(&self) -> bool {
-        self.dead.is_none() && self.level == Level::Stream && !self.in_unit
+        self.dead.is_none()
+            && self.level == Level::Stream
+            && !self.in_unit
+            && self.pos >= self.buf.len()
     }
 
     /// Feed bytes; completed events are appended to `out`.  On error, `out` holds the
@@ -1674,6 +1678,7 @@ pub fn parse_fragment(data: &[u8], default_ns: &str, limits: Limits) -> Result<S
     let mut it = events.into_iter();
     match (it.next(), it.next()) {
         (Some(Event::Stanza(s)), None) if p.is_idle() => Ok(s),
+        (Some(Event::Stanza(_)), None) => nwf("the input ends inside what follows the element"),
         (Some(Event::Stanza(_)), _) => nwf("data after the element"),
         _ => nwf("no complete element"),
     }

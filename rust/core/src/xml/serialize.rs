@@ -38,6 +38,18 @@ pub fn serialize<H: Handle>(v: &dyn View<H>, default_ns: &str) -> Result<Vec<u8>
     Ok(out)
 }
 
+/// Whether `ns` may be a stream's default namespace: not the `xml` or `xmlns` namespace
+/// (Namespaces in XML 1.0 §3: neither may be declared as the default), and only XML
+/// 1.0 characters (it is written in an attribute value).
+pub fn check_default_ns(ns: &str) -> Result<(), TreeError> {
+    if ns == NS_XML || ns == NS_XMLNS {
+        return Err(bad(format!(
+            "{ns} cannot be the default namespace (Namespaces in XML 1.0 §3)"
+        )));
+    }
+    check_chars(ns, "default namespace")
+}
+
 /// [`serialize`], appending to `out` (reuse one buffer across calls to skip its
 /// growth).  On error `out` holds a partial output after its previous content.
 pub fn serialize_into<H: Handle>(
@@ -45,6 +57,7 @@ pub fn serialize_into<H: Handle>(
     v: &dyn View<H>,
     default_ns: &str,
 ) -> Result<(), TreeError> {
+    check_default_ns(default_ns)?;
     let mut s = Ser {
         out,
         k: 0,
@@ -59,6 +72,7 @@ pub fn serialize_canonical<H: Handle>(
     v: &dyn View<H>,
     default_ns: &str,
 ) -> Result<Vec<u8>, TreeError> {
+    check_default_ns(default_ns)?;
     let mut out = Vec::with_capacity(256);
     let mut s = Ser {
         out: &mut out,
@@ -597,5 +611,17 @@ mod tests {
         let parent = el("p", "", &[], "", "");
         parent.write(|e| e.append(bad_tail)).unwrap().unwrap();
         assert!(parent.read(|e| serialize(e, "")).unwrap().is_err());
+    }
+
+    #[test]
+    fn reserved_or_unwritable_default_namespaces_are_refused() {
+        for ns in [NS_XML, NS_XMLNS, "urn:\u{1}"] {
+            assert!(check_default_ns(ns).is_err(), "{ns}");
+            // an element in it would otherwise be written with no declaration at all
+            let e = el("a", ns, &[], "", "");
+            assert!(e.read(|e| serialize(e, ns)).unwrap().is_err(), "{ns}");
+        }
+        assert!(check_default_ns("").is_ok());
+        assert!(check_default_ns("jabber:client").is_ok());
     }
 }
