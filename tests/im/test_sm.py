@@ -202,9 +202,9 @@ async def test_offered_after_authentication_and_enabled_with_resumption(
     assert enabled.get("max") == "300"
 
 
-async def test_enable_before_binding_or_twice_fails(server: XMPPServer) -> None:
-    """§3: enabling before resource binding, or a second time, is <failed/> with
-    <unexpected-request/>; the stream goes on."""
+async def test_enable_before_binding_fails_and_the_stream_goes_on(server: XMPPServer) -> None:
+    """§3: enabling before resource binding is <failed/> with <unexpected-request/>;
+    the client binds and enables then."""
     c, _ = await SMClient.login(server)
     await c.send(f"<enable xmlns='{SM}'/>")
     failed = await c.next("failed")
@@ -212,11 +212,20 @@ async def test_enable_before_binding_or_twice_fails(server: XMPPServer) -> None:
     await c.bind()
     enabled = await c.enable(resume=False)
     assert enabled.get("resume") is None
-    await c.send(f"<enable xmlns='{SM}'/>")
-    failed = await c.next("failed")
-    assert failed.find(ns.clark(ns.STANZAS, "unexpected-request")) is not None
     await c.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert (await c.next("iq")).get("type") == "result"
+
+
+async def test_a_second_enable_ends_the_stream(server: XMPPServer) -> None:
+    """§3: "If a server receives a second <enable/> element it SHOULD respond with a
+    stream error, thus terminating the client connection."."""
+    c = await sm_session(server)
+    await c.send(f"<enable xmlns='{SM}'/>")
+    error = await c.next("error")
+    assert error.namespace == ns.STREAMS
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "policy-violation")) is not None
+    with pytest.raises(EOFError):
+        await c.next()
 
 
 async def test_r_is_answered_with_the_count_of_stanzas_handled(server: XMPPServer) -> None:
@@ -299,14 +308,21 @@ async def test_a_broken_connection_resumes_with_what_was_not_acknowledged(
     assert not [s for s in seen if s.name == "presence" and s.get("type") == "unavailable"]
 
 
-async def test_resuming_while_the_old_connection_is_open_cuts_it(server: XMPPServer) -> None:
+async def test_resuming_while_the_old_connection_is_open_closes_it_with_conflict(
+    server: XMPPServer,
+) -> None:
     """§5: the server may not have noticed the old connection die; a resume takes the
-    session over and the old connection is closed."""
+    session over, and "the server SHOULD send a 'conflict' stream error and close that
+    stream"."""
     old, enabled = await romeo_with_sm(server)
     again, _ = await SMClient.login(server)
     await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{old.handled}'/>")
     await again.next("resumed")
-    await old.raw.read_to_eof()
+    error = await old.next("error")
+    assert error.namespace == ns.STREAMS
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "conflict")) is not None
+    with pytest.raises(EOFError):
+        await old.next()
     await again.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
     assert (await again.next("iq")).get("type") == "result"
     assert session(server) is not None and session(server).transport is not None
@@ -387,6 +403,32 @@ async def test_shutdown_stores_what_a_hibernating_session_waited_for(make_server
     later = await Peer.connect(restarted, "romeo@localhost/garden")
     later.presence()
     await later.expect(body_is("while you sleep"))
+
+
+@pytest.mark.parametrize("attached", [True, False], ids=["live", "hibernating"])
+async def test_resuming_with_too_high_a_count_ends_that_stream_only(
+    server: XMPPServer, attached: bool
+) -> None:
+    """§4 (Error Handling): an 'h' acknowledging more than was sent is a stream error,
+    <undefined-condition/> with <handled-count-too-high/>, on the stream that sent it;
+    the session it named goes on: live, or still waiting for a proper resume."""
+    old, enabled = await romeo_with_sm(server)
+    if not attached:
+        old.abort()
+        await hibernating(server)
+    wrong, _ = await SMClient.login(server)
+    await wrong.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='99'/>")
+    error = await wrong.next("error")
+    too_high = error.find(ns.clark(SM, "handled-count-too-high"))
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "undefined-condition")) is not None
+    assert too_high is not None and too_high.get("h") == "99"
+    if attached:
+        await old.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+        assert (await old.next("iq")).get("type") == "result"
+    else:
+        again, _ = await SMClient.login(server)
+        await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{old.handled}'/>")
+        await again.next("resumed")
 
 
 @pytest.mark.parametrize("previd", ["unknown", "juliets"])
@@ -595,6 +637,35 @@ async def test_an_iq_not_acknowledged_is_answered_recipient_unavailable(
     condition = error.find(ns.clark(ns.CLIENT, "error"))
     assert condition is not None
     assert condition.find(ns.clark(ns.STANZAS, "recipient-unavailable")) is not None
+
+
+async def test_an_iq_a_room_passed_on_is_answered_when_the_session_ends(
+    server: XMPPServer,
+) -> None:
+    """A MUC room passes Juliet's iq on to Romeo's session (XEP-0045 §7.5), which ends
+    without answering it: the room gets recipient-unavailable, and passes that back to
+    Juliet (RFC 6120 §8.2.3: every get is answered)."""
+    room = f"verona@conference.{DOMAIN}"
+    romeo, _ = await romeo_with_sm(server)
+    await romeo.send(f"<presence to='{room}/romeo'><x xmlns='{ns.MUC}'/></presence>")
+    await romeo.stanzas_until(lambda s: s.name == "presence" and s.get("from") == f"{room}/romeo")
+    # an instant room (XEP-0045 §10.1.2), open to others
+    await romeo.send(
+        f"<iq type='set' id='c1' to='{room}'><query xmlns='{ns.MUC}#owner'>"
+        "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+    )
+    await romeo.stanzas_until(lambda s: s.name == "iq" and s.get("id") == "c1")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    juliet.send_xml(f"<presence to='{room}/juliet'><x xmlns='{ns.MUC}'/></presence>")
+    joined = await juliet.expect(lambda s: s.get("from") == f"{room}/juliet")
+    assert joined.name == "presence" and joined.get("type") is None, joined.serialize()
+    query = Element("iq", ns.CLIENT, {"type": "get", "to": f"{room}/romeo", "id": "v1"})
+    query.append(Element("query", "jabber:iq:version"))
+    juliet.send(query)
+    await romeo.stanzas_until(lambda s: s.name == "iq" and s.get("id") is not None)
+    await romeo.send("</stream:stream>")
+    error = await juliet.expect(lambda s: s.name == "iq" and s.get("id") == "v1")
+    assert error.get("type") == "error" and error.get("from") == f"{room}/romeo"
 
 
 async def test_too_many_unacknowledged_stanzas_end_the_stream(make_server: Any) -> None:

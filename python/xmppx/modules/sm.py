@@ -3,10 +3,12 @@
 What the server does (XEP-0198 1.6):
 
 * It offers ``<sm xmlns='urn:xmpp:sm:3'/>`` after authentication (§3).  ``<enable/>`` on a
-  bound stream turns stream management on, once (again, or before binding, is
-  ``<failed><unexpected-request/></failed>``).  With ``resume='true'`` (or ``'1'``) and
-  ``sm.resume_timeout`` above zero the session is resumable: ``<enabled id resume
-  max/>``, ``max`` the smaller of the client's wish and ``sm.resume_timeout``.
+  bound stream turns stream management on, once: before binding it is
+  ``<failed><unexpected-request/></failed>``, and a second one ends the stream
+  (``policy-violation``; §3: "it SHOULD respond with a stream error").  With
+  ``resume='true'`` (or ``'1'``) and ``sm.resume_timeout`` above zero the session is
+  resumable: ``<enabled id resume max/>``, ``max`` the smaller of the client's wish and
+  ``sm.resume_timeout``.
 * From then on it counts the client's stanzas and answers each ``<r/>`` with ``<a h/>``
   (§4).  It keeps every stanza it sends, in order, until the client acknowledges it, and
   asks with ``<r/>`` whenever stanzas wait and no request is outstanding.  An ``<a/>``
@@ -17,9 +19,11 @@ What the server does (XEP-0198 1.6):
   session *hibernates* for ``sm.resume_timeout`` seconds: still bound and available, the
   stanzas for it queue up.  ``<resume previd h/>`` on a new stream authenticated as the
   same account takes it over (§5): ``<resumed previd h/>``, then every stanza the client
-  had not acknowledged, in order; an old connection still open is cut.  An unknown or
-  expired ``previd``, or another account's, is ``<failed><item-not-found/></failed>``, and
-  the client may bind a new session.
+  had not acknowledged, in order; an old connection still open gets a ``conflict``
+  stream error and is closed.  An unknown or expired ``previd``, or another account's, is
+  ``<failed><item-not-found/></failed>``, and the client may bind a new session.  An
+  ``h`` acknowledging more than was sent ends the stream that sent it, as on ``<a/>``;
+  the session it named goes on as it was.
 * A session that ends for good (its client closed the stream, the wait ran out, a stream
   error, a new session bound the same resource) treats what was not acknowledged as
   undelivered (§4 leaves this to the server): a ``chat`` or ``normal`` message goes to the
@@ -31,7 +35,8 @@ What the server does (XEP-0198 1.6):
   stream management) does it go to the account again (for a ``<received/>`` carbon
   copy, the message forwarded in it); a ``<sent/>`` carbon copy never does.  An ``iq``
   get or set gets ``recipient-unavailable`` (RFC 6120 §8.3.3.16) when its sender is a
-  local account; the rest is dropped.  Ejabberd's ``resend_on_timeout`` and Prosody's
+  local account or a service hosted here (a MUC room passing on an occupant's request
+  waits for the answer); the rest is dropped.  Ejabberd's ``resend_on_timeout`` and Prosody's
   ``mod_smacks`` also send such messages on; Prosody only from the account's last
   session, which avoids duplicates but loses a message no other session had.
 
@@ -180,10 +185,7 @@ class StreamManagement(Module):
                 raise StreamError("bad-format", "<a/> needs h, a 32-bit unsigned count")
             sm.requested = False
             if not sm.ack(h, session):
-                too_high = Element(
-                    "handled-count-too-high", ns.SM, {"h": str(h), "send-count": str(sm.sent)}
-                )
-                session.end("undefined-condition", "more stanzas acknowledged than sent", too_high)
+                _too_high(session, h, sm)
         elif name == "enable":
             self._enable(session, element)
         elif name == "resume":
@@ -195,8 +197,9 @@ class StreamManagement(Module):
 
     def _enable(self, session: C2SConnection, element: Element) -> None:
         if session.sm is not None:
-            session.send_nonza(failed("unexpected-request"))
-            return
+            raise StreamError(
+                "policy-violation", "stream management is enabled already (XEP-0198 §3)"
+            )
         want = (element.get("resume") or "").lower() in ("true", "1")
         resumable = want and self.resume_timeout > 0
         max_ = int(self.resume_timeout)
@@ -280,8 +283,8 @@ class StreamManagement(Module):
             return
         sm = old.sm
         if not sm.ack(h, old):
-            conn.send_nonza(failed("undefined-condition"))
-            old.end("undefined-condition", "resumed with more stanzas acknowledged than sent")
+            # the stream that said so ends; the session it named is left as it was
+            _too_high(conn, h, sm)
             return
         if sm.timer is not None:
             sm.timer.cancel()
@@ -296,6 +299,13 @@ class StreamManagement(Module):
             old.send_raw_nonza(_REQUEST)
         old.flush()
         log.info("%s resumed (%d stanzas sent again)", old.jid, len(sm.queue))
+
+
+def _too_high(stream: C2SConnection, h: int, sm: SMState) -> None:
+    """``stream``'s client acknowledged ``h`` stanzas, more than ``sm`` sent (§4, Error
+    Handling): ``undefined-condition`` with ``<handled-count-too-high/>`` ends it."""
+    app = Element("handled-count-too-high", ns.SM, {"h": str(h), "send-count": str(sm.sent)})
+    stream.end("undefined-condition", "more stanzas acknowledged than sent", app)
 
 
 def undelivered(
@@ -313,10 +323,13 @@ def undelivered(
         except Exception:
             log.exception("an undelivered stanza did not parse again")
             continue
-        _send_on(server, holder.jid, stanza, last_holder=delivery is not None)
+        _send_on(server, holder, stanza, last_holder=delivery is not None)
 
 
-def _send_on(server: XMPPServer, owner: FullJID, stanza: Element, *, last_holder: bool) -> None:
+def _send_on(
+    server: XMPPServer, holder: C2SConnection, stanza: Element, *, last_holder: bool
+) -> None:
+    owner = holder.jid
     kind = stanza.name
     stype = stanza.get("type")
     sender = stanza.get("from") or ""
@@ -347,9 +360,11 @@ def _send_on(server: XMPPServer, owner: FullJID, stanza: Element, *, last_holder
             frm = parse_jid(sender)
         except JIDError:
             return
-        if frm.domain != server.domain or not frm.local:
-            return  # the server's own (a ping), or a service's
         reply = stanza_error_reply(stanza, StanzaError("recipient-unavailable"))
-        if reply is not None:
+        if reply is None:
+            return
+        if frm.domain == server.domain and frm.local:
             to = frm if isinstance(frm, FullJID) else None
             server.deliver_to_account(reply, frm.bare, full=to)
+        else:  # a service hosted here (a room waits for it), else dropped
+            server.route_to_component(holder, reply, frm)

@@ -684,10 +684,23 @@ class C2SConnection(asyncio.Protocol):
         (authenticated as the same account); a transport of its own still open is cut."""
         transport = new.transport
         assert transport is not None
-        if self.transport is not None:
+        old = self.transport
+        if old is not None:
             # its end must not end the session: it no longer reports to us
-            self.transport.set_protocol(asyncio.Protocol())
-            self.transport.abort()
+            old.set_protocol(asyncio.Protocol())
+            if old.is_closing() or self._tls_pending is not None:
+                old.abort()
+            else:
+                # §5: the stream still open gets a 'conflict' stream error and is closed;
+                # what it had queued is not waited for longer than close_timeout
+                self.stream.close("conflict", "the session was resumed on another connection")
+                data = self.stream.data_to_send()
+                if data:
+                    old.write(data)
+                old.close()
+                asyncio.get_running_loop().call_later(
+                    self.server.config["limits.close_timeout"], old.abort
+                )
         for handle in (
             *new._timers,
             new._rate_timer,

@@ -273,7 +273,9 @@ class Room:
         self.closed = False
         self._iq_ids = itertools.count(1)
         #: forwarded iq id → (requester session, its id, target session)
-        self._pending_iqs: OrderedDict[str, tuple[FullJID, str, FullJID]] = OrderedDict()
+        #: iqs passed on to an occupant, by the id they went with: (requester, its id,
+        #: the occupant's real JID, its occupant JID then)
+        self._pending_iqs: OrderedDict[str, tuple[FullJID, str, FullJID, str]] = OrderedDict()
         #: bare JID → "participant"/"visitor" set by a moderator (in memory only)
         self._voice: OrderedDict[str, str] = OrderedDict()
         #: (invitee, inviter) bare JIDs of invitations sent and not declined (in memory)
@@ -1120,16 +1122,20 @@ class Room:
     def _occupant_iq(self, sender: FullJID, stanza: Element, nick: str, stype: str) -> None:
         """§17.4 rules 2–3: an occupant's iq to another occupant JID is forwarded to that
         occupant's real JID with ids rewritten, neither side learning the other's real
-        JID; the answer comes back the same way.  XEP-0410 self-pings are answered."""
+        JID; the answer comes back the same way, also when the occupant left meanwhile
+        (its session ended without answering: the server's recipient-unavailable).
+        XEP-0410 self-pings are answered."""
         occ = self.by_session.get(sender)
         if stype in ("result", "error"):
-            entry = self._pending_iqs.pop(stanza.get("id") or "", None)
-            if entry is None or occ is None or entry[2] != sender:
+            key = stanza.get("id") or ""
+            entry = self._pending_iqs.get(key)
+            if entry is None or entry[2] != sender:
                 return
-            requester, original_id, _ = entry
+            del self._pending_iqs[key]
+            requester, original_id, _, occupant_jid = entry
             answer = stanza.copy()
             answer.set("id", original_id)
-            answer.set("from", self._occupant_jid(occ.nick))
+            answer.set("from", occupant_jid)
             self.host.send(answer, requester)
             return
         payload = stanza[0] if len(stanza) else None
@@ -1148,18 +1154,18 @@ class Room:
             self._result(stanza)  # XEP-0410 §3.1: the service answers self-pings
             return
         new_id = f"muc{next(self._iq_ids)}"
-        self._pending_iqs[new_id] = (sender, stanza.get("id") or "", target.jid)
+        self._pending_iqs[new_id] = (
+            sender,
+            stanza.get("id") or "",
+            target.jid,
+            self._occupant_jid(nick),
+        )
         while len(self._pending_iqs) > self.host.limits.pending_iqs:
-            _, (requester, original_id, _) = self._pending_iqs.popitem(last=False)
+            _, (requester, original_id, _, asked) = self._pending_iqs.popitem(last=False)
             timeout = Element(
                 "iq",
                 ns.CLIENT,
-                {
-                    "type": "get",
-                    "id": original_id,
-                    "from": str(requester),
-                    "to": self._occupant_jid(nick),
-                },
+                {"type": "get", "id": original_id, "from": str(requester), "to": asked},
             )
             self._send_error(timeout, StanzaError("remote-server-timeout", type="wait"))
         forwarded = stanza.copy()
