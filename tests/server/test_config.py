@@ -28,6 +28,16 @@ def test_defaults_serve_localhost_with_tls_required(tmp_path: Path) -> None:
     assert {o.key for o in OPTIONS} == set(cfg.values)
 
 
+def test_a_relative_data_dir_is_taken_from_where_the_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--data-dir srv: the database and the certificate both go to ./srv, not /srv."""
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None, data_dir="srv")
+    assert cfg.data_dir == tmp_path / "srv"
+    assert cfg.storage_url == f"sqlite:///{tmp_path}/srv/xmppx.db"
+
+
 def test_file_then_flags(tmp_path: Path) -> None:
     conf = tmp_path / "x.toml"
     conf.write_text("domain = 'Example.COM.'\n[c2s]\nport = 15222\n[limits]\nmax_depth = 8\n")

@@ -63,7 +63,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         default="",
         flag="--data-dir",
         doc="Where the database, certificate and key live "
-        "(default: $XDG_DATA_HOME/xmppx, ~/.local/share/xmppx, or /var/lib/xmppx as root).",
+        "(default: $XDG_DATA_HOME/xmppx, ~/.local/share/xmppx, or /var/lib/xmppx as root); "
+        "a relative path is taken from the directory the server starts in.",
     ),
     Option(
         key="storage",
@@ -460,6 +461,9 @@ def _finish(cfg: Config) -> Config:
     v["domain"] = _domain_option(v, "domain")
     if not v["data_dir"]:
         v["data_dir"] = str(default_data_dir())
+    # a relative data dir is taken from the directory the server starts in, once: the
+    # database URL made from it below must not read it from the root
+    v["data_dir"] = str(Path(v["data_dir"]).expanduser().absolute())
     if not v["storage"]:
         v["storage"] = "sqlite:///" + str(Path(v["data_dir"]) / "xmppx.db")
     for port_key in ("c2s.port", "c2s.tls_port"):
