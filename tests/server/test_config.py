@@ -84,6 +84,8 @@ def test_im_and_muc_limits_from_a_file(tmp_path: Path) -> None:
         ("[limits]\nc2s_burst = 0\n", "option 'limits.c2s_burst' must be positive"),
         ("[roster]\nmax_items = -1\n", "option 'roster.max_items' must be positive"),
         ("[muc]\nmessage_rate = 0\n", "option 'muc.message_rate' must be positive"),
+        ("[storage]\ntimeout = 0\n", "option 'storage.timeout' must be positive"),
+        ("[storage]\npool_size = 0\n", "option 'storage.pool_size' must be positive"),
         ("[muc]\nhistory_size = -1\n", "option 'muc.history_size' must not be negative"),
         ("[muc]\nmessage_rate = nan\n", "option 'muc.message_rate' must be a finite number"),
         ("[ping]\ninterval = inf\n", "option 'ping.interval' must be a finite number"),

@@ -238,7 +238,7 @@ class XMPPServer:
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._secret = _server_secret(data_dir)
         if self._own_storage:
-            self.storage = await open_storage(cfg.storage_url)
+            self.storage = await open_storage(cfg.storage_url, **cfg.storage_options)
         if cfg["tls.enabled"]:
             self._load_tls()
         self.stream_config = self._stream_config()

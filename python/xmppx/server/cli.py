@@ -266,7 +266,7 @@ async def _with_storage(cfg: Config, args: argparse.Namespace) -> int:
     from xmppx.storage import AccountExists, AccountNotFound, open_storage
 
     cfg.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    storage = await open_storage(cfg.storage_url)
+    storage = await open_storage(cfg.storage_url, **cfg.storage_options)
     try:
         cmd = args.command
         if cmd == "listusers":

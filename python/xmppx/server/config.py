@@ -75,6 +75,21 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "(default: sqlite in the data dir).",
     ),
     Option(
+        key="storage.pool_size",
+        type=int,
+        default=10,
+        doc="PostgreSQL connections this server keeps: enough to overlap a busy node's "
+        "store calls, while ~9 nodes stay below PostgreSQL's default max_connections=100.",
+    ),
+    Option(
+        key="storage.timeout",
+        type=float,
+        default=30.0,
+        doc="Seconds PostgreSQL may take to accept a connection, lend a pooled one or run "
+        "one statement before the call fails (the client gets an error, the log says "
+        "why): a database that stops answering must not hang the server.",
+    ),
+    Option(
         key="admins",
         type=list,
         default=[],
@@ -397,6 +412,11 @@ class Config:
     def storage_url(self) -> str:
         return str(self.values["storage"])
 
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``xmppx.storage.open_storage`` besides the URL."""
+        return {"pool_size": self["storage.pool_size"], "timeout": self["storage.timeout"]}
+
     def with_values(self, **overrides: Any) -> Config:
         """A copy with ``key=value`` overrides (dots in keys written as ``__``)."""
         values = dict(self.values)
@@ -446,12 +466,12 @@ def _domain_option(values: dict[str, Any], key: str) -> str:
     return jid.domain
 
 
-def _check_storage_url(url: str) -> None:
+def _check_storage_url(url: str, options: dict[str, Any]) -> None:
     """The storage URL's scheme and form (no I/O; its password is never shown)."""
     from xmppx.storage import StorageConfigError, create_storage
 
     try:
-        create_storage(url)
+        create_storage(url, **options)
     except StorageConfigError as exc:
         raise ConfigError(f"option 'storage': {exc}") from None
 
@@ -475,7 +495,6 @@ def _finish(cfg: Config) -> Config:
         raise ConfigError(f"option 'log.format': {v['log.format']!r} must be 'text' or 'json'")
     if bool(v["tls.cert"]) != bool(v["tls.key"]):
         raise ConfigError("options 'tls.cert' and 'tls.key' must be set together")
-    _check_storage_url(v["storage"])
     for key in ("admins", "c2s.hosts"):
         for item in v[key]:
             if not isinstance(item, str):
@@ -504,6 +523,8 @@ def _finish(cfg: Config) -> Config:
         "muc.max_occupants",
         "muc.message_rate",
         "muc.message_burst",
+        "storage.pool_size",
+        "storage.timeout",
         "limits.header_timeout",
         "limits.negotiation_timeout",
         "limits.close_timeout",
@@ -543,6 +564,7 @@ def _finish(cfg: Config) -> Config:
         v["muc.domain"] = _domain_option(v, "muc.domain")
         if v["muc.domain"] == v["domain"]:
             raise ConfigError("option 'muc.domain' must differ from 'domain'")
+    _check_storage_url(v["storage"], cfg.storage_options)
     return cfg
 
 

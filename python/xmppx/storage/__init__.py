@@ -27,7 +27,12 @@ from xmppx.storage._errors import (
     StorageConfigError,
     StorageError,
 )
-from xmppx.storage._factory import DEFAULT_POOL_SIZE, create_storage, open_storage
+from xmppx.storage._factory import (
+    DEFAULT_POOL_SIZE,
+    DEFAULT_TIMEOUT,
+    create_storage,
+    open_storage,
+)
 from xmppx.storage._migrations import SCHEMA_VERSION
 from xmppx.storage._protocols import (
     MAX_PAGE_SIZE,
@@ -59,6 +64,7 @@ from xmppx.storage._records import (
 
 __all__ = [
     "DEFAULT_POOL_SIZE",
+    "DEFAULT_TIMEOUT",
     "MAX_PAGE_SIZE",
     "SCHEMA_VERSION",
     "SCRAM_HASHES",

@@ -27,12 +27,16 @@ from xmppx.storage._errors import StorageConfigError
 from xmppx.storage._protocols import Storage
 from xmppx.storage._util import redact_url
 
-__all__ = ["DEFAULT_POOL_SIZE", "create_storage", "open_storage"]
+__all__ = ["DEFAULT_POOL_SIZE", "DEFAULT_TIMEOUT", "create_storage", "open_storage"]
 
 #: PostgreSQL connections per server process.  Enough to overlap the storage round
 #: trips of a busy node (most calls take well under a millisecond), while ~9 nodes stay
 #: below PostgreSQL's default ``max_connections=100``.  Config key: ``storage.pool_size``.
 DEFAULT_POOL_SIZE: Final = 10
+#: Seconds PostgreSQL may take to accept a connection, lend a pooled one, or run one
+#: statement before the call fails: far above any store call's milliseconds, below the
+#: minute after which a client gives up on its request.  Config key: ``storage.timeout``.
+DEFAULT_TIMEOUT: Final = 30.0
 
 _SQLITE_SCHEMES: Final = frozenset({"sqlite"})
 _POSTGRES_SCHEMES: Final = frozenset({"postgresql", "postgres"})
@@ -67,12 +71,16 @@ def _check_postgres(url: str) -> None:
         )
 
 
-def create_storage(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Storage:
+def create_storage(
+    url: str, *, pool_size: int = DEFAULT_POOL_SIZE, timeout: float = DEFAULT_TIMEOUT
+) -> Storage:
     """A not-yet-open :class:`Storage` for ``url`` (see the module docstring).
 
-    ``pool_size`` is the PostgreSQL pool's maximum (ignored for SQLite, which uses one
-    connection in one worker thread).  Raises :class:`StorageConfigError` for an
-    unsupported scheme or a malformed URL; does no I/O.
+    ``pool_size`` is the PostgreSQL pool's maximum and ``timeout`` the longest a
+    PostgreSQL connection, a pooled connection or a statement is waited for (both
+    ignored for SQLite, which uses one connection in one worker thread and fails a write
+    that waits for another process's lock for 5 s).  Raises :class:`StorageConfigError`
+    for an unsupported scheme or a malformed URL; does no I/O.
     """
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme:
@@ -95,19 +103,21 @@ def create_storage(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Storage:
             raise StorageConfigError(
                 f"PostgreSQL storage needs the asyncpg package ({exc})"
             ) from exc
-        return PostgresStorage(url, pool_size=pool_size)
+        return PostgresStorage(url, pool_size=pool_size, timeout=timeout)
     raise StorageConfigError(
         f"unsupported storage URL scheme {scheme!r} in {redact_url(url)!r}; "
         "expected sqlite:// or postgresql://"
     )
 
 
-async def open_storage(url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> Storage:
+async def open_storage(
+    url: str, *, pool_size: int = DEFAULT_POOL_SIZE, timeout: float = DEFAULT_TIMEOUT
+) -> Storage:
     """:func:`create_storage`, then ``open()`` (connect and migrate); the caller closes.
 
     Raises :class:`StorageConfigError` for a bad URL or an unreachable database and
     :class:`SchemaVersionError` for a database written by a newer xmppx.
     """
-    storage = create_storage(url, pool_size=pool_size)
+    storage = create_storage(url, pool_size=pool_size, timeout=timeout)
     await storage.open()
     return storage

@@ -16,6 +16,7 @@ Rules
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from xmppx.storage._errors import (
     StorageConfigError,
     StorageError,
 )
-from xmppx.storage._factory import DEFAULT_POOL_SIZE
+from xmppx.storage._factory import DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT
 from xmppx.storage._migrations import MIGRATIONS, Migration, pending_steps
 from xmppx.storage._protocols import MAX_PAGE_SIZE, Storage
 from xmppx.storage._records import (
@@ -59,7 +60,10 @@ from xmppx.storage._util import (
     require_aware,
 )
 
-__all__ = ["PostgresStorage"]
+__all__ = ["MIGRATION_TIMEOUT", "PostgresStorage"]
+
+#: Seconds one schema migration statement may take (``open()`` applies them).
+MIGRATION_TIMEOUT: Final = 600.0
 
 
 #: Advisory lock keys (first int4 of the two-key form, so they cannot collide with
@@ -80,7 +84,7 @@ class _Record(Protocol):
 
 
 class _Connection(Protocol):
-    async def execute(self, query: str, *args: object) -> str: ...
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str: ...
 
     async def fetch(self, query: str, *args: object) -> list[_Record]: ...
 
@@ -94,9 +98,13 @@ class _Connection(Protocol):
 
 
 class _Pool(Protocol):
-    def acquire(self) -> AbstractAsyncContextManager[_Connection]: ...
+    def acquire(
+        self, *, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[_Connection]: ...
 
     async def close(self) -> None: ...
+
+    def terminate(self) -> None: ...
 
 
 def _rowcount(status: str) -> int:
@@ -110,11 +118,21 @@ def _utc(value: object) -> datetime:
     return value.astimezone(UTC)
 
 
-class _Db:
-    """The pool, and transactions on it that turn driver errors into StorageError."""
+def _failure(exc: BaseException, timeout: float) -> str:
+    """What went wrong, for a StorageError: a timeout's own text is empty."""
+    if isinstance(exc, TimeoutError):
+        return f"PostgreSQL did not answer within {timeout:g} s"
+    return f"PostgreSQL error: {exc}"
 
-    def __init__(self) -> None:
+
+class _Db:
+    """The pool, and transactions on it that turn driver errors into StorageError;
+    waiting for a pooled connection, like each statement, takes at most ``timeout``
+    seconds (a database that stops answering is an error, not a hung server)."""
+
+    def __init__(self, timeout: float) -> None:
         self.pool: _Pool | None = None
+        self.timeout = timeout
 
     @asynccontextmanager
     async def tx(
@@ -125,12 +143,12 @@ class _Db:
             raise StorageError("storage is not open")
         try:
             async with (
-                pool.acquire() as conn,
+                pool.acquire(timeout=self.timeout) as conn,
                 conn.transaction(isolation=isolation, readonly=readonly),
             ):
                 yield conn
         except _DRIVER_ERRORS as exc:
-            raise StorageError(f"PostgreSQL error: {exc}") from exc
+            raise StorageError(_failure(exc, self.timeout)) from exc
 
     @asynccontextmanager
     async def conn(self) -> AsyncIterator[_Connection]:
@@ -140,10 +158,10 @@ class _Db:
         if pool is None:
             raise StorageError("storage is not open")
         try:
-            async with pool.acquire() as conn:
+            async with pool.acquire(timeout=self.timeout) as conn:
                 yield conn
         except _DRIVER_ERRORS as exc:
-            raise StorageError(f"PostgreSQL error: {exc}") from exc
+            raise StorageError(_failure(exc, self.timeout)) from exc
 
 
 # -- accounts --------------------------------------------------------------------------
@@ -764,14 +782,21 @@ class _Muc:
 
 class PostgresStorage(Storage):
     """All stores on one PostgreSQL database, through a pool of at most ``pool_size``
-    connections.  ``dsn`` is a libpq-style URL (``postgresql://user@host:port/db``)."""
+    connections.  ``dsn`` is a libpq-style URL (``postgresql://user@host:port/db``).
+    Connecting, waiting for a pooled connection and each statement take at most
+    ``timeout`` seconds, schema migrations at most ``MIGRATION_TIMEOUT`` a statement."""
 
-    def __init__(self, dsn: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(
+        self, dsn: str, *, pool_size: int = DEFAULT_POOL_SIZE, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         if pool_size < 1:
             raise StorageConfigError(f"PostgreSQL pool_size must be >= 1, got {pool_size}")
+        if not timeout > 0:
+            raise StorageConfigError(f"PostgreSQL timeout must be positive, got {timeout}")
         self._dsn = dsn
         self.pool_size = pool_size
-        self._db = _Db()
+        self.timeout = timeout
+        self._db = _Db(timeout)
         self.accounts = _Accounts(self._db)
         self.roster = _Roster(self._db)
         self.offline = _Offline(self._db)
@@ -788,11 +813,18 @@ class PostgresStorage(Storage):
                 self._dsn,
                 min_size=1,
                 max_size=self.pool_size,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
                 server_settings={"application_name": "xmppx"},
             )
         except (*_DRIVER_ERRORS, ValueError) as exc:
+            why = (
+                f"no answer within {self.timeout:g} s"
+                if isinstance(exc, TimeoutError)
+                else str(exc) or type(exc).__name__
+            )
             raise StorageConfigError(
-                f"cannot connect to PostgreSQL at {redact_url(self._dsn)}: {exc}"
+                f"cannot connect to PostgreSQL at {redact_url(self._dsn)}: {why}"
             ) from exc
         self._db.pool = cast(_Pool, pool)
         try:
@@ -804,7 +836,12 @@ class PostgresStorage(Storage):
     async def close(self) -> None:
         pool, self._db.pool = self._db.pool, None
         if pool is not None:
-            await pool.close()
+            try:
+                # graceful: waits for the calls in progress, but not for a database
+                # that stopped answering
+                await asyncio.wait_for(pool.close(), self.timeout)
+            except TimeoutError:
+                pool.terminate()
 
     async def migrate(self) -> int:
         return await self._migrate_steps(MIGRATIONS)
@@ -825,7 +862,8 @@ class PostgresStorage(Storage):
             )
             for step in pending_steps(current, steps):
                 for statement in step.postgresql:
-                    await conn.execute(statement)
+                    # rebuilding a large table may take longer than a store call may
+                    await conn.execute(statement, timeout=MIGRATION_TIMEOUT)
                 await conn.execute(
                     "INSERT INTO schema_version (version, description) VALUES ($1, $2)",
                     step.version,
@@ -842,4 +880,7 @@ class PostgresStorage(Storage):
         return int(cast(int, value))
 
     def __repr__(self) -> str:
-        return f"PostgresStorage(dsn={redact_url(self._dsn)!r}, pool_size={self.pool_size})"
+        return (
+            f"PostgresStorage(dsn={redact_url(self._dsn)!r}, pool_size={self.pool_size}, "
+            f"timeout={self.timeout:g})"
+        )
