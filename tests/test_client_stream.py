@@ -757,6 +757,7 @@ class _Behaviour:
     flood: int = 0  # messages to send after binding
     ping_client: bool = False  # send an XEP-0199 ping after binding
     stream_error: str | None = None  # end the stream with this error on a message
+    omit_from: bool = False  # answer iqs without 'from' (RFC 6120 §8.1.2.1 rules 2, 3)
     alpn: list[str | None] = field(default_factory=list)
     pongs: list[Element] = field(default_factory=list)
     stanzas: list[Element] = field(default_factory=list)
@@ -864,7 +865,11 @@ class _MiniServer(asyncio.Protocol):
             self.b.pongs.append(el)
             return
         if el.name == "iq":
+            if el.get("to") == "silent@localhost":
+                return  # never answered
             attrs = {"id": el.get("id") or "", "from": el.get("to") or "localhost"}
+            if self.b.omit_from:
+                del attrs["from"]
             if el.get("to") == "nowhere@localhost":
                 reply = Element("iq", ns.CLIENT, {**attrs, "type": "error"})
                 reply.append(StanzaError("item-not-found", "no such user").to_element())
@@ -1028,6 +1033,82 @@ def test_client_back_pressure(tls_files: tuple[Path, bytes]) -> None:
         got = [(await client.recv(timeout=5)).get("id") for _ in range(count)]
         assert got == [f"m{i}" for i in range(count)]
         assert client.queued == 0 and not client._reading_paused
+        await client.close()
+
+    _run(tls_files, b, body)
+
+
+def ping(to: str) -> Element:
+    iq = Element("iq", ns.CLIENT, {"type": "get", "to": to})
+    iq.append(Element("ping", ns.PING))
+    return iq
+
+
+def test_client_reads_an_iq_answer_behind_a_full_queue(tls_files: tuple[Path, bytes]) -> None:
+    """The queue's bound stops reading, but not the answer an iq() waits for: reading
+    goes on past the bound until it comes, and nothing queued is lost or reordered."""
+    count = 5_000
+    b = _Behaviour(flood=count)
+
+    async def body(port: int, ctx: ssl.SSLContext) -> None:
+        client = await Client.connect(
+            "user@localhost",
+            "pencil",
+            host="127.0.0.1",
+            port=port,
+            ssl_context=ctx,
+            queue_size=16,
+        )
+        await asyncio.sleep(0.3)
+        assert client._reading_paused
+        answer = await client.iq(ping("localhost"), timeout=5)
+        assert answer.get("type") == "result"
+        got = [(await client.recv(timeout=5)).get("id") for _ in range(count)]
+        assert got == [f"m{i}" for i in range(count)]
+        await client.close()
+
+    _run(tls_files, b, body)
+
+
+def test_iq_waits_as_long_as_connect_was_told(tls_files: tuple[Path, bytes]) -> None:
+    async def body(port: int, ctx: ssl.SSLContext) -> None:
+        client = await Client.connect(
+            "user@localhost",
+            "pencil",
+            host="127.0.0.1",
+            port=port,
+            ssl_context=ctx,
+            timeout=0.5,
+        )
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await client.iq(ping("silent@localhost"))
+        assert asyncio.get_running_loop().time() - started < 3
+        await client.close()
+
+    _run(tls_files, _Behaviour(), body)
+
+
+def test_answers_the_server_sends_without_from(tls_files: tuple[Path, bytes]) -> None:
+    """RFC 6120 §8.1.2.1: the server may leave 'from' out of what it says for itself or
+    for the account; an answer without it is taken for an iq to the server or to our
+    bare JID, not for one to anybody else."""
+    b = _Behaviour(omit_from=True)
+
+    async def body(port: int, ctx: ssl.SSLContext) -> None:
+        client = await Client.connect(
+            "user@localhost",
+            "pencil",
+            host="127.0.0.1",
+            port=port,
+            ssl_context=ctx,
+            timeout=1,
+        )
+        for to in ("localhost", "user@localhost"):
+            assert (await client.iq(ping(to))).get("type") == "result"
+        with pytest.raises(TimeoutError):
+            await client.iq(ping("juliet@localhost"), timeout=0.5)
+        assert (await client.recv(timeout=1)).get("type") == "result"  # an ordinary stanza
         await client.close()
 
     _run(tls_files, b, body)

@@ -16,7 +16,10 @@ runs only for the STARTTLS handshake), one receive queue, one dict of pending iq
   queue read by ``await recv()`` or ``async for stanza in client``.  The queue is bounded:
   when it holds ``queue_size`` stanzas the client stops reading from the socket, so a
   fast server meets TCP back-pressure instead of growing our memory; reading resumes when
-  the queue is half empty.  Server pings (XEP-0199 §4.3) are answered automatically.
+  the queue is half empty.  While an ``iq()`` waits for its answer the client reads on
+  past the bound (the answer may be behind what fills the queue).  Server pings
+  (XEP-0199 §4.3) are answered automatically as they are read: a client that leaves its
+  queue full reads nothing, pings included, and its server may treat it as gone.
 * Sending: ``send(element)`` writes at once; ``await drain()`` waits while the transport's
   write buffer is above its high-water mark.  ``await iq(element)`` returns the result
   stanza or raises ``IqError`` (a ``StanzaError`` with the RFC 6120 §8.3.3 condition).
@@ -34,6 +37,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Final, Literal, Self
 
 from xmppx import ns
@@ -383,13 +387,18 @@ class Client(asyncio.Protocol):
         if not self._writable.is_set() and not self._finished:
             await self._writable.wait()
 
-    async def iq(self, element: Element, timeout: float | None = DEFAULT_TIMEOUT) -> Element:
+    async def iq(self, element: Element, timeout: float | EllipsisType | None = ...) -> Element:
         """Send an ``<iq type='get'|'set'>`` and return the ``result`` answer (RFC 6120
         §8.2.3).  An ``id`` is added if missing.  Raises ``IqError`` for an ``error``
-        answer, ``TimeoutError`` after ``timeout`` seconds (``None``: wait forever) and
-        ``StreamClosedError`` if the stream ends first.  The answer must come from the
-        address the iq was sent to (or, for an iq without ``to``, from our account or the
-        server), else it is an ordinary incoming stanza."""
+        answer, ``TimeoutError`` after ``timeout`` seconds (by default the ``timeout``
+        given to ``connect()``; ``None``: wait forever) and ``StreamClosedError`` if the
+        stream ends first.  The answer must come from the address the iq was sent to
+        (for an iq without ``to``, from our account or the server; without ``from`` when
+        sent to no one, our bare JID or the server, which RFC 6120 §8.1.2.1 lets the
+        server leave out), else it is an ordinary incoming stanza.  The receive queue's
+        bound does not stop the answer from being read."""
+        if timeout is ...:
+            timeout = self._timeout
         kind = element.get("type")
         if kind not in ("get", "set"):
             raise ValueError(f"iq() sends type 'get' or 'set', not {kind!r}")
@@ -401,6 +410,8 @@ class Client(asyncio.Protocol):
             raise ValueError(f"an iq with id {ident!r} is already waiting for its answer")
         future: asyncio.Future[Element] = asyncio.get_running_loop().create_future()
         self._iqs[ident] = (element.get("to"), future)
+        if self._reading_paused and not self._closing:
+            self._resume_reading()  # the answer may be behind a full queue
         try:
             self.send(element)
             async with asyncio.timeout(timeout):
@@ -542,20 +553,28 @@ class Client(asyncio.Protocol):
         queue.append(stanza)
         if not self._readable.is_set():
             self._readable.set()
-        if len(queue) >= self._queue_size and not self._reading_paused and not self._closing:
+        if (
+            len(queue) >= self._queue_size
+            and not self._reading_paused
+            and not self._closing
+            and not self._iqs  # an answer is awaited: read on
+        ):
             self._reading_paused = True
             if self._transport is not None:
                 self._transport.pause_reading()
 
     def _iq_answer_from_ok(self, to: str | None, sender: str | None) -> bool:
         """RFC 6120 §8.1.2.1, §10.3.3: the answer comes from whom we asked; an iq to no
-        one is answered by our account (bare or full JID) or the server."""
+        one is answered by our account (bare or full JID) or the server.  The server may
+        leave ``from`` out of what it says for itself or for our account (§8.1.2.1 rules
+        2 and 3), so an answer without one is taken for an iq to no one, to our bare
+        JID or to the server."""
+        bare = self.jid.split("/", 1)[0]
+        if sender is None:
+            return to is None or any(_same_jid(to, own) for own in (bare, self.config.domain))
         if to is None:
-            if sender is None:
-                return True
-            bare = self.jid.split("/", 1)[0]
             return any(_same_jid(sender, own) for own in (bare, self.config.domain, self.jid))
-        return sender is not None and _same_jid(to, sender)
+        return _same_jid(to, sender)
 
     def _pong(self, ping: Element) -> None:
         """XEP-0199 §4.2/§4.3: answer a ping with an empty result."""
