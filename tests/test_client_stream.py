@@ -943,6 +943,13 @@ def _run(
     asyncio.run(main())
 
 
+def login(port: int, ctx: ssl.SSLContext, **kw: Any) -> Awaitable[Client]:
+    """``user@localhost`` with the right password, over STARTTLS to the mini server."""
+    return Client.connect(
+        "user@localhost", "pencil", host="127.0.0.1", port=port, ssl_context=ctx, **kw
+    )
+
+
 def test_client_starttls_scram_plus_iq_and_close(tls_files: tuple[Path, bytes]) -> None:
     b = _Behaviour(ping_client=True)
 
@@ -1018,14 +1025,7 @@ def test_client_back_pressure(tls_files: tuple[Path, bytes]) -> None:
     b = _Behaviour(flood=count)
 
     async def body(port: int, ctx: ssl.SSLContext) -> None:
-        client = await Client.connect(
-            "user@localhost",
-            "pencil",
-            host="127.0.0.1",
-            port=port,
-            ssl_context=ctx,
-            queue_size=16,
-        )
+        client = await login(port, ctx, queue_size=16)
         await asyncio.sleep(0.3)  # the server has written all it could
         # Reading stopped at the bound (overshooting by at most the stanzas of one read).
         assert client._reading_paused
@@ -1051,14 +1051,7 @@ def test_client_reads_an_iq_answer_behind_a_full_queue(tls_files: tuple[Path, by
     b = _Behaviour(flood=count)
 
     async def body(port: int, ctx: ssl.SSLContext) -> None:
-        client = await Client.connect(
-            "user@localhost",
-            "pencil",
-            host="127.0.0.1",
-            port=port,
-            ssl_context=ctx,
-            queue_size=16,
-        )
+        client = await login(port, ctx, queue_size=16)
         await asyncio.sleep(0.3)
         assert client._reading_paused
         answer = await client.iq(ping("localhost"), timeout=5)
@@ -1072,14 +1065,7 @@ def test_client_reads_an_iq_answer_behind_a_full_queue(tls_files: tuple[Path, by
 
 def test_iq_waits_as_long_as_connect_was_told(tls_files: tuple[Path, bytes]) -> None:
     async def body(port: int, ctx: ssl.SSLContext) -> None:
-        client = await Client.connect(
-            "user@localhost",
-            "pencil",
-            host="127.0.0.1",
-            port=port,
-            ssl_context=ctx,
-            timeout=0.5,
-        )
+        client = await login(port, ctx, timeout=0.5)
         started = asyncio.get_running_loop().time()
         with pytest.raises(TimeoutError):
             await client.iq(ping("silent@localhost"))
@@ -1096,14 +1082,7 @@ def test_answers_the_server_sends_without_from(tls_files: tuple[Path, bytes]) ->
     b = _Behaviour(omit_from=True)
 
     async def body(port: int, ctx: ssl.SSLContext) -> None:
-        client = await Client.connect(
-            "user@localhost",
-            "pencil",
-            host="127.0.0.1",
-            port=port,
-            ssl_context=ctx,
-            timeout=1,
-        )
+        client = await login(port, ctx, timeout=1)
         for to in ("localhost", "user@localhost"):
             assert (await client.iq(ping(to))).get("type") == "result"
         with pytest.raises(TimeoutError):
