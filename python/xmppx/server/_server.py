@@ -1007,16 +1007,14 @@ class XMPPServer:
         """Whether ``domain`` is a service hosted here (a ``component_domain``)."""
         return domain in self._components
 
-    def route_to_component(self, session: Session, stanza: Element, to: BareJID | FullJID) -> bool:
+    def route_to_component(self, session: Session, stanza: Element, to: BareJID | FullJID) -> None:
         """Hand ``stanza``, from ``session``'s account (``from`` already stamped), to the
-        service hosted at ``to``'s domain, as if the session had sent it; False, and
-        nothing sent, when no service is hosted there.  For what the server says on a
-        session's behalf once it is gone (XEP-0198's undelivered iq requests)."""
+        service hosted at ``to``'s domain, as if the session had sent it; nothing is sent
+        when no service is hosted there.  For what the server says on a session's behalf
+        once it is gone (XEP-0198's undelivered iq requests)."""
         component = self._components.get(to.domain)
-        if component is None:
-            return False
-        component.route_component(session, stanza, to)
-        return True
+        if component is not None:
+            component.route_component(session, stanza, to)
 
     def service_items(self) -> list[tuple[str, str]]:
         """(JID, name) of the services hosted here, for disco#items (XEP-0030)."""

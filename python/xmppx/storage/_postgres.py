@@ -795,7 +795,6 @@ class PostgresStorage(Storage):
             raise StorageConfigError(f"PostgreSQL timeout must be positive, got {timeout}")
         self._dsn = dsn
         self.pool_size = pool_size
-        self.timeout = timeout
         self._db = _Db(timeout)
         self.accounts = _Accounts(self._db)
         self.roster = _Roster(self._db)
@@ -804,6 +803,11 @@ class PostgresStorage(Storage):
         self.blocklist = _Blocklist(self._db)
         self.last_activity = _LastActivity(self._db)
         self.muc = _Muc(self._db)
+
+    @property
+    def timeout(self) -> float:
+        """The longest wait for PostgreSQL, in seconds (see the class docstring)."""
+        return self._db.timeout
 
     async def open(self) -> None:
         if self._db.pool is not None:

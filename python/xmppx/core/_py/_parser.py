@@ -690,9 +690,7 @@ class StreamParser:
         if self._dead is not None:
             raise XMLStreamError(*self._dead)
         if not isinstance(data, bytes):
-            if not isinstance(data, bytearray | memoryview):
-                raise TypeError(f"feed() needs bytes, not {type(data).__name__}")
-            data = bytes(data)
+            data = _as_bytes(data, "feed")
         events = self._events
         try:
             if data:
@@ -1513,6 +1511,14 @@ def _cut_utf8(tail: bytes) -> bool:
 _NESTED_HEADER: Final = NS_STREAMS + "}stream"
 
 
+def _as_bytes(data: object, what: str) -> bytes:
+    """What ``feed()`` and ``parse()`` take besides ``bytes``: a ``bytearray`` or a
+    ``memoryview``, copied; ``TypeError`` naming ``what`` for anything else."""
+    if not isinstance(data, bytearray | memoryview):
+        raise TypeError(f"{what}() needs bytes, not {type(data).__name__}")
+    return bytes(data)
+
+
 def _nested_header() -> NoReturn:
     """RFC 6120 §4.3.3: a stream restarts only after STARTTLS or SASL, on a new stream;
     a header inside this one is no stanza (rejected at its start tag, not held as one)."""
@@ -1557,9 +1563,7 @@ def parse(data: bytes, default_ns: str = "jabber:client") -> Element:
     ``default_ns`` as ``serialize`` takes it (``check_default_ns``)."""
     check_default_ns(default_ns)
     if not isinstance(data, bytes):
-        if not isinstance(data, bytearray | memoryview):
-            raise TypeError(f"parse() needs bytes, not {type(data).__name__}")
-        data = bytes(data)
+        data = _as_bytes(data, "parse")
     header = (
         b"<stream:stream xmlns='"
         + escape_attr(default_ns).encode("utf-8")
