@@ -22,6 +22,16 @@ Conventions of the schema
 * Per-user data is keyed by the user's bare JID and not tied to ``accounts`` by a
   foreign key: deployments with external authentication still keep rosters.  Account
   deletion removes it explicitly (``AccountStore.delete``).
+* Keys as long as XMPP allows.  A bare JID takes up to 2,047 bytes and a full JID
+  3,071 (RFC 7622 §3.1), a private-storage key is a namespace of any length
+  (XEP-0049 §3), and PostgreSQL's B-tree refuses an index entry over 2,704 bytes.  So
+  on PostgreSQL a key that pairs the user (or room) with a second JID or a namespace
+  indexes a SHA-256 digest of the second part, a stored generated column
+  ``<column>_digest`` = ``xmppx_key_digest(<column>)`` (step 2); queries match the
+  digest and the text.  SQLite has no such limit and keys on the text itself.  The
+  indexes by domain (``accounts_by_domain``, ``muc_rooms_by_service``) hold a domain the
+  operator configures next to a JID: they stay within the limit for any host name DNS
+  can carry (253 bytes).
 """
 
 from __future__ import annotations
@@ -210,6 +220,36 @@ _V1_POSTGRESQL: Final = (
     "CREATE INDEX muc_affiliations_by_jid ON muc_affiliations (jid)",
 )
 
+#: Step 2 (PostgreSQL only): the keys that pair a user or room with a long second part
+#: index a digest of that part (see "Keys as long as XMPP allows" above).
+#: ``convert_to`` is only STABLE because it reads the database encoding, which never
+#: changes for a database, so the wrapper may be IMMUTABLE, as an index requires.
+_V2_POSTGRESQL: Final = (
+    """CREATE FUNCTION xmppx_key_digest(value text) RETURNS bytea
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT sha256(convert_to(value, 'UTF8')) $$""",
+    "ALTER TABLE roster_items ADD COLUMN contact_digest bytea NOT NULL "
+    "GENERATED ALWAYS AS (xmppx_key_digest(contact)) STORED",
+    "ALTER TABLE roster_items DROP CONSTRAINT roster_items_pkey",
+    "ALTER TABLE roster_items ADD PRIMARY KEY (username, contact_digest)",
+    "ALTER TABLE roster_pending ADD COLUMN contact_digest bytea NOT NULL "
+    "GENERATED ALWAYS AS (xmppx_key_digest(contact)) STORED",
+    "ALTER TABLE roster_pending DROP CONSTRAINT roster_pending_username_contact_key",
+    "ALTER TABLE roster_pending ADD UNIQUE (username, contact_digest)",
+    "ALTER TABLE private_storage ADD COLUMN key_digest bytea NOT NULL "
+    "GENERATED ALWAYS AS (xmppx_key_digest(key)) STORED",
+    "ALTER TABLE private_storage DROP CONSTRAINT private_storage_pkey",
+    "ALTER TABLE private_storage ADD PRIMARY KEY (username, key_digest)",
+    "ALTER TABLE blocklist ADD COLUMN jid_digest bytea NOT NULL "
+    "GENERATED ALWAYS AS (xmppx_key_digest(jid)) STORED",
+    "ALTER TABLE blocklist DROP CONSTRAINT blocklist_pkey",
+    "ALTER TABLE blocklist ADD PRIMARY KEY (username, jid_digest)",
+    "ALTER TABLE muc_affiliations ADD COLUMN jid_digest bytea NOT NULL "
+    "GENERATED ALWAYS AS (xmppx_key_digest(jid)) STORED",
+    "ALTER TABLE muc_affiliations DROP CONSTRAINT muc_affiliations_pkey",
+    "ALTER TABLE muc_affiliations ADD PRIMARY KEY (room, jid_digest)",
+)
+
 #: Every released schema step, in order.  Append only.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
@@ -217,6 +257,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         description="accounts, roster, offline, private, blocklist, last activity, MUC",
         sqlite=_V1_SQLITE,
         postgresql=_V1_POSTGRESQL,
+    ),
+    Migration(
+        version=2,
+        description="PostgreSQL: keys with a JID or namespace of any length (digest columns)",
+        sqlite=(),
+        postgresql=_V2_POSTGRESQL,
     ),
 )
 

@@ -380,6 +380,12 @@ async def _bump_roster_version(conn: _Connection, user: str) -> str:
     return str(value)
 
 
+#: The second part of a key is matched by its digest (the index) and its text (schema
+#: step 2: "Keys as long as XMPP allows" in ``_migrations``).
+_CONTACT_IS_2: Final = "contact_digest = xmppx_key_digest($2) AND contact = $2"
+_JID_IS_2: Final = "jid_digest = xmppx_key_digest($2) AND jid = $2"
+
+
 class _Roster:
     def __init__(self, db: _Db) -> None:
         self._db = db
@@ -418,7 +424,8 @@ class _Roster:
     async def get_item(self, user: str, contact: str) -> RosterItem | None:
         async with self._db.conn() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_ROSTER_COLUMNS} FROM roster_items WHERE username = $1 AND contact = $2",
+                f"SELECT {_ROSTER_COLUMNS} FROM roster_items "
+                f"WHERE username = $1 AND {_CONTACT_IS_2}",
                 user,
                 contact,
             )
@@ -428,7 +435,7 @@ class _Roster:
         async with self._db.tx() as conn:
             await conn.execute(
                 f"INSERT INTO roster_items (username, {_ROSTER_COLUMNS}) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username, contact) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username, contact_digest) "
                 "DO UPDATE SET name = excluded.name, subscription = excluded.subscription, "
                 "ask = excluded.ask, approved = excluded.approved, groups = excluded.groups",
                 user,
@@ -444,7 +451,7 @@ class _Roster:
     async def delete_item(self, user: str, contact: str) -> str | None:
         async with self._db.tx() as conn:
             status = await conn.execute(
-                "DELETE FROM roster_items WHERE username = $1 AND contact = $2", user, contact
+                f"DELETE FROM roster_items WHERE username = $1 AND {_CONTACT_IS_2}", user, contact
             )
             if _rowcount(status) == 0:
                 return None
@@ -454,7 +461,7 @@ class _Roster:
         async with self._db.conn() as conn:
             await conn.execute(
                 "INSERT INTO roster_pending (username, contact, stanza) VALUES ($1, $2, $3) "
-                "ON CONFLICT (username, contact) DO UPDATE SET stanza = excluded.stanza",
+                "ON CONFLICT (username, contact_digest) DO UPDATE SET stanza = excluded.stanza",
                 user,
                 contact,
                 stanza,
@@ -471,7 +478,7 @@ class _Roster:
     async def remove_pending(self, user: str, contact: str) -> bool:
         async with self._db.conn() as conn:
             status = await conn.execute(
-                "DELETE FROM roster_pending WHERE username = $1 AND contact = $2", user, contact
+                f"DELETE FROM roster_pending WHERE username = $1 AND {_CONTACT_IS_2}", user, contact
             )
         return _rowcount(status) > 0
 
@@ -557,7 +564,10 @@ class _Private:
     async def get(self, user: str, key: str) -> bytes | None:
         async with self._db.conn() as conn:
             value = await conn.fetchval(
-                "SELECT data FROM private_storage WHERE username = $1 AND key = $2", user, key
+                "SELECT data FROM private_storage WHERE username = $1 "
+                "AND key_digest = xmppx_key_digest($2) AND key = $2",
+                user,
+                key,
             )
         return None if value is None else bytes(cast(bytes, value))
 
@@ -565,7 +575,7 @@ class _Private:
         async with self._db.conn() as conn:
             await conn.execute(
                 "INSERT INTO private_storage (username, key, data) VALUES ($1, $2, $3) "
-                "ON CONFLICT (username, key) DO UPDATE SET data = excluded.data",
+                "ON CONFLICT (username, key_digest) DO UPDATE SET data = excluded.data",
                 user,
                 key,
                 data,
@@ -574,7 +584,10 @@ class _Private:
     async def delete(self, user: str, key: str) -> bool:
         async with self._db.conn() as conn:
             status = await conn.execute(
-                "DELETE FROM private_storage WHERE username = $1 AND key = $2", user, key
+                "DELETE FROM private_storage WHERE username = $1 "
+                "AND key_digest = xmppx_key_digest($2) AND key = $2",
+                user,
+                key,
             )
         return _rowcount(status) > 0
 
@@ -598,7 +611,7 @@ class _Blocklist:
         async with self._db.conn() as conn:
             rows = await conn.fetch(
                 "INSERT INTO blocklist (username, jid) SELECT $1, unnest($2::text[]) "
-                "ON CONFLICT (username, jid) DO NOTHING RETURNING jid",
+                "ON CONFLICT (username, jid_digest) DO NOTHING RETURNING jid",
                 user,
                 list(wanted),
             )
@@ -724,7 +737,8 @@ class _Muc:
     async def get_affiliation(self, room: str, user: str) -> MucAffiliation | None:
         async with self._db.conn() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_AFFILIATION_COLUMNS} FROM muc_affiliations WHERE room = $1 AND jid = $2",
+                f"SELECT {_AFFILIATION_COLUMNS} FROM muc_affiliations "
+                f"WHERE room = $1 AND {_JID_IS_2}",
                 room,
                 user,
             )
@@ -736,7 +750,7 @@ class _Muc:
             async with self._db.conn() as conn:
                 await conn.execute(
                     f"INSERT INTO muc_affiliations ({_AFFILIATION_COLUMNS}) "
-                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, jid) DO UPDATE SET "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, jid_digest) DO UPDATE SET "
                     "affiliation = excluded.affiliation, reason = excluded.reason, "
                     "nick = excluded.nick",
                     a.room,
@@ -753,7 +767,7 @@ class _Muc:
     async def delete_affiliation(self, room: str, user: str) -> bool:
         async with self._db.conn() as conn:
             status = await conn.execute(
-                "DELETE FROM muc_affiliations WHERE room = $1 AND jid = $2", room, user
+                f"DELETE FROM muc_affiliations WHERE room = $1 AND {_JID_IS_2}", room, user
             )
         return _rowcount(status) > 0
 
