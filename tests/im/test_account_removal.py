@@ -96,3 +96,19 @@ async def test_another_accounts_registration_is_not_answered_for(make_server: An
             assert b"<service-unavailable " in answer.serialize(), (to, name)
     assert await server.storage.accounts.exists("juliet@localhost")
     await romeo.client.close()
+
+
+async def test_contacts_rosters_are_updated_before_the_account_goes(make_server: Any) -> None:
+    """When ``remove_account`` returns, every local contact's stored roster already
+    shares no presence with the removed account: the account is deleted only after
+    them, so a removal cut short (a crash, a killed ``deluser``) leaves the account in
+    place and running it again completes it.  Juliet and the nurse are offline, so
+    their rosters change through storage alone."""
+    server = await make_server(users=("romeo", "juliet", "nurse"))
+    await befriend(server, "romeo", "juliet")
+    await befriend(server, "romeo", "nurse", subscription="to")
+    assert await server.remove_account(parse_jid("romeo@localhost"), "gone") is True  # type: ignore[arg-type]
+    for contact in ("juliet@localhost", "nurse@localhost"):
+        item = await server.storage.roster.get_item(contact, "romeo@localhost")
+        assert item is not None and (item.subscription, item.ask) == ("none", False), item
+    assert not await server.storage.accounts.exists("romeo@localhost")

@@ -223,6 +223,8 @@ class XMPPServer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
         self._account_queues: dict[BareJID, deque[_Pending]] = {}
+        #: the task draining each queue of ``_account_queues``
+        self._account_drains: dict[BareJID, asyncio.Task[None]] = {}
         #: The message to an account being delivered now (``delivery``).
         self._delivery: Delivery | None = None
 
@@ -371,7 +373,7 @@ class XMPPServer:
 
     def spawn(
         self, coro: Coroutine[Any, Any, None], on_behalf_of: C2SConnection | None = None
-    ) -> None:
+    ) -> asyncio.Task[None]:
         """Run ``coro`` as a task the server keeps a reference to until it ends; a
         failure is logged (a ``StreamError`` ends the stream of the session in play by
         its caller, so only bugs arrive here).  Work done for a connection counts
@@ -383,6 +385,7 @@ class XMPPServer:
             on_behalf_of.work_started()
             task.add_done_callback(lambda _t: on_behalf_of.work_done())
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -774,12 +777,13 @@ class XMPPServer:
             if work is not None:  # later stanzas for the account wait for it
                 held: deque[_Pending] = deque()
                 self._account_queues[bare] = held
-                self.spawn(self._drain_account_queue(bare, held, after=work))
+                drain = self._drain_account_queue(bare, held, after=work)
+                self._account_drains[bare] = self.spawn(drain)
             return
         queue: deque[_Pending] = deque()
         self._account_queues[bare] = queue
         self._enqueue_for_account(queue, session, stanza, kind, stype, to)
-        self.spawn(self._drain_account_queue(bare, queue))
+        self._account_drains[bare] = self.spawn(self._drain_account_queue(bare, queue))
 
     def _enqueue_for_account(
         self,
@@ -822,6 +826,14 @@ class XMPPServer:
         finally:
             if self._account_queues.get(bare) is queue:
                 del self._account_queues[bare]
+                self._account_drains.pop(bare, None)
+
+    async def _accounts_settled(self, accounts: Iterable[BareJID]) -> None:
+        """Wait until what was routed to ``accounts`` so far, and is still queued for
+        them (storage checks, roster changes), has been handled."""
+        drains = [t for a in accounts if (t := self._account_drains.get(a)) is not None]
+        if drains:
+            await asyncio.wait(drains)
 
     async def _to_queued_account(
         self,
@@ -967,7 +979,12 @@ class XMPPServer:
         had sent them (RFC 6121 §3.2, §3.3), so the contact's roster no longer shares
         presence with whoever registers the name next.  Then its sessions end with
         ``not-authorized`` and ``why``, once the current task has run on (an iq that
-        asked for the removal is answered first, XEP-0077 §3.2)."""
+        asked for the removal is answered first, XEP-0077 §3.2).
+
+        The contacts' rosters are changed before the account is deleted: when this
+        returns, none of them shares presence with ``user`` any more, and a removal cut
+        short leaves the account in place, so running it again completes it."""
+        told: set[BareJID] = set()
 
         def cancel(stype: str, contact_text: str) -> None:
             try:
@@ -978,6 +995,7 @@ class XMPPServer:
                 return  # no s2s yet: a remote contact cannot be told
             attrs = {"type": stype, "from": str(user), "to": str(contact)}
             self.deliver_to_account(Element("presence", ns.CLIENT, attrs), contact)
+            told.add(contact)
 
         roster = await self.storage.roster.get_roster(str(user))
         for item in roster.items:
@@ -987,6 +1005,7 @@ class XMPPServer:
                 cancel("unsubscribed", item.contact)
         for pending in await self.storage.roster.list_pending(str(user)):
             cancel("unsubscribed", pending.contact)  # a request never answered: refused
+        await self._accounts_settled(told)
         existed = await self.storage.accounts.delete(str(user))
 
         def end_sessions() -> None:
