@@ -4,13 +4,18 @@ registers the name next shares no presence with its old contacts."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
+
+import asyncpg
+import pytest
 
 from tests.im.conftest import Peer, befriend, is_presence, settle
 from tests.server.conftest import PASSWORD
 from xmppx import ns
 from xmppx.core import parse_jid
 from xmppx.server.accounts import create_account
+from xmppx.storage import StorageError
 
 
 def _is_push_for(jid: str) -> Any:
@@ -111,4 +116,63 @@ async def test_contacts_rosters_are_updated_before_the_account_goes(make_server:
     for contact in ("juliet@localhost", "nurse@localhost"):
         item = await server.storage.roster.get_item(contact, "romeo@localhost")
         assert item is not None and (item.subscription, item.ask) == ("none", False), item
+    assert not await server.storage.accounts.exists("romeo@localhost")
+
+
+async def test_a_contact_roster_that_cannot_change_keeps_the_account(
+    make_server: Any, server_storage_url: str | None
+) -> None:
+    """The database refuses every change to Juliet's roster (a trigger, as a full disk
+    or a lost connection would): the removal fails with ``StorageError`` and Romeo's
+    account stays, so that it can be run again, which then completes it."""
+    server = await make_server()
+    await befriend(server, "romeo", "juliet")
+    romeo = parse_jid("romeo@localhost")
+    if server_storage_url is None or server_storage_url.startswith("sqlite"):
+        db = sqlite3.connect(server.storage.path)
+        with db:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                row = "OLD" if event == "DELETE" else "NEW"
+                db.execute(
+                    f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON roster_items "
+                    f"WHEN {row}.username = 'juliet@localhost' "
+                    "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+                )
+        undo = [f"DROP TRIGGER refuse_{e}" for e in ("insert", "update", "delete")]
+    else:
+        db = None
+        undo = ["DROP TRIGGER refuse ON roster_items", "DROP FUNCTION refuse_juliet()"]
+        conn = await asyncpg.connect(server_storage_url)
+        try:
+            await conn.execute(
+                "CREATE FUNCTION refuse_juliet() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF coalesce(NEW.username, OLD.username) = 'juliet@localhost' THEN "
+                "RAISE EXCEPTION 'the disk is full'; END IF; RETURN coalesce(NEW, OLD); END $$"
+            )
+            await conn.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON roster_items "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_juliet()"
+            )
+        finally:
+            await conn.close()
+
+    with pytest.raises(StorageError):
+        await server.remove_account(romeo, "gone")  # type: ignore[arg-type]
+    assert await server.storage.accounts.exists("romeo@localhost")
+
+    if db is not None:
+        with db:
+            for statement in undo:
+                db.execute(statement)
+        db.close()
+    else:
+        conn = await asyncpg.connect(server_storage_url)
+        try:
+            for statement in undo:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+    assert await server.remove_account(romeo, "gone") is True  # type: ignore[arg-type]
+    item = await server.storage.roster.get_item("juliet@localhost", "romeo@localhost")
+    assert item is not None and item.subscription == "none", item
     assert not await server.storage.accounts.exists("romeo@localhost")

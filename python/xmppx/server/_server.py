@@ -52,7 +52,16 @@ if TYPE_CHECKING:
 __all__ = ["XMPPServer"]
 
 #: A stanza waiting for an account's storage checks: (sender, stanza, kind, type, to).
-_Pending = tuple["C2SConnection | None", Element, str, str, "BareJID | FullJID"]
+#: A stanza queued for an account: sender session, stanza, kind, type, recipient, and
+#: a future told the outcome of its handling (None, or what failed), when one waits.
+_Pending = tuple[
+    "C2SConnection | None",
+    Element,
+    str,
+    str,
+    "BareJID | FullJID",
+    "asyncio.Future[BaseException | None] | None",
+]
 
 log = logging.getLogger("xmppx.server")
 
@@ -166,6 +175,13 @@ def _default_modules() -> list[type[Module]]:
     ]
 
 
+def _failure_of(task: asyncio.Future[Any]) -> BaseException | None:
+    """What a finished task failed with (cancelled counts as a failure), or None."""
+    if task.cancelled():
+        return asyncio.CancelledError()
+    return task.exception()
+
+
 class XMPPServer:
     """One XMPP service for one domain.  See the module docstring."""
 
@@ -223,8 +239,6 @@ class XMPPServer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
         self._account_queues: dict[BareJID, deque[_Pending]] = {}
-        #: the task draining each queue of ``_account_queues``
-        self._account_drains: dict[BareJID, asyncio.Task[None]] = {}
         #: The message to an account being delivered now (``delivery``).
         self._delivery: Delivery | None = None
 
@@ -373,7 +387,7 @@ class XMPPServer:
 
     def spawn(
         self, coro: Coroutine[Any, Any, None], on_behalf_of: C2SConnection | None = None
-    ) -> asyncio.Task[None]:
+    ) -> None:
         """Run ``coro`` as a task the server keeps a reference to until it ends; a
         failure is logged (a ``StreamError`` ends the stream of the session in play by
         its caller, so only bugs arrive here).  Work done for a connection counts
@@ -385,7 +399,6 @@ class XMPPServer:
             on_behalf_of.work_started()
             task.add_done_callback(lambda _t: on_behalf_of.work_done())
         task.add_done_callback(self._task_done)
-        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -755,12 +768,15 @@ class XMPPServer:
         kind: str,
         stype: str,
         to: BareJID | FullJID,
+        done: asyncio.Future[BaseException | None] | None = None,
     ) -> None:
+        """Route ``stanza`` to a local account; ``done`` (if given) is told the outcome
+        of its handling: ``None``, or the exception it failed with."""
         bare = to.bare if isinstance(to, FullJID) else to
         pending = self._account_queues.get(bare)
         if pending is not None:
             # Earlier stanzas for this account are still waiting on storage: keep order.
-            self._enqueue_for_account(pending, session, stanza, kind, stype, to)
+            self._enqueue_for_account(pending, session, stanza, kind, stype, to, done)
             return
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         available = self.sessions.available(bare)
@@ -774,16 +790,22 @@ class XMPPServer:
                 exists=True,
             )
             work = self._carry_out(decision, session, stanza, kind, stype, bare)
-            if work is not None:  # later stanzas for the account wait for it
-                held: deque[_Pending] = deque()
-                self._account_queues[bare] = held
-                drain = self._drain_account_queue(bare, held, after=work)
-                self._account_drains[bare] = self.spawn(drain)
+            if work is None:
+                if done is not None:
+                    done.set_result(None)
+                return
+            # later stanzas for the account wait for it
+            started = asyncio.ensure_future(work)
+            if done is not None:
+                started.add_done_callback(lambda t: done.set_result(_failure_of(t)))
+            held: deque[_Pending] = deque()
+            self._account_queues[bare] = held
+            self.spawn(self._drain_account_queue(bare, held, after=started))
             return
         queue: deque[_Pending] = deque()
         self._account_queues[bare] = queue
-        self._enqueue_for_account(queue, session, stanza, kind, stype, to)
-        self._account_drains[bare] = self.spawn(self._drain_account_queue(bare, queue))
+        self._enqueue_for_account(queue, session, stanza, kind, stype, to, done)
+        self.spawn(self._drain_account_queue(bare, queue))
 
     def _enqueue_for_account(
         self,
@@ -793,10 +815,11 @@ class XMPPServer:
         kind: str,
         stype: str,
         to: BareJID | FullJID,
+        done: asyncio.Future[BaseException | None] | None,
     ) -> None:
         if session is not None:
             session.work_started()
-        queue.append((session, stanza, kind, stype, to))
+        queue.append((session, stanza, kind, stype, to, done))
 
     async def _drain_account_queue(
         self, bare: BareJID, queue: deque[_Pending], after: Awaitable[object] | None = None
@@ -810,30 +833,33 @@ class XMPPServer:
             if after is not None:
                 await asyncio.wait([asyncio.ensure_future(after)])
             while queue:
-                session, stanza, kind, stype, to = queue[0]
+                session, stanza, kind, stype, to, done = queue[0]
+                failure: BaseException | None = None
                 try:
-                    await self._to_queued_account(session, stanza, kind, stype, to, bare)
+                    failure = await self._to_queued_account(session, stanza, kind, stype, to, bare)
                 except StorageError as exc:
                     # not stored, not delivered: the sender must know (RFC 6120 §8.3.3.6)
                     log.error("stanza to %s not handled: %s", bare, exc)
                     self._bounce(
                         session, stanza, StanzaError("internal-server-error", "storage failed")
                     )
+                    failure = exc
+                except BaseException as exc:
+                    failure = exc
+                    raise
                 finally:
                     queue.popleft()
                     if session is not None:
                         session.work_done()
+                    if done is not None:
+                        done.set_result(failure)
         finally:
             if self._account_queues.get(bare) is queue:
                 del self._account_queues[bare]
-                self._account_drains.pop(bare, None)
-
-    async def _accounts_settled(self, accounts: Iterable[BareJID]) -> None:
-        """Wait until what was routed to ``accounts`` so far, and is still queued for
-        them (storage checks, roster changes), has been handled."""
-        drains = [t for a in accounts if (t := self._account_drains.get(a)) is not None]
-        if drains:
-            await asyncio.wait(drains)
+            # a drain that ended early (cancelled at shutdown) tells whoever waits
+            for *_, done in queue:
+                if done is not None and not done.done():
+                    done.set_result(RuntimeError("the server stopped before handling it"))
 
     async def _to_queued_account(
         self,
@@ -843,13 +869,15 @@ class XMPPServer:
         stype: str,
         to: BareJID | FullJID,
         bare: BareJID,
-    ) -> None:
+    ) -> BaseException | None:
+        """Handle one stanza queued for the account; returns how the work it started
+        failed, if it did (that work logs its own failure)."""
         exists = await self.account_exists(bare)
         if exists:
             for screen in self._hooks["screen_inbound_async"]:
                 verdict = await screen(stanza, kind, stype, stanza.get("from") or "", bare)
                 if not self._passes(session, stanza, verdict):
-                    return
+                    return None
         # The account may have come online while we waited.
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         decision = route_to_account(
@@ -870,10 +898,13 @@ class XMPPServer:
             if self._inbound_ok(session, stanza, kind, stype, bare):
                 self._message_delivery(session, stanza, stype, bare, ())
                 await stores[0](session, stanza, bare)
-            return
+            return None
         work = self._carry_out(decision, session, stanza, kind, stype, bare)
-        if work is not None:
-            await asyncio.wait([asyncio.ensure_future(work)])
+        if work is None:
+            return None
+        started = asyncio.ensure_future(work)
+        await asyncio.wait([started])
+        return _failure_of(started)
 
     def _carry_out(
         self,
@@ -981,10 +1012,13 @@ class XMPPServer:
         ``not-authorized`` and ``why``, once the current task has run on (an iq that
         asked for the removal is answered first, XEP-0077 §3.2).
 
-        The contacts' rosters are changed before the account is deleted: when this
-        returns, none of them shares presence with ``user`` any more, and a removal cut
-        short leaves the account in place, so running it again completes it."""
-        told: set[BareJID] = set()
+        Each cancellation is handled (after whatever was queued for that contact before
+        it, not what comes later) before the account is deleted; if one fails, this
+        raises ``StorageError`` and the account is kept, so running it again completes
+        the removal.  A contact who blocks ``user`` (XEP-0191) drops the cancellation as
+        any presence from it, and keeps the item as it was."""
+        loop = asyncio.get_running_loop()
+        handled: list[asyncio.Future[BaseException | None]] = []
 
         def cancel(stype: str, contact_text: str) -> None:
             try:
@@ -994,8 +1028,11 @@ class XMPPServer:
             if contact.domain != self.domain or isinstance(contact, FullJID):
                 return  # no s2s yet: a remote contact cannot be told
             attrs = {"type": stype, "from": str(user), "to": str(contact)}
-            self.deliver_to_account(Element("presence", ns.CLIENT, attrs), contact)
-            told.add(contact)
+            done: asyncio.Future[BaseException | None] = loop.create_future()
+            self._to_account(
+                None, Element("presence", ns.CLIENT, attrs), "presence", stype, contact, done
+            )
+            handled.append(done)
 
         roster = await self.storage.roster.get_roster(str(user))
         for item in roster.items:
@@ -1005,7 +1042,13 @@ class XMPPServer:
                 cancel("unsubscribed", item.contact)
         for pending in await self.storage.roster.list_pending(str(user)):
             cancel("unsubscribed", pending.contact)  # a request never answered: refused
-        await self._accounts_settled(told)
+        # each cancellation handled (behind what was queued for the contact before it),
+        # and none failed, before the account goes
+        for failure in await asyncio.gather(*handled):
+            if failure is not None:
+                raise StorageError(
+                    f"a contact's roster could not be changed, {user} is kept: {failure}"
+                ) from failure
         existed = await self.storage.accounts.delete(str(user))
 
         def end_sessions() -> None:
