@@ -30,8 +30,8 @@ Conventions of the schema
   ``<column>_digest`` = ``xmppx_key_digest(<column>)`` (step 2); queries match the
   digest and the text.  SQLite has no such limit and keys on the text itself.  The
   indexes by domain (``accounts_by_domain``, ``muc_rooms_by_service``) hold a domain the
-  operator configures next to a JID: they stay within the limit for any host name DNS
-  can carry (253 bytes).
+  operator configures next to a JID, and PostgreSQL compresses an entry that long
+  before it measures it: only a domain of several hundred bytes could reach the limit.
 """
 
 from __future__ import annotations
@@ -222,8 +222,11 @@ _V1_POSTGRESQL: Final = (
 
 #: Step 2 (PostgreSQL only): the keys that pair a user or room with a long second part
 #: index a digest of that part (see "Keys as long as XMPP allows" above).
-#: ``convert_to`` is only STABLE because it reads the database encoding, which never
-#: changes for a database, so the wrapper may be IMMUTABLE, as an index requires.
+#: ``convert_to`` is only STABLE because it finds the conversion from the database
+#: encoding through ``search_path``; from UTF8 (and SQL_ASCII) to UTF-8 there is none to
+#: find, the bytes stay as they are, so the wrapper may be IMMUTABLE, as an index
+#: requires.  (A superuser's ``CREATE DEFAULT CONVERSION`` on a database in another
+#: encoding could change the digests; xmppx expects UTF8.)
 _V2_POSTGRESQL: Final = (
     """CREATE FUNCTION xmppx_key_digest(value text) RETURNS bytea
         LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

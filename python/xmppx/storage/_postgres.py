@@ -622,7 +622,9 @@ class _Blocklist:
         wanted = dedupe_jids(jids)
         async with self._db.conn() as conn:
             rows = await conn.fetch(
-                "DELETE FROM blocklist WHERE username = $1 AND jid = ANY($2::text[]) RETURNING jid",
+                "DELETE FROM blocklist WHERE username = $1 AND jid_digest = ANY("
+                "ARRAY(SELECT xmppx_key_digest(j) FROM unnest($2::text[]) AS j)) "
+                "AND jid = ANY($2::text[]) RETURNING jid",
                 user,
                 list(wanted),
             )
