@@ -89,6 +89,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import streamgen
 from _common import load_backend
 from test_bench_parse import CHUNK, pull_runner, xmppx_runner
+from xmppx.core._api import NS_STREAMS
 from xmppx.core._py._element import Element
 from xmppx.core._py._lazy import TAG_REST
 
@@ -166,16 +167,25 @@ class _Wrapped:
         return self._el.get(key, default)  # type: ignore[no-any-return]
 
 
+def _c_tree_stream(
+    chunks: list[bytes], builder: Any = None
+) -> tuple[Any, list[tuple[str, Any]], Any, list[bytes]]:
+    """ElementTree's C parser and tree builder (``builder``, a plain ``TreeBuilder`` by
+    default) past the stream header in ``chunks``: the parser, its list of ``end``
+    events (appended in C), the stream root and the chunks still to feed."""
+    parser = ET.XMLParser(target=ET.TreeBuilder() if builder is None else builder)
+    events: list[tuple[str, Any]] = []
+    root = _prime(parser, events, chunks[0])
+    return parser, events, root, [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]
+
+
 def c_tree(wrap: bool) -> Run:
     def run(chunks: list[bytes]) -> list[Routing]:
         out: list[Routing] = []
         append = out.append
-        parser = ET.XMLParser(target=ET.TreeBuilder())
-        # the stream root from its start event, then only end events (appended in C)
-        events: list[tuple[str, Any]] = []
-        root = _prime(parser, events, chunks[0])
+        parser, events, root, body = _c_tree_stream(chunks)
         new = _Wrapped.__new__
-        for chunk in [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]:
+        for chunk in body:
             parser.feed(chunk)
             for el in _finished(root, events):
                 if wrap:
@@ -199,10 +209,8 @@ class _Sub(ET.Element):
 def c_tree_subclass(chunks: list[bytes]) -> list[Routing]:
     out: list[Routing] = []
     append = out.append
-    parser = ET.XMLParser(target=ET.TreeBuilder(element_factory=_Sub))
-    events: list[tuple[str, Any]] = []
-    root = _prime(parser, events, chunks[0])
-    for chunk in [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]:
+    parser, events, root, body = _c_tree_stream(chunks, ET.TreeBuilder(element_factory=_Sub))
+    for chunk in body:
         parser.feed(chunk)
         for el in _finished(root, events):
             get = el.get
@@ -241,15 +249,6 @@ def _finished(root: Any, events: list[tuple[str, Any]]) -> list[Any]:
 
 class Escalate(Exception):
     """A bound failed: an exact parser would have to decide."""
-
-
-def _c_tree_stream(chunks: list[bytes]) -> tuple[Any, list[tuple[str, Any]], Any, list[bytes]]:
-    """ElementTree's C parser and tree builder past the stream header in ``chunks``: the
-    parser, its list of ``end`` events, the stream root and the chunks still to feed."""
-    parser = ET.XMLParser(target=ET.TreeBuilder())
-    events: list[tuple[str, Any]] = []
-    root = _prime(parser, events, chunks[0])
-    return parser, events, root, [chunks[0][_header_end(chunks[0]) :], *chunks[1:]]
 
 
 def _wrapped_routing(el: Any, names: dict[str, tuple[str, str]]) -> Routing:
@@ -317,7 +316,7 @@ def c_tree_bounds(chunks: list[bytes]) -> list[Routing]:
 #: A reference other than the five predefined ones, or a '&' that cannot start one of
 #: them (what a feed leaves held in a start tag may end in one not finished yet).
 _ODD_REFERENCE: Final = re.compile(rb"&(?!(?:amp|lt|gt|apos|quot);)(?![a-z]{0,4}\Z)")
-_NESTED: Final = "{http://etherx.jabber.org/streams}stream"
+_NESTED: Final = f"{{{NS_STREAMS}}}stream"
 
 
 def c_tree_bulk(chunks: list[bytes]) -> list[Routing]:

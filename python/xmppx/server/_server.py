@@ -51,9 +51,9 @@ if TYPE_CHECKING:
 
 __all__ = ["XMPPServer"]
 
-#: A stanza waiting for an account's storage checks: (sender, stanza, kind, type, to).
-#: A stanza queued for an account: sender session, stanza, kind, type, recipient, and
-#: a future told the outcome of its handling (None, or what failed), when one waits.
+#: A stanza waiting for an account's storage checks: sender session, stanza, kind, type,
+#: recipient, and a future told the outcome of its handling (None, or what failed), when
+#: one waits.
 _Pending = tuple[
     "C2SConnection | None",
     Element,

@@ -384,6 +384,7 @@ async def _bump_roster_version(conn: _Connection, user: str) -> str:
 #: step 2: "Keys as long as XMPP allows" in ``_migrations``).
 _CONTACT_IS_2: Final = "contact_digest = xmppx_key_digest($2) AND contact = $2"
 _JID_IS_2: Final = "jid_digest = xmppx_key_digest($2) AND jid = $2"
+_KEY_IS_2: Final = "key_digest = xmppx_key_digest($2) AND key = $2"
 
 
 class _Roster:
@@ -564,8 +565,7 @@ class _Private:
     async def get(self, user: str, key: str) -> bytes | None:
         async with self._db.conn() as conn:
             value = await conn.fetchval(
-                "SELECT data FROM private_storage WHERE username = $1 "
-                "AND key_digest = xmppx_key_digest($2) AND key = $2",
+                f"SELECT data FROM private_storage WHERE username = $1 AND {_KEY_IS_2}",
                 user,
                 key,
             )
@@ -584,8 +584,7 @@ class _Private:
     async def delete(self, user: str, key: str) -> bool:
         async with self._db.conn() as conn:
             status = await conn.execute(
-                "DELETE FROM private_storage WHERE username = $1 "
-                "AND key_digest = xmppx_key_digest($2) AND key = $2",
+                f"DELETE FROM private_storage WHERE username = $1 AND {_KEY_IS_2}",
                 user,
                 key,
             )
