@@ -4,16 +4,29 @@ registers the name next shares no presence with its old contacts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.im.conftest import Peer, befriend, is_presence, settle
+from tests.im.conftest import (
+    Peer,
+    befriend,
+    is_message,
+    is_presence,
+    message,
+    online,
+    presence,
+    settle,
+)
 from tests.server.conftest import PASSWORD
 from xmppx import ns
 from xmppx.core import parse_jid
+from xmppx.modules.roster import RosterManager
 from xmppx.server.accounts import create_account
 from xmppx.storage import StorageError
 
@@ -119,60 +132,154 @@ async def test_contacts_rosters_are_updated_before_the_account_goes(make_server:
     assert not await server.storage.accounts.exists("romeo@localhost")
 
 
-async def test_a_contact_roster_that_cannot_change_keeps_the_account(
-    make_server: Any, server_storage_url: str | None
-) -> None:
-    """The database refuses every change to Juliet's roster (a trigger, as a full disk
-    or a lost connection would): the removal fails with ``StorageError`` and Romeo's
-    account stays, so that it can be run again, which then completes it."""
-    server = await make_server()
-    await befriend(server, "romeo", "juliet")
-    romeo = parse_jid("romeo@localhost")
-    if server_storage_url is None or server_storage_url.startswith("sqlite"):
-        db = sqlite3.connect(server.storage.path)
-        with db:
+async def _refuse_roster_changes(
+    server: Any, storage_url: str | None, user: str
+) -> Callable[[], Awaitable[None]]:
+    """Make the database refuse every change to ``user``'s roster (a trigger, as a full
+    disk or a lost connection would); returns what drops the trigger again."""
+    if storage_url is None or storage_url.startswith("sqlite"):
+        with contextlib.closing(sqlite3.connect(server.storage.path)) as db, db:
             for event in ("INSERT", "UPDATE", "DELETE"):
                 row = "OLD" if event == "DELETE" else "NEW"
                 db.execute(
                     f"CREATE TRIGGER refuse_{event.lower()} BEFORE {event} ON roster_items "
-                    f"WHEN {row}.username = 'juliet@localhost' "
+                    f"WHEN {row}.username = '{user}' "
                     "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
                 )
-        undo = [f"DROP TRIGGER refuse_{e}" for e in ("insert", "update", "delete")]
-    else:
-        db = None
-        undo = ["DROP TRIGGER refuse ON roster_items", "DROP FUNCTION refuse_juliet()"]
-        conn = await asyncpg.connect(server_storage_url)
-        try:
-            await conn.execute(
-                "CREATE FUNCTION refuse_juliet() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "IF coalesce(NEW.username, OLD.username) = 'juliet@localhost' THEN "
-                "RAISE EXCEPTION 'the disk is full'; END IF; RETURN coalesce(NEW, OLD); END $$"
-            )
-            await conn.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON roster_items "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_juliet()"
-            )
-        finally:
-            await conn.close()
 
-    with pytest.raises(StorageError):
-        await server.remove_account(romeo, "gone")  # type: ignore[arg-type]
-    assert await server.storage.accounts.exists("romeo@localhost")
+        async def undo_sqlite() -> None:
+            with contextlib.closing(sqlite3.connect(server.storage.path)) as db, db:
+                for event in ("insert", "update", "delete"):
+                    db.execute(f"DROP TRIGGER refuse_{event}")
 
-    if db is not None:
-        with db:
-            for statement in undo:
-                db.execute(statement)
-        db.close()
-    else:
-        conn = await asyncpg.connect(server_storage_url)
+        return undo_sqlite
+
+    async def run(*statements: str) -> None:
+        conn = await asyncpg.connect(storage_url)
         try:
-            for statement in undo:
+            for statement in statements:
                 await conn.execute(statement)
         finally:
             await conn.close()
+
+    await run(
+        "CREATE FUNCTION refuse_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF coalesce(NEW.username, OLD.username) = '{user}' THEN "
+        "RAISE EXCEPTION 'the disk is full'; END IF; RETURN coalesce(NEW, OLD); END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE OR DELETE ON roster_items "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_user()",
+    )
+
+    async def undo_postgres() -> None:
+        await run("DROP TRIGGER refuse ON roster_items", "DROP FUNCTION refuse_user()")
+
+    return undo_postgres
+
+
+async def test_a_contact_roster_that_cannot_change_keeps_the_account(
+    make_server: Any, server_storage_url: str | None
+) -> None:
+    """The database refuses every change to Juliet's roster: the removal fails with
+    ``StorageError`` and Romeo's account stays, so that it can be run again, which then
+    completes it."""
+    server = await make_server()
+    await befriend(server, "romeo", "juliet")
+    romeo = parse_jid("romeo@localhost")
+    undo = await _refuse_roster_changes(server, server_storage_url, "juliet@localhost")
+    with pytest.raises(StorageError):
+        await server.remove_account(romeo, "gone")  # type: ignore[arg-type]
+    assert await server.storage.accounts.exists("romeo@localhost")
+    await undo()
     assert await server.remove_account(romeo, "gone") is True  # type: ignore[arg-type]
     item = await server.storage.roster.get_item("juliet@localhost", "romeo@localhost")
     assert item is not None and item.subscription == "none", item
     assert not await server.storage.accounts.exists("romeo@localhost")
+
+
+def _roster_manager(server: Any) -> RosterManager:
+    return next(m for m in server.modules if isinstance(m, RosterManager))
+
+
+async def _removal_under_way(server: Any, user: Any) -> asyncio.Task[bool]:
+    task = asyncio.ensure_future(server.remove_account(user, "gone"))
+    for _ in range(1000):
+        if server.is_being_removed(user):
+            return task
+        await asyncio.sleep(0.001)
+    raise AssertionError("the removal never began")
+
+
+async def test_what_the_user_sends_during_the_removal_is_not_handled(make_server: Any) -> None:
+    """Romeo's session is frozen while his account is removed: a message he sends then
+    to Juliet is never handled (it would come from an account that is gone), and a
+    subscription request to the nurse does not outlive the account.  The removal is
+    held up on Juliet's roster lock so that both arrive before it ends."""
+    server = await make_server(users=("romeo", "juliet", "nurse"))
+    await befriend(server, "romeo", "juliet")
+    juliet, romeo = await online(server, "juliet@localhost/balcony", "romeo@localhost/orchard")
+    user = parse_jid("romeo@localhost")
+    async with _roster_manager(server).locked(parse_jid("juliet@localhost")):  # type: ignore[arg-type]
+        removal = await _removal_under_way(server, user)
+        romeo.send(message("juliet@localhost", "wherefore"))
+        romeo.send(presence(to="nurse@localhost", type_="subscribe"))
+        await asyncio.sleep(0.3)  # time for the server to read them
+    assert await removal is True
+    await settle(server, juliet)
+    assert not [s for s in await juliet.drain() if is_message("wherefore")(s)]
+    assert await server.storage.roster.list_pending("nurse@localhost") == ()
+    assert await server.storage.roster.get_item("nurse@localhost", "romeo@localhost") is None
+    await juliet.close()
+
+
+async def test_what_the_user_sent_during_a_failed_removal_is_handled(
+    make_server: Any, server_storage_url: str | None
+) -> None:
+    """The removal fails (the database refuses Juliet's roster change): Romeo's account
+    stays, and what his session sent while it ran is handled then, in order."""
+    server = await make_server(users=("romeo", "juliet", "nurse"))
+    await befriend(server, "romeo", "juliet")
+    nurse, romeo = await online(server, "nurse@localhost/kitchen", "romeo@localhost/orchard")
+    undo = await _refuse_roster_changes(server, server_storage_url, "juliet@localhost")
+    user = parse_jid("romeo@localhost")
+    async with _roster_manager(server).locked(parse_jid("juliet@localhost")):  # type: ignore[arg-type]
+        removal = await _removal_under_way(server, user)
+        romeo.send(message("nurse@localhost", "one"))
+        romeo.send(message("nurse@localhost", "two"))
+        await asyncio.sleep(0.3)
+    with pytest.raises(StorageError):
+        await removal
+    await undo()
+    first = await nurse.expect(is_message(), "romeo's first message")
+    second = await nurse.expect(is_message(), "romeo's second message")
+    assert [first.findtext("body"), second.findtext("body")] == ["one", "two"]
+    assert (await romeo.roster()).get("type") == "result", "his stream goes on"
+    await nurse.close()
+    await romeo.close()
+
+
+async def test_a_contact_who_blocks_the_user_is_unsubscribed_too(make_server: Any) -> None:
+    """Juliet (offline) and the nurse (online) share presence with Romeo and block him
+    (XEP-0191).  Their rosters are still changed when Romeo's account goes: the
+    cancellations are the server's, not presence from a blocked JID, so the screens
+    let them through.  Otherwise the items would keep 'both', and whoever registers
+    the name next would get their presence as soon as they unblock it.  The nurse's
+    client gets the roster push, and no presence from the JID she blocks."""
+    server = await make_server(users=("romeo", "juliet", "nurse"))
+    for contact in ("juliet", "nurse"):
+        await befriend(server, "romeo", contact)
+        await server.storage.blocklist.add(f"{contact}@localhost", ["romeo@localhost"])
+    nurse = await Peer.connect(server, "nurse@localhost/kitchen")
+    assert (await nurse.items())["romeo@localhost"]["subscription"] == "both"
+    nurse.presence()
+    await settle(server, nurse)
+    await nurse.drain()
+    assert await server.remove_account(parse_jid("romeo@localhost"), "gone") is True  # type: ignore[arg-type]
+    for contact in ("juliet@localhost", "nurse@localhost"):
+        item = await server.storage.roster.get_item(contact, "romeo@localhost")
+        assert item is not None and (item.subscription, item.ask) == ("none", False), item
+    push = await nurse.expect(_is_push_for("romeo@localhost"), "a roster push for romeo")
+    assert b"subscription='both'" not in push.serialize()
+    await settle(server, nurse)
+    shown = [s for s in await nurse.drain() if s.name == "presence"]
+    assert not [s for s in shown if (s.get("from") or "").startswith("romeo@")], shown
+    await nurse.close()

@@ -582,12 +582,20 @@ class Presence(RosterDependent):
     async def _outbound_subscription(
         self, session: Session, stanza: Element, stype: str, contact: BareJID
     ) -> None:
-        """§3.1.2, §3.2.2, §3.3.2 and the tables of §A.2, at the user's server."""
+        """§3.1.2, §3.2.2, §3.3.2 and the tables of §A.2, at the user's server.  The
+        stanza is routed under the user's roster lock, so that it reaches the contact
+        before anything a later roster operation of the user sends (the cancellations of
+        ``XMPPServer.remove_account``, which reads the roster under the same lock)."""
         user = session.jid.bare
         if contact == user:
             return
         key = str(contact)
         async with self._roster.locked(user):
+            if self.server.is_being_removed(user):
+                # read before the removal froze the session, run after it read the
+                # roster: it would outlive the account
+                self._refuse(session, stanza, "the account is being removed")
+                return
             roster = await self._roster.load(user)
             item = roster.items.get(key)
             state = item_state(item, key in roster.pending)
@@ -599,28 +607,33 @@ class Presence(RosterDependent):
                 if reply is not None:
                     session.deliver(reply)
                 return
-        if not t.forward:
-            return
-        out = stanza.copy()
-        out.set("from", str(user))
-        out.set("to", key)
-        if stype == "subscribe" and not await self._local_account_exists(contact):
-            # §3.1.2: a request that cannot be delivered gets an error (the account's
-            # server would ignore it, §8.5.1); the roster keeps the pending 'ask'
-            reply = stanza_error_reply(
-                out, StanzaError("service-unavailable", f"{key} has no account here")
-            )
-            if reply is not None:
-                reply.set("to", str(session.jid))
-                session.deliver(reply)
-            return
-        self._route(out, contact, session)
+            if not t.forward:
+                return
+            out = stanza.copy()
+            out.set("from", str(user))
+            out.set("to", key)
+            if stype == "subscribe" and not await self._local_account_exists(contact):
+                # §3.1.2: a request that cannot be delivered gets an error (the account's
+                # server would ignore it, §8.5.1); the roster keeps the pending 'ask'
+                reply = stanza_error_reply(
+                    out, StanzaError("service-unavailable", f"{key} has no account here")
+                )
+                if reply is not None:
+                    reply.set("to", str(session.jid))
+                    session.deliver(reply)
+                return
+            self._route(out, contact, session)
         had_from = state_parts(state)[0] in _FROM
         has_from = state_parts(t.state)[0] in _FROM
         if has_from and not had_from:
             self._send_current_presence(user, contact)
         elif had_from and not has_from:
             self._send_unavailable(user, contact)
+
+    def _refuse(self, session: Session, stanza: Element, why: str) -> None:
+        reply = stanza_error_reply(stanza, StanzaError("not-allowed", why))
+        if reply is not None:
+            session.deliver(reply)
 
     async def _local_account_exists(self, contact: BareJID) -> bool:
         """False only for a JID of this domain with no account (a service's is True)."""
@@ -638,7 +651,11 @@ class Presence(RosterDependent):
         sender = sender_jid.bare
         if sender == user:
             return
-        if self._blocking is not None and await self._blocking.blocks_async(user, sender_jid):
+        # XEP-0191: nothing from a JID the user blocks, except the server's own
+        # cancellation for an account it removes, which changes the roster (and pushes
+        # it) but shows the user's sessions no presence from that JID
+        blocked = self._blocking is not None and await self._blocking.blocks_async(user, sender_jid)
+        if blocked and not self.server.is_cancellation(stanza):
             return
         key = str(sender)
         clean = stanza.copy()
@@ -649,7 +666,7 @@ class Presence(RosterDependent):
             item = roster.items.get(key)
             state = item_state(item, key in roster.pending)
             t = inbound(stype, state, item.approved if item is not None else False)
-            if t.forward and stype != "subscribe":
+            if t.forward and stype != "subscribe" and not blocked:
                 # §3.1.6, §3.2.3, §3.3.3: to every interested resource (and every available
                 # one), before the roster push that the change makes
                 targets = self._roster.interested(user)
@@ -662,12 +679,13 @@ class Presence(RosterDependent):
             # §3.1.3: a request goes to the available resources (and is kept pending)
             for target in self.server.sessions.available(user):
                 target.deliver(clean)
-        if t.reply is not None:
+        if t.reply is not None and not blocked:
             reply = Element("presence", ns.CLIENT, {"type": t.reply, "from": str(user), "to": key})
             self._route(reply, sender, None)
             self._send_current_presence(user, sender)
         elif (
             stype == "unsubscribe"
+            and not blocked
             and t.forward
             and state_parts(state)[0] in _FROM
             and state_parts(t.state)[0] not in _FROM

@@ -119,6 +119,8 @@ class C2SConnection(asyncio.Protocol):
         self._paused_for_rate = False
         #: a SASL step is being worked out (``_auth_waiting``)
         self._paused_for_auth = False
+        #: the account is being removed: what the client sends waits (``freeze``)
+        self._frozen = False
         #: the token bucket (``_spend``)
         self._rate = float(cfg["limits.c2s_rate"])
         self._burst = float(cfg["limits.c2s_burst"])
@@ -215,6 +217,9 @@ class C2SConnection(asyncio.Protocol):
         one read's worth: reading is paused) until it drains."""
         try:
             for i, event in enumerate(events):
+                if self._frozen:
+                    self._backlog = events[i:]
+                    break
                 self._handle(event)
                 if isinstance(event, ResumeRequested | BindRequested):
                     # answered: what came after it is read only now, bound (or not), or
@@ -344,6 +349,7 @@ class C2SConnection(asyncio.Protocol):
             or self._paused_for_work
             or self._paused_for_rate
             or self._paused_for_auth
+            or self._frozen
         )
         if want != self._reading:
             self._reading = want
@@ -581,10 +587,30 @@ class C2SConnection(asyncio.Protocol):
         self._pending_work -= 1
         if self._paused_for_work and self._pending_work <= MAX_PENDING_PER_CONNECTION // 2:
             self._paused_for_work = False
+            self._resume()
+
+    def freeze(self) -> None:
+        """Handle nothing more the client sends, and stop reading it, until ``thaw``:
+        its account is being removed (``XMPPServer.remove_account``), and what it asks
+        for now would outlive the account or undo the removal's clean-up.  What the
+        server sends it still goes out.  What was read waits, in order."""
+        self._frozen = True
+        self._set_reading()
+
+    def thaw(self) -> None:
+        """The removal failed: handle what waited, and read on."""
+        if self._frozen:
+            self._frozen = False
+            self._resume()
+
+    def _resume(self) -> None:
+        """Handle the events that waited for one of the reasons reading paused (unless
+        another still holds them), and read on."""
+        if not (self._paused_for_work or self._frozen):
             backlog, self._backlog = self._backlog, []
             if backlog and not self.closed:
                 self._process(backlog)
-            self._set_reading()
+        self._set_reading()
 
     # -- Session protocol --------------------------------------------------------------
 

@@ -239,6 +239,10 @@ class XMPPServer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
         self._account_queues: dict[BareJID, deque[_Pending]] = {}
+        #: The subscription cancellations ``remove_account`` is sending, by identity.
+        self._cancellations: dict[int, Element] = {}
+        #: Accounts being removed (how many removals of each are running).
+        self._removing: dict[BareJID, int] = {}
         #: The message to an account being delivered now (``delivery``).
         self._delivery: Delivery | None = None
 
@@ -434,6 +438,8 @@ class XMPPServer:
             self._unauth_per_address[conn.address] = n
 
     def session_started(self, session: C2SConnection) -> None:
+        if session.jid.bare in self._removing:
+            session.freeze()  # bound while its account is being removed
         old = self.sessions.add(session)
         for hook in self._hooks["on_session_started"]:
             hook(session)
@@ -873,7 +879,7 @@ class XMPPServer:
         """Handle one stanza queued for the account; returns how the work it started
         failed, if it did (that work logs its own failure)."""
         exists = await self.account_exists(bare)
-        if exists:
+        if exists and not self.is_cancellation(stanza):
             for screen in self._hooks["screen_inbound_async"]:
                 verdict = await screen(stanza, kind, stype, stanza.get("from") or "", bare)
                 if not self._passes(session, stanza, verdict):
@@ -959,8 +965,9 @@ class XMPPServer:
         stype: str,
         bare: BareJID,
     ) -> bool:
-        """Ask ``screen_inbound`` hooks whether ``bare`` accepts ``stanza``."""
-        return all(
+        """Ask ``screen_inbound`` hooks whether ``bare`` accepts ``stanza`` (the
+        server's own cancellations pass, ``is_cancellation``)."""
+        return self.is_cancellation(stanza) or all(
             self._passes(
                 session, stanza, screen(stanza, kind, stype, stanza.get("from") or "", bare)
             )
@@ -1015,41 +1022,34 @@ class XMPPServer:
         Each cancellation is handled (after whatever was queued for that contact before
         it, not what comes later) before the account is deleted; if one fails, this
         raises ``StorageError`` and the account is kept, so running it again completes
-        the removal.  A contact who blocks ``user`` (XEP-0191) drops the cancellation as
-        any presence from it, and keeps the item as it was."""
-        loop = asyncio.get_running_loop()
-        handled: list[asyncio.Future[BaseException | None]] = []
+        the removal.  A contact who blocks ``user`` (XEP-0191) is unsubscribed too
+        (``is_cancellation``).
 
-        def cancel(stype: str, contact_text: str) -> None:
-            try:
-                contact = parse_jid(contact_text)
-            except JIDError:
-                return
-            if contact.domain != self.domain or isinstance(contact, FullJID):
-                return  # no s2s yet: a remote contact cannot be told
-            attrs = {"type": stype, "from": str(user), "to": str(contact)}
-            done: asyncio.Future[BaseException | None] = loop.create_future()
-            self._to_account(
-                None, Element("presence", ns.CLIENT, attrs), "presence", stype, contact, done
-            )
-            handled.append(done)
-
-        roster = await self.storage.roster.get_roster(str(user))
-        for item in roster.items:
-            if item.subscription in ("to", "both") or item.ask:
-                cancel("unsubscribe", item.contact)
-            if item.subscription in ("from", "both"):
-                cancel("unsubscribed", item.contact)
-        for pending in await self.storage.roster.list_pending(str(user)):
-            cancel("unsubscribed", pending.contact)  # a request never answered: refused
-        # each cancellation handled (behind what was queued for the contact before it),
-        # and none failed, before the account goes
-        for failure in await asyncio.gather(*handled):
-            if failure is not None:
-                raise StorageError(
-                    f"a contact's roster could not be changed, {user} is kept: {failure}"
-                ) from failure
-        existed = await self.storage.accounts.delete(str(user))
+        From the start, ``user``'s sessions are frozen (those bound meanwhile too): what
+        they send waits, so that nothing they ask for outlives the account or undoes the
+        clean-up; it is handled after all if the removal fails.  The roster is read under
+        the roster lock, behind any roster change asked for before; a subscription
+        request still on its way to that lock is refused (the presence module).  Other
+        work begun before (an iq writing private XML, say) is not waited for."""
+        self._removing[user] = self._removing.get(user, 0) + 1
+        for session in self.sessions.resources(user):
+            freeze = getattr(session, "freeze", None)
+            if freeze is not None:
+                freeze()
+        try:
+            existed = await self._remove_account(user)
+        except BaseException:
+            if self._removing[user] == 1:
+                for session in self.sessions.resources(user):
+                    thaw = getattr(session, "thaw", None)
+                    if thaw is not None:
+                        thaw()
+            raise
+        finally:
+            if self._removing[user] == 1:
+                del self._removing[user]
+            else:
+                self._removing[user] -= 1
 
         def end_sessions() -> None:
             for session in self.sessions.resources(user):
@@ -1059,6 +1059,75 @@ class XMPPServer:
 
         asyncio.get_running_loop().call_soon(end_sessions)
         return existed
+
+    async def _remove_account(self, user: BareJID) -> bool:
+        loop = asyncio.get_running_loop()
+        handled: list[asyncio.Future[BaseException | None]] = []
+        sent: list[Element] = []
+
+        def cancel(stype: str, contact_text: str) -> None:
+            try:
+                contact = parse_jid(contact_text)
+            except JIDError:
+                return
+            if contact.domain != self.domain or isinstance(contact, FullJID):
+                return  # no s2s yet: a remote contact cannot be told
+            attrs = {"type": stype, "from": str(user), "to": str(contact)}
+            stanza = Element("presence", ns.CLIENT, attrs)
+            sent.append(stanza)
+            self._cancellations[id(stanza)] = stanza
+            done: asyncio.Future[BaseException | None] = loop.create_future()
+            self._to_account(None, stanza, "presence", stype, contact, done)
+            handled.append(done)
+
+        try:
+            # under the roster lock: a subscription the user asked for before is routed
+            # first, and its cancellation after it
+            async with self._roster_lock(user):
+                roster = await self.storage.roster.get_roster(str(user))
+                pending = await self.storage.roster.list_pending(str(user))
+                for item in roster.items:
+                    if item.subscription in ("to", "both") or item.ask:
+                        cancel("unsubscribe", item.contact)
+                    if item.subscription in ("from", "both"):
+                        cancel("unsubscribed", item.contact)
+                for request in pending:
+                    cancel("unsubscribed", request.contact)  # never answered: refused
+            # each cancellation handled (behind what was queued for the contact before
+            # it), and none failed, before the account goes
+            failures = await asyncio.gather(*handled)
+        finally:
+            for stanza in sent:
+                del self._cancellations[id(stanza)]
+        for failure in failures:
+            if failure is not None:
+                raise StorageError(
+                    f"a contact's roster could not be changed, {user} is kept: {failure}"
+                ) from failure
+        return await self.storage.accounts.delete(str(user))
+
+    def is_cancellation(self, stanza: Element) -> bool:
+        """Whether ``stanza`` is one of the ``unsubscribe``/``unsubscribed`` presences
+        ``remove_account`` sends for the account it removes.  They are the server's own
+        clean-up, not presence from that account: the recipient's inbound screens
+        (XEP-0191 blocklists) let them through, so that a contact who blocks the removed
+        account still stops sharing presence with its name.  What the contact's
+        sessions are shown of one is still screened (the presence module)."""
+        return self._cancellations.get(id(stanza)) is stanza
+
+    def _roster_lock(self, user: BareJID) -> contextlib.AbstractAsyncContextManager[None]:
+        """The roster module's lock on ``user``'s roster (none without the module)."""
+        from xmppx.modules.roster import RosterManager
+
+        for module in self.modules:
+            if isinstance(module, RosterManager):
+                return module.locked(user)
+        return contextlib.nullcontext()
+
+    def is_being_removed(self, bare: BareJID) -> bool:
+        """Whether ``remove_account`` is removing ``bare`` now (its sessions are frozen:
+        work they asked for before may still be running)."""
+        return bare in self._removing
 
     async def account_exists(self, bare: BareJID) -> bool:
         """Whether ``bare`` is an account here: one with a session bound, else one in
