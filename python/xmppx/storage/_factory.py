@@ -95,8 +95,6 @@ def create_storage(
         return SqliteStorage(_sqlite_path(url, rest))
     if scheme in _POSTGRES_SCHEMES:
         _check_postgres(url)
-        if pool_size < 1:
-            raise StorageConfigError(f"PostgreSQL pool_size must be >= 1, got {pool_size}")
         try:
             from xmppx.storage._postgres import PostgresStorage
         except ImportError as exc:  # pragma: no cover - asyncpg is a dependency
