@@ -3,10 +3,13 @@ names, a private data dir), and reading an operator's PEM file as OpenSSL does."
 
 from __future__ import annotations
 
+import logging
 import ssl
 import stat
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cryptography import x509
 
 from xmppx.server._server import _first_cert_der
@@ -42,3 +45,27 @@ def test_the_certificate_is_read_after_whatever_precedes_it(tmp_path: Path) -> N
     mixed = tmp_path / "mixed.pem"
     mixed.write_text("Bag Attributes\n    friendlyName: xmpp\n" + files.key.read_text() + pem)
     assert _first_cert_der(mixed) == ssl.PEM_cert_to_DER_cert(pem)
+
+
+async def test_a_data_dir_others_may_enter_is_warned_about(
+    tmp_path: Path, make_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An existing data dir keeps the mode the operator gave it, but one that other
+    users may enter (0755, a common default) is named at startup with what to do; a
+    private one is not."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with caplog.at_level(logging.WARNING, logger="xmppx.server"):
+        await make_server(data_dir=str(shared), users=())
+    warned = [r.getMessage() for r in caplog.records if "chmod 700" in r.getMessage()]
+    assert warned == [
+        f"data dir {shared} has mode 0755: other users may read what it holds "
+        "(SCRAM keys, messages, the TLS key); chmod 700 it"
+    ]
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755, "the mode is the operator's"
+    caplog.clear()
+    private = tmp_path / "private"
+    with caplog.at_level(logging.WARNING, logger="xmppx.server"):
+        await make_server(data_dir=str(private), users=())
+    assert not [r for r in caplog.records if "chmod 700" in r.getMessage()]

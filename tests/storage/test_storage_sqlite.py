@@ -5,7 +5,9 @@ tests, which rely on them in SQLite.)"""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from xmppx.storage import NewAccount, ScramCredentials, StorageError, open_storage
+from xmppx.storage import (
+    NewAccount,
+    ScramCredentials,
+    StorageConfigError,
+    StorageError,
+    open_storage,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -235,3 +243,33 @@ async def test_durable_batches_keep_the_order_of_the_queue(tmp_path: Path) -> No
         assert results == [True, True, True, 3, True, True, True, 6] * 20
     finally:
         await storage.close()
+
+
+async def test_a_new_database_is_the_owners_only(tmp_path: Path) -> None:
+    """The database holds SCRAM keys and messages: made with mode 0600 whatever the
+    umask (and whatever the directory's mode), and so are its WAL and shared-memory
+    files, which SQLite makes with the database's mode."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "x.db"
+        storage = await open_storage(f"sqlite:///{path}")
+        try:
+            await storage.accounts.exists("romeo@localhost")
+            made = [p for p in tmp_path.iterdir() if p.name.startswith("x.db")]
+            assert {p.name for p in made} >= {"x.db", "x.db-wal"}, made
+            for p in made:
+                assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+        finally:
+            await storage.close()
+    finally:
+        os.umask(old)
+
+
+async def test_a_database_that_cannot_be_created_is_a_config_error(tmp_path: Path) -> None:
+    """A file the system will not create (here a name longer than a directory entry
+    may be): ``StorageConfigError`` naming the file and why."""
+    name = "x" * 300 + ".db"
+    with pytest.raises(
+        StorageConfigError, match=r"cannot create SQLite database .*File name too long"
+    ):
+        await open_storage(f"sqlite:///{tmp_path / name}")

@@ -256,6 +256,7 @@ class XMPPServer:
         data_dir = cfg.data_dir
         # the database holds SCRAM keys and messages: a new data dir is the owner's only
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _warn_if_shared(data_dir)
         self._secret = _server_secret(data_dir)
         if self._own_storage:
             self.storage = await open_storage(cfg.storage_url, **cfg.storage_options)
@@ -1262,6 +1263,21 @@ def _to_auth_credentials(stored: Any) -> Any:
         stored_key=stored.stored_key,
         server_key=stored.server_key,
     )
+
+
+def _warn_if_shared(data_dir: Path) -> None:
+    """Log a warning when other users may enter ``data_dir`` (one made before, or by
+    hand, with a looser mode than the 0700 the server creates it with): it holds the
+    SQLite database (SCRAM keys, rosters, messages), the TLS key and the server secret.
+    The mode is the operator's to change; the server does not change it."""
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning(
+            "data dir %s has mode %04o: other users may read what it holds (SCRAM keys, "
+            "messages, the TLS key); chmod 700 it",
+            data_dir,
+            mode,
+        )
 
 
 def _server_secret(data_dir: Path) -> bytes:

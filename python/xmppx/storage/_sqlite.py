@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -308,6 +309,16 @@ class _Worker:
                     f"SQLite database directory {str(parent)!r} does not exist "
                     f"(database {self._path!r})"
                 )
+            # SCRAM keys and messages: a new database (and so its WAL and shared-memory
+            # files, which SQLite makes with the database's mode) is the owner's only
+            try:
+                os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StorageConfigError(
+                    f"cannot create SQLite database {self._path!r}: {exc}"
+                ) from exc
         try:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
         except sqlite3.Error as exc:
