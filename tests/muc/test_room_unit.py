@@ -156,6 +156,13 @@ def test_history_windows() -> None:
     host.sent.clear()
     enter(room, HAG, "thirdwitch", "<history maxchars='100000' maxstanzas='1'/>")
     assert bodies(host.take(HAG)) == ["line 3"]
+    room.on_presence(
+        HAG, stanza("<presence type='unavailable'/>", HAG), "thirdwitch", "unavailable"
+    )
+    host.sent.clear()
+    # further back than any date (it used to raise OverflowError and drop the joiner)
+    enter(room, HAG, "thirdwitch", "<history seconds='100000000000'/>")
+    assert bodies(host.take(HAG)) == ["line 0", "line 1", "line 2", "line 3"]
 
 
 def test_rate_limit_refills_with_time() -> None:

@@ -9,6 +9,7 @@ import base64
 import datetime
 import ssl
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +20,17 @@ from tests.server.conftest import (
     PASSWORD,
     RawConnection,
     client_tls_context,
+    make_config,
     slix_close,
     slix_connect,
     xmppx_login,
 )
 from xmppx import ns
-from xmppx.core import FullJID, parse_jid
+from xmppx.core import Element, FullJID, parse_jid
+from xmppx.modules._base import Module
 from xmppx.server import XMPPServer
+from xmppx.server._server import _default_modules
+from xmppx.server.accounts import create_account
 
 
 @pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"])
@@ -392,7 +397,7 @@ async def test_admin_command_sessions_belong_to_their_requester(make_server: Any
     same session; a completed session is over."""
     from xmppx.client import Client
     from xmppx.client import IqError as XIqError
-    from xmppx.core import Element, parse
+    from xmppx.core import parse
 
     server = await make_server(admins=["romeo@localhost", "juliet@localhost"])
     add = "http://jabber.org/protocol/admin#add-user"
@@ -719,3 +724,39 @@ async def test_a_session_its_client_closes_over_tls_ends_at_once(server: XMPPSer
     assert await server.storage.offline.count("romeo@localhost") == 1
     await slix_close(juliet)
     conn.writer.close()
+
+
+class _FaultyScreen(Module):
+    """A module with a bug: its outbound screen raises for a message to bug@localhost."""
+
+    def screen_outbound(
+        self, session: Any, stanza: Element, kind: str, stype: str, to: Any
+    ) -> bool:
+        if str(to) == "bug@localhost":
+            raise RuntimeError("a bug in a module")
+        return True
+
+
+async def test_a_bug_met_routing_a_stanza_is_an_error_reply_not_a_lost_stream(
+    tmp_path: Path,
+) -> None:
+    """A bug in the server or a module while a stanza is routed (here a module's screen
+    that raises) is logged and answered with ``internal-server-error`` (RFC 6120
+    §8.3.3.6); the client's stream goes on, as the other clients' do."""
+    server = XMPPServer(make_config(tmp_path), modules=[*_default_modules(), _FaultyScreen])
+    await server.start()
+    try:
+        await create_account(server.storage, parse_jid("romeo@localhost"), PASSWORD)  # type: ignore[arg-type]
+        client = await xmppx_login(server, "romeo@localhost/orchard")
+        client.send(
+            Element("message", ns.CLIENT, {"to": "bug@localhost", "id": "m1", "type": "chat"})
+        )
+        answer = await client.recv(timeout=10)
+        assert (answer.name, answer.get("id"), answer.get("type")) == ("message", "m1", "error")
+        assert b"<internal-server-error " in answer.serialize()
+        ping = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+        ping.append(Element("ping", ns.PING))
+        assert (await client.iq(ping, timeout=10)).get("type") == "result"
+        await client.close()
+    finally:
+        await server.stop()

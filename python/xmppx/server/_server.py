@@ -637,7 +637,18 @@ class XMPPServer:
 
     def handle_stanza(self, session: C2SConnection, stanza: Element) -> None:
         """A stanza from a bound client (RFC 6120 §8.1.2.1, §10): check and stamp
-        ``from``, then route by ``to``."""
+        ``from``, then route by ``to``.  A bug met on the way is logged and answered with
+        ``internal-server-error`` (§8.3.3.6); the stream goes on.  Only a ``StreamError``
+        ends it."""
+        try:
+            self._handle_stanza(session, stanza)
+        except StreamError:
+            raise
+        except Exception:
+            log.exception("internal error handling a stanza from %s", session.jid)
+            self._bounce(session, stanza, StanzaError("internal-server-error"))
+
+    def _handle_stanza(self, session: C2SConnection, stanza: Element) -> None:
         jid = session.jid
         frm = stanza.get("from")
         if frm is not None and frm != str(jid):

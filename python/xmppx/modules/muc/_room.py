@@ -596,7 +596,10 @@ class Room:
             cutoff: datetime.datetime | None = None
             seconds = _int_attr(request, "seconds")
             if seconds is not None:
-                cutoff = self.host.now() - datetime.timedelta(seconds=seconds)
+                try:
+                    cutoff = self.host.now() - datetime.timedelta(seconds=seconds)
+                except OverflowError:
+                    cutoff = None  # further back than any date: no limit
             since_text = request.get("since")
             if since_text:
                 try:
