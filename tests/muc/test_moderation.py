@@ -320,6 +320,41 @@ async def test_admin_and_owner_lists(peers: Any) -> None:
     assert {m["nick"] for m in mods} == {"firstwitch", "secondwitch"}
 
 
+async def test_the_configuration_forms_lists_step_users_down_not_out(peers: Any) -> None:
+    """§10.2 with §10.7 and §10.9: in a members-only room, an owner whom the form moves
+    from the owner list to the admin list becomes an admin and stays (presence with
+    affiliation 'admin', no 321), and one then taken off the admin list becomes a
+    member and stays; neither ends up with no affiliation, which would eject them."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_membersonly": "1"})
+    await admin_set(romeo, ROOM, f"<item affiliation='owner' jid='{juliet.bare}'/>")
+    await juliet.join(ROOM, "secondwitch")
+    romeo.clear()
+    juliet.clear()
+    await configure(
+        romeo,
+        ROOM,
+        {"muc#roomconfig_roomowners": [romeo.bare], "muc#roomconfig_roomadmins": [juliet.bare]},
+    )
+    seen = await juliet.expect_from(f"{ROOM}/secondwitch", "presence")
+    assert seen.get("type") is None and item(seen)["affiliation"] == "admin"
+    assert "321" not in codes(seen)
+    assert await admin_list(romeo, ROOM, "affiliation='admin'") == [
+        {"affiliation": "admin", "jid": juliet.bare}
+    ]
+    await configure(
+        romeo,
+        ROOM,
+        {"muc#roomconfig_roomowners": [romeo.bare], "muc#roomconfig_roomadmins": []},
+    )
+    seen = await juliet.expect_from(f"{ROOM}/secondwitch", "presence")
+    assert seen.get("type") is None and item(seen)["affiliation"] == "member"
+    assert [m["jid"] for m in await admin_list(romeo, ROOM, "affiliation='member'")] == [
+        juliet.bare
+    ]
+    await juliet.nothing_from(f"{ROOM}/secondwitch")  # still in the room: no unavailable
+
+
 async def test_mediated_invitation_and_decline(peers: Any) -> None:
     """§7.8.2: the room sends the invitation on the inviter's behalf (with the password);
     the invitee's decline goes back to the inviter through the room; an unknown invitee

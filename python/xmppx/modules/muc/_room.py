@@ -1576,23 +1576,12 @@ class Room:
         new = apply_form(
             old, values, max_users_cap=limits.max_occupants, history_cap=limits.history_size
         )
-        changes: list[tuple[str, str, str, str | None]] = []
-        for var, affiliation in (
-            ("muc#roomconfig_roomowners", "owner"),
-            ("muc#roomconfig_roomadmins", "admin"),
-        ):
-            if var not in values:
-                continue
-            wanted = {self._affiliation_key(v) for v in values[var] if v.strip()}
-            if affiliation == "owner" and not wanted:
-                continue  # a form sent back without the owner list: no change, not "none"
-            current = set(self.users_with(affiliation))
-            changes += [(u, affiliation, "", None) for u in sorted(wanted - current)]
-            changes += [
-                (u, "none", "", None)
-                for u in sorted(current - wanted)
-                if not any(c[0] == u for c in changes)
-            ]
+        changes = [
+            (user, affiliation, "", None)
+            for user, affiliation in sorted(self._listed_affiliations(values).items())
+            if self.affiliations.get(user) is None
+            or self.affiliations[user].affiliation != affiliation
+        ]
         self._check_affiliations(sender, "owner", changes)
         was_locked = self.locked
         self.config = new
@@ -1618,6 +1607,35 @@ class Room:
         if not was_locked and new != old:
             self._announce_config(old, new)
         self._close_if_empty()
+
+    def _listed_affiliations(self, values: dict[str, list[str]]) -> dict[str, str]:
+        """The affiliations the configuration form's owner and admin lists ask for
+        (§10.2), one per user: listed as an owner, owner; else as an admin, admin.  One
+        taken off a list steps down, not out: an owner to admin (§10.7), or to member
+        when the form lists the admins without them; an admin to member (§10.9).  A
+        form sent back without the owner list (or with it empty) changes no owner."""
+
+        def listed(var: str) -> set[str] | None:
+            if var not in values:
+                return None
+            return {self._affiliation_key(v) for v in values[var] if v.strip()}
+
+        owners = listed("muc#roomconfig_roomowners") or None
+        admins = listed("muc#roomconfig_roomadmins")
+        current_owners = set(self.users_with("owner"))
+        wanted: dict[str, str] = {}
+        if admins is not None:
+            for user in set(self.users_with("admin")) - admins:
+                wanted[user] = "member"
+            for user in admins:
+                if user not in current_owners or owners is not None:
+                    wanted[user] = "admin"
+        if owners is not None:
+            for user in current_owners - owners:
+                wanted[user] = "admin" if admins is None or user in admins else "member"
+            for user in owners:
+                wanted[user] = "owner"
+        return wanted
 
     def _announce_config(self, old: RoomConfig, new: RoomConfig) -> None:
         """§10.2.1: 172/173 when the anonymity changed, 104 for any other change."""
