@@ -355,6 +355,26 @@ async def test_the_configuration_forms_lists_step_users_down_not_out(peers: Any)
     await juliet.nothing_from(f"{ROOM}/secondwitch")  # still in the room: no unavailable
 
 
+async def test_a_nick_reserved_through_the_member_list_holds_in_every_spelling(
+    peers: Any,
+) -> None:
+    """§9.3 with §7.12: an admin reserves 'René' for Juliet, written with a combining
+    accent ('Rene' + U+0301).  Nicks compare as occupant JID resources (Resourceprep
+    composes the accent), so Mercutio's 'René' is a ``conflict``, Juliet enters with
+    it, and the member list shows the reservation in its prepared form."""
+    romeo, juliet, mercutio = await peers("romeo", "juliet", "mercutio")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await admin_set(
+        romeo, ROOM, f"<item affiliation='member' jid='{juliet.bare}' nick='Rene\u0301'/>"
+    )
+    assert await mercutio.join_error(ROOM, "Ren\u00e9") == "conflict"
+    joined = await juliet.join(ROOM, "Ren\u00e9")
+    assert item(joined.self_presence)["affiliation"] == "member"
+    assert await admin_list(romeo, ROOM, "affiliation='member'") == [
+        {"affiliation": "member", "jid": juliet.bare, "nick": "Ren\u00e9"}
+    ]
+
+
 async def test_mediated_invitation_and_decline(peers: Any) -> None:
     """§7.8.2: the room sends the invitation on the inviter's behalf (with the password);
     the invitee's decline goes back to the inviter through the room; an unknown invitee

@@ -1304,8 +1304,8 @@ class Room:
                 raise StanzaError(
                     "bad-request", "an item changes either a role or an affiliation"
                 )  # §17.4 rule 4
+            nick = self._nick_key(item.get("nick"))
             if role is not None:
-                nick = item.get("nick")
                 if nick is None:
                     raise StanzaError("bad-request", "a role change names its occupant by 'nick'")
                 target = self.occupants.get(nick)
@@ -1322,7 +1322,7 @@ class Room:
                     raise StanzaError(condition)
                 roles.append((target, role, reason))
             else:
-                jid, nick = item.get("jid"), item.get("nick")
+                jid = item.get("jid")
                 if jid is None:
                     # §9, §10 name the user by 'jid'; an occupant's nick is as good
                     occupant = self.occupants.get(nick) if nick is not None else None
@@ -1344,6 +1344,18 @@ class Room:
         self._result(stanza)
         self._flush(deferred)
         self._close_if_empty()
+
+    def _nick_key(self, nick: str | None) -> str | None:
+        """A nickname as the room compares it: an occupant JID's resource, after
+        Resourceprep (§7.2.1, RFC 7622 §3.4), so that a reservation made by muc#admin
+        holds against every spelling of the nick (§7.12); ``jid-malformed`` for one
+        that cannot be a resource."""
+        if nick is None:
+            return None
+        try:
+            return self.jid.with_resource(nick).resource
+        except JIDError:
+            raise StanzaError("jid-malformed", f"{nick!r} is not a nickname") from None
 
     def _affiliation_key(self, jid: str) -> str:
         """§9, §10: affiliations are by bare JID (a full JID is reduced to it); a bare
