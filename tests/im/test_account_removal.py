@@ -23,9 +23,11 @@ from tests.im.conftest import (
     presence,
     settle,
 )
+from tests.im.test_sm import SMClient
 from tests.server.conftest import PASSWORD
 from xmppx import ns
 from xmppx.core import parse_jid
+from xmppx.modules.private import private_key
 from xmppx.modules.roster import RosterManager
 from xmppx.server.accounts import create_account
 from xmppx.storage import StorageError
@@ -235,8 +237,12 @@ async def test_what_the_user_sent_during_a_failed_removal_is_handled(
     make_server: Any, server_storage_url: str | None
 ) -> None:
     """The removal fails (the database refuses Juliet's roster change): Romeo's account
-    stays, and what his session sent while it ran is handled then, in order."""
-    server = await make_server(users=("romeo", "juliet", "nurse"))
+    stays, and what his session sent while it ran is handled then, in order.  While it
+    was frozen, his session was not dropped for leaving a ping unanswered: his answer
+    waited unread with the rest (pings every 0.2 s here, the removal held 1 s)."""
+    server = await make_server(
+        users=("romeo", "juliet", "nurse"), ping__interval=0.2, ping__timeout=0.2
+    )
     await befriend(server, "romeo", "juliet")
     nurse, romeo = await online(server, "nurse@localhost/kitchen", "romeo@localhost/orchard")
     undo = await _refuse_roster_changes(server, server_storage_url, "juliet@localhost")
@@ -245,7 +251,7 @@ async def test_what_the_user_sent_during_a_failed_removal_is_handled(
         removal = await _removal_under_way(server, user)
         romeo.send(message("nurse@localhost", "one"))
         romeo.send(message("nurse@localhost", "two"))
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)
     with pytest.raises(StorageError):
         await removal
     await undo()
@@ -283,3 +289,68 @@ async def test_a_contact_who_blocks_the_user_is_unsubscribed_too(make_server: An
     shown = [s for s in await nurse.drain() if s.name == "presence"]
     assert not [s for s in shown if (s.get("from") or "").startswith("romeo@")], shown
     await nurse.close()
+
+
+async def test_writes_sent_with_the_removal_do_not_outlive_the_account(make_server: Any) -> None:
+    """Romeo sends ``<remove/>`` and, in the same packet, a roster set, a vCard, private
+    XML and a block.  Those were read before his session was frozen: the removal waits
+    for them, so none is written after the account is deleted, where whoever registers
+    the name next would find it."""
+    server = await make_server(register__enabled=True)
+    (romeo,) = await online(server, "romeo@localhost/orchard")
+    romeo.send_xml(
+        "<iq type='set' id='rm'><query xmlns='jabber:iq:register'><remove/></query></iq>"
+        "<iq type='set' id='rs'><query xmlns='jabber:iq:roster'>"
+        "<item jid='tybalt@localhost' name='secret'/></query></iq>"
+        "<iq type='set' id='vc'><vCard xmlns='vcard-temp'><FN>Old Romeo</FN></vCard></iq>"
+        "<iq type='set' id='pv'><query xmlns='jabber:iq:private'>"
+        "<note xmlns='x:notes'>old secret</note></query></iq>"
+        "<iq type='set' id='bl'><block xmlns='urn:xmpp:blocking'>"
+        "<item jid='juliet@localhost'/></block></iq>"
+    )
+    answer = await romeo.expect(lambda s: s.get("id") == "rm", "the removal's answer")
+    assert answer.get("type") == "result"
+    assert not await server.storage.accounts.exists("romeo@localhost")
+    for _ in range(100):
+        if not server.sessions.resources(parse_jid("romeo@localhost")):
+            break
+        await asyncio.sleep(0.01)
+    await create_account(server.storage, parse_jid("romeo@localhost"), PASSWORD)  # type: ignore[arg-type]
+    assert (await server.storage.roster.get_roster("romeo@localhost")).items == ()
+    assert (
+        await server.storage.private.get("romeo@localhost", private_key("x:notes", "note")) is None
+    )
+    assert await server.storage.private.get("romeo@localhost", "vcard-temp") is None
+    assert await server.storage.blocklist.get("romeo@localhost") == ()
+
+
+async def test_two_removals_at_once_are_both_answered(make_server: Any) -> None:
+    """Two of Romeo's sessions send ``<remove/>`` at once: they share one removal, and
+    each gets its result before the streams end (XEP-0077 §3.2)."""
+    server = await make_server(register__enabled=True)
+    one, two = await online(server, "romeo@localhost/orchard", "romeo@localhost/balcony")
+    for peer, iq_id in ((one, "rm1"), (two, "rm2")):
+        peer.send_xml(
+            f"<iq type='set' id='{iq_id}'><query xmlns='jabber:iq:register'><remove/></query></iq>"
+        )
+    for peer, iq_id in ((one, "rm1"), (two, "rm2")):
+        answer = await peer.expect(lambda s, i=iq_id: s.get("id") == i, f"the answer to {iq_id}")
+        assert answer.get("type") == "result", answer.serialize()
+    assert not await server.storage.accounts.exists("romeo@localhost")
+
+
+async def test_a_removed_users_closing_tag_is_read(make_server: Any) -> None:
+    """After the removal ends Romeo's frozen stream (``not-authorized``), the server
+    reads his ``</stream:stream>`` and closes the connection at once (RFC 6120 §4.4),
+    not after ``limits.close_timeout``."""
+    server = await make_server(register__enabled=True, limits__close_timeout=60.0)
+    client, _ = await SMClient.login(server, "romeo")
+    await client.bind("orchard")
+    await client.send(
+        "<iq type='set' id='rm'><query xmlns='jabber:iq:register'><remove/></query></iq>"
+    )
+    assert (await client.next("iq")).get("type") == "result"
+    error = await client.next("error")
+    assert error.find(ns.clark(ns.STREAM_ERRORS, "not-authorized")) is not None
+    await client.send("</stream:stream>")
+    assert await asyncio.wait_for(client.raw.reader.read(), 10) == b""

@@ -121,6 +121,8 @@ class C2SConnection(asyncio.Protocol):
         self._paused_for_auth = False
         #: the account is being removed: what the client sends waits (``freeze``)
         self._frozen = False
+        #: server tasks doing work this connection asked for (``XMPPServer.spawn``)
+        self.work_tasks: set[asyncio.Task[None]] = set()
         #: the token bucket (``_spend``)
         self._rate = float(cfg["limits.c2s_rate"])
         self._burst = float(cfg["limits.c2s_burst"])
@@ -313,9 +315,10 @@ class C2SConnection(asyncio.Protocol):
 
     @property
     def reading_paused_for_rate(self) -> bool:
-        """Reading is paused until the client is back within ``limits.c2s_rate``: what
-        it sent (an answer to a ping, say) waits unread."""
-        return self._paused_for_rate
+        """Reading is paused until the client is back within ``limits.c2s_rate``, or
+        while its account is being removed (``freeze``): what it sent (an answer to a
+        ping, say) waits unread."""
+        return self._paused_for_rate or self._frozen
 
     def pause_writing(self) -> None:
         # The client reads slower than we write: stop reading what it sends.
@@ -798,11 +801,22 @@ class C2SConnection(asyncio.Protocol):
             return
         if condition != "connection-timeout":
             self._ended_cleanly = True
+        peer_done = False
+        if self._frozen:
+            # what waited is not handled now; the peer's closing tag is read again,
+            # unless it was among what waited
+            peer_done = any(isinstance(e, PeerClosed | PeerStreamError) for e in self._backlog)
+            self._frozen = False
+            self._backlog = []
+            self._set_reading()
         self._release()
         self.stream.close(condition, text, app)
         self._flush()
         # a silent peer is not waited for, nor, when the server stops, anyone
-        self._shutdown(wait_for_peer=condition not in ("connection-timeout", "system-shutdown"))
+        self._shutdown(
+            wait_for_peer=not peer_done
+            and condition not in ("connection-timeout", "system-shutdown")
+        )
 
     # -- internals ---------------------------------------------------------------------
 

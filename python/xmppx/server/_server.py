@@ -17,6 +17,7 @@ import secrets
 import socket
 import ssl
 import time
+from asyncio import FIRST_COMPLETED
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
@@ -64,6 +65,23 @@ _Pending = tuple[
 ]
 
 log = logging.getLogger("xmppx.server")
+
+#: Seconds ``remove_account`` waits for work the account's sessions began before it
+#: (an iq writing the roster, say), so that none of it is written after the account is
+#: deleted, where whoever registers the name next would find it.
+REMOVAL_WORK_WAIT: Final = 30.0
+
+
+class _Removal:
+    """One account removal in progress (``XMPPServer.remove_account``)."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[bool]
+        #: the tasks waiting for its outcome (those asking for it: not waited for)
+        self.asking: set[asyncio.Task[Any]] = set()
+        #: set when one more task asks
+        self.joined = asyncio.Event()
+
 
 _IQ_TYPES: Final = frozenset({"get", "set", "result", "error"})
 _PRESENCE_TYPES: Final = frozenset(
@@ -236,13 +254,13 @@ class XMPPServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
         self.started_at = 0.0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
         self._account_queues: dict[BareJID, deque[_Pending]] = {}
         #: The subscription cancellations ``remove_account`` is sending, by identity.
         self._cancellations: dict[int, Element] = {}
-        #: Accounts being removed (how many removals of each are running).
-        self._removing: dict[BareJID, int] = {}
+        #: Accounts being removed: the one removal each, shared by whoever asks.
+        self._removing: dict[BareJID, _Removal] = {}
         #: The message to an account being delivered now (``delivery``).
         self._delivery: Delivery | None = None
 
@@ -402,6 +420,8 @@ class XMPPServer:
         self._tasks.add(task)
         if on_behalf_of is not None:
             on_behalf_of.work_started()
+            on_behalf_of.work_tasks.add(task)
+            task.add_done_callback(on_behalf_of.work_tasks.discard)
             task.add_done_callback(lambda _t: on_behalf_of.work_done())
         task.add_done_callback(self._task_done)
 
@@ -1041,36 +1061,83 @@ class XMPPServer:
         they send waits, so that nothing they ask for outlives the account or undoes the
         clean-up; it is handled after all if the removal fails.  The roster is read under
         the roster lock, behind any roster change asked for before; a subscription
-        request still on its way to that lock is refused (the presence module).  Other
-        work begun before (an iq writing private XML, say) is not waited for."""
-        self._removing[user] = self._removing.get(user, 0) + 1
-        for session in self.sessions.resources(user):
-            freeze = getattr(session, "freeze", None)
-            if freeze is not None:
-                freeze()
+        request still on its way to that lock is refused (the presence module).  Work
+        they began before (an iq writing the roster or private XML, say) is waited for,
+        at most ``REMOVAL_WORK_WAIT`` seconds, except the removal's own requests: two
+        asked at once (two sessions, or a session and an admin) share one removal, and
+        each is answered before the sessions end."""
+        removal = self._removing.get(user)
+        if removal is None:
+            removal = _Removal()
+            self._removing[user] = removal
+            for session in self.sessions.resources(user):
+                freeze = getattr(session, "freeze", None)
+                if freeze is not None:
+                    freeze()
+            task = asyncio.get_running_loop().create_task(self._run_removal(user, removal))
+            removal.task = task
+            # drained at shutdown; its failure is told to whoever asked, not logged here
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        me = asyncio.current_task()
+        if me is not None:
+            removal.asking.add(me)
+            removal.joined.set()
         try:
-            existed = await self._remove_account(user)
-        except BaseException:
-            if self._removing[user] == 1:
-                for session in self.sessions.resources(user):
-                    thaw = getattr(session, "thaw", None)
-                    if thaw is not None:
-                        thaw()
-            raise
+            existed = await asyncio.shield(removal.task)
         finally:
-            if self._removing[user] == 1:
-                del self._removing[user]
-            else:
-                self._removing[user] -= 1
+            if me is not None:
+                removal.asking.discard(me)
 
         def end_sessions() -> None:
+            if user in self._removing:
+                return  # removed again meanwhile: that removal ends them
             for session in self.sessions.resources(user):
                 end = getattr(session, "end", None)
                 if end is not None:
                     end("not-authorized", why)
 
-        asyncio.get_running_loop().call_soon(end_sessions)
+        if not removal.asking:  # the last to be answered
+            asyncio.get_running_loop().call_soon(end_sessions)
         return existed
+
+    async def _run_removal(self, user: BareJID, removal: _Removal) -> bool:
+        try:
+            await self._work_done_before(user, removal)
+            return await self._remove_account(user)
+        except BaseException:
+            for session in self.sessions.resources(user):
+                thaw = getattr(session, "thaw", None)
+                if thaw is not None:
+                    thaw()
+            raise
+        finally:
+            del self._removing[user]
+
+    async def _work_done_before(self, user: BareJID, removal: _Removal) -> None:
+        """Wait (at most ``REMOVAL_WORK_WAIT`` s) for the tasks ``user``'s sessions
+        started before they were frozen, except those asking for this removal."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REMOVAL_WORK_WAIT
+        while True:
+            busy = {
+                task
+                for session in self.sessions.resources(user)
+                for task in getattr(session, "work_tasks", ())
+                if not task.done()
+            } - removal.asking
+            left = deadline - loop.time()
+            if not busy or left <= 0:
+                if busy:
+                    log.warning("removing %s: %d tasks still running", user, len(busy))
+                return
+            removal.joined.clear()
+            joined = asyncio.ensure_future(removal.joined.wait())
+            try:
+                await asyncio.wait([*busy, joined], timeout=left, return_when=FIRST_COMPLETED)
+            finally:
+                joined.cancel()
 
     async def _remove_account(self, user: BareJID) -> bool:
         loop = asyncio.get_running_loop()
