@@ -156,6 +156,28 @@ async def test_kick(peers: Any) -> None:
     await juliet.join(ROOM, "pistol")
 
 
+async def test_a_kicked_occupant_gets_nothing_after_its_own_removal(peers: Any) -> None:
+    """§8.2 with §7.14: one muc#admin request gives Benvolio voice and kicks Tybalt.
+    Tybalt's own unavailable presence (110, 307) is the last he hears from the room:
+    the broadcast of Benvolio's new role, deferred by the same request, goes to those
+    still in it."""
+    romeo, benvolio, tybalt = await peers("romeo", "benvolio", "tybalt")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_moderatedroom": "1"})
+    await benvolio.join(ROOM, "ben")
+    await tybalt.join(ROOM, "tyb")
+    tybalt.clear()
+    await admin_set(
+        romeo,
+        ROOM,
+        "<item nick='ben' role='participant'/><item nick='tyb' role='none'/>",
+    )
+    kicked = await tybalt.expect_from(f"{ROOM}/tyb", "presence", type="unavailable")
+    assert codes(kicked) == {"110", "307"}
+    voiced = await benvolio.expect_from(f"{ROOM}/ben", "presence")
+    assert item(voiced)["role"] == "participant"
+    await tybalt.nothing_from(ROOM)
+
+
 async def test_ban_and_ban_list(peers: Any) -> None:
     """§9.1: 301 to the banned occupant and the room; a banned user gets forbidden on
     entering (§7.2.7); §9.2 the ban list carries the reason and can be edited; an admin

@@ -410,8 +410,12 @@ class Room:
             self._presence(occ, recipient)
 
     def _flush(self, out: list[tuple[Element, FullJID]]) -> None:
+        """Send the presences one request deferred (§8.2's order), except to sessions
+        the same request took out of the room: after its own unavailable presence an
+        occupant gets nothing more from the room (§7.14)."""
         for stanza, to in out:
-            self.host.send(stanza, to)
+            if to in self.by_session:
+                self.host.send(stanza, to)
         out.clear()
 
     def _error(
