@@ -25,9 +25,10 @@ from tests.muc.conftest import (
     item,
     muc_of,
 )
-from tests.server.conftest import slix_close, slix_connect
+from tests.server.conftest import PASSWORD, slix_close, slix_connect
 from xmppx import ns
-from xmppx.core import Element
+from xmppx.core import BareJID, Element
+from xmppx.server.accounts import create_account
 
 ROOM = f"coven@{MUC}"
 
@@ -329,3 +330,28 @@ async def test_slixmpp_xep_0045_plugin(servers: ServerFactory) -> None:
     finally:
         await slix_close(romeo)
         await slix_close(juliet)
+
+
+async def test_a_removed_accounts_affiliations_are_not_inherited(servers: ServerFactory) -> None:
+    """Juliet is an admin of Romeo's persistent room when her account is removed: the
+    room forgets her affiliation with the account, in memory as in storage, so whoever
+    registers 'juliet' next enters as nobody in particular, before a restart as after."""
+    server = await servers.start()
+    romeo = await connect(server, "romeo")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_persistentroom": "1"})
+    await admin_set(romeo, ROOM, "<item affiliation='admin' jid='juliet@localhost'/>")
+    assert await server.remove_account(BareJID("juliet@localhost"), "gone") is True
+    assert await admin_list(romeo, ROOM, "affiliation='admin'") == []
+    await create_account(server.storage, BareJID("juliet@localhost"), PASSWORD)
+    newcomer = await connect(server, "juliet")
+    joined = await newcomer.join(ROOM, "juliet")
+    assert (item(joined.self_presence)["affiliation"], item(joined.self_presence)["role"]) == (
+        "none",
+        "participant",
+    )
+    await newcomer.close()
+    await romeo.close()
+    await server.stop()
+    server = await servers.start()
+    restored = next(r for j, r in muc_of(server).rooms.items() if str(j) == ROOM)
+    assert restored.users_with("admin") == []

@@ -131,6 +131,9 @@ SHUTDOWN_DRAIN_SECONDS: Final = 5.0
 #:   it is asked in order; none: ``unsupported-stanza-type`` (RFC 6120 §4.9.3.22).
 #: - ``on_resume(conn, element)``: XEP-0198 ``<resume/>`` on an authenticated stream
 #:   not yet bound; the first module defining it answers.
+#: - ``on_account_removed(user)``: ``remove_account`` deleted ``user`` and everything
+#:   stored for it; a module forgets what it keeps in memory for it, so that whoever
+#:   registers the name next does not inherit it (a MUC room's affiliations).
 #: - ``component_domain`` (attribute) with ``route_component(session, stanza, to)``: a
 #:   service on a subdomain (XEP-0045 at ``conference.<domain>`` or ``muc.domain``).
 HOOKS: Final = (
@@ -146,6 +149,7 @@ HOOKS: Final = (
     "on_message_delivery",
     "on_nonza",
     "on_resume",
+    "on_account_removed",
 )
 
 
@@ -1183,7 +1187,10 @@ class XMPPServer:
                 raise StorageError(
                     f"a contact's roster could not be changed, {user} is kept: {failure}"
                 ) from failure
-        return await self.storage.accounts.delete(str(user))
+        existed = await self.storage.accounts.delete(str(user))
+        for hook in self._hooks["on_account_removed"]:
+            hook(user)
+        return existed
 
     def is_cancellation(self, stanza: Element) -> bool:
         """Whether ``stanza`` is one of the ``unsubscribe``/``unsubscribed`` presences

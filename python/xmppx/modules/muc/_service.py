@@ -330,6 +330,14 @@ class MucService(Module):
             self._direct.clear()
         return True
 
+    def on_account_removed(self, user: BareJID) -> None:
+        """The account ``user`` was deleted, with its stored affiliations: every room
+        forgets its affiliation too, so that whoever registers the name next is not an
+        owner, admin, member or outcast of the rooms it was (a room whose only owner it
+        was is left without one, as in storage)."""
+        for room in self.rooms.values():
+            room.affiliations.pop(str(user), None)
+
     def session_gone(self, session: Session) -> None:
         """The session ended: it leaves every room it was in (§7.14).  (With a presence
         module that sends unavailable presence for directed presence, §4.6.3, the rooms
