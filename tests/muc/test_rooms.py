@@ -280,6 +280,24 @@ async def test_owners_prior_history_keeps_its_own_delay(peers: Any) -> None:
     assert delays == {"old1": ["romeo@localhost/res"], "new1": [ROOM]}
 
 
+async def test_an_occupant_cannot_forge_what_only_the_room_says(peers: Any) -> None:
+    """A participant's groupchat message loses a XEP-0091 ``jabber:x:delay`` as it loses
+    a ``<delay/>`` (§7.2.13: it would pass for the room's date), and any muc#user
+    ``<x/>``, whose status codes would pass for the room's (§10.2.1: 104, 170, ...)."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await juliet.join(ROOM, "secondwitch")
+    juliet.send(
+        f"<message to='{ROOM}' type='groupchat' id='f1'><body>the room is logged</body>"
+        "<x xmlns='jabber:x:delay' stamp='20040929T01:55:21'/>"
+        f"<x xmlns='{ns.MUC_USER}'><status code='170'/></x></message>"
+    )
+    live = await romeo.expect_from(f"{ROOM}/secondwitch", "message", id="f1")
+    assert live.findtext(ns.clark(ns.CLIENT, "body")) == "the room is logged"
+    assert live.find(ns.clark("jabber:x:delay", "x")) is None
+    assert muc_x(live) is None
+
+
 async def test_message_refusals(peers: Any) -> None:
     """§7.4: a non-occupant gets not-acceptable; §17.2: a non-groupchat message to the
     room is a bad-request; a message to a room that does not exist item-not-found."""

@@ -37,8 +37,9 @@ Rules worth knowing (each cites the spec):
   with 333 to the others (§18.1.2).
 * History: an owner's message that carries its own ``<delay/>`` (prior history of a
   one-to-one chat, §7.9) gets no second one from the room; another occupant's
-  ``<delay/>`` is removed from its message, which would otherwise pass for one the room
-  stamped (§7.2.13).
+  ``<delay/>`` (or XEP-0091 ``jabber:x:delay``) is removed from its message, which would
+  otherwise pass for one the room stamped (§7.2.13); so is a muc#user ``<x/>`` from any
+  occupant, whose status codes would pass for the room's (§10.2.1).
 
 Example (XEP-0045 §7.2.2, what a new occupant receives last before history)::
 
@@ -130,6 +131,10 @@ class AffiliationRecord:
 
 _PING: Final = ns.clark(ns.PING, "ping")
 _DELAY: Final = ns.clark(ns.DELAY, "delay")
+#: XEP-0091's legacy delay, which clients still read as a date
+_LEGACY_DELAY: Final = ns.clark("jabber:x:delay", "x")
+#: what only the room says in a groupchat message (status codes, §10.2.1)
+_MUC_USER_X: Final = ns.clark(ns.MUC_USER, "x")
 #: Stanza errors that say a stanza could not be delivered (§18.1.2).
 _DELIVERY_ERRORS: Final = frozenset(
     {
@@ -874,9 +879,14 @@ class Room:
         owner = self.affiliation(occ.bare) == "owner"
         if not owner:
             # the room dates its history (§7.2.13); only an owner's prior history comes
-            # with dates of its own (§7.9): another occupant's would pass for the room's
-            for delay in m.findall(_DELAY):
+            # with dates of its own (§7.9): another occupant's would pass for the room's,
+            # in XEP-0203's form as in XEP-0091's
+            for delay in [*m.findall(_DELAY), *m.findall(_LEGACY_DELAY)]:
                 m.remove(delay)
+        # status codes in a groupchat message are the room's (§10.2.1): an occupant's
+        # would pass for them
+        for x in m.findall(_MUC_USER_X):
+            m.remove(x)
         if is_subject:
             assert subject is not None
             self.subject = subject.text
