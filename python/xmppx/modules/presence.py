@@ -220,12 +220,11 @@ class Presence(RosterDependent):
                 component.route_component(session, stanza, to)
             return
         if session is not None:
-            reply = stanza_error_reply(
-                stanza, StanzaError("remote-server-not-found", f"{to.domain} is not served here")
+            _answer_error(
+                session,
+                stanza,
+                StanzaError("remote-server-not-found", f"{to.domain} is not served here"),
             )
-            if reply is not None:
-                reply.set("to", str(session.jid))
-                session.deliver(reply)
 
     def _to_contact(self, stanza: Element, contact: str) -> None:
         """Presence to a contact's bare JID, skipped when nobody is there to see it."""
@@ -594,7 +593,9 @@ class Presence(RosterDependent):
             if self.server.is_being_removed(user):
                 # read before the removal froze the session, run after it read the
                 # roster: it would outlive the account
-                self._refuse(session, stanza, "the account is being removed")
+                _answer_error(
+                    session, stanza, StanzaError("not-allowed", "the account is being removed")
+                )
                 return
             roster = await self._roster.load(user)
             item = roster.items.get(key)
@@ -603,9 +604,7 @@ class Presence(RosterDependent):
             try:
                 await self._apply(user, roster, key, t)
             except StanzaError as exc:
-                reply = stanza_error_reply(stanza, exc)
-                if reply is not None:
-                    session.deliver(reply)
+                _answer_error(session, stanza, exc)
                 return
             if not t.forward:
                 return
@@ -615,12 +614,9 @@ class Presence(RosterDependent):
             if stype == "subscribe" and not await self._local_account_exists(contact):
                 # §3.1.2: a request that cannot be delivered gets an error (the account's
                 # server would ignore it, §8.5.1); the roster keeps the pending 'ask'
-                reply = stanza_error_reply(
-                    out, StanzaError("service-unavailable", f"{key} has no account here")
+                _answer_error(
+                    session, out, StanzaError("service-unavailable", f"{key} has no account here")
                 )
-                if reply is not None:
-                    reply.set("to", str(session.jid))
-                    session.deliver(reply)
                 return
             self._route(out, contact, session)
         had_from = state_parts(state)[0] in _FROM
@@ -629,11 +625,6 @@ class Presence(RosterDependent):
             self._send_current_presence(user, contact)
         elif had_from and not has_from:
             self._send_unavailable(user, contact)
-
-    def _refuse(self, session: Session, stanza: Element, why: str) -> None:
-        reply = stanza_error_reply(stanza, StanzaError("not-allowed", why))
-        if reply is not None:
-            session.deliver(reply)
 
     async def _local_account_exists(self, contact: BareJID) -> bool:
         """False only for a JID of this domain with no account (a service's is True)."""
@@ -691,3 +682,12 @@ class Presence(RosterDependent):
             and state_parts(t.state)[0] not in _FROM
         ):
             self._send_unavailable(user, sender)
+
+
+def _answer_error(session: Session, stanza: Element, error: StanzaError) -> None:
+    """Answer ``stanza``, which ``session`` sent (or the server sent on its behalf), with
+    ``error`` (RFC 6120 §8.3), to that session."""
+    reply = stanza_error_reply(stanza, error)
+    if reply is not None:
+        reply.set("to", str(session.jid))
+        session.deliver(reply)

@@ -1074,10 +1074,7 @@ class XMPPServer:
         if removal is None:
             removal = _Removal()
             self._removing[user] = removal
-            for session in self.sessions.resources(user):
-                freeze = getattr(session, "freeze", None)
-                if freeze is not None:
-                    freeze()
+            self._tell_sessions(user, "freeze")
             task = asyncio.get_running_loop().create_task(self._run_removal(user, removal))
             removal.task = task
             # drained at shutdown; its failure is told to whoever asked, not logged here
@@ -1095,12 +1092,8 @@ class XMPPServer:
                 removal.asking.discard(me)
 
         def end_sessions() -> None:
-            if user in self._removing:
-                return  # removed again meanwhile: that removal ends them
-            for session in self.sessions.resources(user):
-                end = getattr(session, "end", None)
-                if end is not None:
-                    end("not-authorized", why)
+            if user not in self._removing:  # (removed again meanwhile: that one ends them)
+                self._tell_sessions(user, "end", "not-authorized", why)
 
         if not removal.asking:  # the last to be answered
             asyncio.get_running_loop().call_soon(end_sessions)
@@ -1111,13 +1104,18 @@ class XMPPServer:
             await self._work_done_before(user, removal)
             return await self._remove_account(user)
         except BaseException:
-            for session in self.sessions.resources(user):
-                thaw = getattr(session, "thaw", None)
-                if thaw is not None:
-                    thaw()
+            self._tell_sessions(user, "thaw")
             raise
         finally:
             del self._removing[user]
+
+    def _tell_sessions(self, user: BareJID, method: str, *args: str) -> None:
+        """Call ``method`` of each of ``user``'s sessions that has one (client
+        connections do; other ``Session`` kinds may not)."""
+        for session in self.sessions.resources(user):
+            call = getattr(session, method, None)
+            if call is not None:
+                call(*args)
 
     async def _work_done_before(self, user: BareJID, removal: _Removal) -> None:
         """Wait (at most ``REMOVAL_WORK_WAIT`` s) for the tasks ``user``'s sessions
