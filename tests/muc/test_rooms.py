@@ -335,6 +335,36 @@ async def test_nick_conflict_and_same_user_two_resources(server: XMPPServer, pee
         await second.close()
 
 
+async def test_one_of_two_sessions_leaving_shows_the_other(server: XMPPServer, peers: Any) -> None:
+    """A nick joined from two resources shows its latest session's presence, and to a
+    moderator that session's JID (§7.2.4); when that session leaves, the others see the
+    nick again as the remaining session is."""
+    from tests.muc.conftest import connect
+
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await juliet.join(ROOM, "thirdwitch", extra="<show>away</show>")
+    second = await connect(server, "juliet", "laptop")
+    try:
+        await second.join(ROOM, "thirdwitch")
+        shown = await romeo.expect(
+            lambda s: s.get("from") == f"{ROOM}/thirdwitch" and item(s).get("jid") == second.jid,
+            "the laptop's presence",
+        )
+        assert shown.findtext(ns.clark(ns.CLIENT, "show")) is None
+        for peer in (romeo, juliet):
+            await peer.barrier()
+            peer.clear()
+        await second.leave(ROOM, "thirdwitch")
+        again = await romeo.expect_from(f"{ROOM}/thirdwitch", "presence")
+        assert again.get("type") is None
+        assert item(again)["jid"] == juliet.jid
+        assert again.findtext(ns.clark(ns.CLIENT, "show")) == "away"
+        await juliet.nothing_from(f"{ROOM}/thirdwitch")
+    finally:
+        await second.close()
+
+
 async def test_nickname_rules(peers: Any) -> None:
     """§7.2.1 no nick: jid-malformed; §17.1 invisible nick refused; §7.6 change (303)."""
     romeo, juliet = await peers("romeo", "juliet")
@@ -410,6 +440,16 @@ async def test_private_messages(peers: Any) -> None:
     pm = await romeo.expect_from(f"{ROOM}/secondwitch", "message", id="pm1")
     assert pm.get("to") == romeo.jid and pm.get("type") == "chat"
     assert muc_x(pm) is not None
+    # what a client writes into its muc#user <x/> would pass for the room's: an
+    # invitation in another's name, status codes; the mark stays, empty
+    juliet.send(
+        f"<message to='{ROOM}/firstwitch' type='chat' id='pm2'><body>come</body>"
+        f"<x xmlns='{ns.MUC_USER}'><invite from='hecate@localhost'/><status code='100'/></x>"
+        f"<x xmlns='{ns.MUC_USER}'/></message>"
+    )
+    pm = await romeo.expect_from(f"{ROOM}/secondwitch", "message", id="pm2")
+    marks = pm.findall(ns.clark(ns.MUC_USER, "x"))
+    assert len(marks) == 1 and len(marks[0]) == 0
     juliet.send(f"<message to='{ROOM}/firstwitch' type='groupchat'><body>x</body></message>")
     err = await juliet.expect_from(f"{ROOM}/firstwitch", "message", type="error")
     assert error_condition(err) == "bad-request"
@@ -472,6 +512,12 @@ async def test_iq_between_occupants_is_forwarded(peers: Any) -> None:
     assert await juliet.iq_error(ping) == "not-acceptable"
     version = f"<iq type='get' to='{ROOM}/firstwitch'><query xmlns='jabber:iq:version'/></iq>"
     assert await juliet.iq_error(version) == "bad-request"
+    # a room that no longer exists (a temporary one after a restart) answers a self-ping
+    # with not-acceptable too: item-not-found would mean "joined, under another nick"
+    gone = f"<iq type='get' to='gone@{MUC}/thirdwitch'><ping xmlns='urn:xmpp:ping'/></iq>"
+    assert await juliet.iq_error(gone) == "not-acceptable"
+    version = f"<iq type='get' to='gone@{MUC}/thirdwitch'><query xmlns='jabber:iq:version'/></iq>"
+    assert await juliet.iq_error(version) == "item-not-found"
 
 
 async def test_destroy(peers: Any) -> None:

@@ -723,10 +723,17 @@ class Room:
         """§7.14: one session leaves; the occupant leaves with its last session."""
         base = _clean_presence(stanza) if stanza is not None else Element("presence", ns.CLIENT)
         if len(occ.sessions) > 1:
+            shown = occ.jid
             self._presence(occ, occ, sessions=[sender], base=base, unavailable=True, role="none")
             del occ.sessions[sender]
             self.by_session.pop(sender, None)
             self.host.session_left(sender, self)
+            if sender == shown:
+                # the occupant now shows another session's presence, and to those who
+                # see real JIDs (§5.1.3, §7.2.3–4) that session's JID
+                for recipient in list(self.occupants.values()):
+                    if recipient is not occ:
+                        self._presence(occ, recipient)
             return
         if self.locked and len(self.occupants) == 1:
             # §10.1.3: the owner left before configuring the room: it is destroyed, and
@@ -919,8 +926,11 @@ class Room:
             return
         m = stanza.copy()
         m.set("from", self._occupant_jid(occ.nick))
-        if m.find(ns.clark(ns.MUC_USER, "x")) is None:
-            m.append(Element("x", ns.MUC_USER))  # §7.5: for XEP-0280 carbons
+        # §7.5: an empty muc#user <x/> marks it for XEP-0280 carbons; what a client put
+        # in its own (an <invite/>, status codes) would pass for the room's
+        for x in m.findall(_MUC_USER_X):
+            m.remove(x)
+        m.append(Element("x", ns.MUC_USER))
         self._send_to_occupants(m, [target])
 
     def _private_error(self, occ: Occupant | None, stanza: Element, nick: str) -> None:

@@ -61,6 +61,14 @@ __all__ = [
 
 log = logging.getLogger("xmppx.muc")
 
+_PING: Final = ns.clark(ns.PING, "ping")
+
+
+def _is_ping(stanza: Element) -> bool:
+    """An XEP-0199 ping request: an iq get whose one child is ``<ping/>``."""
+    return stanza.get("type") == "get" and len(stanza) == 1 and stanza[0].tag == _PING
+
+
 #: Rooms one user may own at once: enough for any person or team bot, while one account
 #: cannot fill the service's memory and storage with rooms (§14.5 "limiting the number
 #: of rooms that any given non-administrative user can own").
@@ -419,6 +427,11 @@ class MucService(Module):
             self.rooms[room_jid] = room
             return room
         if stype in ("error", "result"):
+            return None
+        if kind == "iq" and nick is not None and _is_ping(stanza):
+            # XEP-0410 §3.2: item-not-found would tell a self-pinging client it is still
+            # in the room (under another nick), not-acceptable that it must join again
+            self._bounce_error(stanza, StanzaError("not-acceptable", "no such room"), room_jid)
             return None
         self._bounce_error(stanza, StanzaError("item-not-found", "no such room"), room_jid)
         return None
