@@ -335,23 +335,32 @@ async def test_slixmpp_xep_0045_plugin(servers: ServerFactory) -> None:
 async def test_a_removed_accounts_affiliations_are_not_inherited(servers: ServerFactory) -> None:
     """Juliet is an admin of Romeo's persistent room when her account is removed: the
     room forgets her affiliation with the account, in memory as in storage, so whoever
-    registers 'juliet' next enters as nobody in particular, before a restart as after."""
+    registers 'juliet' next enters as nobody in particular, before a restart as after.
+    A ban is the room's decision about the JID (§9.1) and stays: Tybalt cannot shed it
+    by removing his account and registering the name again."""
     server = await servers.start()
     romeo = await connect(server, "romeo")
     await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_persistentroom": "1"})
     await admin_set(romeo, ROOM, "<item affiliation='admin' jid='juliet@localhost'/>")
+    await admin_set(romeo, ROOM, "<item affiliation='outcast' jid='tybalt@localhost'/>")
     assert await server.remove_account(BareJID("juliet@localhost"), "gone") is True
+    assert await server.remove_account(BareJID("tybalt@localhost"), "gone") is True
     assert await admin_list(romeo, ROOM, "affiliation='admin'") == []
     await create_account(server.storage, BareJID("juliet@localhost"), PASSWORD)
+    await create_account(server.storage, BareJID("tybalt@localhost"), PASSWORD)
     newcomer = await connect(server, "juliet")
     joined = await newcomer.join(ROOM, "juliet")
     assert (item(joined.self_presence)["affiliation"], item(joined.self_presence)["role"]) == (
         "none",
         "participant",
     )
+    tybalt = await connect(server, "tybalt")
+    assert await tybalt.join_error(ROOM, "tybalt") == "forbidden"  # §7.2.7
+    await tybalt.close()
     await newcomer.close()
     await romeo.close()
     await server.stop()
     server = await servers.start()
     restored = next(r for j, r in muc_of(server).rooms.items() if str(j) == ROOM)
     assert restored.users_with("admin") == []
+    assert restored.users_with("outcast") == ["tybalt@localhost"]

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.asyncio
 JULIET = "juliet@example.com"
 ROMEO = "romeo@example.net"
 ROOM = "balcony@chat.example.com"
+BANNING_ROOM = "capulets@chat.example.com"
 STAMP = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 #: A second step, as a future release would add: plain CREATE TABLE (no IF NOT EXISTS),
@@ -52,6 +53,11 @@ async def _fill(storage: Storage, user: str, creds: ScramCredentials) -> None:
     if await storage.muc.get_room(ROOM) is None:
         await storage.muc.put_room(MucRoom(jid=ROOM, config={"public": True}))
     await storage.muc.set_affiliation(MucAffiliation(room=ROOM, user=user, affiliation="member"))
+    if await storage.muc.get_room(BANNING_ROOM) is None:
+        await storage.muc.put_room(MucRoom(jid=BANNING_ROOM, config={"public": True}))
+    await storage.muc.set_affiliation(
+        MucAffiliation(room=BANNING_ROOM, user=user, affiliation="outcast", reason="Treason")
+    )
 
 
 async def test_delete_account_removes_data_in_every_store(
@@ -72,6 +78,10 @@ async def test_delete_account_removes_data_in_every_store(
     assert await storage.blocklist.get(JULIET) == ()
     assert await storage.last_activity.get(JULIET) is None
     assert await storage.muc.get_affiliation(ROOM, JULIET) is None
+    # A room's ban of the JID stays (XEP-0045 §9.1): it holds against the next 'juliet'.
+    assert (await storage.muc.get_affiliation(BANNING_ROOM, JULIET)) == MucAffiliation(
+        room=BANNING_ROOM, user=JULIET, affiliation="outcast", reason="Treason"
+    )
     # The room itself and the other user's data stay.
     assert await storage.muc.get_room(ROOM) is not None
     assert await storage.accounts.exists(ROMEO)

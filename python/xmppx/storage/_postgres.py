@@ -179,7 +179,12 @@ _USER_TABLES: Final = (
     ("private_storage", "username"),
     ("blocklist", "username"),
     ("last_activity", "username"),
-    ("muc_affiliations", "jid"),
+)
+#: A room's affiliations of the user go with the account, except a ban: it is the room's
+#: decision about the JID (XEP-0045 §9.1), and still holds against whoever registers the
+#: name again.
+_DELETE_AFFILIATIONS: Final = (
+    "DELETE FROM muc_affiliations WHERE jid = $1 AND affiliation <> 'outcast'"
 )
 
 
@@ -343,6 +348,7 @@ class _Accounts:
             existed = _rowcount(await conn.execute("DELETE FROM accounts WHERE jid = $1", user))
             for table, column in _USER_TABLES:
                 await conn.execute(f"DELETE FROM {table} WHERE {column} = $1", user)
+            await conn.execute(_DELETE_AFFILIATIONS, user)
         return existed > 0
 
 

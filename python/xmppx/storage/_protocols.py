@@ -118,8 +118,10 @@ class AccountStore(Protocol):
     async def delete(self, user: str) -> bool:
         """Delete the account and *all* of the user's data in every store (roster, its
         version, pending subscriptions, offline messages, private XML, blocklist, last
-        activity, MUC affiliations), in one transaction.  Returns whether the account
-        existed; the user's data is purged either way.  Rooms themselves are kept."""
+        activity, MUC affiliations other than bans), in one transaction.  Returns whether
+        the account existed; the user's data is purged either way.  Rooms themselves are
+        kept, and so are their bans of the user (``outcast``, XEP-0045 §9.1): they hold
+        against whoever registers the name next."""
         ...
 
 

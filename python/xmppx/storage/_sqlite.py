@@ -444,7 +444,12 @@ _USER_TABLES: Final = (
     ("private_storage", "username"),
     ("blocklist", "username"),
     ("last_activity", "username"),
-    ("muc_affiliations", "jid"),
+)
+#: A room's affiliations of the user go with the account, except a ban: it is the room's
+#: decision about the JID (XEP-0045 §9.1), and still holds against whoever registers the
+#: name again.
+_DELETE_AFFILIATIONS: Final = (
+    "DELETE FROM muc_affiliations WHERE jid = ? AND affiliation <> 'outcast'"
 )
 
 
@@ -591,6 +596,7 @@ class _Accounts:
             existed = conn.execute("DELETE FROM accounts WHERE jid = ?", (user,)).rowcount > 0
             for table, column in _USER_TABLES:
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (user,))
+            conn.execute(_DELETE_AFFILIATIONS, (user,))
             return existed
 
         return await self._db.write(run, durable=True)

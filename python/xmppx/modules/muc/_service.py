@@ -341,10 +341,13 @@ class MucService(Module):
     def on_account_removed(self, user: BareJID) -> None:
         """The account ``user`` was deleted, with its stored affiliations: every room
         forgets its affiliation too, so that whoever registers the name next is not an
-        owner, admin, member or outcast of the rooms it was (a room whose only owner it
-        was is left without one, as in storage)."""
+        owner, admin or member of the rooms it was (a room whose only owner it was is
+        left without one, as in storage).  A ban stays, as in storage: it is the room's
+        decision about the JID (§9.1), not a privilege of the account."""
         for room in self.rooms.values():
-            room.affiliations.pop(str(user), None)
+            record = room.affiliations.get(str(user))
+            if record is not None and record.affiliation != "outcast":
+                del room.affiliations[str(user)]
 
     def session_gone(self, session: Session) -> None:
         """The session ended: it leaves every room it was in (§7.14).  (With a presence
