@@ -482,6 +482,31 @@ async def test_a_session_not_resumed_in_time_ends_and_its_messages_go_offline(
     assert second.find(ns.clark(ns.DELAY, "delay")) is not None
 
 
+async def test_what_does_not_fit_offline_is_bounced_to_its_sender(make_server: Any) -> None:
+    """Messages a session ended without acknowledging go to the account again; with
+    nothing online and the offline store full, each that does not fit is answered to its
+    sender with service-unavailable (XEP-0160 §3), as one sent then would be, not lost
+    without a word."""
+    server = await make_server(offline__quota=1)
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server, resume=False)
+    for body in ("one", "two", "three"):
+        juliet.send(message(ROMEO, body))
+    await romeo.stanzas_until(body_is("three"))
+    romeo.abort()
+    for body in ("two", "three"):
+        error = await juliet.expect(
+            lambda s, b=body: s.get("type") == "error" and s.findtext("body") == b,  # type: ignore[misc]
+            f"the bounce of {body}",
+        )
+        assert error.get("from") == "romeo@localhost"
+        condition = error.find(ns.clark(ns.CLIENT, "error"))
+        assert condition is not None
+        assert condition.find(ns.clark(ns.STANZAS, "service-unavailable")) is not None
+    assert await server.storage.offline.count("romeo@localhost") == 1
+
+
 async def test_binding_the_resource_of_a_hibernating_session_replaces_it(
     server: XMPPServer,
 ) -> None:
@@ -762,6 +787,26 @@ async def test_a_message_held_for_an_inactive_resource_counts_as_held_by_it(
     await orchard.stanzas_until(lambda s: s.namespace == SM and s.name == "a")
     assert len([s for s in orchard.seen if is_link(s)]) == 1
     assert await server.storage.offline.count("romeo@localhost") == 0
+
+
+async def test_a_resumed_stream_begins_active(server: XMPPServer) -> None:
+    """XEP-0352 §4.2: a stream always begins active, a resumed one too (the state is
+    not restored on resumption): a message the client was inactive for before its
+    connection broke is resent at once, and the next one is not held."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, enabled = await romeo_with_sm(server)
+    await romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the orchard is inactive")
+    romeo.abort()
+    await hibernating(server)
+    again, _ = await SMClient.login(server)
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{romeo.handled}'/>")
+    await again.next("resumed")
+    is_link = lambda s: s.name == "message" and s.find("{jabber:x:oob}x") is not None  # noqa: E731
+    juliet.send(picture_link(ROMEO))
+    await again.stanzas_until(is_link)
+    assert session(server)._urgent is None
 
 
 def reset(client: SMClient) -> None:

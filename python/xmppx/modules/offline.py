@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from xmppx import ns
 from xmppx.core import BareJID, Element, JIDError, parse, parse_jid
-from xmppx.errors import StanzaError, stanza_error_reply
+from xmppx.errors import StanzaError
 from xmppx.modules.blocking import Blocking
 from xmppx.modules.presence import delay_element
 from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module
@@ -159,11 +159,8 @@ class OfflineMessages(RosterDependent):
                 break
 
     def _bounce(self, session: Session | None, stanza: Element, error: StanzaError) -> None:
-        if session is None:
-            return
-        reply = stanza_error_reply(stanza, error)
-        if reply is not None:
-            session.deliver(reply)
+        # (one the server sends on by itself, ``session`` None, is answered to its sender)
+        self.server.bounce(session, stanza, error)
 
     def on_presence_available(self, session: Session) -> None:
         """The presence module: ``session`` is now available with priority >= 0."""

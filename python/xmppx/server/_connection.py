@@ -767,6 +767,9 @@ class C2SConnection(asyncio.Protocol):
         self._tokens, self._tokens_at = new._tokens, new._tokens_at
         self._tls_pending = None
         self._backlog = []
+        # XEP-0352 §4.2: a stream begins active, a resumed one too (what was held went
+        # into the XEP-0198 queue when the connection broke, and is resent)
+        self._urgent = None
         self.last_active = time.monotonic()
         self.ping_id = None
         self.server.connections.add(self)

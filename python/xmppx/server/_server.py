@@ -1288,11 +1288,43 @@ class XMPPServer:
         *,
         include_original: bool = True,
     ) -> None:
-        if session is None:
-            return
+        self.bounce(session, stanza, error, include_original=include_original)
+
+    def bounce(
+        self,
+        session: Session | None,
+        stanza: Element,
+        error: StanzaError,
+        *,
+        include_original: bool = True,
+    ) -> None:
+        """Answer ``stanza`` with ``error`` (RFC 6120 §8.3), unless it is an error or an
+        iq result: to ``session``, the stream it came from.  A stanza the server routes
+        on its own (``session`` None), such as a message a session ended without
+        acknowledging (XEP-0198) sent on to the account, is answered to its ``from`` if
+        that is a local account, so that its sender learns it was not delivered; a
+        service's (a room's) is only logged."""
         reply = stanza_error_reply(stanza, error, include_original=include_original)
-        if reply is not None:
+        if reply is None:
+            return
+        if session is not None:
             session.deliver(reply)
+            return
+        try:
+            sender = parse_jid(reply.get("to") or "")
+        except JIDError:
+            sender = None
+        if sender is not None and sender.local and sender.domain == self.domain:
+            full = sender if isinstance(sender, FullJID) else None
+            self.deliver_to_account(reply, sender.bare, full=full)
+        else:
+            log.info(
+                "%s from %s to %s not delivered: %s",
+                stanza.name,
+                stanza.get("from"),
+                stanza.get("to"),
+                error.condition,
+            )
 
 
 def _listen(hosts: list[str], port: int) -> list[socket.socket]:
