@@ -328,6 +328,40 @@ async def test_in_band_registration(make_server: Any) -> None:
     await slix_close(client)
 
 
+async def test_registrations_sent_together_still_meet_the_hourly_limit(
+    make_server: Any,
+) -> None:
+    """``register.per_address_per_hour`` holds for requests pipelined in one write: each
+    takes its place before the server awaits anything, so only the first two of five
+    make accounts and the others are refused with resource-constraint (type wait)."""
+    server = await make_server(
+        register__enabled=True, register__per_address_per_hour=2, tls__required=False
+    )
+    conn = await RawConnection.open(server)
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    await conn.send(
+        b"".join(
+            f"<iq type='set' id='r{i}'><query xmlns='jabber:iq:register'>"
+            f"<username>guard{i}</username><password>watch{i}</password></query></iq>".encode()
+            for i in range(5)
+        )
+    )
+    refusal = b"<resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+    answers = b""
+    for i in range(5):
+        answers = await conn.read_until(f"id='r{i}'".encode())
+    results = sum(1 for i in range(5) if f"type='result' id='r{i}'".encode() in answers)
+    assert results == 2
+    for _ in range(3):  # the refusals' conditions follow their ids
+        if answers.count(refusal) < 3:
+            answers += await asyncio.wait_for(conn.reader.read(65536), 5.0)
+    assert answers.count(refusal) == 3, answers
+    await conn.close()
+    made = [i for i in range(5) if await server.storage.accounts.exists(f"guard{i}@localhost")]
+    assert len(made) == 2
+
+
 async def test_registration_switched_off_is_service_unavailable(server: XMPPServer) -> None:
     """XEP-0077 §3.1: "If the host does not support In-Band Registration, it MUST
     return a <service-unavailable/> error" (and XEP-0078 §3 alike for iq:auth), an

@@ -90,19 +90,29 @@ class Registration(Module):
                     user = parse_user(username, self.server.domain)
                 except AccountError as exc:
                     raise StanzaError("jid-malformed", str(exc)) from None
-                if await self.server.storage.accounts.exists(str(user)):
-                    raise StanzaError("conflict", "that username is taken")
                 if not self._allow(conn.address):
                     raise StanzaError(
                         "resource-constraint", "too many registrations, try later", type="wait"
                     )
+                # the attempt takes its place in the hour before anything is awaited, so
+                # that requests pipelined together cannot all pass the check first; a
+                # refused one gives it back
+                window = self._recent[conn.address]
+                stamp = time.monotonic()
+                window.append(stamp)
                 try:
+                    if await self.server.storage.accounts.exists(str(user)):
+                        raise StanzaError("conflict", "that username is taken")
                     await create_account(self.server.storage, user, password)
                 except AccountExists:  # registered meanwhile on another stream
+                    window.remove(stamp)
                     raise StanzaError("conflict", "that username is taken") from None
                 except AccountError as exc:
+                    window.remove(stamp)
                     raise StanzaError("not-acceptable", str(exc)) from None
-                self._recent[conn.address].append(time.monotonic())
+                except BaseException:
+                    window.remove(stamp)
+                    raise
             else:
                 raise StanzaError("bad-request")
         except StanzaError as exc:

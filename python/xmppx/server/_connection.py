@@ -402,7 +402,11 @@ class C2SConnection(asyncio.Protocol):
         elif isinstance(event, BindRequested):
             self._bind(event)
         elif isinstance(event, PreAuthIq):
-            self._spawn(self.server.handle_preauth_iq(self, event))
+            # counted as a bound session's work is: a client pipelining requests before
+            # it authenticates (registrations, each hashing a password) is read no
+            # faster than they are answered
+            self.work_started()
+            self._spawn(self._preauth_iq(event))
         elif isinstance(event, NonzaReceived):
             self.server.handle_nonza(self, event.element)
         elif isinstance(event, ResumeRequested):
@@ -913,6 +917,12 @@ class C2SConnection(asyncio.Protocol):
         )
         iq.append(Element("ping", ns.PING))
         self.deliver(iq)
+
+    async def _preauth_iq(self, event: PreAuthIq) -> None:
+        try:
+            await self.server.handle_preauth_iq(self, event)
+        finally:
+            self.work_done()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
