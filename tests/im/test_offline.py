@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.im.conftest import Peer, is_message, message, settle
 from xmppx import ns
-from xmppx.core import Element
+from xmppx.core import Element, FullJID, parse_jid
 from xmppx.modules.offline import worth_storing
 
 
@@ -48,6 +49,35 @@ async def test_offline_messages_survive_a_restart(make_server: Any) -> None:
     await settle(server, juliet)
     assert not [s for s in await juliet.drain() if s.name == "message"]
     assert await server.storage.offline.count("juliet@localhost") == 0
+    await juliet.close()
+
+
+async def test_a_message_sent_as_she_comes_online_follows_the_stored_ones(
+    make_server: Any,
+) -> None:
+    """RFC 6120 §10.1, XEP-0160 §3: Romeo's messages reach Juliet in the order he sent
+    them.  Two wait in storage when her initial presence makes her available; the one
+    he sends at that moment, while they are still being read from storage, comes after
+    them, not before."""
+    server = await make_server()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    for body in ("first", "second"):
+        romeo.send(message("juliet@localhost", body))
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 2
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    balcony = parse_jid("juliet@localhost/balcony")
+    assert isinstance(balcony, FullJID)
+    for _ in range(500):
+        session = server.sessions.get(balcony)
+        if session is not None and session.presence is not None:
+            break
+        await asyncio.sleep(0.002)
+    romeo.send(message("juliet@localhost", "third"))
+    got = [await juliet.expect(is_message(), f"message {i}") for i in range(3)]
+    assert [m.findtext("body") for m in got] == ["first", "second", "third"]
+    await romeo.close()
     await juliet.close()
 
 

@@ -526,6 +526,28 @@ async def test_binding_the_resource_of_a_hibernating_session_replaces_it(
     assert session(server).sm is None  # the new session, without stream management
 
 
+async def test_what_a_replaced_session_had_not_acknowledged_arrives_in_order(
+    server: XMPPServer,
+) -> None:
+    """Three messages the hibernating session never acknowledged go to the account
+    again when a new session binds its resource; they reach it in the order sent (RFC
+    6120 §10.1), those stored before its presence too."""
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    for body in ("k0", "k1", "k2"):
+        juliet.send(message(ROMEO, body))
+    await romeo.stanzas_until(body_is("k2"))
+    romeo.abort()
+    await hibernating(server)
+    fresh, _ = await SMClient.login(server)
+    await fresh.bind()
+    await fresh.send("<presence/>")
+    got: list[str] = []
+    while len(got) < 3:
+        got += bodies([await fresh.next()])
+    assert got == ["k0", "k1", "k2"]
+
+
 async def test_a_clean_close_sends_what_was_not_acknowledged_to_another_resource(
     server: XMPPServer,
 ) -> None:

@@ -18,7 +18,8 @@ blocks (XEP-0191) is answered with ``service-unavailable`` and not stored.
 
 Delivery: when a session becomes available with a non-negative priority (its initial
 presence, or a later one raising a negative priority), every stored message is
-delivered to it in arrival order, each with
+delivered to it in arrival order, before any message routed to the account after that
+presence (which waits, RFC 6120 §10.1), each with
 ``<delay xmlns='urn:xmpp:delay' from='domain' stamp='...'>Offline Storage</delay>``
 (XEP-0160 §3), then deleted from storage.  Delivery waits for the client to read
 (``Session.room``): a client that reads slowly is not dropped for it, and what a
@@ -163,8 +164,10 @@ class OfflineMessages(RosterDependent):
         self.server.bounce(session, stanza, error)
 
     def on_presence_available(self, session: Session) -> None:
-        """The presence module: ``session`` is now available with priority >= 0."""
-        self.tasks.spawn(self._deliver(session))
+        """The presence module: ``session`` is now available with priority >= 0.  The
+        stored messages go to it before any message routed to the account from now on
+        (``XMPPServer.hold_account``), after the one being stored, if any."""
+        self.server.hold_account(session.jid.bare, lambda: self._deliver(session))
 
     async def _deliver(self, session: Session) -> None:
         user = session.jid.bare

@@ -12,7 +12,8 @@ Presence broadcast (``on_presence_broadcast``, presence without ``to``):
   their available resources, or unavailable presence with the last-activity time and
   status when they are offline, XEP-0203 stamp) and redelivers the pending subscription
   requests (§3.1.3).  Becoming available with a non-negative priority is announced to
-  modules with ``on_presence_available(session)`` (offline messages, XEP-0160).
+  modules with ``on_presence_available(session)`` at once, before the roster is read
+  (offline messages, XEP-0160).
   ``<show/>``, every ``<status xml:lang/>``, ``<priority/>`` and extensions such as
   XEP-0115 caps travel untouched: broadcasts are copies.
 * Unavailable (§4.5), sent by the client or made by the server when a connection ends
@@ -143,6 +144,11 @@ def delay_element(stamp: datetime.datetime, by: str, text: str = "") -> Element:
     return Element("delay", ns.DELAY, {"from": by, "stamp": value}, text=text)
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class Presence(RosterDependent):
     """RFC 6121 §3 and §4.  See the module docstring."""
 
@@ -176,10 +182,17 @@ class Presence(RosterDependent):
     def _blocks(self, user: BareJID, jid: JID) -> bool:
         return self._blocking is not None and self._blocking.blocks(user, jid)
 
-    def _when_ready(self, user: BareJID, work: Callable[[CachedRoster], None]) -> None:
+    def _when_ready(
+        self,
+        user: BareJID,
+        work: Callable[[CachedRoster], None],
+        *,
+        done: Callable[[], None] | None = None,
+    ) -> None:
         """Run ``work`` with the user's roster and blocklist: at once when both are in
         memory and no roster change is under way, else after the changes queued before
-        it (a broadcast must not reach a JID the user blocks, XEP-0191 §3.3)."""
+        it (a broadcast must not reach a JID the user blocks, XEP-0191 §3.3).  ``done``
+        is called afterwards, whether ``work`` ran, failed or could not run."""
         roster = self._roster
         blocking = self._blocking
         cached = roster.cached(user)
@@ -188,14 +201,22 @@ class Presence(RosterDependent):
             and not roster.is_busy(user)
             and (blocking is None or blocking.loaded(user))
         ):
-            work(cached)
+            try:
+                work(cached)
+            finally:
+                if done is not None:
+                    done()
             return
 
         async def later() -> None:
-            async with roster.locked(user):
-                if blocking is not None:
-                    await blocking.load(user)
-                work(await roster.load(user))
+            try:
+                async with roster.locked(user):
+                    if blocking is not None:
+                        await blocking.load(user)
+                    work(await roster.load(user))
+            finally:
+                if done is not None:
+                    done()
 
         self.tasks.spawn(later())
 
@@ -269,10 +290,23 @@ class Presence(RosterDependent):
                 session.available_since = time.monotonic()
             session.presence = stanza
             session.priority = priority_of(stanza)
-            eligible = session.priority >= 0 and not was_eligible
-            self._when_ready(
-                user, lambda roster: self._available(session, stanza, roster, initial, eligible)
-            )
+            if session.priority >= 0 and not was_eligible:
+                # from here on messages to the account reach this session: they wait
+                # until the presence is handled and the modules are told (the stored
+                # messages are then delivered first, XEP-0160)
+                told: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self.server.hold_account(user, lambda: told)
+
+                def available(roster: CachedRoster) -> None:
+                    self._available(session, stanza, roster, initial)
+                    for hook in self._on_available:
+                        hook(session)
+
+                self._when_ready(user, available, done=lambda: _settle(told))
+            else:
+                self._when_ready(
+                    user, lambda roster: self._available(session, stanza, roster, initial)
+                )
         elif stype == "unavailable":
             was_available = session.presence is not None
             if not was_available and not self._directed.get(session):
@@ -304,7 +338,6 @@ class Presence(RosterDependent):
         stanza: Element,
         roster: CachedRoster,
         initial: bool,
-        eligible: bool,
     ) -> None:
         user = session.jid.bare
         for own in self.server.sessions.resources(user):
@@ -344,9 +377,6 @@ class Presence(RosterDependent):
                     continue
                 if not self._blocks(user, requester):  # XEP-0191 §3.3, across sessions
                     session.deliver_raw(data)
-        if eligible:
-            for hook in self._on_available:
-                hook(session)
 
     def _unavailable(
         self, session: Session, stanza: Element, roster: CachedRoster, *, broadcast: bool

@@ -64,6 +64,19 @@ _Pending = tuple[
     "asyncio.Future[BaseException | None] | None",
 ]
 
+
+class _Barrier:
+    """Work an account's queue runs in its turn (``XMPPServer.hold_account``): the
+    stanzas after it wait until it is done."""
+
+    __slots__ = ("work",)
+
+    def __init__(self, work: Callable[[], Awaitable[object]]) -> None:
+        self.work = work
+
+
+_Queued = _Pending | _Barrier
+
 log = logging.getLogger("xmppx.server")
 
 #: Seconds ``remove_account`` waits for work the account's sessions began before it
@@ -260,7 +273,7 @@ class XMPPServer:
         self.started_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
-        self._account_queues: dict[BareJID, deque[_Pending]] = {}
+        self._account_queues: dict[BareJID, deque[_Queued]] = {}
         #: The subscription cancellations ``remove_account`` is sending, by identity.
         self._cancellations: dict[int, Element] = {}
         #: Accounts being removed: the one removal each, shared by whoever asks.
@@ -840,18 +853,18 @@ class XMPPServer:
             started = asyncio.ensure_future(work)
             if done is not None:
                 started.add_done_callback(lambda t: done.set_result(_failure_of(t)))
-            held: deque[_Pending] = deque()
+            held: deque[_Queued] = deque()
             self._account_queues[bare] = held
             self.spawn(self._drain_account_queue(bare, held, after=started))
             return
-        queue: deque[_Pending] = deque()
+        queue: deque[_Queued] = deque()
         self._account_queues[bare] = queue
         self._enqueue_for_account(queue, session, stanza, kind, stype, to, done)
         self.spawn(self._drain_account_queue(bare, queue))
 
     def _enqueue_for_account(
         self,
-        queue: deque[_Pending],
+        queue: deque[_Queued],
         session: C2SConnection | None,
         stanza: Element,
         kind: str,
@@ -864,18 +877,26 @@ class XMPPServer:
         queue.append((session, stanza, kind, stype, to, done))
 
     async def _drain_account_queue(
-        self, bare: BareJID, queue: deque[_Pending], after: Awaitable[object] | None = None
+        self, bare: BareJID, queue: deque[_Queued], after: Awaitable[object] | None = None
     ) -> None:
         """Handle the stanzas queued for an account, one at a time in arrival order,
         once ``after`` (work a module started for it) is done: for an account with
         nothing online (XEP-0160 delivers offline messages in order; the storage checks
-        and writes must not overtake each other, whatever the driver's concurrency), and
-        behind a subscription still waiting on the roster (RFC 6120 §10.1)."""
+        and writes must not overtake each other, whatever the driver's concurrency),
+        behind a subscription still waiting on the roster (RFC 6120 §10.1), and behind
+        the work of ``hold_account`` (offline messages being delivered)."""
         try:
             if after is not None:
                 await asyncio.wait([asyncio.ensure_future(after)])
             while queue:
-                session, stanza, kind, stype, to, done = queue[0]
+                item = queue.popleft()
+                if isinstance(item, _Barrier):
+                    try:
+                        await item.work()
+                    except Exception:
+                        log.exception("work held for %s failed", bare)
+                    continue
+                session, stanza, kind, stype, to, done = item
                 failure: BaseException | None = None
                 try:
                     failure = await self._to_queued_account(session, stanza, kind, stype, to, bare)
@@ -890,7 +911,6 @@ class XMPPServer:
                     failure = exc
                     raise
                 finally:
-                    queue.popleft()
                     if session is not None:
                         session.work_done()
                     if done is not None:
@@ -899,9 +919,28 @@ class XMPPServer:
             if self._account_queues.get(bare) is queue:
                 del self._account_queues[bare]
             # a drain that ended early (cancelled at shutdown) tells whoever waits
-            for *_, done in queue:
+            for left in queue:
+                if isinstance(left, _Barrier):
+                    continue
+                done = left[5]
                 if done is not None and not done.done():
                     done.set_result(RuntimeError("the server stopped before handling it"))
+
+    def hold_account(self, bare: BareJID, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work()`` for the account ``bare`` after the stanza for it being handled
+        now, if any, and before every other stanza routed to it, which waits until the
+        work is done.  The offline module delivers stored messages this way when a
+        session becomes available, so that a message routed meanwhile cannot overtake
+        older ones from storage (XEP-0160 §3, RFC 6120 §10.1).  A failure of ``work``
+        is logged; the stanzas behind it are handled all the same."""
+        barrier = _Barrier(work)
+        queue = self._account_queues.get(bare)
+        if queue is not None:
+            queue.appendleft(barrier)
+            return
+        queue = deque([barrier])
+        self._account_queues[bare] = queue
+        self.spawn(self._drain_account_queue(bare, queue))
 
     async def _to_queued_account(
         self,
