@@ -11,6 +11,7 @@ from tests.im.conftest import (
     befriend,
     is_message,
     is_presence,
+    is_push,
     message,
     online,
     settle,
@@ -96,6 +97,38 @@ async def test_block_and_unblock(server: XMPPServer) -> None:
     await juliet.expect(is_message("at last"))
     for p in (juliet, chamber, romeo):
         await p.close()
+
+
+async def test_a_blocked_contact_who_cancels_is_taken_off_the_shared_presence(
+    server: XMPPServer,
+) -> None:
+    """Juliet blocks Romeo, then Romeo removes her from his roster (RFC 6121 §2.5.2:
+    unsubscribe and unsubscribed on his behalf).  Her server changes her roster as
+    §3.2.3 and §3.3.3 require (she is pushed the item, now 'none') without showing her
+    the presence from the JID she blocks (XEP-0191 §3.3); once she unblocks him, he
+    does not get her presence."""
+    await befriend(server, "romeo", "juliet")
+    [juliet, romeo] = await online(server, "juliet@localhost/balcony", "romeo@localhost/orchard")
+    await juliet.roster()  # interested in roster pushes (RFC 6121 §2.1.6)
+    await juliet.iq(blocking_iq("block", "romeo@localhost"))
+    remove = Element("iq", ns.CLIENT, {"type": "set"})
+    query = Element("query", ns.ROSTER)
+    query.append(Element("item", ns.ROSTER, {"jid": "juliet@localhost", "subscription": "remove"}))
+    remove.append(query)
+    await romeo.iq(remove)
+    await juliet.expect(is_push("romeo@localhost", subscription="none"), "her roster push")
+    await settle(server, juliet, romeo)
+    got = await juliet.drain()
+    assert not [s for s in got if s.name == "presence"], "no presence from Romeo shown"
+    await romeo.drain()  # her unavailable presence when she blocked him (§3.3)
+    roster = await server.storage.roster.get_roster("juliet@localhost")
+    assert [(i.contact, i.subscription) for i in roster.items] == [("romeo@localhost", "none")]
+    await juliet.iq(blocking_iq("unblock", "romeo@localhost"))
+    juliet.send_xml("<presence><show>chat</show></presence>")
+    await settle(server, juliet, romeo)
+    assert not [s for s in await romeo.drain() if s.name == "presence"]
+    await juliet.close()
+    await romeo.close()
 
 
 async def test_unblock_all_and_domains(server: XMPPServer) -> None:

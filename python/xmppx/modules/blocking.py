@@ -260,12 +260,20 @@ def _item_jids(items: Iterable[Element]) -> list[str]:
     return out
 
 
+#: Presence types that take a subscription away (RFC 6121 §3.2, §3.3).
+_CANCELLATIONS: Final = frozenset({"unsubscribe", "unsubscribed"})
+
+
 def _inbound_verdict(
     blocked: frozenset[str] | None, kind: str, stype: str, sender: str
 ) -> bool | StanzaError:
     """XEP-0191 §3.3 for a stanza from ``sender`` to a user blocking ``blocked``: pass
-    (``True``), drop (presence, an iq result or error: ``False``) or bounce."""
-    if not blocked:
+    (``True``), drop (presence, an iq result or error: ``False``) or bounce.  A
+    cancellation (``unsubscribe``, ``unsubscribed``) passes: the presence module changes
+    the user's roster as RFC 6121 §3.2.3 and §3.3.3 require, showing her sessions
+    nothing from the blocked JID; dropped, it would leave her sharing presence with a
+    contact who cancelled, once she unblocks it."""
+    if not blocked or (kind == "presence" and stype in _CANCELLATIONS):
         return True
     try:
         jid = parse_jid(sender)

@@ -672,11 +672,11 @@ class Presence(RosterDependent):
         sender = sender_jid.bare
         if sender == user:
             return
-        # XEP-0191: nothing from a JID the user blocks, except the server's own
-        # cancellation for an account it removes, which changes the roster (and pushes
-        # it) but shows the user's sessions no presence from that JID
+        # XEP-0191: nothing from a JID the user blocks, except a cancellation, which
+        # changes the roster (and pushes it, RFC 6121 §3.2.3, §3.3.3) but shows the
+        # user's sessions no presence from that JID
         blocked = self._blocking is not None and await self._blocking.blocks_async(user, sender_jid)
-        if blocked and not self.server.is_cancellation(stanza):
+        if blocked and stype not in ("unsubscribe", "unsubscribed"):
             return
         key = str(sender)
         clean = stanza.copy()

@@ -274,8 +274,6 @@ class XMPPServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: Stanzas for accounts with nothing online, waiting on storage, in order.
         self._account_queues: dict[BareJID, deque[_Queued]] = {}
-        #: The subscription cancellations ``remove_account`` is sending, by identity.
-        self._cancellations: dict[int, Element] = {}
         #: Accounts being removed: the one removal each, shared by whoever asks.
         self._removing: dict[BareJID, _Removal] = {}
         #: The message to an account being delivered now (``delivery``).
@@ -954,7 +952,7 @@ class XMPPServer:
         """Handle one stanza queued for the account; returns how the work it started
         failed, if it did (that work logs its own failure)."""
         exists = await self.account_exists(bare)
-        if exists and not self.is_cancellation(stanza):
+        if exists:
             for screen in self._hooks["screen_inbound_async"]:
                 verdict = await screen(stanza, kind, stype, stanza.get("from") or "", bare)
                 if not self._passes(session, stanza, verdict):
@@ -1040,9 +1038,8 @@ class XMPPServer:
         stype: str,
         bare: BareJID,
     ) -> bool:
-        """Ask ``screen_inbound`` hooks whether ``bare`` accepts ``stanza`` (the
-        server's own cancellations pass, ``is_cancellation``)."""
-        return self.is_cancellation(stanza) or all(
+        """Ask ``screen_inbound`` hooks whether ``bare`` accepts ``stanza``."""
+        return all(
             self._passes(
                 session, stanza, screen(stanza, kind, stype, stanza.get("from") or "", bare)
             )
@@ -1097,8 +1094,8 @@ class XMPPServer:
         Each cancellation is handled (after whatever was queued for that contact before
         it, not what comes later) before the account is deleted; if one fails, this
         raises ``StorageError`` and the account is kept, so running it again completes
-        the removal.  A contact who blocks ``user`` (XEP-0191) is unsubscribed too
-        (``is_cancellation``).
+        the removal.  A contact who blocks ``user`` (XEP-0191) is unsubscribed too, as
+        by any cancellation (the blocking module lets them through).
 
         From the start, ``user``'s sessions are frozen (those bound meanwhile too): what
         they send waits, so that nothing they ask for outlives the account or undoes the
@@ -1183,7 +1180,6 @@ class XMPPServer:
     async def _remove_account(self, user: BareJID) -> bool:
         loop = asyncio.get_running_loop()
         handled: list[asyncio.Future[BaseException | None]] = []
-        sent: list[Element] = []
 
         def cancel(stype: str, contact_text: str) -> None:
             try:
@@ -1194,31 +1190,25 @@ class XMPPServer:
                 return  # no s2s yet: a remote contact cannot be told
             attrs = {"type": stype, "from": str(user), "to": str(contact)}
             stanza = Element("presence", ns.CLIENT, attrs)
-            sent.append(stanza)
-            self._cancellations[id(stanza)] = stanza
             done: asyncio.Future[BaseException | None] = loop.create_future()
             self._to_account(None, stanza, "presence", stype, contact, done)
             handled.append(done)
 
-        try:
-            # under the roster lock: a subscription the user asked for before is routed
-            # first, and its cancellation after it
-            async with self._roster_lock(user):
-                roster = await self.storage.roster.get_roster(str(user))
-                pending = await self.storage.roster.list_pending(str(user))
-                for item in roster.items:
-                    if item.subscription in ("to", "both") or item.ask:
-                        cancel("unsubscribe", item.contact)
-                    if item.subscription in ("from", "both"):
-                        cancel("unsubscribed", item.contact)
-                for request in pending:
-                    cancel("unsubscribed", request.contact)  # never answered: refused
-            # each cancellation handled (behind what was queued for the contact before
-            # it), and none failed, before the account goes
-            failures = await asyncio.gather(*handled)
-        finally:
-            for stanza in sent:
-                del self._cancellations[id(stanza)]
+        # under the roster lock: a subscription the user asked for before is routed
+        # first, and its cancellation after it
+        async with self._roster_lock(user):
+            roster = await self.storage.roster.get_roster(str(user))
+            pending = await self.storage.roster.list_pending(str(user))
+            for item in roster.items:
+                if item.subscription in ("to", "both") or item.ask:
+                    cancel("unsubscribe", item.contact)
+                if item.subscription in ("from", "both"):
+                    cancel("unsubscribed", item.contact)
+            for request in pending:
+                cancel("unsubscribed", request.contact)  # never answered: refused
+        # each cancellation handled (behind what was queued for the contact before it),
+        # and none failed, before the account goes
+        failures = await asyncio.gather(*handled)
         for failure in failures:
             if failure is not None:
                 raise StorageError(
@@ -1228,15 +1218,6 @@ class XMPPServer:
         for hook in self._hooks["on_account_removed"]:
             hook(user)
         return existed
-
-    def is_cancellation(self, stanza: Element) -> bool:
-        """Whether ``stanza`` is one of the ``unsubscribe``/``unsubscribed`` presences
-        ``remove_account`` sends for the account it removes.  They are the server's own
-        clean-up, not presence from that account: the recipient's inbound screens
-        (XEP-0191 blocklists) let them through, so that a contact who blocks the removed
-        account still stops sharing presence with its name.  What the contact's
-        sessions are shown of one is still screened (the presence module)."""
-        return self._cancellations.get(id(stanza)) is stanza
 
     def _roster_lock(self, user: BareJID) -> contextlib.AbstractAsyncContextManager[None]:
         """The roster module's lock on ``user``'s roster (none without the module)."""
