@@ -11,6 +11,7 @@ from tests.im.conftest import (
     is_message,
     is_presence,
     message,
+    online,
     presence,
     settle,
 )
@@ -206,6 +207,31 @@ async def test_directed_presence_is_cleaned_up(server: XMPPServer) -> None:
     left = [s.serialize() for s in await juliet.drain() if is_presence("romeo@localhost")(s)]
     assert not left, left
     await juliet.close()
+
+
+async def test_directed_presence_to_a_subscribers_quiet_resource_is_ended_too(
+    server: XMPPServer,
+) -> None:
+    """§4.6.3: Juliet is Romeo's subscriber; her balcony is available, her chamber is
+    connected without having sent presence.  Romeo sends the chamber directed presence,
+    then goes offline: the balcony learns it from the broadcast, the chamber, which the
+    broadcast to her bare JID does not reach, from the directed unavailable."""
+    await befriend(server, "romeo", "juliet")
+    [balcony] = await online(server, "juliet@localhost/balcony")
+    chamber = await Peer.connect(server, "juliet@localhost/chamber")
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    romeo.presence()
+    await balcony.expect(is_presence("romeo@localhost/orchard"), "his broadcast")
+    romeo.presence(to="juliet@localhost/chamber")
+    await chamber.expect(is_presence("romeo@localhost/orchard"), "directed presence")
+    romeo.presence(type_="unavailable")
+    await balcony.expect(is_presence("romeo@localhost/orchard", "unavailable"), "broadcast")
+    await chamber.expect(is_presence("romeo@localhost/orchard", "unavailable"), "directed")
+    await settle(server, balcony, romeo)
+    left = [s for s in await balcony.drain() if is_presence("romeo@localhost/orchard")(s)]
+    assert not left, "the balcony is told once"
+    for peer in (romeo, balcony, chamber):
+        await peer.close()
 
 
 async def test_priority_routing_with_two_resources(server: XMPPServer) -> None:

@@ -136,6 +136,35 @@ async def test_request_to_offline_user_waits_for_her_presence(server: XMPPServer
     await juliet.close()
 
 
+async def test_an_approval_her_full_roster_refuses_keeps_the_request(
+    make_server: Any,
+) -> None:
+    """Juliet's roster is full (``roster.max_items``) when she approves Romeo's request:
+    the approval is refused (not-allowed) and the request stays stored (§3.1.3), so
+    that once she has made room it is delivered to her again and she can approve it."""
+    server = await make_server(roster__max_items=1)
+    romeo, juliet = await _online_pair(server)
+    juliet.send_xml(
+        "<iq type='set' id='n1'><query xmlns='jabber:iq:roster'>"
+        "<item jid='nurse@localhost'/></query></iq>"
+    )
+    await juliet.expect(lambda s: s.get("id") == "n1", "the nurse added")
+    romeo.presence(to="juliet@localhost", type_="subscribe")
+    await juliet.expect(is_presence("romeo@localhost", "subscribe"), "his request")
+    juliet.presence(to="romeo@localhost", type_="subscribed")
+    refused = await juliet.expect(lambda s: s.get("type") == "error", "the refusal")
+    assert b"not-allowed" in refused.serialize()
+    await settle(server, romeo, juliet)
+    pending = await server.storage.roster.list_pending("juliet@localhost")
+    assert [p.contact for p in pending] == ["romeo@localhost"]
+    await juliet.close()
+    chamber = await Peer.connect(server, "juliet@localhost/chamber")
+    chamber.presence()
+    await chamber.expect(is_presence("romeo@localhost", "subscribe"), "his request again")
+    await chamber.close()
+    await romeo.close()
+
+
 async def test_pre_approval(server: XMPPServer) -> None:
     """§3.4: Juliet approves before Romeo asks; his request is answered by her server."""
     romeo, juliet = await _online_pair(server)

@@ -401,7 +401,9 @@ class Presence(RosterDependent):
                 jid = parse_jid(target)
             except JIDError:
                 continue
-            if str(jid.bare) in covered or self._blocks(user, jid):
+            if self._blocks(user, jid) or (
+                str(jid.bare) in covered and not self._missed_broadcast(jid)
+            ):
                 continue
             copy = stanza.copy()
             copy.set("to", target)
@@ -409,6 +411,15 @@ class Presence(RosterDependent):
         if broadcast and not self.server.sessions.available(user):
             for hook in self._on_account_unavailable:
                 hook(user, stanza)
+
+    def _missed_broadcast(self, jid: JID) -> bool:
+        """Whether a subscriber's full JID that got directed presence is a session
+        the broadcast to its bare JID did not reach, having sent no presence itself
+        (§4.6.3: it must still learn the user went offline)."""
+        if not isinstance(jid, FullJID):
+            return False
+        target = self.server.sessions.get(jid)
+        return target is not None and target.presence is None
 
     # -- probes (§4.3) --------------------------------------------------------------------
 
@@ -594,19 +605,22 @@ class Presence(RosterDependent):
         t: Transition,
         pending_stanza: bytes | None = None,
     ) -> None:
-        """Store the state ``t`` leads to (caller holds the user's roster lock)."""
+        """Store the state ``t`` leads to (caller holds the user's roster lock).  The
+        item first: a roster that cannot take it (``roster.max_items``, 'not-allowed')
+        refuses the change before a pending request is forgotten, so an approval that
+        fails leaves the request to be answered later (§3.1.3)."""
         sub, ask, pending_in = state_parts(t.state)
+        old = roster.items.get(contact)
+        # "None" / "None + Pending In" without an item: nothing to show
+        if old is not None or sub != "none" or ask or t.approved:
+            base = old if old is not None else RosterItem(contact=contact)
+            new = replace(base, subscription=sub, ask=ask, approved=t.approved)
+            if new != old:
+                await self._roster.put(user, roster, new)
         if not pending_in:
             await self._roster.set_pending(user, roster, contact, None)
         elif pending_stanza is not None and contact not in roster.pending:
             await self._roster.set_pending(user, roster, contact, pending_stanza)
-        old = roster.items.get(contact)
-        if old is None and sub == "none" and not ask and not t.approved:
-            return  # "None" / "None + Pending In" without an item: nothing to show
-        base = old if old is not None else RosterItem(contact=contact)
-        new = replace(base, subscription=sub, ask=ask, approved=t.approved)
-        if new != old:
-            await self._roster.put(user, roster, new)
 
     async def _outbound_subscription(
         self, session: Session, stanza: Element, stype: str, contact: BareJID
