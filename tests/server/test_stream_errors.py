@@ -155,7 +155,14 @@ async def test_a_header_without_version_gets_none_back(server: XMPPServer) -> No
 
 @pytest.mark.parametrize(
     ("theirs", "ours", "condition"),
-    [("0.9", "0.9", "unsupported-version"), ("1.10", "1.0", None), ("01.00", "1.0", None)],
+    [
+        ("0.9", "0.9", "unsupported-version"),
+        ("1.10", "1.0", None),
+        ("01.00", "1.0", None),
+        # §4.7.5: "major.minor", each an integer: neither is a version
+        ("1.x", "1.0", "unsupported-version"),
+        ("\u0661.0", "1.0", "unsupported-version"),
+    ],
 )
 async def test_the_response_header_has_the_lower_version(
     server: XMPPServer, theirs: str, ours: str, condition: str | None

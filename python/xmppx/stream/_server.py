@@ -309,8 +309,8 @@ class ServerStream:
         if not self._flags.domain:
             raise StreamError("host-unknown", f"this server does not serve {to!r}")
         version = header.attrs.get("version", "")
-        major = version.split(".", 1)[0]
-        if not major.isdigit() or int(major) != 1:
+        parsed = _version(version)
+        if parsed is None or parsed[0] != 1:
             raise StreamError(
                 "unsupported-version", f"stream version {version or '(none)'} is not 1.x"
             )
