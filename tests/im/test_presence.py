@@ -234,6 +234,34 @@ async def test_directed_presence_to_a_subscribers_quiet_resource_is_ended_too(
         await peer.close()
 
 
+async def test_directed_presence_is_bounded_per_session(make_server: Any) -> None:
+    """``presence.max_directed``: each JID given directed presence is remembered until
+    the session ends (§4.6.3); one more than the limit is refused with
+    policy-violation, while those already remembered, and unavailable presence, go on."""
+    server = await make_server(presence__max_directed=2)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")
+    juliet.presence()
+    romeo.presence()
+    romeo.presence(to="juliet@localhost/balcony")
+    romeo.presence(to="nurse@localhost")
+    romeo.presence(to="tybalt@localhost")
+    refused = await romeo.expect(lambda s: s.get("type") == "error", "the refusal")
+    assert refused.get("from") == "tybalt@localhost"
+    assert b"policy-violation" in refused.serialize()
+    romeo.send_xml("<presence to='juliet@localhost/balcony'><show>away</show></presence>")
+    await juliet.expect(is_presence("romeo@localhost/orchard"), "directed presence")
+    got = await juliet.expect(is_presence("romeo@localhost/orchard"), "the update")
+    assert got.findtext("show") == "away"
+    romeo.presence(to="juliet@localhost/balcony", type_="unavailable")
+    await juliet.expect(is_presence("romeo@localhost/orchard", "unavailable"))
+    romeo.presence(to="tybalt@localhost")  # a place again
+    await settle(server, romeo)
+    assert not [s for s in await romeo.drain() if s.get("type") == "error"]
+    await romeo.close()
+    await juliet.close()
+
+
 async def test_priority_routing_with_two_resources(server: XMPPServer) -> None:
     """§4.7.2.3, §8.5.2.1.1: a message to the bare JID goes to the highest non-negative
     priority; all resources negative means offline storage."""

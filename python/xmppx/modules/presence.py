@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from xmppx.sessions import Session
 
 __all__ = [
+    "MAX_DIRECTED",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
     "PRE_APPROVAL",
@@ -106,6 +107,10 @@ log = logging.getLogger("xmppx.presence")
 #: RFC 6121 §4.7.2.3: priority is an integer from -128 to +127.
 MIN_PRIORITY: Final = -128
 MAX_PRIORITY: Final = 127
+#: JIDs one session may have sent directed presence to by default (configuration key
+#: ``presence.max_directed``): each is remembered until the session ends, to be told
+#: then (§4.6.3); far more than the rooms and contacts a person is in touch with.
+MAX_DIRECTED: Final = 1000
 #: RFC 6121 §3.4.1: the stream feature announcing subscription pre-approval.
 PRE_APPROVAL: Final = "urn:xmpp:features:pre-approval"
 
@@ -158,6 +163,8 @@ class Presence(RosterDependent):
         super().__init__(server)
         #: Per session, the JIDs (strings) that got directed available presence (§4.6).
         self._directed: dict[Session, set[str]] = {}
+        #: ``presence.max_directed``, default :data:`MAX_DIRECTED`.
+        self.max_directed = int(self.setting("presence.max_directed", MAX_DIRECTED))
         self._roster: RosterManager = None  # type: ignore[assignment]  # set in start()
         self._blocking: Blocking | None = None
         self._on_available: list[Callable[[Session], None]] = []
@@ -492,11 +499,15 @@ class Presence(RosterDependent):
             return True
         if to.bare != session.jid.bare:
             if stype == "available":
-                self._directed.setdefault(session, set()).add(str(to))
+                directed = self._directed.setdefault(session, set())
+                if str(to) not in directed and len(directed) >= self.max_directed:
+                    return StanzaError(
+                        "policy-violation",
+                        f"directed presence to more than {self.max_directed} JIDs",
+                    )
+                directed.add(str(to))
             elif stype == "unavailable":
-                directed = self._directed.get(session)
-                if directed is not None:
-                    directed.discard(str(to))
+                self._directed.get(session, set()).discard(str(to))
         return True
 
     def on_presence_to_account(

@@ -266,6 +266,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "'service-unavailable' (XEP-0160 §3).  ejabberd's default for ordinary users.",
     ),
     Option(
+        key="presence.max_directed",
+        type=int,
+        default=1000,
+        doc="JIDs one session may have sent directed presence to (RFC 6121 §4.6), each "
+        "told when it goes offline; presence to one more is 'policy-violation'.  Every "
+        "room joined is one.",
+    ),
+    Option(
         key="blocking.max_items",
         type=int,
         default=1000,
@@ -517,6 +525,7 @@ def _finish(cfg: Config) -> Config:
         "roster.max_items",
         "offline.quota",
         "blocking.max_items",
+        "presence.max_directed",
         "vcard.max_bytes",
         "private.max_bytes",
         "muc.max_rooms_per_user",
