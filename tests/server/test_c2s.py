@@ -578,6 +578,57 @@ async def test_legacy_iq_auth_failures_count_against_the_attempt_limit(
     assert b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in closed
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one write", "tag by tag"])
+async def test_the_restarted_stream_pipelined_behind_auth_is_read_after_success(
+    server: XMPPServer, split: bool
+) -> None:
+    """RFC 6120 §6.4.6: after <success/> the client opens a new stream.  One that sends
+    it (XML declaration, header, a bind and a ping) behind its <auth/>, before reading
+    <success/>, has it read by the restarted stream, however TCP splits the bytes."""
+    conn = await RawConnection.open(server, "c2s_tls")
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    data = (
+        f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode()
+        + HEADER
+        + f"<iq type='set' id='b1'><bind xmlns='{ns.BIND}'><resource>orchard</resource>".encode()
+        + b"</bind></iq><iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+    )
+    if split:
+        for piece in data.split(b">"):
+            await conn.send(piece + b">" if piece else b"")
+    else:
+        await conn.send(data)
+    answer = await conn.read_until(b"id='p1'", 10)
+    assert b"<success" in answer
+    assert b"<stream:error>" not in answer
+    assert b"type='result' id='b1'" in answer and b"romeo@localhost/orchard" in answer
+    await conn.close()
+
+
+async def test_bytes_held_behind_a_pending_login_are_bounded(make_server: Any) -> None:
+    """While a login waits its turn (auth.throttle_base_ms after a failure), what the
+    client sends behind its <auth/> is held unread; past limits.preauth_stanza_bytes the
+    stream ends with policy-violation."""
+    server = await make_server(auth__throttle_base_ms=3000, auth__throttle_max_ms=5000)
+    wrong = await RawConnection.open(server, "c2s_tls")
+    await wrong.send(HEADER)
+    await wrong.read_until(b"</stream:features>")
+    bad = base64.b64encode(b"\0romeo\0wrong").decode()
+    await wrong.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{bad}</auth>".encode())
+    await wrong.read_until(b"</failure>", 10)
+    conn = await RawConnection.open(server, "c2s_tls")
+    await conn.send(HEADER)
+    await conn.read_until(b"</stream:features>")
+    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
+    await conn.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+    await conn.send(b" " * 12_000)
+    closed = await conn.read_to_eof(10)
+    assert b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in closed
+    await wrong.close()
+
+
 async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
     server: XMPPServer,
 ) -> None:

@@ -9,7 +9,9 @@ answer decides how what follows is read (``AuthRequested``, ``AuthResponse``,
 ``BindRequested``, ``ResumeRequested``), the stream keeps the rest of the input until
 the owner has answered and calls ``take_deferred()``, which returns its events: a
 client may pipeline its first stanzas behind the bind request, and SASL goes one step
-at a time.
+at a time.  Before authentication that rest is kept as bytes, not yet parsed: after
+``<success/>`` it belongs to the restarted stream (RFC 6120 §6.4.6), whose new parser
+reads it, header and all, however the bytes were split in TCP segments.
 
 Phases and their rules (h11 ``_state.py`` style).  ``tls`` and ``authenticated`` are flags
 that select the features offered; each phase says which top-level elements are legal:
@@ -178,6 +180,8 @@ class ServerStream:
         self._sent_footer = False
         #: XEP-0198: what the peer sent after ``<resume/>``, read once it is answered
         self._deferred: tuple[list[object], XMLStreamError | None] | None = None
+        #: Before authentication: the bytes after the element awaiting an answer.
+        self._deferred_bytes = b""
 
     # -- properties -----------------------------------------------------------------
 
@@ -225,6 +229,9 @@ class ServerStream:
             self.phase = Phase.CLOSED
             return [ConnectionLost()]
         events: list[Event] = []
+        if not self._flags.authenticated:
+            self._receive_before_auth(data, events)
+            return events
         try:
             parsed = self._parser.feed(data)
             error: XMLStreamError | None = None
@@ -237,6 +244,40 @@ class ServerStream:
             return events
         self._read(list(parsed), error, events)
         return events
+
+    def _receive_before_auth(self, data: bytes, events: list[Event]) -> None:
+        """Parse ``data`` one tag at a time (each piece ends with a ``>``; negotiation
+        is a few hundred bytes), so that the bytes after an element awaiting the owner's
+        answer are kept unparsed (module docstring)."""
+        if self._deferred is not None:
+            self._hold(data, events)
+            return
+        pos = 0
+        while pos < len(data) and not self.in_phase(Phase.CLOSED):
+            end = data.find(b">", pos)
+            stop = len(data) if end < 0 else end + 1
+            try:
+                parsed = self._parser.feed(data[pos:stop])
+                error: XMLStreamError | None = None
+            except XMLStreamError as exc:
+                parsed = list(exc.events)  # type: ignore[arg-type]
+                error = exc
+            pos = stop
+            self._read(list(parsed), error, events)
+            if self._deferred is not None:
+                self._hold(data[pos:], events)
+                return
+
+    def _hold(self, data: bytes, events: list[Event]) -> None:
+        """Keep ``data`` unparsed until the owner answers; more than
+        ``preauth_stanza_bytes`` held (a restarted stream's header and first requests are
+        a few hundred, while a login may wait its turn for seconds) ends the stream."""
+        self._deferred_bytes += data
+        if len(self._deferred_bytes) > self.config.preauth_stanza_bytes:
+            self._deferred_bytes = b""
+            self._fail(
+                "policy-violation", "too much sent before authentication was answered", events
+            )
 
     def _read(
         self, parsed: list[object], error: XMLStreamError | None, events: list[Event]
@@ -274,6 +315,9 @@ class ServerStream:
         self._deferred = None
         events: list[Event] = []
         self._read(parsed, error, events)
+        if self._deferred_bytes and self._deferred is None and not self.in_phase(Phase.CLOSED):
+            held, self._deferred_bytes = self._deferred_bytes, b""
+            events += self.receive_data(held)
         return events
 
     def _dispatch(self, item: object, events: list[Event]) -> None:
