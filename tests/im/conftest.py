@@ -209,6 +209,20 @@ async def befriend(
     )
 
 
+def roster_set(*items: dict[str, str], groups: tuple[str, ...] = ()) -> Element:
+    """A roster set (RFC 6121 §2.1.5) of ``items`` (item attributes), each in ``groups``;
+    ``{"jid": ..., "subscription": "remove"}`` removes an item (§2.5)."""
+    iq = Element("iq", ns.CLIENT, {"type": "set"})
+    q = Element("query", ns.ROSTER)
+    for attrs in items:
+        item = Element("item", ns.ROSTER, attrs)
+        for g in groups:
+            item.append(Element("group", ns.ROSTER, text=g))
+        q.append(item)
+    iq.append(q)
+    return iq
+
+
 def message(to: str, body: str, type_: str = "chat") -> Element:
     msg = Element("message", ns.CLIENT, {"to": to, "type": type_})
     msg.append(Element("body", ns.CLIENT, text=body))

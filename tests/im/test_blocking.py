@@ -14,6 +14,7 @@ from tests.im.conftest import (
     is_push,
     message,
     online,
+    roster_set,
     settle,
 )
 from xmppx import ns
@@ -111,11 +112,7 @@ async def test_a_blocked_contact_who_cancels_is_taken_off_the_shared_presence(
     [juliet, romeo] = await online(server, "juliet@localhost/balcony", "romeo@localhost/orchard")
     await juliet.roster()  # interested in roster pushes (RFC 6121 §2.1.6)
     await juliet.iq(blocking_iq("block", "romeo@localhost"))
-    remove = Element("iq", ns.CLIENT, {"type": "set"})
-    query = Element("query", ns.ROSTER)
-    query.append(Element("item", ns.ROSTER, {"jid": "juliet@localhost", "subscription": "remove"}))
-    remove.append(query)
-    await romeo.iq(remove)
+    await romeo.iq(roster_set({"jid": "juliet@localhost", "subscription": "remove"}))
     await juliet.expect(is_push("romeo@localhost", subscription="none"), "her roster push")
     await settle(server, juliet, romeo)
     got = await juliet.drain()

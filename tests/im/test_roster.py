@@ -6,24 +6,12 @@ from typing import Any
 
 import pytest
 
-from tests.im.conftest import ROSTER_Q, Peer, is_push, settle
+from tests.im.conftest import ROSTER_Q, Peer, is_push, roster_set, settle
 from xmppx import ns
 from xmppx.client import IqError
 from xmppx.core import Element
 from xmppx.modules import roster as roster_module
 from xmppx.server import XMPPServer
-
-
-def roster_set(*items: dict[str, str], groups: tuple[str, ...] = ()) -> Element:
-    iq = Element("iq", ns.CLIENT, {"type": "set"})
-    q = Element("query", ns.ROSTER)
-    for attrs in items:
-        item = Element("item", ns.ROSTER, attrs)
-        for g in groups:
-            item.append(Element("group", ns.ROSTER, text=g))
-        q.append(item)
-    iq.append(q)
-    return iq
 
 
 async def condition(peer: Peer, stanza: Element) -> str:

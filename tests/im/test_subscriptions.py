@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.im.conftest import Peer, is_presence, is_push, settle
+from tests.im.conftest import Peer, is_presence, is_push, roster_set, settle
 from xmppx.server import XMPPServer
 
 
@@ -209,17 +209,10 @@ async def test_request_from_a_subscriber_is_answered_by_the_server(server: XMPPS
 
 async def test_roster_remove_cancels_both_ways(server: XMPPServer) -> None:
     """§2.5.2: removing the item unsubscribes and unsubscribeds the contact."""
-    from xmppx import ns
-    from xmppx.core import Element
-
     romeo = await Peer.connect(server, "romeo@localhost/orchard")
     juliet = await Peer.connect(server, "juliet@localhost/balcony")
     await _mutual(server, romeo, juliet)
-    iq = Element("iq", ns.CLIENT, {"type": "set"})
-    q = Element("query", ns.ROSTER)
-    q.append(Element("item", ns.ROSTER, {"jid": "juliet@localhost", "subscription": "remove"}))
-    iq.append(q)
-    await romeo.iq(iq)
+    await romeo.iq(roster_set({"jid": "juliet@localhost", "subscription": "remove"}))
     await romeo.expect(is_push("juliet@localhost", subscription="remove"), "remove push")
     await juliet.expect(is_presence("romeo@localhost", "unsubscribe"))
     await juliet.expect(is_presence("romeo@localhost", "unsubscribed"))

@@ -49,7 +49,14 @@ from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module, own_a
 if TYPE_CHECKING:
     from xmppx.sessions import Session
 
-__all__ = ["BLOCKING_ERRORS", "MAX_BLOCKED", "Blocking", "blocked_error", "matches"]
+__all__ = [
+    "BLOCKING_ERRORS",
+    "CANCELLATIONS",
+    "MAX_BLOCKED",
+    "Blocking",
+    "blocked_error",
+    "matches",
+]
 
 #: XEP-0191 application error namespace (``<blocked/>``).
 BLOCKING_ERRORS: Final = "urn:xmpp:blocking:errors"
@@ -57,6 +64,9 @@ BLOCKING_ERRORS: Final = "urn:xmpp:blocking:errors"
 #: above what a person blocks by hand, and it bounds the memory a user holds and the
 #: size of the blocklist result.
 MAX_BLOCKED: Final = 1000
+#: Presence types that take a subscription away (RFC 6121 §3.2, §3.3): they pass a
+#: blocklist (``_inbound_verdict``).
+CANCELLATIONS: Final = frozenset({"unsubscribe", "unsubscribed"})
 
 _ITEM = ns.clark(ns.BLOCKING, "item")
 
@@ -260,10 +270,6 @@ def _item_jids(items: Iterable[Element]) -> list[str]:
     return out
 
 
-#: Presence types that take a subscription away (RFC 6121 §3.2, §3.3).
-_CANCELLATIONS: Final = frozenset({"unsubscribe", "unsubscribed"})
-
-
 def _inbound_verdict(
     blocked: frozenset[str] | None, kind: str, stype: str, sender: str
 ) -> bool | StanzaError:
@@ -273,7 +279,7 @@ def _inbound_verdict(
     the user's roster as RFC 6121 §3.2.3 and §3.3.3 require, showing her sessions
     nothing from the blocked JID; dropped, it would leave her sharing presence with a
     contact who cancelled, once she unblocks it."""
-    if not blocked or (kind == "presence" and stype in _CANCELLATIONS):
+    if not blocked or (kind == "presence" and stype in CANCELLATIONS):
         return True
     try:
         jid = parse_jid(sender)

@@ -113,7 +113,7 @@ class OfflineMessages(RosterDependent):
         if in_flight >= self.quota:
             # A flood: more writes under way than could ever fit; refuse without queueing
             # another one behind them (the quota check would refuse it anyway).
-            self._bounce(session, stanza, StanzaError("service-unavailable", _FULL))
+            self.server.bounce(session, stanza, StanzaError("service-unavailable", _FULL))
             return
         self.tasks.adopt(asyncio.current_task())
         self._in_flight[bare] = in_flight + 1
@@ -137,7 +137,7 @@ class OfflineMessages(RosterDependent):
             except JIDError:
                 return
             if await self._blocking.blocks_async(bare, sender):
-                self._bounce(session, stanza, StanzaError("service-unavailable"))
+                self.server.bounce(session, stanza, StanzaError("service-unavailable"))
                 return
         if session is not None:
             # only this server stamps with its own domain: a client's such <delay/>
@@ -151,17 +151,13 @@ class OfflineMessages(RosterDependent):
             str(bare), stanza.serialize(), stamp=stamp, quota=self.quota
         )
         if not stored:
-            self._bounce(session, stanza, StanzaError("service-unavailable", _FULL))
+            self.server.bounce(session, stanza, StanzaError("service-unavailable", _FULL))
             return
         # The recipient may have come online while we were storing: hand it over now.
         for target in self.server.sessions.available(bare):
             if target.priority >= 0:
                 self.on_presence_available(target)
                 break
-
-    def _bounce(self, session: Session | None, stanza: Element, error: StanzaError) -> None:
-        # (one the server sends on by itself, ``session`` None, is answered to its sender)
-        self.server.bounce(session, stanza, error)
 
     def on_presence_available(self, session: Session) -> None:
         """The presence module: ``session`` is now available with priority >= 0.  The

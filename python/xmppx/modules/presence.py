@@ -75,7 +75,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xmppx import ns
 from xmppx.core import JID, BareJID, Element, FullJID, JIDError, parse_jid
 from xmppx.errors import StanzaError, stanza_error_reply
-from xmppx.modules.blocking import Blocking, matches
+from xmppx.modules.blocking import CANCELLATIONS, Blocking, matches
 from xmppx.modules.roster import (
     CachedRoster,
     RosterDependent,
@@ -701,7 +701,7 @@ class Presence(RosterDependent):
         # changes the roster (and pushes it, RFC 6121 §3.2.3, §3.3.3) but shows the
         # user's sessions no presence from that JID
         blocked = self._blocking is not None and await self._blocking.blocks_async(user, sender_jid)
-        if blocked and stype not in ("unsubscribe", "unsubscribed"):
+        if blocked and stype not in CANCELLATIONS:
             return
         key = str(sender)
         clean = stanza.copy()

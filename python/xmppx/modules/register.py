@@ -100,19 +100,19 @@ class Registration(Module):
                 window = self._recent[conn.address]
                 stamp = time.monotonic()
                 window.append(stamp)
+                made = False
                 try:
                     if await self.server.storage.accounts.exists(str(user)):
                         raise StanzaError("conflict", "that username is taken")
                     await create_account(self.server.storage, user, password)
+                    made = True
                 except AccountExists:  # registered meanwhile on another stream
-                    window.remove(stamp)
                     raise StanzaError("conflict", "that username is taken") from None
                 except AccountError as exc:
-                    window.remove(stamp)
                     raise StanzaError("not-acceptable", str(exc)) from None
-                except BaseException:
-                    window.remove(stamp)
-                    raise
+                finally:
+                    if not made:
+                        window.remove(stamp)
             else:
                 raise StanzaError("bad-request")
         except StanzaError as exc:

@@ -666,7 +666,7 @@ class XMPPServer:
             if handler is not None and event.namespace in getattr(module, "preauth_namespaces", ()):
                 await handler(conn, event.stanza)
                 return
-        self._bounce(conn, event.stanza, StanzaError("service-unavailable"))
+        self.bounce(conn, event.stanza, StanzaError("service-unavailable"))
 
     # -- routing: the hot path ---------------------------------------------------------
 
@@ -681,7 +681,7 @@ class XMPPServer:
             raise
         except Exception:
             log.exception("internal error handling a stanza from %s", session.jid)
-            self._bounce(session, stanza, StanzaError("internal-server-error"))
+            self.bounce(session, stanza, StanzaError("internal-server-error"))
 
     def _handle_stanza(self, session: C2SConnection, stanza: Element) -> None:
         jid = session.jid
@@ -701,12 +701,12 @@ class XMPPServer:
         stype = stanza.get("type")
         if kind == "iq":
             if stype not in _IQ_TYPES or stanza.get("id") is None:
-                self._bounce(
+                self.bounce(
                     session, stanza, StanzaError("bad-request", "iq needs a valid type and id")
                 )
                 return
             if stype in ("get", "set") and sum(1 for _ in stanza) != 1:
-                self._bounce(
+                self.bounce(
                     session,
                     stanza,
                     StanzaError("bad-request", "iq get/set needs exactly one child"),
@@ -721,9 +721,7 @@ class XMPPServer:
                 stanza.pop_attr("type")
             stype = stype or "available"
             if stype not in _PRESENCE_TYPES:
-                self._bounce(
-                    session, stanza, StanzaError("bad-request", f"presence type {stype!r}")
-                )
+                self.bounce(session, stanza, StanzaError("bad-request", f"presence type {stype!r}"))
                 return
         to_attr = stanza.get("to")
         if to_attr is None:
@@ -732,14 +730,14 @@ class XMPPServer:
         try:
             to = parse_jid(to_attr)
         except JIDError as exc:
-            self._bounce(session, stanza, StanzaError("jid-malformed", str(exc)))
+            self.bounce(session, stanza, StanzaError("jid-malformed", str(exc)))
             return
         for screen in self._hooks["screen_outbound"]:
             verdict = screen(session, stanza, kind, stype, to)
             if verdict is True:
                 continue
             if isinstance(verdict, StanzaError):
-                self._bounce(session, stanza, verdict)
+                self.bounce(session, stanza, verdict)
             return
         if to.domain != self.domain:
             component = self._components.get(to.domain)
@@ -748,7 +746,7 @@ class XMPPServer:
                     self._message_sent(session, stanza, stype, to)
                 component.route_component(session, stanza, to)
                 return
-            self._bounce(
+            self.bounce(
                 session,
                 stanza,
                 StanzaError("remote-server-not-found", f"{to.domain} is not served here"),
@@ -756,7 +754,7 @@ class XMPPServer:
             return
         if not to.local:
             if isinstance(to, FullJID):
-                self._bounce(session, stanza, StanzaError("service-unavailable"))
+                self.bounce(session, stanza, StanzaError("service-unavailable"))
             elif kind == "iq":
                 self._spawn_iq(session, stanza, stype, None)
             # message/presence to the server itself: nothing to do (RFC 6120 §10.3)
@@ -851,14 +849,20 @@ class XMPPServer:
             started = asyncio.ensure_future(work)
             if done is not None:
                 started.add_done_callback(lambda t: done.set_result(_failure_of(t)))
-            held: deque[_Queued] = deque()
-            self._account_queues[bare] = held
-            self.spawn(self._drain_account_queue(bare, held, after=started))
+            self._open_account_queue(bare, after=started)
             return
+        queue = self._open_account_queue(bare)
+        self._enqueue_for_account(queue, session, stanza, kind, stype, to, done)
+
+    def _open_account_queue(
+        self, bare: BareJID, after: Awaitable[object] | None = None
+    ) -> deque[_Queued]:
+        """A new queue for stanzas to ``bare``, drained (once ``after`` is done) by a
+        task that starts on the next loop turn: what the caller adds now is in it."""
         queue: deque[_Queued] = deque()
         self._account_queues[bare] = queue
-        self._enqueue_for_account(queue, session, stanza, kind, stype, to, done)
-        self.spawn(self._drain_account_queue(bare, queue))
+        self.spawn(self._drain_account_queue(bare, queue, after=after))
+        return queue
 
     def _enqueue_for_account(
         self,
@@ -901,7 +905,7 @@ class XMPPServer:
                 except StorageError as exc:
                     # not stored, not delivered: the sender must know (RFC 6120 §8.3.3.6)
                     log.error("stanza to %s not handled: %s", bare, exc)
-                    self._bounce(
+                    self.bounce(
                         session, stanza, StanzaError("internal-server-error", "storage failed")
                     )
                     failure = exc
@@ -931,14 +935,10 @@ class XMPPServer:
         session becomes available, so that a message routed meanwhile cannot overtake
         older ones from storage (XEP-0160 §3, RFC 6120 §10.1).  A failure of ``work``
         is logged; the stanzas behind it are handled all the same."""
-        barrier = _Barrier(work)
         queue = self._account_queues.get(bare)
-        if queue is not None:
-            queue.appendleft(barrier)
-            return
-        queue = deque([barrier])
-        self._account_queues[bare] = queue
-        self.spawn(self._drain_account_queue(bare, queue))
+        if queue is None:
+            queue = self._open_account_queue(bare)
+        queue.appendleft(_Barrier(work))
 
     async def _to_queued_account(
         self,
@@ -1020,12 +1020,12 @@ class XMPPServer:
         elif isinstance(decision, StoreOffline):
             stores = self._hooks["store_offline"]
             if not stores:
-                self._bounce(session, stanza, StanzaError("service-unavailable"))
+                self.bounce(session, stanza, StanzaError("service-unavailable"))
             else:
                 self._message_delivery(session, stanza, stype, bare, ())
                 self.spawn(stores[0](session, stanza, bare), session)
         elif isinstance(decision, Bounce):
-            self._bounce(session, stanza, StanzaError(decision.condition))
+            self.bounce(session, stanza, StanzaError(decision.condition))
         elif isinstance(decision, Drop):
             log.debug("dropped %s: %s", kind, decision.reason)
         return None
@@ -1053,7 +1053,7 @@ class XMPPServer:
         if verdict is True:
             return True
         if isinstance(verdict, StanzaError):
-            self._bounce(session, stanza, verdict)
+            self.bounce(session, stanza, verdict)
         return False
 
     def presence_broadcast(self, session: C2SConnection, stanza: Element, stype: str) -> None:
@@ -1275,7 +1275,7 @@ class XMPPServer:
         # no 'to' is the sender's own account (RFC 6120 §10.3.3), as its bare JID is
         handler = self._iq.get(make(payload_ns, SERVER if account is None else ACCOUNT, name))
         if handler is None:
-            self._bounce(session, stanza, StanzaError("service-unavailable"))
+            self.bounce(session, stanza, StanzaError("service-unavailable"))
             return
         req = IqRequest(stanza=stanza, sender=session.jid, session=session, account=account)
         try:
@@ -1284,13 +1284,13 @@ class XMPPServer:
             # a password change or an admin form holds a password: not echoed (XEP-0077
             # §3.3, XEP-0078 §3 say so of their errors)
             echo = payload_ns not in (ns.IQ_REGISTER, ns.COMMANDS)
-            self._bounce(session, stanza, exc, include_original=echo)
+            self.bounce(session, stanza, exc, include_original=echo)
             return
         except StreamError:
             raise
         except Exception:
             log.exception("handler for %s failed", payload_ns)
-            self._bounce(session, stanza, StanzaError("internal-server-error"))
+            self.bounce(session, stanza, StanzaError("internal-server-error"))
             return
         result = Element("iq", ns.CLIENT, {"type": "result", "id": stanza.get("id") or ""})
         to = stanza.get("to")
@@ -1299,16 +1299,6 @@ class XMPPServer:
         if payload is not None:
             result.append(payload)
         session.deliver(result)
-
-    def _bounce(
-        self,
-        session: C2SConnection | None,
-        stanza: Element,
-        error: StanzaError,
-        *,
-        include_original: bool = True,
-    ) -> None:
-        self.bounce(session, stanza, error, include_original=include_original)
 
     def bounce(
         self,

@@ -232,18 +232,21 @@ class ServerStream:
         if not self._flags.authenticated:
             self._receive_before_auth(data, events)
             return events
-        try:
-            parsed = self._parser.feed(data)
-            error: XMLStreamError | None = None
-        except XMLStreamError as exc:
-            parsed = list(exc.events)  # type: ignore[arg-type]
-            error = exc
+        parsed, error = self._parse(data)
         if self._deferred is not None:  # the owner has not answered <resume/> yet
             items, _ = self._deferred
-            self._deferred = (items + list(parsed), error)
+            self._deferred = (items + parsed, error)
             return events
-        self._read(list(parsed), error, events)
+        self._read(parsed, error, events)
         return events
+
+    def _parse(self, data: bytes) -> tuple[list[object], XMLStreamError | None]:
+        """What the parser makes of ``data``: the items, and the error that stopped it
+        (with the items before it), if any."""
+        try:
+            return list(self._parser.feed(data)), None
+        except XMLStreamError as exc:
+            return list(exc.events), exc
 
     def _receive_before_auth(self, data: bytes, events: list[Event]) -> None:
         """Parse ``data`` one tag at a time (each piece ends with a ``>``; negotiation
@@ -256,14 +259,9 @@ class ServerStream:
         while pos < len(data) and not self.in_phase(Phase.CLOSED):
             end = data.find(b">", pos)
             stop = len(data) if end < 0 else end + 1
-            try:
-                parsed = self._parser.feed(data[pos:stop])
-                error: XMLStreamError | None = None
-            except XMLStreamError as exc:
-                parsed = list(exc.events)  # type: ignore[arg-type]
-                error = exc
+            parsed, error = self._parse(data[pos:stop])
             pos = stop
-            self._read(list(parsed), error, events)
+            self._read(parsed, error, events)
             if self._deferred is not None:
                 self._hold(data[pos:], events)
                 return

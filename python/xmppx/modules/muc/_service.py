@@ -41,7 +41,7 @@ from xmppx.errors import StanzaError
 from xmppx.modules._base import Module
 from xmppx.modules.muc import _stanzas as st
 from xmppx.modules.muc._config import RoomConfig
-from xmppx.modules.muc._room import AffiliationRecord, Limits, Room
+from xmppx.modules.muc._room import _PING, AffiliationRecord, Limits, Room
 
 if TYPE_CHECKING:
     from xmppx.server._server import XMPPServer
@@ -60,8 +60,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("xmppx.muc")
-
-_PING: Final = ns.clark(ns.PING, "ping")
 
 
 def _is_ping(stanza: Element) -> bool:
