@@ -41,7 +41,15 @@ from xmppx.router import (
 from xmppx.server._connection import C2SConnection
 from xmppx.server._throttle import AuthThrottle
 from xmppx.server.config import Config
-from xmppx.server.tls import TLSFiles, TLSSetupError, ensure_certificate, make_server_context
+from xmppx.server.tls import (
+    ALPN_XMPP_CLIENT,
+    TLSFiles,
+    TLSSetupError,
+    ensure_certificate,
+    make_server_context,
+    peek_client_hello,
+    refuse_application_protocol,
+)
 from xmppx.sessions import Delivery, Session, SessionRegistry
 from xmppx.storage import StorageError
 from xmppx.stream import PreAuthIq, ServerStreamConfig
@@ -341,13 +349,29 @@ class XMPPServer:
             task.add_done_callback(self._accepting.discard)
 
     async def _direct_tls_handshake(self, conn: C2SConnection, sock: socket.socket) -> None:
+        """The ClientHello is read first (``peek_client_hello``): one that offers ALPN
+        without ``xmpp-client`` gets a fatal ``no_application_protocol`` alert (RFC 7301
+        §3.2).  Reading it and the handshake together take at most
+        ``limits.header_timeout``."""
         loop = asyncio.get_running_loop()
+        timeout = self.config["limits.header_timeout"]
+        deadline = loop.time() + timeout
         try:
+            offer = await asyncio.wait_for(peek_client_hello(sock), timeout)
+            if offer is not None and ALPN_XMPP_CLIENT not in offer:
+                log.info(
+                    "TLS from %s refused: its ALPN offers %s, not xmpp-client (RFC 7301 §3.2)",
+                    conn.address,
+                    b", ".join(offer).decode("ascii", "replace") or "nothing",
+                )
+                refuse_application_protocol(sock)
+                conn.connection_lost(None)
+                return
             await loop.connect_accepted_socket(
                 lambda: conn,
                 sock,
                 ssl=self.direct_tls_context,
-                ssl_handshake_timeout=self.config["limits.header_timeout"],
+                ssl_handshake_timeout=max(deadline - loop.time(), 0.001),
             )
         except (OSError, ssl.SSLError, TimeoutError, asyncio.CancelledError) as exc:
             if not isinstance(exc, asyncio.CancelledError):  # (cancelled: we are stopping)

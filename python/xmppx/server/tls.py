@@ -5,6 +5,13 @@
   dir with the ``cryptography`` package; its key is readable by the owner only.
 * Contexts allow TLS 1.2 and newer only (RFC 7590 §3.1 recommends TLS 1.2+), with ALPN
   ``xmpp-client`` for direct TLS (XEP-0368 §3).
+* On the direct TLS port the ClientHello is read before the handshake
+  (``client_hello_alpn``, ``peek_client_hello``): one whose ALPN list lacks
+  ``xmpp-client`` is refused with a fatal ``no_application_protocol`` alert, as RFC 7301
+  §3.2 requires and as the defence against cross-protocol attacks (ALPACA) needs.
+  Python's ``ssl`` cannot do this itself: with no protocol in common it completes the
+  handshake without ALPN, exactly as for a client that offered none.  A ClientHello
+  with no ALPN extension is accepted (clients from before XEP-0368 named it).
 * Channel binding: ``tls-server-end-point`` (RFC 5929 §4) is computed from our
   certificate by ``xmppx.auth.tls_server_end_point``.  ``tls-exporter`` (RFC 9266) needs
   the TLS keying-material exporter, which Python's ``ssl`` module does not expose, so it
@@ -13,25 +20,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
+import enum
 import ipaddress
 import os
+import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
+    "ALPN_XMPP_CLIENT",
     "CERT_VALIDITY_DAYS",
+    "CLIENT_HELLO_MAX_BYTES",
+    "NEED_MORE",
     "TLSFiles",
     "TLSSetupError",
+    "client_hello_alpn",
     "ensure_certificate",
     "make_server_context",
+    "peek_client_hello",
+    "refuse_application_protocol",
 ]
 
 #: A self-signed certificate for development and small deployments; a year, after which
 #: a new one is made at start-up (operators with a real CA set ``tls.cert``/``tls.key``).
 CERT_VALIDITY_DAYS: Final = 365
+#: The ALPN protocol name of client-to-server XMPP (XEP-0368 §3).
+ALPN_XMPP_CLIENT: Final = b"xmpp-client"
 
 
 class TLSSetupError(Exception):
@@ -115,5 +134,158 @@ def make_server_context(files: TLSFiles, *, alpn: bool = False) -> ssl.SSLContex
             f"cannot use certificate {files.cert} with key {files.key}: {exc.reason}"
         ) from None
     if alpn:
-        ctx.set_alpn_protocols(["xmpp-client"])
+        ctx.set_alpn_protocols([ALPN_XMPP_CLIENT.decode()])
     return ctx
+
+
+# -- ALPN on the direct TLS port (RFC 7301 §3.2) -------------------------------------------
+#: The most bytes of a ClientHello read before the handshake: a TLS record carries
+#: 16 KiB (RFC 8446 §5.1), and a ClientHello with post-quantum key shares fits in one or
+#: two.  A longer one is left to the TLS library, unread.
+CLIENT_HELLO_MAX_BYTES: Final = 1 << 15
+
+
+class _Partial(enum.Enum):
+    NEED_MORE = "need more"
+
+
+#: ``client_hello_alpn``'s answer when the bytes end before the ClientHello does.
+NEED_MORE: Final = _Partial.NEED_MORE
+#: A fatal ``no_application_protocol`` alert (RFC 7301 §3.2, code 120; RFC 8446 §6) in a
+#: plaintext TLS record, as sent before any handshake message.
+_NO_APPLICATION_PROTOCOL_ALERT: Final = bytes((21, 3, 3, 0, 2, 2, 120))
+
+_HANDSHAKE_RECORD: Final = 22
+_CLIENT_HELLO: Final = 1
+_ALPN_EXTENSION: Final = 16
+_MAX_RECORD: Final = (1 << 14) + 256
+
+
+def client_hello_alpn(data: bytes) -> tuple[bytes, ...] | Literal[_Partial.NEED_MORE] | None:
+    """The ALPN protocol names the ClientHello at the start of ``data`` offers (RFC 7301
+    §3.1, in the ``application_layer_protocol_negotiation`` extension), read across as
+    many handshake records as it spans (RFC 8446 §5.1).
+
+    Returns the names (an empty tuple for an empty list); ``NEED_MORE`` when ``data``
+    ends before the ClientHello does; ``None`` when there is no ALPN extension, or when
+    ``data`` is not a ClientHello that can be read (another record type, an SSL 2
+    hello, a length that runs past its container): the TLS library judges those.
+    """
+    body = bytearray()
+    pos = 0
+    while True:
+        if len(data) < pos + 5:
+            return NEED_MORE
+        if data[pos] != _HANDSHAKE_RECORD:
+            return None
+        length = int.from_bytes(data[pos + 3 : pos + 5], "big")
+        if length == 0 or length > _MAX_RECORD:
+            return None
+        if len(data) < pos + 5 + length:
+            return NEED_MORE
+        body += data[pos + 5 : pos + 5 + length]
+        pos += 5 + length
+        if len(body) >= 4:
+            if body[0] != _CLIENT_HELLO:
+                return None
+            size = int.from_bytes(body[1:4], "big")
+            if len(body) >= 4 + size:
+                return _alpn_of_hello(bytes(body[4 : 4 + size]))
+            if 4 + size > CLIENT_HELLO_MAX_BYTES:
+                return None
+
+
+def _alpn_of_hello(hello: bytes) -> tuple[bytes, ...] | None:
+    """RFC 8446 §4.1.2's ClientHello body (the TLS 1.2 layout is the same up to the
+    extensions): version, random, session id, cipher suites, compression methods,
+    extensions."""
+    try:
+        p = 2 + 32
+        p += 1 + hello[p]  # legacy_session_id
+        p += 2 + int.from_bytes(hello[p : p + 2], "big")  # cipher_suites
+        p += 1 + hello[p]  # legacy_compression_methods
+        if p >= len(hello):
+            return None  # no extensions at all
+        end = p + 2 + int.from_bytes(hello[p : p + 2], "big")
+        if end > len(hello):
+            return None
+        p += 2
+        while p + 4 <= end:
+            kind = int.from_bytes(hello[p : p + 2], "big")
+            size = int.from_bytes(hello[p + 2 : p + 4], "big")
+            p += 4
+            if p + size > end:
+                return None
+            if kind == _ALPN_EXTENSION:
+                return _protocol_names(hello[p : p + size])
+            p += size
+    except IndexError:
+        return None
+    return None
+
+
+def _protocol_names(ext: bytes) -> tuple[bytes, ...] | None:
+    """RFC 7301 §3.1's ``ProtocolNameList``; ``None`` when malformed."""
+    if len(ext) < 2 or int.from_bytes(ext[:2], "big") != len(ext) - 2:
+        return None
+    names: list[bytes] = []
+    p = 2
+    while p < len(ext):
+        size = ext[p]
+        if size == 0 or p + 1 + size > len(ext):
+            return None
+        names.append(ext[p + 1 : p + 1 + size])
+        p += 1 + size
+    return tuple(names)
+
+
+async def peek_client_hello(sock: socket.socket) -> tuple[bytes, ...] | None:
+    """Wait for the ClientHello on the accepted, non-blocking ``sock`` and return its
+    ALPN names (``client_hello_alpn``), without taking the bytes off the socket
+    (``MSG_PEEK``): the TLS handshake reads them afterwards.  ``None`` as well when the
+    peer closes first or the hello is longer than ``CLIENT_HELLO_MAX_BYTES``.  Bytes
+    already there do not make the socket unreadable, so while a ClientHello arrives in
+    pieces it is looked at again after a pause (5 ms, doubling to 200 ms); the caller
+    bounds the wait."""
+    loop = asyncio.get_running_loop()
+    pause = 0.005
+    while True:
+        ready = loop.create_future()
+        fd = sock.fileno()
+        loop.add_reader(fd, _wake, ready)
+        try:
+            await ready
+        finally:
+            loop.remove_reader(fd)
+        try:
+            data = sock.recv(CLIENT_HELLO_MAX_BYTES, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            return None
+        if not data:
+            return None
+        offer = client_hello_alpn(data)
+        if offer is not NEED_MORE:
+            return offer
+        if len(data) >= CLIENT_HELLO_MAX_BYTES:
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
+def refuse_application_protocol(sock: socket.socket) -> None:
+    """End a direct TLS connection whose ClientHello offers no protocol of ours with
+    RFC 7301 §3.2's fatal ``no_application_protocol`` alert, and close ``sock``.  The
+    ClientHello is read off the socket first: closing a socket with unread bytes sends
+    a reset, which could reach the client before the alert."""
+    with contextlib.suppress(OSError):
+        sock.recv(CLIENT_HELLO_MAX_BYTES)
+        sock.send(_NO_APPLICATION_PROTOCOL_ALERT)
+        sock.shutdown(socket.SHUT_WR)
+    sock.close()
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
