@@ -717,20 +717,25 @@ async def test_an_iq_a_room_passed_on_is_answered_when_the_session_ends(
 
 async def test_too_many_unacknowledged_stanzas_end_the_stream(make_server: Any) -> None:
     """``sm.max_queue``: a client that never acknowledges is cut off with
-    resource-constraint, and what it did not acknowledge is stored offline."""
+    resource-constraint, and is given no more than the limit first.  With its own
+    presence unacknowledged, ten messages handled in one batch give it the first two,
+    then the stream error; all ten wait for the next session, in order."""
     server = await make_server(sm__max_queue=3)
     [juliet] = await online(server, "juliet@localhost/balcony")
     romeo, _ = await romeo_with_sm(server)
-    for i in range(5):
-        juliet.send(message(ROMEO, f"m{i}"))
+    juliet.send_xml(
+        "".join(f"<message to='{ROMEO}'><body>m{i}</body></message>" for i in range(10))
+    )
     with pytest.raises(EOFError):
         for _ in range(50):  # bounded: the stream ends after a few stanzas
             await romeo.next()
+    bodies = [e.findtext(ns.clark(ns.CLIENT, "body")) for e in romeo.seen if e.name == "message"]
+    assert bodies == ["m0", "m1"]  # and the presence echo: three unacknowledged
     [error] = [e for e in romeo.seen if e.namespace == ns.STREAMS and e.name == "error"]
     assert error.find(ns.clark(ns.STREAM_ERRORS, "resource-constraint")) is not None
     later = await Peer.connect(server, "romeo@localhost/garden")
     later.presence()
-    for i in range(5):
+    for i in range(10):
         await later.expect(body_is(f"m{i}"))
 
 

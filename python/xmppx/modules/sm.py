@@ -13,8 +13,9 @@ What the server does (XEP-0198 1.6):
   (§4).  It keeps every stanza it sends, in order, until the client acknowledges it, and
   asks with ``<r/>`` whenever stanzas wait and no request is outstanding.  An ``<a/>``
   acknowledging more than was sent ends the stream (``undefined-condition`` with
-  ``<handled-count-too-high/>``, §4); more than ``sm.max_queue`` stanzas waiting for an
-  acknowledgement ends it with ``resource-constraint``.
+  ``<handled-count-too-high/>``, §4).  The client is given at most ``sm.max_queue``
+  stanzas unacknowledged (and ``limits.write_buffer_bytes``): one more is not written,
+  and the stream ends with ``resource-constraint``.
 * When the connection of a resumable session breaks, or stops answering pings, the
   session *hibernates* for ``sm.resume_timeout`` seconds: still bound and available, the
   stanzas for it queue up.  ``<resume previd h/>`` on a new stream authenticated as the
@@ -216,6 +217,13 @@ class StreamManagement(Module):
         session.send_nonza(Element("enabled", ns.SM, attrs))
 
     # -- called by the connection ---------------------------------------------------
+
+    def full(self, sm: SMState, size: int) -> bool:
+        """Whether one more stanza of ``size`` bytes would put more than
+        ``sm.max_queue`` stanzas, or more than ``limits.write_buffer_bytes``, in the
+        queue: the connection then does not write it (``C2SConnection._emit``), so the
+        client is never given more than the limit unacknowledged."""
+        return len(sm.queue) >= self.max_queue or sm.queued_bytes + size > self.max_queue_bytes
 
     def sent(
         self, session: C2SConnection, sm: SMState, data: bytes, delivery: Delivery | None = None

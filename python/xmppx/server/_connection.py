@@ -672,10 +672,16 @@ class C2SConnection(asyncio.Protocol):
 
     def _emit(self, data: bytes, delivery: Delivery | None = None) -> None:
         """Write a stanza to the stream; with XEP-0198 it waits for an acknowledgement
-        (with ``delivery``, the record of the message to the account it is)."""
+        (with ``delivery``, the record of the message to the account it is).  Once the
+        XEP-0198 queue is full it is queued without being written, and the stream ends
+        (``overflowed``): what was not acknowledged, written or not, is undelivered."""
+        sm = self.sm
+        if sm is not None and (self._overflowing is not None or sm.module.full(sm, len(data))):
+            sm.module.sent(self, sm, data, delivery)
+            self.overflowed()
+            return
         self.stream.send_raw(data)
         self.stanzas_out += 1
-        sm = self.sm
         if sm is not None:
             sm.module.sent(self, sm, data, delivery)
         elif delivery is not None:
