@@ -43,6 +43,15 @@ class Res:
     async def room(self) -> bool:
         raise AssertionError("the router never delivers")
 
+    def begin_stored(self) -> None:
+        raise AssertionError("the router never delivers")
+
+    def deliver_stored(self, stanza: Element) -> None:
+        raise AssertionError("the router never delivers")
+
+    def end_stored(self) -> None:
+        raise AssertionError("the router never delivers")
+
 
 def route(
     kind: str,

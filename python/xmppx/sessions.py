@@ -67,6 +67,19 @@ class Session(Protocol):
         than filling the queue until the client is dropped as a slow reader); False if
         the session's connection closed first."""
 
+    def begin_stored(self) -> None:
+        """Stored messages are about to be given to this session (``deliver_stored``,
+        XEP-0160 §3): until the matching ``end_stored``, every other stanza for it
+        waits, in order, behind them (RFC 6120 §10.1).  Calls nest.  The wait is this
+        session's alone: the account's other sessions are served meanwhile."""
+
+    def deliver_stored(self, stanza: Element) -> None:
+        """``deliver``, ahead of what waits behind the stored messages."""
+
+    def end_stored(self) -> None:
+        """The stored messages are given (or the session ended first): what waited
+        behind them follows, in order."""
+
 
 class SessionRegistry:
     """Online sessions by bare JID and resource."""

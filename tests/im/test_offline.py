@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from tests.im.conftest import Peer, is_message, message, settle
+from tests.server.conftest import RawConnection
 from xmppx import ns
 from xmppx.core import Element, FullJID, parse_jid
 from xmppx.modules.offline import worth_storing
@@ -233,3 +235,85 @@ async def test_many_large_stored_messages_wait_for_the_client_to_read_them(
     assert await server.storage.offline.count("juliet@localhost") == 0
     await romeo.close()
     await juliet.close()
+
+
+async def test_a_client_that_stops_reading_stored_messages_holds_up_only_itself(
+    make_server: Any,
+) -> None:
+    """XEP-0160 delivery waits for the client to read, and only that client waits: a
+    phone that stops reading in the middle of 6 MB of stored messages does not hold up
+    its account's desktop session, which gets a message at once.  A message for the
+    phone meanwhile waits behind the rest of the stored ones, and comes after them once
+    the phone reads again."""
+    server = await make_server(limits__c2s_rate=0)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await _stored_for_juliet(server, romeo, 60)
+
+    phone = await _poor_link_phone(server)
+    await phone.read_until(b"m0 ")  # the backlog begins; from now on the phone reads no more
+    romeo.send(message("juliet@localhost/phone", "late"))
+
+    desktop = await Peer.connect(server, "juliet@localhost/desktop")
+    desktop.presence()
+    romeo.send(message("juliet@localhost/desktop", "to the desktop"))
+    await desktop.expect(is_message("to the desktop"), "the message to the desktop")
+    assert not [s for s in desktop.backlog if (s.findtext("body") or "").startswith("m")], (
+        "the stored messages are the phone's"
+    )
+
+    got = await phone.read_until(b"<body>late</body>", timeout=30)
+    bodies = re.findall(rb"<body>(m\d+) |<body>(late)</body>", got)
+    assert [a or b for a, b in bodies] == [f"m{i}".encode() for i in range(60)] + [b"late"]
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == 0
+    await phone.close()
+    await desktop.close()
+    await romeo.close()
+
+
+async def _poor_link_phone(server: Any) -> RawConnection:
+    """Juliet's phone, on a poor link (a small receive window, so that what the server
+    writes soon fills its buffers): authenticated, bound as ``phone`` and available."""
+    phone = await RawConnection.authenticated(server, "juliet", receive_window=16384)
+    await phone.send(
+        f"<iq type='set' id='b1'><bind xmlns='{ns.BIND}'><resource>phone</resource></bind>"
+        "</iq><presence/>".encode()
+    )
+    return phone
+
+
+async def _stored_for_juliet(server: Any, romeo: Peer, count: int) -> None:
+    """``count`` messages of 100 KB from Romeo, stored for Juliet (``m0 xxx...``)."""
+    pad = "x" * 100_000
+    for i in range(count):
+        romeo.send(message("juliet@localhost", f"m{i} {pad}"))
+    await settle(server, romeo)
+    assert await server.storage.offline.count("juliet@localhost") == count
+
+
+async def test_a_client_that_stops_reading_stored_messages_is_dropped_past_the_limit(
+    make_server: Any,
+) -> None:
+    """What waits behind the stored messages for a client that does not read is
+    bounded: past ``limits.write_buffer_bytes`` the client is dropped as a slow reader,
+    and the messages that waited are stored for later, in order, not lost."""
+    server = await make_server(limits__c2s_rate=0, limits__write_buffer_bytes=256 * 1024)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await _stored_for_juliet(server, romeo, 60)
+    phone = await _poor_link_phone(server)
+    await phone.read_until(b"m0 ")
+    for i in range(5):
+        romeo.send(message("juliet@localhost/phone", f"late{i} {'x' * 100_000}"))
+    jid = parse_jid("juliet@localhost/phone")
+    assert isinstance(jid, FullJID)
+    for _ in range(500):
+        if server.sessions.get(jid) is None:
+            break
+        await asyncio.sleep(0.02)
+    assert server.sessions.get(jid) is None, "dropped as a slow reader"
+    await settle(server, romeo)
+    stored = await server.storage.offline.fetch("juliet@localhost")
+    late = [m.stanza.split(b"<body>")[1].split(b" ")[0] for m in stored if b"late" in m.stanza]
+    assert late == [f"late{i}".encode() for i in range(5)]
+    phone.writer.transport.abort()  # (the server cut it: nothing to close cleanly)
+    await romeo.close()

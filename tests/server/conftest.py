@@ -5,7 +5,9 @@ loopback ports with a temp data dir and SQLite, reached over real TCP and TLS by
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import slixmpp
 
+from xmppx import ns
 from xmppx.client import Client
 from xmppx.core import parse_jid
 from xmppx.server import XMPPServer, load_config
@@ -149,16 +152,40 @@ class RawConnection:
         self.received = b""
 
     @classmethod
-    async def open(cls, server: XMPPServer, port_name: str = "c2s") -> RawConnection:
-        """Plain TCP to ``port_name``; ``c2s_tls`` opens a direct TLS connection."""
+    async def open(
+        cls, server: XMPPServer, port_name: str = "c2s", *, receive_window: int | None = None
+    ) -> RawConnection:
+        """Plain TCP to ``port_name``; ``c2s_tls`` opens a direct TLS connection.
+        ``receive_window``: the socket's receive buffer, in bytes (a client on a poor
+        link, whose server soon has its own buffers full)."""
         ctx = client_tls_context(server.config.data_dir) if port_name == "c2s_tls" else None
+        sock = socket.socket()
+        if receive_window is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_window)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.ports[port_name]))
         reader, writer = await asyncio.open_connection(
-            "127.0.0.1",
-            server.ports[port_name],
-            ssl=ctx,
-            server_hostname=DOMAIN if ctx is not None else None,
+            sock=sock, ssl=ctx, server_hostname=DOMAIN if ctx is not None else None
         )
         return cls(reader, writer)
+
+    @classmethod
+    async def authenticated(
+        cls, server: XMPPServer, user: str = "romeo", *, receive_window: int | None = None
+    ) -> RawConnection:
+        """``user`` over direct TLS, past SASL PLAIN and the stream restart (RFC 6120
+        §6.4.6), at the features that offer binding."""
+        raw = await cls.open(server, "c2s_tls", receive_window=receive_window)
+        await raw.send(HEADER)
+        await raw.read_until(b"</stream:features>")
+        token = base64.b64encode(f"\0{user}\0{PASSWORD}".encode()).decode()
+        await raw.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
+        await raw.read_until(b"<success")
+        raw.received = b""
+        await raw.send(HEADER)
+        await raw.read_until(b"</stream:features>")
+        raw.received = b""
+        return raw
 
     async def send(self, data: bytes) -> None:
         self.writer.write(data)

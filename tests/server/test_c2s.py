@@ -622,8 +622,10 @@ async def test_bytes_held_behind_a_pending_login_are_bounded(make_server: Any) -
     await conn.send(HEADER)
     await conn.read_until(b"</stream:features>")
     token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
-    await conn.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
-    await conn.send(b" " * 12_000)
+    # in one write (one TLS record): reading pauses while the login waits, so bytes sent
+    # later would wait in the socket, unread
+    auth = f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode()
+    await conn.send(auth + b" " * 12_000)
     closed = await conn.read_to_eof(10)
     assert b"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in closed
     await wrong.close()
@@ -635,7 +637,7 @@ async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
     """RFC 6120 §8.2.3: an iq needs an 'id', and a set exactly one child.  A bind that
     breaks either gets a ``bad-request`` error (type modify, RFC 6120 §8.3.3.1) and binds
     nothing; the stream stays open and a well-formed bind then succeeds (§7.6.1)."""
-    raw = await authenticated(server)
+    raw = await RawConnection.authenticated(server)
     bind = f"<bind xmlns='{ns.BIND}'><resource>orchard</resource></bind>"
     for request in (
         f"<iq type='set'>{bind}</iq>",
@@ -659,29 +661,13 @@ async def test_a_bind_without_an_id_is_bad_request_and_binding_goes_on(
     await raw.close()
 
 
-async def authenticated(server: XMPPServer) -> RawConnection:
-    """Romeo over direct TLS, past SASL PLAIN and the stream restart (RFC 6120 §6.4.6),
-    at the features that offer binding."""
-    raw = await RawConnection.open(server, "c2s_tls")
-    await raw.send(HEADER)
-    await raw.read_until(b"</stream:features>")
-    token = base64.b64encode(f"\0romeo\0{PASSWORD}".encode()).decode()
-    await raw.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>".encode())
-    await raw.read_until(b"<success")
-    raw.received = b""
-    await raw.send(HEADER)
-    await raw.read_until(b"</stream:features>")
-    raw.received = b""
-    return raw
-
-
 async def test_what_follows_the_bind_request_in_one_write_is_read_bound(
     server: XMPPServer,
 ) -> None:
     """A client may send its first stanzas, or XEP-0198 ``<enable/>``, right behind the
     bind request (RFC 6120 §7.1 forbids stanzas only before binding *completes*): they
     are read once the bind is answered, so they are answered as bound."""
-    raw = await authenticated(server)
+    raw = await RawConnection.authenticated(server)
     await raw.send(
         f"<iq type='set' id='b1'><bind xmlns='{ns.BIND}'/></iq>"
         f"<iq type='get' id='p1' to='localhost'><ping xmlns='{ns.PING}'/></iq>"

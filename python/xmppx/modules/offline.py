@@ -18,16 +18,21 @@ blocks (XEP-0191) is answered with ``service-unavailable`` and not stored.
 
 Delivery: when a session becomes available with a non-negative priority (its initial
 presence, or a later one raising a negative priority), every stored message is
-delivered to it in arrival order, before any message routed to the account after that
-presence (which waits, RFC 6120 §10.1), each with
+delivered to it in arrival order, before any other stanza for that session from then on
+(which waits behind them, ``Session.begin_stored``; RFC 6120 §10.1), each with
 ``<delay xmlns='urn:xmpp:delay' from='domain' stamp='...'>Offline Storage</delay>``
 (XEP-0160 §3), then deleted from storage.  Delivery waits for the client to read
 (``Session.room``): a client that reads slowly is not dropped for it, and what a
-session that ends midway was not given stays stored.  A message stored again (one a session was
-given and never acknowledged, XEP-0198) keeps the one stamp it got the first time
-(XEP-0203).  A message from a JID the user has blocked since it was stored is deleted
-without being delivered (XEP-0191 §3.3).  Deliveries for one account run one at a
-time, so two resources coming online together never both get a message.
+session that ends midway was not given stays stored.  Only that session waits for its
+client: the account's other sessions, and the messages for them, go on (a phone that
+stops reading mid-backlog does not hold up the desktop); a client that stops reading is
+dropped once more than ``limits.write_buffer_bytes`` wait for it.
+
+A message stored again (one a session was given and never acknowledged, XEP-0198) keeps
+the one stamp it got the first time (XEP-0203).  A message from a JID the user has
+blocked since it was stored is deleted without being delivered (XEP-0191 §3.3).  A
+message being given to one session is left out of what another reads meanwhile, so two
+resources coming online together never both get a message.
 
 Example (XEP-0160 §3)::
 
@@ -54,6 +59,7 @@ from xmppx.router import message_type
 
 if TYPE_CHECKING:
     from xmppx.sessions import Session
+    from xmppx.storage import OfflineMessage
 
 __all__ = ["MSGOFFLINE", "OFFLINE_QUOTA", "OfflineMessages", "worth_storing"]
 
@@ -96,7 +102,8 @@ class OfflineMessages(RosterDependent):
         super().__init__(server)
         #: The per-user quota (messages): ``offline.quota``, default :data:`OFFLINE_QUOTA`.
         self.quota: int = int(self.setting("offline.quota", OFFLINE_QUOTA))
-        self._delivery_locks: KeyedLocks[BareJID] = KeyedLocks()
+        #: Per user, the ids of the stored messages a session is being given now.
+        self._claimed: dict[BareJID, set[int]] = {}
         self._write_locks: KeyedLocks[BareJID] = KeyedLocks()
         #: Appends under way per recipient (a flood is refused before it queues up).
         self._in_flight: dict[BareJID, int] = {}
@@ -161,21 +168,38 @@ class OfflineMessages(RosterDependent):
 
     def on_presence_available(self, session: Session) -> None:
         """The presence module: ``session`` is now available with priority >= 0.  The
-        stored messages go to it before any message routed to the account from now on
-        (``XMPPServer.hold_account``), after the one being stored, if any."""
-        self.server.hold_account(session.jid.bare, lambda: self._deliver(session))
+        stored messages go to it before any other stanza for it from now on
+        (``Session.begin_stored``).  They are read after the message being stored, if
+        any, and before any other routed to the account (``XMPPServer.hold_account``);
+        the account waits for that read only, not for the client to read them."""
+        session.begin_stored()
+        self.server.hold_account(session.jid.bare, lambda: self._take(session))
 
-    async def _deliver(self, session: Session) -> None:
+    async def _take(self, session: Session) -> None:
+        """Read the stored messages no other session of the account is being given
+        (two coming online together never both get one), and start giving them."""
         user = session.jid.bare
-        async with self._delivery_locks.hold(user):
-            store = self.server.storage.offline
-            messages = await store.fetch(str(user))
-            if not messages:
+        try:
+            messages = await self.server.storage.offline.fetch(str(user))
+            claimed = self._claimed.setdefault(user, set())
+            mine = [m for m in messages if m.id not in claimed]
+            if not mine or self.server.sessions.get(session.jid) is not session:
+                if not claimed:
+                    del self._claimed[user]
+                session.end_stored()  # none, or gone meanwhile: the next session gets them
                 return
-            if self.server.sessions.get(session.jid) is not session:
-                return  # gone meanwhile: the next available session gets them
-            domain = self.server.domain
-            done: list[int] = []
+            claimed.update(m.id for m in mine)
+        except BaseException:
+            session.end_stored()
+            raise
+        self.tasks.spawn(self._deliver(session, mine))
+
+    async def _deliver(self, session: Session, messages: list[OfflineMessage]) -> None:
+        user = session.jid.bare
+        domain = self.server.domain
+        done: list[int] = []
+        ended = False
+        try:
             for message in messages:
                 # paced by the client's reading: stored messages can be many and large,
                 # and a client dropped as a slow reader would lose what was written
@@ -189,9 +213,19 @@ class OfflineMessages(RosterDependent):
                     # one stamp, the first time it was stored: a message stored again
                     # (undelivered by a session, XEP-0198) keeps it (XEP-0203 §3)
                     stanza.append(delay_element(message.stamp, domain, "Offline Storage"))
-                session.deliver(stanza)
+                session.deliver_stored(stanza)
+            ended = True
+            session.end_stored()
             if done:
-                await store.delete(str(user), done)
+                await self.server.storage.offline.delete(str(user), done)
+        finally:
+            if not ended:
+                session.end_stored()
+            claimed = self._claimed.get(user)
+            if claimed is not None:
+                claimed.difference_update(m.id for m in messages)
+                if not claimed:
+                    del self._claimed[user]
 
     async def _blocked(self, user: BareJID, stanza: Element) -> bool:
         if self._blocking is None:

@@ -145,6 +145,11 @@ class C2SConnection(asyncio.Protocol):
         self._held: list[tuple[bytes, Delivery | None]] = []
         self._held_bytes = 0
         self._hold_max = int(cfg["csi.queue_size"])
+        #: XEP-0160 (``begin_stored``): while stored messages are being given, what else
+        #: is delivered waits here, serialized, with its record (``None``: nothing waits)
+        self._behind: list[tuple[bytes, Delivery | None]] | None = None
+        self._behind_bytes = 0
+        self._stored_runs = 0
         #: XEP-0198, once the client enabled it (``xmppx.modules.sm``)
         self.sm: SMState | None = None
         #: the stream ended by a closing handshake, a stream error or ``end()``: a
@@ -298,14 +303,16 @@ class C2SConnection(asyncio.Protocol):
         if sm is not None:
             self._unhold(sm)  # a reset, a stream failure: never written
             sm.module.ended(self)
-        elif self._held:
-            # what XEP-0352 held was never written: undelivered, as with XEP-0198
-            undelivered(self.server, self, self._take_held())
+        elif self._held or self._behind:
+            # what XEP-0352 held, or what waited behind stored messages, was never
+            # written: undelivered, as with XEP-0198
+            undelivered(self.server, self, [*self._take_held(), *self._take_behind()])
 
     def _unhold(self, sm: SMState) -> None:
-        """What XEP-0352 held was never written: it joins, in order, what the client has
-        not acknowledged (XEP-0198), with the records of the messages among it."""
-        for data, delivery in self._take_held():
+        """What XEP-0352 held, and what waited behind stored messages, was never
+        written: it joins, in order, what the client has not acknowledged (XEP-0198),
+        with the records of the messages among it."""
+        for data, delivery in [*self._take_held(), *self._take_behind()]:
             sm.module.sent(self, sm, data, delivery)
 
     def _take_held(self) -> list[tuple[bytes, Delivery | None]]:
@@ -622,6 +629,13 @@ class C2SConnection(asyncio.Protocol):
     # -- Session protocol --------------------------------------------------------------
 
     def deliver(self, stanza: Element) -> None:
+        if self._behind is not None and not self.closed and self.transport is not None:
+            # serialized now: the sender may change the element once it is delivered
+            self._wait_behind(serialize(stanza, ns.CLIENT), self.server.delivery)
+            return
+        self.deliver_stored(stanza)
+
+    def deliver_stored(self, stanza: Element) -> None:
         # a message to the account: its record follows the stanza into the XEP-0198
         # queue; a session without acknowledgements has it once it is written
         delivery = self.server.delivery
@@ -648,6 +662,9 @@ class C2SConnection(asyncio.Protocol):
         self._flush()
 
     def deliver_raw(self, data: bytes) -> None:
+        if self._behind is not None and not self.closed and self.transport is not None:
+            self._wait_behind(data, None)
+            return
         if self.closed or self.transport is None:
             if not self._finished:
                 self._after_close(data, None)
@@ -655,6 +672,51 @@ class C2SConnection(asyncio.Protocol):
         self._release()
         self._emit(data)
         self._flush()
+
+    def begin_stored(self) -> None:
+        self._stored_runs += 1
+        if self._behind is None:
+            self._behind = []
+
+    def end_stored(self) -> None:
+        self._stored_runs -= 1
+        if self._stored_runs > 0 or self._behind is None:
+            return
+        behind, self._behind, self._behind_bytes = self._behind, None, 0
+        if self._finished:
+            undelivered(self.server, self, behind)  # (``finish`` took none: it came after)
+        elif self.closed or self.transport is None:
+            for data, delivery in behind:
+                self._after_close(data, delivery)
+        elif behind:
+            self._release()
+            for data, delivery in behind:
+                self._emit(data, delivery)
+            self._flush()
+
+    def _wait_behind(self, data: bytes, delivery: Delivery | None) -> None:
+        """A stanza for this session while stored messages are being given: it waits
+        behind them.  A client that stops reading them cannot make the server keep
+        more for it than ``limits.write_buffer_bytes``: it is dropped as a slow reader,
+        as for a write buffer that full (``_flush``)."""
+        assert self._behind is not None
+        if delivery is not None:
+            delivery.holders.add(self)  # until it is written
+        self._behind.append((data, delivery))
+        self._behind_bytes += len(data)
+        transport = self.transport
+        if transport is not None and (
+            self._behind_bytes + transport.get_write_buffer_size() > self._write_limit
+        ):
+            self._drop_slow_reader(transport)
+
+    def _take_behind(self) -> list[tuple[bytes, Delivery | None]]:
+        """What waits behind stored messages, in order, no longer waiting (the session
+        ends or hibernates: it was never written)."""
+        behind = self._behind or []
+        if self._behind is not None:
+            self._behind, self._behind_bytes = [], 0
+        return behind
 
     def _after_close(self, data: bytes, delivery: Delivery | None) -> None:
         """A stanza routed to this session after its connection closed, before the
@@ -842,19 +904,24 @@ class C2SConnection(asyncio.Protocol):
             return  # TLS is being negotiated: nothing can be said in the clear now
         transport.write(data)
         if transport.get_write_buffer_size() > self._write_limit:
-            log.info(
-                "dropping %s (%s): more than %d bytes queued, %d stanzas written",
-                self.address,
-                self.jid,
-                self._write_limit,
-                self.stanzas_out,
-            )
-            self.closed = True
-            transport.abort()
-            if self.sm is None or not self.sm.resumable:
-                # the session ends now, not when asyncio reports the abort: what the
-                # router has for it meanwhile goes to the account (``_after_close``)
-                asyncio.get_running_loop().call_soon(self.finish)
+            self._drop_slow_reader(transport)
+
+    def _drop_slow_reader(self, transport: asyncio.Transport) -> None:
+        """More than ``limits.write_buffer_bytes`` wait for a client that does not read
+        them: the connection is cut (a resumable XEP-0198 session hibernates)."""
+        log.info(
+            "dropping %s (%s): more than %d bytes queued, %d stanzas written",
+            self.address,
+            self.jid,
+            self._write_limit,
+            self.stanzas_out,
+        )
+        self.closed = True
+        transport.abort()
+        if self.sm is None or not self.sm.resumable:
+            # the session ends now, not when asyncio reports the abort: what the
+            # router has for it meanwhile goes to the account (``_after_close``)
+            asyncio.get_running_loop().call_soon(self.finish)
 
     def _shutdown(self, *, abort: bool = False, wait_for_peer: bool = False) -> None:
         """End the connection once our ``</stream:stream>`` is queued (RFC 6120 §4.4).

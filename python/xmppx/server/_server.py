@@ -955,9 +955,11 @@ class XMPPServer:
     def hold_account(self, bare: BareJID, work: Callable[[], Awaitable[object]]) -> None:
         """Run ``work()`` for the account ``bare`` after the stanza for it being handled
         now, if any, and before every other stanza routed to it, which waits until the
-        work is done.  The offline module delivers stored messages this way when a
-        session becomes available, so that a message routed meanwhile cannot overtake
-        older ones from storage (XEP-0160 §3, RFC 6120 §10.1).  A failure of ``work``
+        work is done.  The offline module reads stored messages this way when a session
+        becomes available, so that it reads the one being stored, if any, and a message
+        routed after cannot reach storage or the session before them (XEP-0160 §3,
+        RFC 6120 §10.1); giving them to the client waits for nobody else
+        (``Session.begin_stored``).  A failure of ``work``
         is logged; the stanzas behind it are handled all the same."""
         queue = self._account_queues.get(bare)
         if queue is None:
