@@ -263,6 +263,24 @@ async def test_acknowledging_more_than_was_sent_ends_the_stream(server: XMPPServ
     assert too_high.get("h") == "5" and too_high.get("send-count") == "0"
 
 
+async def test_a_stale_acknowledgement_is_no_error(server: XMPPServer) -> None:
+    """§4 counts wrap at 2**32, so an <a/> is read as a serial number (RFC 1982): one
+    lower than the last, arriving late, acknowledges nothing new; it is not
+    <handled-count-too-high/>, and later acknowledgements count from the last one."""
+    c = await sm_session(server)
+    for i in range(3):
+        await c.send(f"<iq type='get' id='p{i}' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+        await c.next("iq")
+    await c.send(f"<a xmlns='{SM}' h='3'/><a xmlns='{SM}' h='1'/>")
+    await c.send(f"<iq type='get' id='p3' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert (await c.next("iq")).get("id") == "p3"
+    await c.send(f"<a xmlns='{SM}' h='4'/>")
+    await c.send(f"<a xmlns='{SM}' h='5'/>")  # one more than sent: still too high
+    error = await c.next("error")
+    too_high = error.find(ns.clark(SM, "handled-count-too-high"))
+    assert too_high is not None and too_high.get("send-count") == "4"
+
+
 async def test_an_a_without_a_count_is_bad_format(server: XMPPServer) -> None:
     c = await sm_session(server)
     await c.send(f"<a xmlns='{SM}' h='-1'/>")

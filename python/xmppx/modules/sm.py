@@ -13,7 +13,8 @@ What the server does (XEP-0198 1.6):
   (§4).  It keeps every stanza it sends, in order, until the client acknowledges it, and
   asks with ``<r/>`` whenever stanzas wait and no request is outstanding.  An ``<a/>``
   acknowledging more than was sent ends the stream (``undefined-condition`` with
-  ``<handled-count-too-high/>``, §4).  The client is given at most ``sm.max_queue``
+  ``<handled-count-too-high/>``, §4); one behind the last (a serial number, RFC 1982)
+  is stale and acknowledges nothing new.  The client is given at most ``sm.max_queue``
   stanzas unacknowledged (and ``limits.write_buffer_bytes``): one more is not written,
   and the stream ends with ``resource-constraint``.
 * When the connection of a resumable session breaks, or stops answering pings, the
@@ -71,6 +72,8 @@ __all__ = ["SMState", "StreamManagement", "failed", "undelivered"]
 log = logging.getLogger("xmppx.sm")
 
 _WRAP: Final = 1 << 32
+#: Half the counter's range: how far behind an acknowledgement may be (``SMState.ack``).
+_HALF: Final = 1 << 31
 _REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
 #: Message types that go to the account again when undelivered (RFC 6121 §8.5.2.1.1)
 _SENT_ON: Final = frozenset({"normal", "chat"})
@@ -124,8 +127,13 @@ class SMState:
 
     def ack(self, h: int, holder: object) -> bool:
         """The client of session ``holder`` handled ``h`` stanzas: forget those; False if
-        it claims more than were sent."""
+        it claims more than were sent.  Counts compare as serial numbers (RFC 1982 §3.2,
+        the counter wraps at 2**32, §4): an ``h`` up to 2**31 behind the last one is a
+        stale acknowledgement, which acknowledges nothing new and is not an error (as
+        in Prosody); further ahead than what was sent is too high."""
         n = (h - self.acked) % _WRAP
+        if n > _HALF:
+            return True  # behind the last acknowledgement: nothing new
         if n > len(self.queue):
             return False
         for _ in range(n):
