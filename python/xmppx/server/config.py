@@ -364,9 +364,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
         key="sm.max_queue",
         type=int,
         default=1000,
-        doc="Stanzas sent to one client and not yet acknowledged (XEP-0198), hibernating "
-        "or not; beyond it the stream ends with 'resource-constraint' and they count as "
-        "undelivered.",
+        doc="Stanzas a client is given without acknowledging them (XEP-0198), hibernating "
+        "or not; one more is not written: the stream ends with 'resource-constraint' and "
+        "what was not acknowledged counts as undelivered.",
     ),
     Option(
         key="ping.interval",
