@@ -243,6 +243,14 @@ def role_change_error(
     4. The voice and the moderator status of an admin or owner cannot be revoked "by
        anyone" (§8.4, §9.7, §9.8): only a kick (by an equal or higher affiliation)
        removes them — ``not-allowed``.
+
+    One sentence of §8.4 is not applied: "A moderator MUST NOT be able to revoke voice
+    from a user whose affiliation is at or above the moderator's level".  Read
+    literally it leaves a moderator without affiliation, or a member made moderator,
+    unable to silence anyone of its own affiliation, which is what such a moderator is
+    for (a room's owner hands the moderator role out by nick, §9.6, without making the
+    user an admin).  Rule 2 (strictly higher) applies instead, as for kicks (§8.2), and
+    as Prosody and ejabberd do; rule 4 keeps admins' and owners' voice out of reach.
     """
     if new_role not in ROLES or target_role == "none":
         return "bad-request"
