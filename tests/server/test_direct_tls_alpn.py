@@ -23,7 +23,7 @@ import pytest
 from tests.server.conftest import DOMAIN, HEADER, client_tls_context
 from tests.server.test_connection_limits import _none_left
 from xmppx.server import XMPPServer
-from xmppx.server.tls import NEED_MORE, client_hello_alpn
+from xmppx.server.tls import CLIENT_HELLO_MAX_BYTES, NEED_MORE, UNREADABLE, client_hello_alpn
 
 
 def _client_hello(alpn: list[str] | None, ctx: ssl.SSLContext | None = None) -> bytes:
@@ -86,6 +86,20 @@ def test_a_client_hello_across_records() -> None:
         assert client_hello_alpn(framed[:-1]) is NEED_MORE, size
 
 
+def test_an_empty_record_is_read_as_nothing() -> None:
+    """RFC 8446 §5.1 forbids empty handshake records, but OpenSSL reads one as
+    nothing; so does the check, or a man in the middle could add one to hide the list
+    (the cutting of a handshake message into records is not covered by the handshake)."""
+    hello = _client_hello(["http/1.1"])
+    empty = hello[:3] + b"\x00\x00"
+    assert client_hello_alpn(empty + hello) == (b"http/1.1",)
+    framed = _in_records(hello, 100)
+    split = framed[: 5 + 100] + empty + framed[5 + 100 :]
+    assert client_hello_alpn(split) == (b"http/1.1",)
+    assert client_hello_alpn(empty * 10) is NEED_MORE
+    assert client_hello_alpn(empty * (CLIENT_HELLO_MAX_BYTES // 5 + 1)) is UNREADABLE
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -93,22 +107,21 @@ def test_a_client_hello_across_records() -> None:
         b"\x80\x2e\x01\x00\x02",  # an SSL 2 ClientHello header
         b"\x15\x03\x03\x00\x02\x02\x28",  # an alert record
         b"\x16\x03\x01\x00\x04\x02\x00\x00\x00",  # a ServerHello, not a ClientHello
-        b"\x16\x03\x01\x00\x00",  # an empty record
+        b"\x16\x03\x01\x40\x01",  # a record longer than TLS allows
+        b"\x16\x03\x01\x00\x04\x01\x00\x80\x00",  # a ClientHello of 32 KiB
     ],
 )
-def test_what_is_not_a_client_hello_is_left_to_tls(data: bytes) -> None:
-    assert client_hello_alpn(data) is None
+def test_what_is_not_a_readable_client_hello_is_unreadable(data: bytes) -> None:
+    assert client_hello_alpn(data) is UNREADABLE
 
 
-def test_a_malformed_alpn_list_is_left_to_tls() -> None:
-    """The list's length or a name's length running past the extension: ``None``, and
-    OpenSSL answers it with its own alert."""
-    hello = bytearray(_client_hello(["h2"]))
+def test_a_malformed_alpn_list_is_unreadable() -> None:
+    """The list's length or a name's length running past the extension."""
+    hello = _client_hello(["h2"])
     at = hello.find(b"\x00\x10\x00\x05\x00\x03\x02h2")  # type 16, sizes 5, 3, 2
     assert at > 0
-    broken = bytes(hello)
-    broken = broken[: at + 6] + b"\x09" + broken[at + 7 :]  # "h2" said to be 9 bytes
-    assert client_hello_alpn(broken) is None
+    broken = hello[: at + 6] + b"\x09" + hello[at + 7 :]  # "h2" said to be 9 bytes
+    assert client_hello_alpn(broken) is UNREADABLE
 
 
 # -- the server --------------------------------------------------------------------------
@@ -167,9 +180,11 @@ async def test_xmpp_client_or_no_alpn_is_served(
     await _none_left(server)
 
 
-async def _raw_tls(server: XMPPServer, alpn: list[str], pieces: list[int]) -> bytes:
-    """A handshake over a plain socket, its ClientHello written in ``pieces`` (byte
-    counts) 50 ms apart; returns the ALPN protocol selected, or raises the ``SSLError``
+async def _raw_tls(
+    server: XMPPServer, alpn: list[str], pieces: list[int], *, prefix: bytes = b""
+) -> bytes:
+    """A handshake over a plain socket, its ClientHello (after ``prefix``, bytes a man in
+    the middle adds) written in ``pieces`` (byte counts) 50 ms apart; returns the ALPN protocol selected, or raises the ``SSLError``
     the server's answer gives."""
     ctx = _alpn_context(server, alpn)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -180,7 +195,7 @@ async def _raw_tls(server: XMPPServer, alpn: list[str], pieces: list[int]) -> by
     try:
         with pytest.raises(ssl.SSLWantReadError):
             tls.do_handshake()
-        hello = outgoing.read()
+        hello = prefix + outgoing.read()
         assert sum(pieces) < len(hello)
         at = 0
         for n in [*pieces, len(hello)]:
@@ -212,6 +227,27 @@ async def test_a_client_hello_in_pieces_is_waited_for(make_server: Any) -> None:
         await _raw_tls(server, ["h2"], [3, 60])
     assert "alert no application protocol" in str(refused.value), refused.value
     assert await _raw_tls(server, ["xmpp-client"], [1, 5, 100]) == b"xmpp-client"
+    await _none_left(server)
+
+
+async def test_an_empty_record_does_not_hide_the_alpn_list(make_server: Any) -> None:
+    """A man in the middle inserting an empty handshake record before the ClientHello
+    (OpenSSL reads it as nothing) gets the alert all the same."""
+    server = await make_server()
+    with pytest.raises(ssl.SSLError) as refused:
+        await _raw_tls(server, ["http/1.1"], [], prefix=b"\x16\x03\x01\x00\x00")
+    assert "alert no application protocol" in str(refused.value), refused.value
+    await _none_left(server)
+
+
+async def test_what_is_not_a_client_hello_is_closed(make_server: Any) -> None:
+    server = await make_server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ports["c2s_tls"])
+    writer.write(b"\x15\x03\x03\x00\x02\x01\x00")  # a warning alert first
+    async with asyncio.timeout(5):
+        with contextlib.suppress(ConnectionResetError):
+            assert await reader.read() == b"\x15\x03\x03\x00\x02\x02\x78"
+    writer.close()
     await _none_left(server)
 
 

@@ -43,6 +43,7 @@ from xmppx.server._throttle import AuthThrottle
 from xmppx.server.config import Config
 from xmppx.server.tls import (
     ALPN_XMPP_CLIENT,
+    HelloRead,
     TLSFiles,
     TLSSetupError,
     ensure_certificate,
@@ -358,12 +359,16 @@ class XMPPServer:
         deadline = loop.time() + timeout
         try:
             offer = await asyncio.wait_for(peek_client_hello(sock), timeout)
-            if offer is not None and ALPN_XMPP_CLIENT not in offer:
-                log.info(
-                    "TLS from %s refused: its ALPN offers %s, not xmpp-client (RFC 7301 §3.2)",
-                    conn.address,
-                    b", ".join(offer).decode("ascii", "replace") or "nothing",
-                )
+            refused = (
+                "no ClientHello that can be read"
+                if isinstance(offer, HelloRead)
+                else f"its ALPN offers {b', '.join(offer).decode('ascii', 'replace') or 'nothing'}"
+                ", not xmpp-client (RFC 7301 §3.2)"
+                if offer is not None and ALPN_XMPP_CLIENT not in offer
+                else None
+            )
+            if refused is not None:
+                log.info("TLS from %s refused: %s", conn.address, refused)
                 refuse_application_protocol(sock)
                 conn.connection_lost(None)
                 return

@@ -11,7 +11,9 @@
   §3.2 requires and as the defence against cross-protocol attacks (ALPACA) needs.
   Python's ``ssl`` cannot do this itself: with no protocol in common it completes the
   handshake without ALPN, exactly as for a client that offered none.  A ClientHello
-  with no ALPN extension is accepted (clients from before XEP-0368 named it).
+  with no ALPN extension is accepted (clients from before XEP-0368 named it); one that
+  cannot be read here (``HelloRead.UNREADABLE``) is refused, so that no way of cutting
+  the bytes hides a list from this check and not from OpenSSL.
 * Channel binding: ``tls-server-end-point`` (RFC 5929 §4) is computed from our
   certificate by ``xmppx.auth.tls_server_end_point``.  ``tls-exporter`` (RFC 9266) needs
   the TLS keying-material exporter, which Python's ``ssl`` module does not expose, so it
@@ -30,13 +32,15 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 __all__ = [
     "ALPN_XMPP_CLIENT",
     "CERT_VALIDITY_DAYS",
     "CLIENT_HELLO_MAX_BYTES",
     "NEED_MORE",
+    "UNREADABLE",
+    "HelloRead",
     "TLSFiles",
     "TLSSetupError",
     "client_hello_alpn",
@@ -139,18 +143,26 @@ def make_server_context(files: TLSFiles, *, alpn: bool = False) -> ssl.SSLContex
 
 
 # -- ALPN on the direct TLS port (RFC 7301 §3.2) -------------------------------------------
-#: The most bytes of a ClientHello read before the handshake: a TLS record carries
-#: 16 KiB (RFC 8446 §5.1), and a ClientHello with post-quantum key shares fits in one or
-#: two.  A longer one is left to the TLS library, unread.
+#: The most bytes read (peeked at) for a ClientHello before the handshake, records
+#: included: a ClientHello with post-quantum key shares is a few KiB.  One that does
+#: not fit is refused (``UNREADABLE``), as one that cannot be read is.
 CLIENT_HELLO_MAX_BYTES: Final = 1 << 15
 
 
-class _Partial(enum.Enum):
+class HelloRead(enum.Enum):
+    """What ``client_hello_alpn`` says when it has no list of names to give."""
+
+    #: The bytes end before the ClientHello does.
     NEED_MORE = "need more"
+    #: Not a ClientHello that can be read within ``CLIENT_HELLO_MAX_BYTES``: another
+    #: record type first, an SSL 2 hello, a length running past its container, a
+    #: malformed ALPN list.  A client that means to speak TLS sends none of these, and
+    #: what the TLS library would make of them cannot be told here, so it is refused.
+    UNREADABLE = "unreadable"
 
 
-#: ``client_hello_alpn``'s answer when the bytes end before the ClientHello does.
-NEED_MORE: Final = _Partial.NEED_MORE
+NEED_MORE: Final = HelloRead.NEED_MORE
+UNREADABLE: Final = HelloRead.UNREADABLE
 #: A fatal ``no_application_protocol`` alert (RFC 7301 §3.2, code 120; RFC 8446 §6) in a
 #: plaintext TLS record, as sent before any handshake message.
 _NO_APPLICATION_PROTOCOL_ALERT: Final = bytes((21, 3, 3, 0, 2, 2, 120))
@@ -158,44 +170,47 @@ _NO_APPLICATION_PROTOCOL_ALERT: Final = bytes((21, 3, 3, 0, 2, 2, 120))
 _HANDSHAKE_RECORD: Final = 22
 _CLIENT_HELLO: Final = 1
 _ALPN_EXTENSION: Final = 16
-_MAX_RECORD: Final = (1 << 14) + 256
+_MAX_RECORD: Final = 1 << 14
 
 
-def client_hello_alpn(data: bytes) -> tuple[bytes, ...] | Literal[_Partial.NEED_MORE] | None:
+def client_hello_alpn(data: bytes) -> tuple[bytes, ...] | HelloRead | None:
     """The ALPN protocol names the ClientHello at the start of ``data`` offers (RFC 7301
     §3.1, in the ``application_layer_protocol_negotiation`` extension), read across as
-    many handshake records as it spans (RFC 8446 §5.1).
+    many handshake records as it spans (RFC 8446 §5.1: how a handshake message is cut
+    into records is not part of the handshake, and a man in the middle may change it).
 
-    Returns the names (an empty tuple for an empty list); ``NEED_MORE`` when ``data``
-    ends before the ClientHello does; ``None`` when there is no ALPN extension, or when
-    ``data`` is not a ClientHello that can be read (another record type, an SSL 2
-    hello, a length that runs past its container): the TLS library judges those.
+    Returns the names (an empty tuple for an empty list); ``None`` when there is no
+    ALPN extension; ``NEED_MORE`` when ``data`` ends before the ClientHello does;
+    ``UNREADABLE`` otherwise (``HelloRead``).  An empty handshake record, which RFC 8446
+    §5.1 forbids sending but OpenSSL reads as nothing, is read as nothing here too.
     """
     body = bytearray()
     pos = 0
     while True:
+        if pos > CLIENT_HELLO_MAX_BYTES:
+            return UNREADABLE
         if len(data) < pos + 5:
             return NEED_MORE
         if data[pos] != _HANDSHAKE_RECORD:
-            return None
+            return UNREADABLE
         length = int.from_bytes(data[pos + 3 : pos + 5], "big")
-        if length == 0 or length > _MAX_RECORD:
-            return None
+        if length > _MAX_RECORD:
+            return UNREADABLE
         if len(data) < pos + 5 + length:
             return NEED_MORE
         body += data[pos + 5 : pos + 5 + length]
         pos += 5 + length
         if len(body) >= 4:
             if body[0] != _CLIENT_HELLO:
-                return None
+                return UNREADABLE
             size = int.from_bytes(body[1:4], "big")
+            if 4 + size > CLIENT_HELLO_MAX_BYTES:
+                return UNREADABLE
             if len(body) >= 4 + size:
                 return _alpn_of_hello(bytes(body[4 : 4 + size]))
-            if 4 + size > CLIENT_HELLO_MAX_BYTES:
-                return None
 
 
-def _alpn_of_hello(hello: bytes) -> tuple[bytes, ...] | None:
+def _alpn_of_hello(hello: bytes) -> tuple[bytes, ...] | HelloRead | None:
     """RFC 8446 §4.1.2's ClientHello body (the TLS 1.2 layout is the same up to the
     extensions): version, random, session id, cipher suites, compression methods,
     extensions."""
@@ -204,49 +219,51 @@ def _alpn_of_hello(hello: bytes) -> tuple[bytes, ...] | None:
         p += 1 + hello[p]  # legacy_session_id
         p += 2 + int.from_bytes(hello[p : p + 2], "big")  # cipher_suites
         p += 1 + hello[p]  # legacy_compression_methods
-        if p >= len(hello):
+        if p == len(hello):
             return None  # no extensions at all
         end = p + 2 + int.from_bytes(hello[p : p + 2], "big")
-        if end > len(hello):
-            return None
+        if end != len(hello):
+            return UNREADABLE
         p += 2
-        while p + 4 <= end:
+        while p < end:
+            if p + 4 > end:
+                return UNREADABLE
             kind = int.from_bytes(hello[p : p + 2], "big")
             size = int.from_bytes(hello[p + 2 : p + 4], "big")
             p += 4
             if p + size > end:
-                return None
+                return UNREADABLE
             if kind == _ALPN_EXTENSION:
                 return _protocol_names(hello[p : p + size])
             p += size
     except IndexError:
-        return None
+        return UNREADABLE
     return None
 
 
-def _protocol_names(ext: bytes) -> tuple[bytes, ...] | None:
-    """RFC 7301 §3.1's ``ProtocolNameList``; ``None`` when malformed."""
+def _protocol_names(ext: bytes) -> tuple[bytes, ...] | HelloRead:
+    """RFC 7301 §3.1's ``ProtocolNameList``."""
     if len(ext) < 2 or int.from_bytes(ext[:2], "big") != len(ext) - 2:
-        return None
+        return UNREADABLE
     names: list[bytes] = []
     p = 2
     while p < len(ext):
         size = ext[p]
         if size == 0 or p + 1 + size > len(ext):
-            return None
+            return UNREADABLE
         names.append(ext[p + 1 : p + 1 + size])
         p += 1 + size
     return tuple(names)
 
 
-async def peek_client_hello(sock: socket.socket) -> tuple[bytes, ...] | None:
-    """Wait for the ClientHello on the accepted, non-blocking ``sock`` and return its
-    ALPN names (``client_hello_alpn``), without taking the bytes off the socket
-    (``MSG_PEEK``): the TLS handshake reads them afterwards.  ``None`` as well when the
-    peer closes first or the hello is longer than ``CLIENT_HELLO_MAX_BYTES``.  Bytes
-    already there do not make the socket unreadable, so while a ClientHello arrives in
-    pieces it is looked at again after a pause (5 ms, doubling to 200 ms); the caller
-    bounds the wait."""
+async def peek_client_hello(sock: socket.socket) -> tuple[bytes, ...] | HelloRead | None:
+    """Wait for the ClientHello on the accepted, non-blocking ``sock`` and return what
+    ``client_hello_alpn`` reads in it (never ``NEED_MORE``), without taking the bytes off
+    the socket (``MSG_PEEK``): the TLS handshake reads them afterwards.  A peer that
+    closes first, or sends more than ``CLIENT_HELLO_MAX_BYTES`` without completing one,
+    is ``UNREADABLE``.  Bytes already there do not make the socket unreadable, so while
+    a ClientHello arrives in pieces it is looked at again after a pause (5 ms, doubling
+    to 200 ms); the caller bounds the wait."""
     loop = asyncio.get_running_loop()
     pause = 0.005
     while True:
@@ -262,14 +279,14 @@ async def peek_client_hello(sock: socket.socket) -> tuple[bytes, ...] | None:
         except (BlockingIOError, InterruptedError):
             continue
         except OSError:
-            return None
+            return UNREADABLE
         if not data:
-            return None
+            return UNREADABLE
         offer = client_hello_alpn(data)
         if offer is not NEED_MORE:
             return offer
         if len(data) >= CLIENT_HELLO_MAX_BYTES:
-            return None
+            return UNREADABLE
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.2)
 
