@@ -40,7 +40,7 @@ class Res:
     def deliver_raw(self, data: bytes) -> None:
         raise AssertionError("the router never delivers")
 
-    async def room(self) -> bool:
+    async def room(self, size: int = 0) -> bool:
         raise AssertionError("the router never delivers")
 
     def begin_stored(self) -> None:

@@ -61,11 +61,12 @@ class Session(Protocol):
     def deliver_raw(self, data: bytes) -> None:
         """Queue bytes already serialized for ``jabber:client``."""
 
-    async def room(self) -> bool:
-        """Wait until the client has read enough of what was queued for it that more
-        may be queued (a sender of many stanzas at once paces itself by this, rather
-        than filling the queue until the client is dropped as a slow reader); False if
-        the session's connection closed first."""
+    async def room(self, size: int = 0) -> bool:
+        """Wait until the client has read (and, with XEP-0198, acknowledged) enough of
+        what was queued for it that a stanza of ``size`` bytes more may be queued (a
+        sender of many stanzas at once paces itself by this, rather than filling the
+        queue until the client is dropped as a slow reader); False once the session
+        ended.  A session waiting to be resumed is waited for."""
 
     def begin_stored(self) -> None:
         """Stored messages are about to be given to this session (``deliver_stored``,

@@ -296,14 +296,22 @@ async def test_a_client_that_stops_reading_stored_messages_is_dropped_past_the_l
 ) -> None:
     """What waits behind the stored messages for a client that does not read is
     bounded: past ``limits.write_buffer_bytes`` the client is dropped as a slow reader,
-    and the messages that waited are stored for later, in order, not lost."""
+    and the messages that waited, and those that came as it was dropped, are stored
+    for later, in order, not lost."""
     server = await make_server(limits__c2s_rate=0, limits__write_buffer_bytes=256 * 1024)
     romeo = await Peer.connect(server, "romeo@localhost/orchard")
     await _stored_for_juliet(server, romeo, 60)
     phone = await _poor_link_phone(server)
     await phone.read_until(b"m0 ")
-    for i in range(5):
-        romeo.send(message("juliet@localhost/phone", f"late{i} {'x' * 100_000}"))
+    # in one write: the phone is dropped in the middle of handling them, and what
+    # comes after the drop stays behind what came before
+    romeo.send_xml(
+        "".join(
+            f"<message to='juliet@localhost/phone' type='chat'><body>late{i} {'x' * 40_000}"
+            "</body></message>"
+            for i in range(10)
+        )
+    )
     jid = parse_jid("juliet@localhost/phone")
     assert isinstance(jid, FullJID)
     for _ in range(500):
@@ -314,6 +322,35 @@ async def test_a_client_that_stops_reading_stored_messages_is_dropped_past_the_l
     await settle(server, romeo)
     stored = await server.storage.offline.fetch("juliet@localhost")
     late = [m.stanza.split(b"<body>")[1].split(b" ")[0] for m in stored if b"late" in m.stanza]
-    assert late == [f"late{i}".encode() for i in range(5)]
+    assert late == [f"late{i}".encode() for i in range(10)]
     phone.writer.transport.abort()  # (the server cut it: nothing to close cleanly)
+    await romeo.close()
+
+
+async def test_what_a_session_leaves_of_the_stored_messages_goes_to_another(
+    make_server: Any,
+) -> None:
+    """The phone's connection breaks in the middle of its stored messages while the
+    desktop is online: the rest go to the desktop at once, in order, rather than wait
+    in storage for the next login."""
+    server = await make_server(limits__c2s_rate=0)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await _stored_for_juliet(server, romeo, 60)
+    phone = await _poor_link_phone(server)
+    await phone.read_until(b"m0 ")
+    desktop = await Peer.connect(server, "juliet@localhost/desktop")
+    desktop.presence()
+    romeo.send(message("juliet@localhost/desktop", "to the desktop"))
+    await desktop.expect(is_message("to the desktop"), "the message to the desktop")
+    phone.writer.transport.abort()
+    got = [await desktop.expect(is_message(), f"a stored message {i}") for i in range(1)]
+    first = int((got[0].findtext("body") or "").split()[0][1:])
+    assert first > 0, "the phone had m0"
+    got += [await desktop.expect(is_message(), f"m{i}") for i in range(first + 1, 60)]
+    assert [(m.findtext("body") or "").split()[0] for m in got] == [
+        f"m{i}" for i in range(first, 60)
+    ]
+    await settle(server, romeo, desktop)
+    assert await server.storage.offline.count("juliet@localhost") == 0
+    await desktop.close()
     await romeo.close()

@@ -757,6 +757,102 @@ async def test_too_many_unacknowledged_stanzas_end_the_stream(make_server: Any) 
         await later.expect(body_is(f"m{i}"))
 
 
+# -- stored messages (XEP-0160) under stream management -----------------------------------
+
+
+async def _store_for_romeo(server: XMPPServer, count: int, size: int) -> Peer:
+    """Juliet online, ``count`` messages from her stored for Romeo (``m0 xxx``...)."""
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    for i in range(count):
+        juliet.send(message("romeo@localhost", f"m{i} " + "x" * size))
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == count
+    return juliet
+
+
+async def _read_acknowledging(c: SMClient, until: str, timeout: float = 20.0) -> list[str]:
+    """The first word of each message body as it comes, each ``<r/>`` answered at once
+    with the count so far, up to the body that starts with ``until``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    got: list[str] = []
+    while not got or got[-1] != until:
+        if not c.inbox:
+            assert not c.ended, f"the stream ended after {got}"
+            left = deadline - loop.time()
+            assert left > 0, f"{until} never came; got {got}"
+            c._take(await asyncio.wait_for(c.raw.reader.read(65536), left))
+            continue
+        el = c.inbox.pop(0)
+        if el.namespace == SM and el.name == "r":
+            await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
+        elif el.name == "message":
+            got.append((el.findtext(ns.clark(ns.CLIENT, "body")) or "").split(" ")[0])
+    return got
+
+
+async def test_a_stored_backlog_larger_than_the_queue_waits_for_acknowledgements(
+    make_server: Any,
+) -> None:
+    """XEP-0160 with XEP-0198: stored messages are given as the client acknowledges
+    them, so a backlog of more than ``sm.max_queue`` stanzas and more than
+    ``limits.write_buffer_bytes`` reaches a client that answers every <r/>: each
+    message once, in order, without a stream error, and storage is empty after."""
+    server = await make_server(
+        sm__max_queue=5,
+        limits__stanza_bytes=32 * 1024,
+        limits__write_buffer_bytes=64 * 1024,
+        limits__c2s_rate=0,
+    )
+    await _store_for_romeo(server, 20, 10_000)
+    romeo, _ = await romeo_with_sm(server)
+    assert await _read_acknowledging(romeo, "m19") == [f"m{i}" for i in range(20)]
+    await until(lambda: session(server) is not None, "still online")
+    for _ in range(100):
+        if await server.storage.offline.count("romeo@localhost") == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await server.storage.offline.count("romeo@localhost") == 0
+
+
+async def test_a_stored_message_as_large_as_the_queue_allows_is_delivered(
+    make_server: Any,
+) -> None:
+    """A message within ``limits.stanza_bytes`` grows by its <delay/> stamp when it is
+    delivered: with ``limits.write_buffer_bytes`` equal to the stanza limit it is still
+    given to a XEP-0198 client, alone in the queue, not refused at every login."""
+    server = await make_server(
+        limits__stanza_bytes=65536, limits__write_buffer_bytes=65536, limits__c2s_rate=0
+    )
+    await _store_for_romeo(server, 1, 65_420)  # just within the limit as sent
+    romeo, _ = await romeo_with_sm(server)
+    assert await _read_acknowledging(romeo, "m0") == ["m0"]
+
+
+async def test_a_backlog_cut_by_a_broken_connection_goes_on_after_the_resume(
+    make_server: Any,
+) -> None:
+    """XEP-0198 §5 with XEP-0160: the connection breaks in the middle of the stored
+    messages; a message sent meanwhile waits behind them.  After the resume the client
+    gets what it had not acknowledged, the rest of the stored messages, then that one:
+    every message once, in the order sent."""
+    server = await make_server(sm__max_queue=4, limits__c2s_rate=0)
+    juliet = await _store_for_romeo(server, 12, 100)
+    romeo, enabled = await romeo_with_sm(server)
+    before = await _read_acknowledging(romeo, "m1")
+    # what came with m1 in the same read was received too (and counts in ``handled``)
+    before += [bodies([el])[0].split(" ")[0] for el in romeo.inbox if el.name == "message"]
+    romeo.abort()
+    await hibernating(server)
+    juliet.send(message("romeo@localhost", "live"))  # (whenever it arrives: behind them)
+    again, _ = await SMClient.login(server)
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{romeo.handled}'/>")
+    await again.next("resumed")
+    again.handled += romeo.handled  # the count goes on from the old stream's
+    after = await _read_acknowledging(again, "live")
+    assert before + after == [*(f"m{i}" for i in range(12)), "live"]
+
+
 # -- slixmpp --------------------------------------------------------------------------------
 
 

@@ -184,8 +184,8 @@ async def _raw_tls(
     server: XMPPServer, alpn: list[str], pieces: list[int], *, prefix: bytes = b""
 ) -> bytes:
     """A handshake over a plain socket, its ClientHello (after ``prefix``, bytes a man in
-    the middle adds) written in ``pieces`` (byte counts) 50 ms apart; returns the ALPN protocol selected, or raises the ``SSLError``
-    the server's answer gives."""
+    the middle adds) written in ``pieces`` (byte counts) 50 ms apart; returns the ALPN
+    protocol selected, or raises the ``SSLError`` the server's answer gives."""
     ctx = _alpn_context(server, alpn)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(incoming, outgoing, server_hostname=DOMAIN)

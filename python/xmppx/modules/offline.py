@@ -23,10 +23,13 @@ delivered to it in arrival order, before any other stanza for that session from 
 ``<delay xmlns='urn:xmpp:delay' from='domain' stamp='...'>Offline Storage</delay>``
 (XEP-0160 §3), then deleted from storage.  Delivery waits for the client to read
 (``Session.room``): a client that reads slowly is not dropped for it, and what a
-session that ends midway was not given stays stored.  Only that session waits for its
-client: the account's other sessions, and the messages for them, go on (a phone that
-stops reading mid-backlog does not hold up the desktop); a client that stops reading is
-dropped once more than ``limits.write_buffer_bytes`` wait for it.
+session that ends midway was not given goes to another available session of the
+account, if any, or stays stored; a session waiting to be resumed (XEP-0198) is waited
+for.  With XEP-0198 delivery also waits for acknowledgements, so that a backlog larger
+than ``sm.max_queue`` or ``limits.write_buffer_bytes`` goes through.  Only that session
+waits for its client: the account's other sessions, and the messages for them, go on (a
+phone that stops reading mid-backlog does not hold up the desktop); a client that stops
+reading is dropped once more than ``limits.write_buffer_bytes`` wait for it.
 
 A message stored again (one a session was given and never acknowledged, XEP-0198) keeps
 the one stamp it got the first time (XEP-0203).  A message from a JID the user has
@@ -76,6 +79,8 @@ _NO_STORE: Final = frozenset({"no-store", "no-permanent-store"})
 _STORED_TYPES: Final = frozenset({"normal", "chat"})
 _FULL: Final = "the recipient's offline storage is full"
 _DELAY: Final = ns.clark(ns.DELAY, "delay")
+#: What a stored message grows by when it is delivered: its ``<delay/>`` stamp.
+_DELAY_BYTES: Final = 160
 
 
 def worth_storing(stanza: Element) -> bool:
@@ -161,7 +166,12 @@ class OfflineMessages(RosterDependent):
             self.server.bounce(session, stanza, StanzaError("service-unavailable", _FULL))
             return
         # The recipient may have come online while we were storing: hand it over now.
-        for target in self.server.sessions.available(bare):
+        self._hand_over(bare)
+
+    def _hand_over(self, user: BareJID) -> None:
+        """Give what is stored for ``user`` to an available session of non-negative
+        priority, if there is one (it is online already: its presence will not ask)."""
+        for target in self.server.sessions.available(user):
             if target.priority >= 0:
                 self.on_presence_available(target)
                 break
@@ -198,13 +208,15 @@ class OfflineMessages(RosterDependent):
         user = session.jid.bare
         domain = self.server.domain
         done: list[int] = []
-        ended = False
+        ended = gone = False
         try:
             for message in messages:
-                # paced by the client's reading: stored messages can be many and large,
-                # and a client dropped as a slow reader would lose what was written
-                if not await session.room():
-                    break  # gone: the rest wait for the next available session
+                # paced by the client's reading (and acknowledging): stored messages can
+                # be many and large, and a client dropped as a slow reader would lose
+                # what was written
+                if not await session.room(len(message.stanza) + _DELAY_BYTES):
+                    gone = True  # the rest go to another session, or wait for one
+                    break
                 stanza = parse(message.stanza)
                 done.append(message.id)
                 if await self._blocked(user, stanza):
@@ -226,6 +238,8 @@ class OfflineMessages(RosterDependent):
                 claimed.difference_update(m.id for m in messages)
                 if not claimed:
                     del self._claimed[user]
+            if gone:
+                self._hand_over(user)
 
     async def _blocked(self, user: BareJID, stanza: Element) -> bool:
         if self._blocking is None:

@@ -195,6 +195,8 @@ class StreamManagement(Module):
             sm.requested = False
             if not sm.ack(h, session):
                 _too_high(session, h, sm)
+            else:
+                session.room_changed()
         elif name == "enable":
             self._enable(session, element)
         elif name == "resume":
@@ -228,10 +230,24 @@ class StreamManagement(Module):
 
     def full(self, sm: SMState, size: int) -> bool:
         """Whether one more stanza of ``size`` bytes would put more than
-        ``sm.max_queue`` stanzas, or more than ``limits.write_buffer_bytes``, in the
-        queue: the connection then does not write it (``C2SConnection._emit``), so the
-        client is never given more than the limit unacknowledged."""
-        return len(sm.queue) >= self.max_queue or sm.queued_bytes + size > self.max_queue_bytes
+        ``sm.max_queue`` stanzas, or more than ``limits.write_buffer_bytes`` (unless it is
+        the only one), in the queue: the connection then does not write it
+        (``C2SConnection._emit``), so the client is never given more than the limit
+        unacknowledged."""
+        n = len(sm.queue)
+        return n >= self.max_queue or (n > 0 and sm.queued_bytes + size > self.max_queue_bytes)
+
+    def _over(self, sm: SMState) -> bool:
+        n = len(sm.queue)
+        return n > self.max_queue or (n > 1 and sm.queued_bytes > self.max_queue_bytes)
+
+    def ask(self, session: C2SConnection, sm: SMState) -> None:
+        """Send ``<r/>`` unless a request is outstanding: the sender of stored messages
+        waits for room in the queue (``C2SConnection.room``), which only an ``<a/>``
+        makes."""
+        if not sm.requested and not session.closed:
+            sm.requested = True
+            session.send_raw_nonza(_REQUEST)
 
     def sent(
         self, session: C2SConnection, sm: SMState, data: bytes, delivery: Delivery | None = None
@@ -244,11 +260,10 @@ class StreamManagement(Module):
         if delivery is not None:
             delivery.holders.add(session)
         sm.sent = (sm.sent + 1) % _WRAP
-        if len(sm.queue) > self.max_queue or sm.queued_bytes > self.max_queue_bytes:
+        if self._over(sm):
             session.overflowed()
-        elif not sm.requested and not session.closed:
-            sm.requested = True
-            session.send_raw_nonza(_REQUEST)
+        else:
+            self.ask(session, sm)
 
     def hibernate(self, session: C2SConnection) -> None:
         """The resumable session's connection broke: wait ``max`` seconds for a resume."""
@@ -314,6 +329,7 @@ class StreamManagement(Module):
         if sm.requested:
             old.send_raw_nonza(_REQUEST)
         old.flush()
+        old.room_changed()  # stored messages being given, and what waits behind, go on
         log.info("%s resumed (%d stanzas sent again)", old.jid, len(sm.queue))
 
 

@@ -164,6 +164,8 @@ class C2SConnection(asyncio.Protocol):
         #: set while writing is not paused, and once the connection is lost (``room``)
         self._writable = asyncio.Event()
         self._writable.set()
+        #: set whenever what ``room`` waits for may have changed
+        self._room_changed = asyncio.Event()
         self._overflowing: asyncio.Handle | None = None
         #: the session this connection's stream resumed (it took the transport over)
         self._successor: C2SConnection | None = None
@@ -262,6 +264,7 @@ class C2SConnection(asyncio.Protocol):
         self._lost = True
         self.closed = True
         self._writable.set()
+        self._room_changed.set()
         for t in self._timers:
             t.cancel()
         if self._close_timer is not None:
@@ -282,7 +285,9 @@ class C2SConnection(asyncio.Protocol):
             # stanzas not acknowledged, after them
             self.transport = None
             sm.module.hibernate(self)
-            self._unhold(sm)
+            # what waits behind stored messages still waits: their delivery goes on
+            # once the session is resumed (``room``)
+            self._unhold(sm, behind=False)
             return
         self.finish()
 
@@ -294,6 +299,7 @@ class C2SConnection(asyncio.Protocol):
         self._finished = True
         self.closed = True
         self._writable.set()
+        self._room_changed.set()
         if self.bound:
             self.bound = False
             log.info("session %s ended", self.jid)
@@ -308,11 +314,14 @@ class C2SConnection(asyncio.Protocol):
             # written: undelivered, as with XEP-0198
             undelivered(self.server, self, [*self._take_held(), *self._take_behind()])
 
-    def _unhold(self, sm: SMState) -> None:
-        """What XEP-0352 held, and what waited behind stored messages, was never
-        written: it joins, in order, what the client has not acknowledged (XEP-0198),
-        with the records of the messages among it."""
-        for data, delivery in [*self._take_held(), *self._take_behind()]:
+    def _unhold(self, sm: SMState, *, behind: bool = True) -> None:
+        """What XEP-0352 held (and, with ``behind``, what waited behind stored messages)
+        was never written: it joins, in order, what the client has not acknowledged
+        (XEP-0198), with the records of the messages among it."""
+        waiting = self._take_held()
+        if behind:
+            waiting += self._take_behind()
+        for data, delivery in waiting:
             sm.module.sent(self, sm, data, delivery)
 
     def _take_held(self) -> list[tuple[bytes, Delivery | None]]:
@@ -336,15 +345,33 @@ class C2SConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._paused_for_writes = False
         self._writable.set()
+        self._room_changed.set()
         self._set_reading()
 
-    async def room(self) -> bool:
-        """``Session.room``: writing is not paused (the transport's buffer is under its
-        high-water mark, a quarter of ``limits.write_buffer_bytes``), or False once the
-        connection is closed."""
-        while not self.closed and self.transport is not None and self._paused_for_writes:
-            await self._writable.wait()
-        return not self.closed and self.transport is not None
+    async def room(self, size: int = 0) -> bool:
+        """``Session.room``: True once ``size`` more bytes may be written: writing is not
+        paused (the transport's buffer is under its high-water mark, a quarter of
+        ``limits.write_buffer_bytes``) and, with XEP-0198, a stanza of ``size`` fits in
+        what the client may leave unacknowledged (``sm.max_queue``; an ``<r/>`` asks for
+        the ``<a/>`` that makes room).  A session whose connection broke is waited for
+        while it may still be resumed (XEP-0198 §5).  False once the session ended."""
+        changed = self._room_changed
+        while not self._finished:
+            changed.clear()
+            if self.transport is not None and not self.closed and not self._paused_for_writes:
+                sm = self.sm
+                if sm is None or not sm.module.full(sm, size):
+                    return True
+                sm.module.ask(self, sm)
+                self._flush()
+            await changed.wait()
+        return False
+
+    def room_changed(self) -> None:
+        """What ``room`` waits for may have changed (an acknowledgement, a resume): and
+        what waited behind stored messages may go on."""
+        self._room_changed.set()
+        self._drain_behind()
 
     # -- flow control ------------------------------------------------------------------
 
@@ -629,7 +656,7 @@ class C2SConnection(asyncio.Protocol):
     # -- Session protocol --------------------------------------------------------------
 
     def deliver(self, stanza: Element) -> None:
-        if self._behind is not None and not self.closed and self.transport is not None:
+        if self._behind is not None and not self._finished:
             # serialized now: the sender may change the element once it is delivered
             self._wait_behind(serialize(stanza, ns.CLIENT), self.server.delivery)
             return
@@ -662,7 +689,7 @@ class C2SConnection(asyncio.Protocol):
         self._flush()
 
     def deliver_raw(self, data: bytes) -> None:
-        if self._behind is not None and not self.closed and self.transport is not None:
+        if self._behind is not None and not self._finished:
             self._wait_behind(data, None)
             return
         if self.closed or self.transport is None:
@@ -682,33 +709,61 @@ class C2SConnection(asyncio.Protocol):
         self._stored_runs -= 1
         if self._stored_runs > 0 or self._behind is None:
             return
-        behind, self._behind, self._behind_bytes = self._behind, None, 0
         if self._finished:
+            behind, self._behind, self._behind_bytes = self._behind, None, 0
             undelivered(self.server, self, behind)  # (``finish`` took none: it came after)
-        elif self.closed or self.transport is None:
+        elif self.closed and (self.sm is None or not self.sm.resumable):
+            behind, self._behind, self._behind_bytes = self._behind, None, 0
             for data, delivery in behind:
                 self._after_close(data, delivery)
-        elif behind:
-            self._release()
-            for data, delivery in behind:
-                self._emit(data, delivery)
-            self._flush()
+        else:
+            self._drain_behind()
+
+    def _drain_behind(self) -> None:
+        """Once the stored messages are given: write what waited behind them, in order,
+        as far as XEP-0198 lets the client be given stanzas unacknowledged (the rest
+        goes with the next ``<a/>``, ``room_changed``); from then on deliveries go out
+        as usual.  Nothing is written while the session hibernates."""
+        behind = self._behind
+        if behind is None or self._stored_runs > 0 or self.closed or self.transport is None:
+            return
+        self._release()
+        sm = self.sm
+        sent = 0
+        for data, delivery in behind:
+            if sm is not None and sm.module.full(sm, len(data)):
+                sm.module.ask(self, sm)
+                break
+            self._emit(data, delivery)
+            self._behind_bytes -= len(data)
+            sent += 1
+        del behind[:sent]
+        if not behind:
+            self._behind, self._behind_bytes = None, 0
+        self._flush()
 
     def _wait_behind(self, data: bytes, delivery: Delivery | None) -> None:
         """A stanza for this session while stored messages are being given: it waits
-        behind them.  A client that stops reading them cannot make the server keep
-        more for it than ``limits.write_buffer_bytes``: it is dropped as a slow reader,
-        as for a write buffer that full (``_flush``)."""
+        behind them, also while the connection is closing or the session hibernates
+        (so that, whatever happens next, it stays behind them).  A client that stops
+        reading them cannot make the server keep more for it than
+        ``limits.write_buffer_bytes``: it is dropped as a slow reader, as for a write
+        buffer that full (``_flush``); a hibernating session ends, as when its XEP-0198
+        queue overflows."""
         assert self._behind is not None
         if delivery is not None:
             delivery.holders.add(self)  # until it is written
         self._behind.append((data, delivery))
         self._behind_bytes += len(data)
         transport = self.transport
-        if transport is not None and (
-            self._behind_bytes + transport.get_write_buffer_size() > self._write_limit
-        ):
-            self._drop_slow_reader(transport)
+        buffered = transport.get_write_buffer_size() if transport is not None else 0
+        if self._behind_bytes + buffered > self._write_limit:
+            if transport is not None and not self.closed:
+                self._drop_slow_reader(transport)
+            elif self.sm is not None and self.sm.detached:
+                self.overflowed()
+        elif self._stored_runs == 0:
+            self._drain_behind()  # the stored messages are given: only XEP-0198 holds it
 
     def _take_behind(self) -> list[tuple[bytes, Delivery | None]]:
         """What waits behind stored messages, in order, no longer waiting (the session
@@ -835,6 +890,7 @@ class C2SConnection(asyncio.Protocol):
             self._writable.clear()
         else:
             self._writable.set()
+        self._room_changed.set()
         self._paused_for_rate = False
         self._tokens, self._tokens_at = new._tokens, new._tokens_at
         self._tls_pending = None
