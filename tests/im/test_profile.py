@@ -157,3 +157,27 @@ async def test_size_limits_are_configurable(make_server: Any) -> None:
     over = "<query xmlns='jabber:iq:private'><n xmlns='urn:n'>" + "y" * 200 + "</n></query>"
     assert await condition(romeo, iq("set", over)) == "not-acceptable"
     await romeo.close()
+
+
+async def test_private_storage_has_a_quota_per_account(make_server: Any) -> None:
+    """``private.quota_bytes``: all of one account's fragments together; a set beyond
+    it is not-acceptable and stores none of its fragments, while replacing a fragment
+    counts only its new size."""
+    server = await make_server(private__max_bytes=300, private__quota_bytes=500)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+
+    def fragment(ns_: str, size: int) -> str:
+        return f"<f xmlns='urn:{ns_}'>" + "y" * size + "</f>"
+
+    for name in ("a", "b", "c"):
+        await romeo.iq(iq("set", f"<query xmlns='jabber:iq:private'>{fragment(name, 130)}</query>"))
+    refused = f"<query xmlns='jabber:iq:private'>{fragment('a', 10)}{fragment('d', 180)}</query>"
+    assert await condition(romeo, iq("set", refused)) == "not-acceptable"
+    got = await romeo.iq(iq("get", "<query xmlns='jabber:iq:private'><f xmlns='urn:a'/></query>"))
+    stored = got.serialize()
+    assert b">" + b"y" * 130 + b"</f>" in stored, "the refused set stored nothing"
+    await romeo.iq(iq("set", f"<query xmlns='jabber:iq:private'>{fragment('a', 140)}</query>"))
+    juliet = await Peer.connect(server, "juliet@localhost/balcony")  # her own quota
+    await juliet.iq(iq("set", f"<query xmlns='jabber:iq:private'>{fragment('d', 130)}</query>"))
+    await romeo.close()
+    await juliet.close()

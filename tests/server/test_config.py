@@ -136,6 +136,7 @@ def test_module_fallbacks_are_the_documented_defaults() -> None:
         "blocking.max_items": blocking.MAX_BLOCKED,
         "vcard.max_bytes": vcard.MAX_VCARD_BYTES,
         "private.max_bytes": private.MAX_PRIVATE_BYTES,
+        "private.quota_bytes": private.PRIVATE_QUOTA_BYTES,
         "muc.max_rooms_per_user": muc.MAX_ROOMS_PER_USER,
         "muc.max_occupants": muc.MAX_OCCUPANTS,
         "muc.history_size": muc.HISTORY_SIZE,

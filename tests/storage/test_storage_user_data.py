@@ -42,6 +42,22 @@ async def test_private_large_and_binary_safe(storage: Storage) -> None:
     assert await storage.private.get(JULIET, VCARD) == blob
 
 
+async def test_private_sizes_by_key_prefix(storage: Storage) -> None:
+    """``sizes``: bytes per key, of one user's keys with a prefix (what a quota counts),
+    with multi-byte and '%'/'_' keys taken literally."""
+    await storage.private.put(JULIET, "private:{a}x", b"12345")
+    await storage.private.put(JULIET, "private:{b%_}y", "é".encode() * 10)
+    await storage.private.put(JULIET, VCARD, b"<vCard xmlns='vcard-temp'/>")
+    await storage.private.put("romeo@example.net", "private:{a}x", b"1")
+    assert await storage.private.sizes(JULIET, "private:") == {
+        "private:{a}x": 5,
+        "private:{b%_}y": 20,
+    }
+    assert await storage.private.sizes(JULIET, "private:{b%") == {"private:{b%_}y": 20}
+    assert await storage.private.sizes(JULIET, "private:{b%x") == {}
+    assert await storage.private.sizes("nobody@example.net", "private:") == {}
+
+
 async def test_blocklist_add_remove_clear(storage: Storage) -> None:
     assert await storage.blocklist.get(JULIET) == ()
     added = await storage.blocklist.add(

@@ -11,7 +11,11 @@ fragment per (namespace, element name) of the ``<query/>`` child.
   ``jabber:`` or ``http://jabber.org/``, and ``vcard-temp`` (which has its own
   protocol and would otherwise alias the stored vCard); a fragment without a namespace
   or in ``jabber:client``/``jabber:server`` is refused by the same rule.
-* A fragment larger than ``private.max_bytes`` (configuration) is ``not-acceptable``.
+* A fragment larger than ``private.max_bytes`` (configuration) is ``not-acceptable``,
+  and so is a set that would make the account's fragments together larger than
+  ``private.quota_bytes``: one account cannot fill the server's disk one namespace at a
+  time.  Sets for one account are handled one at a time, so the quota holds for
+  concurrent ones too.
 
 Example (XEP-0049 §2.3)::
 
@@ -28,27 +32,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from xmppx import ns
-from xmppx.core import Element, parse
+from xmppx.core import BareJID, Element, parse
 from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
-from xmppx.modules.roster import own_account
+from xmppx.modules.roster import KeyedLocks, own_account
 
 if TYPE_CHECKING:
     from xmppx.server._server import XMPPServer
 
-__all__ = ["MAX_PRIVATE_BYTES", "PrivateStorage", "private_key"]
+__all__ = ["MAX_PRIVATE_BYTES", "PRIVATE_QUOTA_BYTES", "PrivateStorage", "private_key"]
 
 #: Serialized size of one stored fragment by default (``private.max_bytes``): bookmarks
 #: of a few hundred rooms and client preferences fit, while one user cannot make us
 #: store megabytes per key.
 MAX_PRIVATE_BYTES: Final = 65_536
+#: All of one account's fragments by default (``private.quota_bytes``): sixteen full
+#: ones.
+PRIVATE_QUOTA_BYTES: Final = 1_048_576
+_PREFIX: Final = "private:"
 
 _RESERVED_PREFIXES: Final = ("jabber:", "http://jabber.org/")
 
 
 def private_key(namespace: str, name: str) -> str:
     """The private-store key of a fragment: ``private:{namespace}name``."""
-    return f"private:{{{namespace}}}{name}"
+    return f"{_PREFIX}{{{namespace}}}{name}"
 
 
 def _check(fragment: Element) -> str:
@@ -65,6 +73,9 @@ class PrivateStorage(Module):
         super().__init__(server)
         #: the largest accepted, serialized (``private.max_bytes``)
         self.max_bytes = int(self.setting("private.max_bytes", MAX_PRIVATE_BYTES))
+        #: all of one account's fragments (``private.quota_bytes``)
+        self.quota_bytes = int(self.setting("private.quota_bytes", PRIVATE_QUOTA_BYTES))
+        self._locks: KeyedLocks[BareJID] = KeyedLocks()
 
     async def on_get(self, req: IqRequest) -> Element | None:
         user = own_account(req, "private data")
@@ -91,8 +102,17 @@ class PrivateStorage(Module):
             if len(data) > self.max_bytes:
                 raise StanzaError("not-acceptable", f"a fragment is at most {self.max_bytes} bytes")
             writes[key] = data
-        for key, data in writes.items():
-            await self.server.storage.private.put(str(user), key, data)
+        store = self.server.storage.private
+        async with self._locks.hold(user):
+            sizes = await store.sizes(str(user), _PREFIX)
+            sizes.update((key, len(data)) for key, data in writes.items())
+            if sum(sizes.values()) > self.quota_bytes:
+                raise StanzaError(
+                    "not-acceptable",
+                    f"private storage holds at most {self.quota_bytes} bytes per account",
+                )
+            for key, data in writes.items():
+                await store.put(str(user), key, data)
         return None
 
     handlers = {

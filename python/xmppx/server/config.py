@@ -293,6 +293,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
         doc="Largest XEP-0049 private XML fragment; larger is 'not-acceptable'.",
     ),
     Option(
+        key="private.quota_bytes",
+        type=int,
+        default=1_048_576,
+        doc="All of one account's XEP-0049 private XML fragments together; a set beyond "
+        "it is 'not-acceptable'.  At least private.max_bytes.",
+    ),
+    Option(
         key="muc.enabled",
         type=bool,
         default=True,
@@ -528,6 +535,7 @@ def _finish(cfg: Config) -> Config:
         "presence.max_directed",
         "vcard.max_bytes",
         "private.max_bytes",
+        "private.quota_bytes",
         "muc.max_rooms_per_user",
         "muc.max_occupants",
         "muc.message_rate",
@@ -555,6 +563,8 @@ def _finish(cfg: Config) -> Config:
         raise ConfigError(
             "option 'limits.write_buffer_bytes' must be at least 'limits.stanza_bytes'"
         )
+    if v["private.quota_bytes"] < v["private.max_bytes"]:
+        raise ConfigError("option 'private.quota_bytes' must be at least 'private.max_bytes'")
     if v["limits.c2s_rate"] < 0 or 0 < v["limits.c2s_rate"] < 1024:
         # Slower, one large read could keep a client unread past its ping timeout.
         raise ConfigError("option 'limits.c2s_rate' must be 0 (no limit) or at least 1024")

@@ -596,6 +596,17 @@ class _Private:
             )
         return _rowcount(status) > 0
 
+    async def sizes(self, user: str, prefix: str) -> dict[str, int]:
+        async with self._db.conn() as conn:
+            rows = await conn.fetch(
+                "SELECT key, octet_length(data) AS size FROM private_storage "
+                "WHERE username = $1 AND left(key, $2) = $3",
+                user,
+                len(prefix),
+                prefix,
+            )
+        return {str(r["key"]): int(cast(int, r["size"])) for r in rows}
+
 
 # -- blocklist -------------------------------------------------------------------------
 

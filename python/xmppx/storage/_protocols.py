@@ -226,6 +226,11 @@ class PrivateStore(Protocol):
         """Remove the XML for ``key``; returns whether there was any."""
         ...
 
+    async def sizes(self, user: str, prefix: str) -> dict[str, int]:
+        """The size in bytes of each of ``user``'s entries whose key begins with
+        ``prefix`` (a quota counts them)."""
+        ...
+
 
 class BlocklistStore(Protocol):
     """Blocking command (XEP-0191): a set of JID strings (bare, full or domain) per user."""

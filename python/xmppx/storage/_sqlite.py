@@ -870,6 +870,17 @@ class _Private:
 
         return await self._db.write(run)
 
+    async def sizes(self, user: str, prefix: str) -> dict[str, int]:
+        def run(conn: _Conn) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT key, length(data) FROM private_storage "
+                "WHERE username = ? AND substr(key, 1, ?) = ?",
+                (user, len(prefix), prefix),
+            ).fetchall()
+            return {str(key): int(size) for key, size in rows}
+
+        return await self._db.read(run)
+
 
 # -- blocklist -------------------------------------------------------------------------
 
