@@ -425,60 +425,97 @@ async def test_admin_add_user_command(make_server: Any) -> None:
     await slix_close(juliet)
 
 
+def _command(
+    node: str, sid: str = "", fields: dict[str, str] | None = None, action: str | None = None
+) -> Element:
+    """An XEP-0050 command iq to the server: in session ``sid`` (else ``execute``), with
+    a submitted form of ``fields`` if given."""
+    from xmppx.core import parse
+
+    attrs = f" sessionid='{sid}'" if sid else ""
+    if action is not None or not sid:
+        attrs += f" action='{action or 'execute'}'"
+    form = ""
+    if fields is not None:
+        form = (
+            "<x xmlns='jabber:x:data' type='submit'>"
+            + "".join(f"<field var='{k}'><value>{v}</value></field>" for k, v in fields.items())
+            + "</x>"
+        )
+    xml = (
+        f"<iq xmlns='jabber:client' type='set' to='localhost'><command xmlns="
+        f"'http://jabber.org/protocol/commands' node='{node}'{attrs}>{form}</command></iq>"
+    )
+    return parse(xml.encode())
+
+
+async def _refused(client: Any, iq: Element) -> bytes:
+    """The error ``iq`` is answered with (the project's client)."""
+    from xmppx.client import IqError as XIqError
+
+    try:
+        await client.iq(iq, timeout=5)
+    except XIqError as exc:
+        return exc.stanza.serialize()
+    raise AssertionError("the command was not refused")
+
+
 async def test_admin_command_sessions_belong_to_their_requester(make_server: Any) -> None:
     """XEP-0050: a command session is its requester's, for its command; a form with an
     error (XEP-0133 §4.1 wants password-verify, matching) can be sent again in the
     same session; a completed session is over."""
-    from xmppx.client import Client
-    from xmppx.client import IqError as XIqError
-    from xmppx.core import parse
-
     server = await make_server(admins=["romeo@localhost", "juliet@localhost"])
     add = "http://jabber.org/protocol/admin#add-user"
 
-    def command(node: str, sid: str = "", fields: dict[str, str] | None = None) -> Element:
-        attrs = f" sessionid='{sid}'" if sid else " action='execute'"
-        form = ""
-        if fields is not None:
-            form = (
-                "<x xmlns='jabber:x:data' type='submit'>"
-                + "".join(f"<field var='{k}'><value>{v}</value></field>" for k, v in fields.items())
-                + "</x>"
-            )
-        xml = (
-            f"<iq xmlns='jabber:client' type='set' to='localhost'><command xmlns="
-            f"'http://jabber.org/protocol/commands' node='{node}'{attrs}>{form}</command></iq>"
-        )
-        return parse(xml.encode())
-
-    async def refused(client: Client, iq: Element) -> bytes:
-        try:
-            await client.iq(iq, timeout=5)
-        except XIqError as exc:
-            return exc.stanza.serialize()
-        raise AssertionError("the command was not refused")
-
     romeo = await xmppx_login(server, "romeo@localhost/a")
     juliet = await xmppx_login(server, "juliet@localhost/b")
-    started = await romeo.iq(command(add), timeout=5)
+    started = await romeo.iq(_command(add), timeout=5)
     cmd = started.find(ns.clark(ns.COMMANDS, "command"))
     assert cmd is not None
     sid = cmd.get("sessionid") or ""
     tybalt = {"accountjid": "tybalt@localhost", "password": "cats"}
     # another admin, or another command, cannot take the session over
-    assert b"<bad-sessionid " in await refused(juliet, command(add, sid, tybalt))
+    assert b"<bad-sessionid " in await _refused(juliet, _command(add, sid, tybalt))
     other = "http://jabber.org/protocol/admin#delete-user"
-    assert b"<bad-sessionid " in await refused(romeo, command(other, sid, {"accountjids": "x"}))
+    assert b"<bad-sessionid " in await _refused(romeo, _command(other, sid, {"accountjids": "x"}))
     # password-verify is required; the session stays for the corrected form
-    assert b"<not-acceptable " in await refused(romeo, command(add, sid, tybalt))
+    assert b"<not-acceptable " in await _refused(romeo, _command(add, sid, tybalt))
     assert not await server.storage.accounts.exists("tybalt@localhost")
-    done = await romeo.iq(command(add, sid, {**tybalt, "password-verify": "cats"}), timeout=5)
+    done = await romeo.iq(_command(add, sid, {**tybalt, "password-verify": "cats"}), timeout=5)
     cmd = done.find(ns.clark(ns.COMMANDS, "command"))
     assert cmd is not None and cmd.get("status") == "completed"
     assert await server.storage.accounts.exists("tybalt@localhost")
-    assert b"<bad-sessionid " in await refused(romeo, command(add, sid, tybalt))
+    assert b"<bad-sessionid " in await _refused(romeo, _command(add, sid, tybalt))
     await romeo.close()
     await juliet.close()
+
+
+async def test_admin_commands_take_only_the_actions_they_offer(make_server: Any) -> None:
+    """XEP-0050 §4.1 names five actions; one else is <malformed-action/>.  A one-stage
+    command offers 'complete' only: 'prev' or 'next' is <bad-action/>, even with a
+    form, and runs nothing.  Cancelling names its session (a sessionid is never empty).
+    XEP-0133's accountjid is a JID: a domain's is jid-malformed, not a user name."""
+    server = await make_server(admins=["romeo@localhost"])
+    add = "http://jabber.org/protocol/admin#add-user"
+    romeo = await xmppx_login(server, "romeo@localhost/a")
+    tybalt = {"accountjid": "tybalt@localhost", "password": "cats", "password-verify": "cats"}
+    assert b"<malformed-action " in await _refused(romeo, _command(add, "", tybalt, "bogus"))
+    started = await romeo.iq(_command(add), timeout=5)
+    cmd = started.find(ns.clark(ns.COMMANDS, "command"))
+    assert cmd is not None
+    sid = cmd.get("sessionid") or ""
+    for action in ("prev", "next"):
+        assert b"<bad-action " in await _refused(romeo, _command(add, sid, tybalt, action))
+    assert b"<bad-action " in await _refused(romeo, _command(add, sid, None, "complete"))
+    assert not await server.storage.accounts.exists("tybalt@localhost")
+    assert b"<bad-sessionid " in await _refused(romeo, _command(add, "", None, "cancel"))
+    domain = {**tybalt, "accountjid": "localhost"}
+    assert b"<jid-malformed " in await _refused(romeo, _command(add, sid, domain, "complete"))
+    assert not await server.storage.accounts.exists("localhost@localhost")
+    done = await romeo.iq(_command(add, sid, tybalt, "complete"), timeout=5)
+    cmd = done.find(ns.clark(ns.COMMANDS, "command"))
+    assert cmd is not None and cmd.get("status") == "completed"
+    await romeo.close()
 
 
 async def test_shutdown_sends_system_shutdown(make_server: Any) -> None:

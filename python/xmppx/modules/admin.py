@@ -21,7 +21,7 @@ from collections import OrderedDict
 from typing import Final
 
 from xmppx import ns
-from xmppx.core import Element
+from xmppx.core import BareJID, Element
 from xmppx.errors import StanzaError
 from xmppx.forms import Field, build_form, form_values
 from xmppx.modules._base import IqRequest, IqSet, Module
@@ -33,6 +33,8 @@ ADMIN_NS: Final = "http://jabber.org/protocol/admin"
 _ADD = ADMIN_NS + "#add-user"
 _DELETE = ADMIN_NS + "#delete-user"
 _PASSWD = ADMIN_NS + "#change-user-password"
+#: XEP-0050 §4.1: the values of ``action``.
+_ACTIONS: Final = frozenset({"execute", "cancel", "prev", "next", "complete"})
 #: Open command sessions kept at once; older ones are forgotten first.
 MAX_COMMAND_SESSIONS: Final = 1000
 #: Seconds a command session waits for its form.
@@ -122,6 +124,8 @@ class AdminCommands(Module):
         if not self.is_admin(str(req.sender.bare)):
             raise StanzaError("forbidden", "only the server's admins may run this command")
         action = cmd.get("action") or "execute"
+        if action not in _ACTIONS:  # XEP-0050 §4.1 names five
+            raise _bad("malformed-action", f"no action {action!r} (XEP-0050 §4.1)")
         sid = cmd.get("sessionid")
         form = cmd.find(ns.clark(ns.DATA_FORMS, "x"))
         now = time.monotonic()
@@ -134,12 +138,16 @@ class AdminCommands(Module):
             if held is None or held[:2] != (node, str(req.sender)):
                 raise _bad("bad-sessionid", "unknown or expired command session")
         if action == "cancel":
-            if sid:
-                del self._sessions[sid]
-            return self._reply(node, sid or "", "canceled")
+            if not sid:  # (§4.1: a sessionid is never empty)
+                raise _bad("bad-sessionid", "cancel names the session to cancel")
+            del self._sessions[sid]
+            return self._reply(node, sid, "canceled")
+        if action in ("prev", "next"):
+            # one stage: only 'complete' is offered (§4.4 "Action Not Allowed")
+            raise _bad("bad-action", f"this command has one stage; {action!r} is not offered")
         if form is None or form.get("type") != "submit":
-            if action not in ("execute", "next"):
-                raise _bad("bad-action", f"action {action!r} needs a submitted form")
+            if sid or action == "complete":
+                raise _bad("bad-action", f"{action!r} in a session needs the submitted form")
             sid = secrets.token_hex(8)
             self._sessions[sid] = (node, str(req.sender), now + COMMAND_SESSION_SECONDS)
             while len(self._sessions) > MAX_COMMAND_SESSIONS:
@@ -165,6 +173,12 @@ class AdminCommands(Module):
         storage = self.server.storage
         domain = self.server.domain
 
+        def user_named(text: str) -> BareJID:
+            try:
+                return parse_user(text, domain, name_alone=False)
+            except AccountError as exc:
+                raise StanzaError("jid-malformed", str(exc)) from None
+
         def one(var: str) -> str:
             vals = values.get(var) or []
             if not vals or not vals[0]:
@@ -173,7 +187,7 @@ class AdminCommands(Module):
 
         try:
             if node == _ADD:
-                user = parse_user(one("accountjid"), domain)
+                user = user_named(one("accountjid"))
                 password = one("password")
                 if one("password-verify") != password:  # required, as Prosody has it
                     raise StanzaError("not-acceptable", "the passwords do not match")
@@ -185,7 +199,7 @@ class AdminCommands(Module):
                     raise StanzaError("conflict", f"{user} exists already") from None
                 return f"{user} added"
             if node == _DELETE:
-                jids = [parse_user(j, domain) for j in values.get("accountjids", []) if j]
+                jids = [user_named(j) for j in values.get("accountjids", []) if j]
                 if not jids:
                     raise StanzaError("not-acceptable", "field 'accountjids' is required")
                 deleted = [
@@ -196,7 +210,7 @@ class AdminCommands(Module):
                 missing = [str(u) for u in jids if u not in deleted]
                 note = f"; no such account: {', '.join(missing)}" if missing else ""
                 return f"deleted {len(deleted)} account(s){note}"
-            user = parse_user(one("accountjid"), domain)
+            user = user_named(one("accountjid"))
             from xmppx.storage import AccountNotFound
 
             try:
@@ -204,8 +218,8 @@ class AdminCommands(Module):
             except AccountNotFound:
                 raise StanzaError("item-not-found", f"{user} does not exist") from None
             return f"password of {user} changed"
-        except AccountError as exc:
-            raise StanzaError("jid-malformed", str(exc)) from None
+        except AccountError as exc:  # (the JIDs are checked above: the password)
+            raise StanzaError("not-acceptable", str(exc)) from None
 
     @staticmethod
     def _reply(node: str, sid: str, status: str) -> Element:

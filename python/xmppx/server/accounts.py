@@ -32,8 +32,13 @@ class AccountError(Exception):
     """A user-facing account problem (bad JID, wrong domain, empty password)."""
 
 
-def parse_user(jid: str, domain: str) -> BareJID:
-    """The bare JID of a local account named ``jid`` (``user@domain``, or just ``user``)."""
+def parse_user(jid: str, domain: str, *, name_alone: bool = True) -> BareJID:
+    """The bare JID of a local account named ``jid``: ``user@domain``, or with
+    ``name_alone`` (the command line's convenience) just ``user``.  Without it, as for a
+    XEP-0133 ``jid-single`` field, text without ``@`` is a domain's JID, not an account's
+    (``AccountError``)."""
+    if "@" not in jid and not name_alone:
+        raise AccountError(f"{jid!r} is not a user's JID user@domain")
     text = jid if "@" in jid else f"{jid}@{domain}"
     try:
         parsed = parse_jid(text)
