@@ -81,3 +81,44 @@ async def test_an_account_lists_what_it_answers_for_itself(make_server: Any) -> 
     items = await _answer(romeo, ns.DISCO_ITEMS, "romeo@localhost")
     assert isinstance(items, Element) and len(items) == 0
     await romeo.close()
+
+
+#: Requests a user may send to another account's bare JID, each answered by the server
+#: for the account (RFC 6121 §8.5.1), the answer of each pinned below.
+_TO_AN_ACCOUNT = {
+    "ping": ("get", "<ping xmlns='urn:xmpp:ping'/>"),
+    "vcard set": ("set", "<vCard xmlns='vcard-temp'><FN>x</FN></vCard>"),
+    "vcard get": ("get", "<vCard xmlns='vcard-temp'/>"),
+    "private get": ("get", "<query xmlns='jabber:iq:private'><p xmlns='urn:p'/></query>"),
+    "roster get": ("get", "<query xmlns='jabber:iq:roster'/>"),
+    "blocklist": ("get", "<blocklist xmlns='urn:xmpp:blocking'/>"),
+    "last activity": ("get", "<query xmlns='jabber:iq:last'/>"),
+    "register get": ("get", "<query xmlns='jabber:iq:register'/>"),
+    "unknown": ("get", "<query xmlns='urn:example:unknown'/>"),
+}
+
+
+async def test_no_answer_tells_whether_an_account_exists(make_server: Any) -> None:
+    """XEP-0030 §8: "a server MUST carefully control access to any functionality that
+    would enable directory harvesting attacks".  Every request a user may send to the
+    bare JID of an account it shares nothing with is answered exactly as the same
+    request to an account that does not exist: the same type, error, and payload."""
+    from xmppx.core import parse
+
+    server = await make_server()
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+
+    async def answer(to: str, kind: str, payload: str) -> bytes:
+        stanza = Element("iq", ns.CLIENT, {"type": kind, "to": to, "id": "h1"})
+        stanza.append(parse(payload.encode()))
+        try:
+            got = await romeo.iq(stanza)
+        except IqError as exc:
+            got = exc.stanza
+        return got.serialize().replace(to.encode(), b"TARGET")
+
+    for what, (kind, payload) in _TO_AN_ACCOUNT.items():
+        existing = await answer("juliet@localhost", kind, payload)
+        missing = await answer("nobody@localhost", kind, payload)
+        assert existing == missing, what
+    await romeo.close()

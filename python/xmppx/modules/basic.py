@@ -24,17 +24,30 @@ __all__ = ["Disco", "EntityTime", "Ping", "SoftwareVersion"]
 
 class Ping(Module):
     """XEP-0199 §4.2: answer client-to-server pings (the idle-client pings the other way
-    are the connection's job, see ``xmppx.server._connection``)."""
+    are the connection's job, see ``xmppx.server._connection``).  An account's bare JID
+    answers those it shares its presence with; others get ``service-unavailable``, as
+    for an account that does not exist (XEP-0030 §8: no directory harvesting)."""
 
     features = (ns.PING,)
     account_features = (ns.PING,)
+    #: the roster module, for whom an account shares its presence with (``start``)
+    _roster: RosterManager | None = None
+
+    async def start(self) -> None:
+        self._roster = find_module(self.server, RosterManager)
 
     def on_ping(self, req: IqRequest) -> Element | None:
         return None
 
+    async def on_account_ping(self, req: IqRequest) -> Element | None:
+        assert req.account is not None
+        if not await shares_presence(self._roster, req.account, req.sender.bare):
+            raise StanzaError("service-unavailable")
+        return None
+
     handlers = {
         IqGet(ns.PING, name="ping"): on_ping,
-        IqGet(ns.PING, ACCOUNT, name="ping"): on_ping,
+        IqGet(ns.PING, ACCOUNT, name="ping"): on_account_ping,
     }
 
 

@@ -998,9 +998,12 @@ class XMPPServer:
             available=self.sessions.available(bare),
             exists=exists,
         )
-        if isinstance(decision, Bounce) and _asks_disco_items(stanza, kind, stype, to):
-            # XEP-0030 §8: items of an account that does not exist are an empty result,
-            # as are those of one that does not share its presence with the asker
+        if isinstance(decision, Bounce) and _iq_to_bare(kind, stype, to):
+            # XEP-0030 §8, against directory harvesting: an iq to an account that does
+            # not exist is answered as for one that does, by whoever answers for
+            # accounts, to an asker it shares nothing with (forbidden for someone
+            # else's roster, private data or blocklist, service-unavailable for a ping,
+            # an empty disco#items); what nobody answers is service-unavailable either way
             decision = HandleForAccount()
         stores = self._hooks["store_offline"]
         if isinstance(decision, StoreOffline) and stores:
@@ -1393,11 +1396,9 @@ def _listen(hosts: list[str], port: int) -> list[socket.socket]:
     return socks
 
 
-def _asks_disco_items(stanza: Element, kind: str, stype: str, to: BareJID | FullJID) -> bool:
-    """A XEP-0030 disco#items request to a bare JID."""
-    if kind != "iq" or stype != "get" or isinstance(to, FullJID) or len(stanza) != 1:
-        return False
-    return stanza[0].namespace == ns.DISCO_ITEMS and stanza[0].name == "query"
+def _iq_to_bare(kind: str, stype: str, to: BareJID | FullJID) -> bool:
+    """An iq request (get or set) to a bare JID."""
+    return kind == "iq" and stype in ("get", "set") and not isinstance(to, FullJID)
 
 
 def _first_cert_der(path: Path) -> bytes:
