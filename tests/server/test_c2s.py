@@ -518,6 +518,35 @@ async def test_admin_commands_take_only_the_actions_they_offer(make_server: Any)
     await romeo.close()
 
 
+async def test_a_command_node_describes_itself_to_admins(make_server: Any) -> None:
+    """XEP-0050 §2.2: disco#info of a command's node gives the automation/command-node
+    identity and the commands feature to whoever may run it, and forbidden to others."""
+    from xmppx.client import IqError as XIqError
+
+    server = await make_server(admins=["romeo@localhost"])
+    node = "http://jabber.org/protocol/admin#delete-user"
+
+    def info() -> Element:
+        iq = Element("iq", ns.CLIENT, {"type": "get", "to": "localhost"})
+        iq.append(Element("query", ns.DISCO_INFO, {"node": node}))
+        return iq
+
+    romeo = await xmppx_login(server, "romeo@localhost/a")
+    query = (await romeo.iq(info(), timeout=5)).find(ns.clark(ns.DISCO_INFO, "query"))
+    assert query is not None and query.get("node") == node
+    identity = query.find(ns.clark(ns.DISCO_INFO, "identity"))
+    assert identity is not None
+    assert (identity.get("category"), identity.get("type")) == ("automation", "command-node")
+    features = {f.get("var") for f in query.findall(ns.clark(ns.DISCO_INFO, "feature"))}
+    assert ns.COMMANDS in features
+    juliet = await xmppx_login(server, "juliet@localhost/b")
+    with pytest.raises(XIqError) as refused:
+        await juliet.iq(info(), timeout=5)
+    assert refused.value.condition == "forbidden"
+    await romeo.close()
+    await juliet.close()
+
+
 async def test_shutdown_sends_system_shutdown(make_server: Any) -> None:
     server = await make_server()
     client = await slix_connect(server, "romeo@localhost")

@@ -116,6 +116,21 @@ class AdminCommands(Module):
             return []
         return [(self.server.domain, n, title) for n, (title, _) in _COMMANDS.items()]
 
+    def disco_node_info(self, node: str, requester: str) -> list[Element] | None:
+        """XEP-0050 §2.2: disco#info of a command's node: the ``automation/command-node``
+        identity and the commands and data-forms features, to an admin; ``forbidden``
+        to anyone else.  ``None`` for a node that is no command."""
+        if node not in _COMMANDS:
+            return None
+        if not self.is_admin(requester):
+            raise StanzaError("forbidden", "only the server's admins may run this command")
+        identity = {"category": "automation", "type": "command-node", "name": _COMMANDS[node][0]}
+        return [
+            Element("identity", ns.DISCO_INFO, identity),
+            Element("feature", ns.DISCO_INFO, {"var": ns.COMMANDS}),
+            Element("feature", ns.DISCO_INFO, {"var": ns.DATA_FORMS}),
+        ]
+
     async def on_command(self, req: IqRequest) -> Element | None:
         cmd = req.payload
         node = cmd.get("node") or ""

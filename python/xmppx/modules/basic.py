@@ -110,6 +110,12 @@ class Disco(Module):
         if req.account is not None and not await self._may_see(req):
             raise StanzaError("service-unavailable")
         if node:
+            described = self._node_info(node, req) if req.account is None else None
+            if described is not None:
+                q = Element("query", ns.DISCO_INFO, {"node": node})
+                for child in described:
+                    q.append(child)
+                return q
             if req.account is None and self._node_items(node, req) is not None:
                 q = Element("query", ns.DISCO_INFO, {"node": node})
                 q.append(
@@ -137,6 +143,16 @@ class Disco(Module):
         for feat in sorted(feats):
             q.append(Element("feature", ns.DISCO_INFO, {"var": feat}))
         return q
+
+    def _node_info(self, node: str, req: IqRequest) -> list[Element] | None:
+        """What a module says a node of the server is (``disco_node_info``), if any."""
+        for module in self.server.modules:
+            describe = getattr(module, "disco_node_info", None)
+            if describe is not None:
+                described: list[Element] | None = describe(node, str(req.sender.bare))
+                if described is not None:
+                    return described
+        return None
 
     def _node_items(self, node: str, req: IqRequest) -> list[tuple[str, str, str]] | None:
         for module in self.server.modules:
