@@ -34,6 +34,8 @@ class Res:
         assert isinstance(jid, FullJID)
         return jid
 
+    hibernating = False
+
     def deliver(self, stanza: Element) -> None:
         raise AssertionError("the router never delivers")
 

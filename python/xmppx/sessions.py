@@ -55,6 +55,11 @@ class Session(Protocol):
     #: When the session sent initial presence (monotonic seconds), for tie-breaking.
     available_since: float
 
+    @property
+    def hibernating(self) -> bool:
+        """The connection broke and the session waits to be resumed (XEP-0198 §5),
+        still available."""
+
     def deliver(self, stanza: Element) -> None:
         """Queue ``stanza`` for the client (already addressed and stamped)."""
 

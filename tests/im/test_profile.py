@@ -181,3 +181,26 @@ async def test_private_storage_has_a_quota_per_account(make_server: Any) -> None
     await juliet.iq(iq("set", f"<query xmlns='jabber:iq:private'>{fragment('d', 130)}</query>"))
     await romeo.close()
     await juliet.close()
+
+
+async def test_a_lowered_private_quota_still_lets_an_account_shrink(make_server: Any) -> None:
+    """An operator lowers ``private.quota_bytes`` below what an account keeps: a set
+    that makes its fragments smaller still passes (XEP-0049 has no delete, so this is how
+    it gets back under), one that makes them larger does not."""
+    server = await make_server(private__max_bytes=300, private__quota_bytes=500)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+
+    def query(name: str, size: int) -> str:
+        fragment = f"<f xmlns='urn:{name}'>" + "y" * size + "</f>"
+        return f"<query xmlns='jabber:iq:private'>{fragment}</query>"
+
+    for name in ("a", "b", "c"):
+        await romeo.iq(iq("set", query(name, 130)))
+    await romeo.close()
+    await server.stop()
+
+    server = await make_server(users=(), private__max_bytes=300, private__quota_bytes=400)
+    romeo = await Peer.connect(server, "romeo@localhost/orchard")
+    await romeo.iq(iq("set", query("a", 80)))  # over the quota still, but smaller
+    assert await condition(romeo, iq("set", query("a", 90))) == "not-acceptable"
+    await romeo.close()

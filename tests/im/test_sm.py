@@ -40,9 +40,11 @@ class SMClient:
         self.handled = 0
 
     @classmethod
-    async def login(cls, server: XMPPServer, user: str = "romeo") -> tuple[SMClient, Element]:
+    async def login(
+        cls, server: XMPPServer, user: str = "romeo", *, receive_window: int | None = None
+    ) -> tuple[SMClient, Element]:
         """Authenticated; returns the client and the stream features after SASL."""
-        c = cls(await RawConnection.open(server, "c2s_tls"))
+        c = cls(await RawConnection.open(server, "c2s_tls", receive_window=receive_window))
         await c.raw.send(HEADER)
         await c.next("features")
         token = base64.b64encode(f"\0{user}\0{PASSWORD}".encode()).decode()
@@ -770,9 +772,17 @@ async def _store_for_romeo(server: XMPPServer, count: int, size: int) -> Peer:
     return juliet
 
 
+def _word(el: Element) -> str:
+    """A message's label: the first word of its body, else the id of its receipt."""
+    body = el.findtext(ns.clark(ns.CLIENT, "body"))
+    if body is not None:
+        return body.split(" ")[0]
+    return next((child.get("id") or "" for child in el), "")
+
+
 async def _read_acknowledging(c: SMClient, until: str, timeout: float = 20.0) -> list[str]:
-    """The first word of each message body as it comes, each ``<r/>`` answered at once
-    with the count so far, up to the body that starts with ``until``."""
+    """The label (``_word``) of each message as it comes, each ``<r/>`` answered at once
+    with the count so far, up to the message labelled ``until``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     got: list[str] = []
@@ -787,7 +797,7 @@ async def _read_acknowledging(c: SMClient, until: str, timeout: float = 20.0) ->
         if el.namespace == SM and el.name == "r":
             await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
         elif el.name == "message":
-            got.append((el.findtext(ns.clark(ns.CLIENT, "body")) or "").split(" ")[0])
+            got.append(_word(el))
     return got
 
 
@@ -829,6 +839,58 @@ async def test_a_stored_message_as_large_as_the_queue_allows_is_delivered(
     assert await _read_acknowledging(romeo, "m0") == ["m0"]
 
 
+async def test_stored_messages_held_by_csi_count_towards_the_queue(make_server: Any) -> None:
+    """XEP-0352 with XEP-0160 and XEP-0198: stored receipts wait while the client is
+    inactive and go out with the next message that has a body; the delivery of stored
+    messages counts them as given already, so they never overflow ``sm.max_queue``."""
+    server = await make_server(sm__max_queue=5, limits__c2s_rate=0)
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    labels = []
+    for i in range(15):
+        if i % 3 == 0:
+            juliet.send(message("romeo@localhost", f"m{i}"))
+            labels.append(f"m{i}")
+        else:
+            juliet.send_xml(
+                f"<message to='romeo@localhost'><received xmlns='urn:xmpp:receipts' id='r{i}'/>"
+                "</message>"
+            )
+            labels.append(f"r{i}")
+    await settle(server, juliet)
+    assert await server.storage.offline.count("romeo@localhost") == 15
+    c, _ = await SMClient.login(server)
+    await c.bind()
+    await c.enable()
+    await c.send("<inactive xmlns='urn:xmpp:csi:0'/><presence/>")
+    assert await _read_acknowledging(c, "m12") == labels[:13]
+
+
+async def test_a_backlog_left_goes_to_a_connected_session_not_a_hibernating_one(
+    make_server: Any,
+) -> None:
+    """The phone breaks in the middle of its stored messages; the tablet hibernates
+    (XEP-0198) and the desktop is connected: the rest go to the desktop at once, not to
+    the tablet, which may not come back before ``sm.resume_timeout``."""
+    server = await make_server(limits__c2s_rate=0)
+    await _store_for_romeo(server, 60, 100_000)  # more than the kernel's buffers hold
+    phone, _ = await SMClient.login(server, receive_window=16384)
+    await phone.bind("phone")
+    await phone.send("<presence/>")  # the backlog begins; the phone reads no more
+    tablet, _ = await SMClient.login(server)
+    await tablet.bind("tablet")
+    await tablet.enable()
+    await tablet.send("<presence/>")
+    await tablet.stanzas_until(lambda s: s.name == "presence")
+    tablet.abort()
+    await hibernating(server, "romeo@localhost/tablet")
+    desktop = await Peer.connect(server, "romeo@localhost/desktop")
+    desktop.presence()
+    await desktop.expect(lambda s: s.name == "presence", "its own presence")
+    phone.abort()
+    last = await desktop.expect(body_is("m59 " + "x" * 100_000), "the last stored message")
+    assert last.find(ns.clark(ns.DELAY, "delay")) is not None
+
+
 async def test_a_backlog_cut_by_a_broken_connection_goes_on_after_the_resume(
     make_server: Any,
 ) -> None:
@@ -841,7 +903,7 @@ async def test_a_backlog_cut_by_a_broken_connection_goes_on_after_the_resume(
     romeo, enabled = await romeo_with_sm(server)
     before = await _read_acknowledging(romeo, "m1")
     # what came with m1 in the same read was received too (and counts in ``handled``)
-    before += [bodies([el])[0].split(" ")[0] for el in romeo.inbox if el.name == "message"]
+    before += [_word(el) for el in romeo.inbox if el.name == "message"]
     romeo.abort()
     await hibernating(server)
     juliet.send(message("romeo@localhost", "live"))  # (whenever it arrives: behind them)

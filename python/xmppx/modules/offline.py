@@ -53,7 +53,7 @@ import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from xmppx import ns
-from xmppx.core import BareJID, Element, JIDError, parse, parse_jid
+from xmppx.core import BareJID, Element, JIDError, parse, parse_jid, serialize
 from xmppx.errors import StanzaError
 from xmppx.modules.blocking import Blocking
 from xmppx.modules.presence import delay_element
@@ -79,8 +79,6 @@ _NO_STORE: Final = frozenset({"no-store", "no-permanent-store"})
 _STORED_TYPES: Final = frozenset({"normal", "chat"})
 _FULL: Final = "the recipient's offline storage is full"
 _DELAY: Final = ns.clark(ns.DELAY, "delay")
-#: What a stored message grows by when it is delivered: its ``<delay/>`` stamp.
-_DELAY_BYTES: Final = 160
 
 
 def worth_storing(stanza: Element) -> bool:
@@ -171,7 +169,9 @@ class OfflineMessages(RosterDependent):
     def _hand_over(self, user: BareJID) -> None:
         """Give what is stored for ``user`` to an available session of non-negative
         priority, if there is one (it is online already: its presence will not ask)."""
-        for target in self.server.sessions.available(user):
+        # one whose client is connected first: one waiting for a resume may wait long
+        candidates = sorted(self.server.sessions.available(user), key=lambda s: s.hibernating)
+        for target in candidates:
             if target.priority >= 0:
                 self.on_presence_available(target)
                 break
@@ -211,20 +211,21 @@ class OfflineMessages(RosterDependent):
         ended = gone = False
         try:
             for message in messages:
-                # paced by the client's reading (and acknowledging): stored messages can
-                # be many and large, and a client dropped as a slow reader would lose
-                # what was written
-                if not await session.room(len(message.stanza) + _DELAY_BYTES):
-                    gone = True  # the rest go to another session, or wait for one
-                    break
                 stanza = parse(message.stanza)
-                done.append(message.id)
                 if await self._blocked(user, stanza):
+                    done.append(message.id)
                     continue  # blocked since it was stored: never delivered (XEP-0191 §3.3)
                 if not _stamped_by(stanza, domain):
                     # one stamp, the first time it was stored: a message stored again
                     # (undelivered by a session, XEP-0198) keeps it (XEP-0203 §3)
                     stanza.append(delay_element(message.stamp, domain, "Offline Storage"))
+                # paced by the client's reading (and acknowledging): stored messages can
+                # be many and large, and a client dropped as a slow reader would lose
+                # what was written
+                if not await session.room(len(serialize(stanza, ns.CLIENT))):
+                    gone = True  # the rest go to another session, or wait for one
+                    break
+                done.append(message.id)
                 session.deliver_stored(stanza)
             ended = True
             session.end_stored()

@@ -13,9 +13,9 @@ fragment per (namespace, element name) of the ``<query/>`` child.
   or in ``jabber:client``/``jabber:server`` is refused by the same rule.
 * A fragment larger than ``private.max_bytes`` (configuration) is ``not-acceptable``,
   and so is a set that would make the account's fragments together larger than
-  ``private.quota_bytes``: one account cannot fill the server's disk one namespace at a
-  time.  Sets for one account are handled one at a time, so the quota holds for
-  concurrent ones too.
+  ``private.quota_bytes`` (unless it makes them smaller): one account cannot fill the
+  server's disk one namespace at a time.  Sets for one account are handled one at a
+  time, so the quota holds for concurrent ones too.
 
 Example (XEP-0049 §2.3)::
 
@@ -105,8 +105,12 @@ class PrivateStorage(Module):
         store = self.server.storage.private
         async with self._locks.hold(user):
             sizes = await store.sizes(str(user), _PREFIX)
+            before = sum(sizes.values())
             sizes.update((key, len(data)) for key, data in writes.items())
-            if sum(sizes.values()) > self.quota_bytes:
+            after = sum(sizes.values())
+            # (a set that shrinks what is stored always passes: a quota lowered below
+            # what an account keeps must not lock it out of replacing its bookmarks)
+            if after > self.quota_bytes and after > before:
                 raise StanzaError(
                     "not-acceptable",
                     f"private storage holds at most {self.quota_bytes} bytes per account",

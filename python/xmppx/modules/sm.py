@@ -228,14 +228,14 @@ class StreamManagement(Module):
 
     # -- called by the connection ---------------------------------------------------
 
-    def full(self, sm: SMState, size: int) -> bool:
-        """Whether one more stanza of ``size`` bytes would put more than
-        ``sm.max_queue`` stanzas, or more than ``limits.write_buffer_bytes`` (unless it is
-        the only one), in the queue: the connection then does not write it
+    def full(self, sm: SMState, size: int, count: int = 1) -> bool:
+        """Whether ``count`` more stanzas of ``size`` bytes in all would put more than
+        ``sm.max_queue`` stanzas, or more than ``limits.write_buffer_bytes`` (unless one
+        stanza alone), in the queue: the connection then does not write one
         (``C2SConnection._emit``), so the client is never given more than the limit
         unacknowledged."""
-        n = len(sm.queue)
-        return n >= self.max_queue or (n > 0 and sm.queued_bytes + size > self.max_queue_bytes)
+        n = len(sm.queue) + count
+        return n > self.max_queue or (n > 1 and sm.queued_bytes + size > self.max_queue_bytes)
 
     def _over(self, sm: SMState) -> bool:
         n = len(sm.queue)

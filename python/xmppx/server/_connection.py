@@ -353,19 +353,27 @@ class C2SConnection(asyncio.Protocol):
         paused (the transport's buffer is under its high-water mark, a quarter of
         ``limits.write_buffer_bytes``) and, with XEP-0198, a stanza of ``size`` fits in
         what the client may leave unacknowledged (``sm.max_queue``; an ``<r/>`` asks for
-        the ``<a/>`` that makes room).  A session whose connection broke is waited for
+        the ``<a/>`` that makes room), with what XEP-0352 holds for it (written all at
+        once when it is released).  A session whose connection broke is waited for
         while it may still be resumed (XEP-0198 §5).  False once the session ended."""
         changed = self._room_changed
         while not self._finished:
             changed.clear()
             if self.transport is not None and not self.closed and not self._paused_for_writes:
                 sm = self.sm
-                if sm is None or not sm.module.full(sm, size):
+                held = self._held
+                if sm is None or not sm.module.full(sm, size + self._held_bytes, len(held) + 1):
                     return True
                 sm.module.ask(self, sm)
                 self._flush()
             await changed.wait()
         return False
+
+    @property
+    def hibernating(self) -> bool:
+        """``Session.hibernating``: the connection broke and the session waits for a
+        XEP-0198 resume."""
+        return self.sm is not None and self.sm.detached
 
     def room_changed(self) -> None:
         """What ``room`` waits for may have changed (an acknowledgement, a resume): and
