@@ -231,3 +231,13 @@ def message(to: str, body: str, type_: str = "chat") -> Element:
 
 def is_message(body: str | None = None) -> Match:
     return lambda s: s.name == "message" and (body is None or s.findtext("body") == body)
+
+
+async def until(check: Callable[[], bool], what: str) -> None:
+    """Wait (bounded: 10 s) until ``check()`` holds; ``AssertionError`` naming ``what``
+    if it never does."""
+    for _ in range(1000):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never: {what}")

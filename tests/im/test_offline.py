@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from tests.im.conftest import Peer, is_message, message, settle
+from tests.im.conftest import Peer, is_message, message, settle, until
 from tests.server.conftest import RawConnection
 from xmppx import ns
 from xmppx.core import Element, FullJID, parse_jid
@@ -314,11 +314,7 @@ async def test_a_client_that_stops_reading_stored_messages_is_dropped_past_the_l
     )
     jid = parse_jid("juliet@localhost/phone")
     assert isinstance(jid, FullJID)
-    for _ in range(500):
-        if server.sessions.get(jid) is None:
-            break
-        await asyncio.sleep(0.02)
-    assert server.sessions.get(jid) is None, "dropped as a slow reader"
+    await until(lambda: server.sessions.get(jid) is None, "dropped as a slow reader")
     await settle(server, romeo)
     stored = await server.storage.offline.fetch("juliet@localhost")
     late = [m.stanza.split(b"<body>")[1].split(b" ")[0] for m in stored if b"late" in m.stanza]

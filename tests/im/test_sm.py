@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.im.conftest import Peer, befriend, message, online, settle
+from tests.im.conftest import Peer, befriend, message, online, settle, until
 from tests.im.test_carbons import enable as enable_carbons
 from tests.server.conftest import DOMAIN, HEADER, PASSWORD, RawConnection, slix_connect
 from xmppx import ns
@@ -150,14 +150,6 @@ def session(server: XMPPServer, jid: str = ROMEO) -> Any:
     full = parse_jid(jid)
     assert isinstance(full, FullJID)
     return server.sessions.get(full)
-
-
-async def until(check: Callable[[], bool], what: str) -> None:
-    for _ in range(1000):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never: {what}")
 
 
 async def hibernating(server: XMPPServer, jid: str = ROMEO) -> None:

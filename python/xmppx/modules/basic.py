@@ -12,6 +12,7 @@ Example (XEP-0199 §4.2)::
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from xmppx import __version__, ns
 from xmppx.core import Element
@@ -22,7 +23,23 @@ from xmppx.modules.roster import RosterManager, find_module, shares_presence
 __all__ = ["Disco", "EntityTime", "Ping", "SoftwareVersion"]
 
 
-class Ping(Module):
+class _ForAccounts(Module):
+    """A module that also answers on accounts' bare JIDs, to those an account shares its
+    presence with only (XEP-0030 §8)."""
+
+    #: the roster module, for whom an account shares its presence with (``start``)
+    _roster: RosterManager | None = None
+
+    async def start(self) -> None:
+        self._roster = find_module(self.server, RosterManager)
+
+    async def _may_see(self, req: IqRequest) -> bool:
+        """The asker may see what the account ``req.account`` answers (XEP-0030 §8)."""
+        assert req.account is not None
+        return await shares_presence(self._roster, req.account, req.sender.bare)
+
+
+class Ping(_ForAccounts):
     """XEP-0199 §4.2: answer client-to-server pings (the idle-client pings the other way
     are the connection's job, see ``xmppx.server._connection``).  An account's bare JID
     answers those it shares its presence with; others get ``service-unavailable``, as
@@ -30,18 +47,12 @@ class Ping(Module):
 
     features = (ns.PING,)
     account_features = (ns.PING,)
-    #: the roster module, for whom an account shares its presence with (``start``)
-    _roster: RosterManager | None = None
-
-    async def start(self) -> None:
-        self._roster = find_module(self.server, RosterManager)
 
     def on_ping(self, req: IqRequest) -> Element | None:
         return None
 
     async def on_account_ping(self, req: IqRequest) -> Element | None:
-        assert req.account is not None
-        if not await shares_presence(self._roster, req.account, req.sender.bare):
+        if not await self._may_see(req):
             raise StanzaError("service-unavailable")
         return None
 
@@ -80,7 +91,7 @@ class EntityTime(Module):
     handlers = {IqGet(ns.TIME, name="time"): on_time}
 
 
-class Disco(Module):
+class Disco(_ForAccounts):
     """XEP-0030 on the server and on accounts: identities and the union of the features
     of every loaded module (nothing is listed that the server does not do), and items
     for the services (components) it hosts.
@@ -94,16 +105,6 @@ class Disco(Module):
     features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
     account_features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
     identities = (Identity(category="server", type="im", name="xmppx"),)
-    #: the roster module, for whom an account shares its presence with (``start``)
-    _roster: RosterManager | None = None
-
-    async def start(self) -> None:
-        self._roster = find_module(self.server, RosterManager)
-
-    async def _may_see(self, req: IqRequest) -> bool:
-        """The asker may see what the account ``req.account`` answers (XEP-0030 §8)."""
-        assert req.account is not None
-        return await shares_presence(self._roster, req.account, req.sender.bare)
 
     async def on_info(self, req: IqRequest) -> Element | None:
         node = req.payload.get("node")
@@ -146,21 +147,20 @@ class Disco(Module):
 
     def _node_info(self, node: str, req: IqRequest) -> list[Element] | None:
         """What a module says a node of the server is (``disco_node_info``), if any."""
-        for module in self.server.modules:
-            describe = getattr(module, "disco_node_info", None)
-            if describe is not None:
-                described: list[Element] | None = describe(node, str(req.sender.bare))
-                if described is not None:
-                    return described
-        return None
+        described: list[Element] | None = self._ask_modules("disco_node_info", node, req)
+        return described
 
     def _node_items(self, node: str, req: IqRequest) -> list[tuple[str, str, str]] | None:
+        """The items a module lists under a node of the server (``disco_node_items``)."""
+        items: list[tuple[str, str, str]] | None = self._ask_modules("disco_node_items", node, req)
+        return items
+
+    def _ask_modules(self, hook: str, node: str, req: IqRequest) -> Any:
+        """The first answer other than ``None`` of a module's ``hook(node, asker)``."""
         for module in self.server.modules:
-            lookup = getattr(module, "disco_node_items", None)
-            if lookup is not None:
-                items: list[tuple[str, str, str]] | None = lookup(node, str(req.sender.bare))
-                if items is not None:
-                    return items
+            answer = getattr(module, hook, None)
+            if answer is not None and (got := answer(node, str(req.sender.bare))) is not None:
+                return got
         return None
 
     async def on_items(self, req: IqRequest) -> Element | None:

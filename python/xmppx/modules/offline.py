@@ -191,14 +191,12 @@ class OfflineMessages(RosterDependent):
         user = session.jid.bare
         try:
             messages = await self.server.storage.offline.fetch(str(user))
-            claimed = self._claimed.setdefault(user, set())
+            claimed = self._claimed.get(user, ())
             mine = [m for m in messages if m.id not in claimed]
             if not mine or self.server.sessions.get(session.jid) is not session:
-                if not claimed:
-                    del self._claimed[user]
                 session.end_stored()  # none, or gone meanwhile: the next session gets them
                 return
-            claimed.update(m.id for m in mine)
+            self._claimed.setdefault(user, set()).update(m.id for m in mine)
         except BaseException:
             session.end_stored()
             raise

@@ -237,10 +237,6 @@ class StreamManagement(Module):
         n = len(sm.queue) + count
         return n > self.max_queue or (n > 1 and sm.queued_bytes + size > self.max_queue_bytes)
 
-    def _over(self, sm: SMState) -> bool:
-        n = len(sm.queue)
-        return n > self.max_queue or (n > 1 and sm.queued_bytes > self.max_queue_bytes)
-
     def ask(self, session: C2SConnection, sm: SMState) -> None:
         """Send ``<r/>`` unless a request is outstanding: the sender of stored messages
         waits for room in the queue (``C2SConnection.room``), which only an ``<a/>``
@@ -260,7 +256,7 @@ class StreamManagement(Module):
         if delivery is not None:
             delivery.holders.add(session)
         sm.sent = (sm.sent + 1) % _WRAP
-        if self._over(sm):
+        if self.full(sm, 0, 0):  # over the limit already
             session.overflowed()
         else:
             self.ask(session, sm)

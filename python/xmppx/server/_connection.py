@@ -361,8 +361,8 @@ class C2SConnection(asyncio.Protocol):
             changed.clear()
             if self.transport is not None and not self.closed and not self._paused_for_writes:
                 sm = self.sm
-                held = self._held
-                if sm is None or not sm.module.full(sm, size + self._held_bytes, len(held) + 1):
+                held = len(self._held) + 1
+                if sm is None or not sm.module.full(sm, size + self._held_bytes, held):
                     return True
                 sm.module.ask(self, sm)
                 self._flush()
@@ -768,7 +768,7 @@ class C2SConnection(asyncio.Protocol):
         if self._behind_bytes + buffered > self._write_limit:
             if transport is not None and not self.closed:
                 self._drop_slow_reader(transport)
-            elif self.sm is not None and self.sm.detached:
+            elif self.hibernating:
                 self.overflowed()
         elif self._stored_runs == 0:
             self._drain_behind()  # the stored messages are given: only XEP-0198 holds it
@@ -802,8 +802,7 @@ class C2SConnection(asyncio.Protocol):
         (``overflowed``): what was not acknowledged, written or not, is undelivered."""
         sm = self.sm
         if sm is not None and (self._overflowing is not None or sm.module.full(sm, len(data))):
-            sm.module.sent(self, sm, data, delivery)
-            self.overflowed()
+            sm.module.sent(self, sm, data, delivery)  # (over the limit: it ends the stream)
             return
         self.stream.send_raw(data)
         self.stanzas_out += 1
@@ -838,7 +837,7 @@ class C2SConnection(asyncio.Protocol):
 
     def _overflow_end(self) -> None:
         self._overflowing = None
-        if self.sm is not None and self.sm.detached:
+        if self.hibernating:
             self.finish()
         else:
             self.end("resource-constraint", "too many stanzas not acknowledged (XEP-0198)")
@@ -933,7 +932,7 @@ class C2SConnection(asyncio.Protocol):
         """End the stream (with a stream error if ``condition``, and ``app``, an
         application-specific condition) and the connection.  A session hibernating
         (XEP-0198) ends at once; a timed-out one may still be resumed."""
-        if self.sm is not None and self.sm.detached:
+        if self.hibernating:
             self.finish()
             return
         if self.closed:

@@ -359,14 +359,12 @@ class XMPPServer:
         deadline = loop.time() + timeout
         try:
             offer = await asyncio.wait_for(peek_client_hello(sock), timeout)
-            refused = (
-                "no ClientHello that can be read"
-                if isinstance(offer, HelloRead)
-                else f"its ALPN offers {b', '.join(offer).decode('ascii', 'replace') or 'nothing'}"
-                ", not xmpp-client (RFC 7301 §3.2)"
-                if offer is not None and ALPN_XMPP_CLIENT not in offer
-                else None
-            )
+            refused = None
+            if isinstance(offer, HelloRead):
+                refused = "no ClientHello that can be read"
+            elif offer is not None and ALPN_XMPP_CLIENT not in offer:
+                names = b", ".join(offer).decode("ascii", "replace") or "nothing"
+                refused = f"its ALPN offers {names}, not xmpp-client (RFC 7301 §3.2)"
             if refused is not None:
                 log.info("TLS from %s refused: %s", conn.address, refused)
                 refuse_application_protocol(sock)
