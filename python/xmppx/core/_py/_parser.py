@@ -134,7 +134,7 @@ from xmppx.core._api import (
     StreamHeader,
     XMLStreamError,
 )
-from xmppx.core._py._element import MAX_TREE_DEPTH, Element, expand_names
+from xmppx.core._py._element import MAX_TREE_DEPTH, NAME_CACHE_MAX, Element, expand_names
 from xmppx.core._py._lazy import QNAME, TAG_REST
 from xmppx.core._py._serializer import check_default_ns, escape_attr
 
@@ -381,6 +381,8 @@ class StreamParser:
         max_attributes = self._max_attributes
         stack: list[Element] = []
         names: dict[str, tuple[str, str]] = {}
+        #: a stanza's unprefixed end tag by expat's name for it (``_closer``)
+        closers: dict[str, bytes] = {}
         header_nsmap: dict[str, str] = {}
         # depth: 0 before the header, 1 at stream level, 1 + n inside a stanza at depth n
         depth = 0
@@ -606,32 +608,39 @@ class StreamParser:
             # the bytes before the first stanza (or up to the end) are whitespace
             if buf[gap_from - off : (first if n else at_end) - off].strip(whitespace):
                 raise _Escalate
-            lt = -1
-            limit = gap_from
             for i in range(done):
                 name, attrs, at = todo[i]
                 lo = at - off
-                limit = todo[i + 1][2] if i + 1 < n else at_end
-                hi = limit - off
-                lt = buf.rfind(b"<", lo, hi)
-                if lt < 0 or lt + 1 >= hi:
-                    raise _Escalate
-                if buf[lt + 1] == 0x2F:  # '/': an end tag, which holds no quotes
-                    gt = buf.find(b">", lt, hi)
-                elif lt == lo:  # the stanza's own start tag, an empty-element one
-                    m = tag_rest(buf, lt + 1, hi)
-                    gt = -1 if m is None else m.end() - 1
+                hi = (todo[i + 1][2] if i + 1 < n else at_end) - off
+                raw = buf[lo:hi]
+                closer = closers.get(name)
+                if closer is None:
+                    closer = _closer(name, closers)
+                if raw.endswith(closer):
+                    # the stanza's own end tag, unprefixed, with nothing after it: what
+                    # the reading below finds, in one comparison
+                    gt = hi - 1
                 else:
-                    raise _Escalate
-                if gt < 0 or (gt + 1 < hi and buf[gt + 1 : hi].strip(whitespace)):
-                    raise _Escalate
+                    lt = buf.rfind(b"<", lo, hi)
+                    if lt < 0 or lt + 1 >= hi:
+                        raise _Escalate
+                    if buf[lt + 1] == 0x2F:  # '/': an end tag, which holds no quotes
+                        gt = buf.find(b">", lt, hi)
+                    elif lt == lo:  # the stanza's own start tag, an empty-element one
+                        m = tag_rest(buf, lt + 1, hi)
+                        gt = -1 if m is None else m.end() - 1
+                    else:
+                        raise _Escalate
+                    if gt < 0 or (gt + 1 < hi and buf[gt + 1 : hi].strip(whitespace)):
+                        raise _Escalate
+                    raw = buf[lo : gt + 1]
                 ns, local, attrs = expand_names(name, attrs, names)
                 el = alloc(Element)
                 el._name = local
                 el._namespace = ns
                 el._attrs = attrs
                 el._tail = ""
-                el._raw = buf[lo : gt + 1]
+                el._raw = raw
                 el._ctx = lazy_ctx
                 events.append(el)
                 # returned: a replay from here on must not return it again
@@ -1409,6 +1418,15 @@ class StreamParser:
         if _cut_utf8(before):
             _bad_utf8("a multi-byte sequence cut by '<'")
         self._markup(what)
+
+
+def _closer(name: str, cache: dict[str, bytes]) -> bytes:
+    """The end tag ``</local>`` of an element that expat names ``name`` (``uri}local``),
+    as written without a prefix; ``cache`` keeps up to ``NAME_CACHE_MAX`` of them."""
+    closer = b"</" + name[name.rfind("}") + 1 :].encode() + b">"
+    if len(cache) < NAME_CACHE_MAX:
+        cache[name] = closer
+    return closer
 
 
 def _markup_close(recent: bytes) -> int | None:
