@@ -89,6 +89,10 @@ def test_message_types_with_special_rules() -> None:
     on = (Res("a", 1), Res("b", 0))
     assert route("message", "headline", available=on) == Deliver(sessions=on)
     assert isinstance(route("message", "headline"), Drop)
+    # §8.5.1 lets a missing account ignore it too, as an existing one with no available
+    # resource must (§8.5.2.2.1): the two answer alike
+    assert isinstance(route("message", "headline", exists=False), Drop)
+    assert isinstance(route("message", "headline", full=True, exists=False), Drop)
     assert route("message", "groupchat", available=on) == Bounce(condition="service-unavailable")
     assert isinstance(route("message", "error", available=on), Drop)  # §8.5.2.1.1
     assert isinstance(route("message", "error", full=True, available=on), Drop)  # §8.5.3.2.1

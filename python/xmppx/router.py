@@ -20,8 +20,12 @@ presence   the account's presence logic (roster     subscription types as to the
 iq         handled by the server for the account    service-unavailable (§8.5.3.2.1)
 =========  =======================================  ======================================
 
-An account that does not exist: message and iq get ``service-unavailable``, presence is
-dropped (§8.5.1).  An error is never answered with an error.
+An account that does not exist (§8.5.1): an iq request gets ``service-unavailable`` (a
+MUST there, so it differs from what an existing account's handlers tell an asker they
+share nothing with where a specification wants ``forbidden``: another's roster, private
+data, last activity); a message too, but a headline, which an existing account with no
+available resource silently ignores (§8.5.2.2.1), is dropped as well, so that it does
+not tell the two apart; presence is dropped.  An error is never answered with an error.
 """
 
 from __future__ import annotations
@@ -157,6 +161,6 @@ def route_to_account(
 
 
 def _unknown(kind: str, stype: str) -> Decision:
-    if kind == "presence" or stype in ("error", "result"):
+    if kind == "presence" or stype in ("error", "result", "headline"):
         return Drop(reason="no such account")
     return Bounce(condition="service-unavailable")

@@ -97,10 +97,10 @@ class Disco(_ForAccounts):
     for the services (components) it hosts.
 
     An account answers (on its bare JID) only askers that may receive its presence (the
-    account itself, or a contact with subscription 'from' or 'both'), and an account
-    that does not exist answers as one that does to those it does not share presence
-    with (XEP-0030 §8): disco#info is ``service-unavailable``, disco#items an empty
-    result, node or not."""
+    account itself, or a contact with subscription 'from' or 'both'); others get
+    ``service-unavailable`` for disco#info and disco#items, node or not, which is what an
+    account that does not exist answers (RFC 6121 §8.5.1), so that neither tells the two
+    apart (XEP-0030 §8)."""
 
     features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
     account_features = (ns.DISCO_INFO, ns.DISCO_ITEMS)
@@ -166,7 +166,7 @@ class Disco(_ForAccounts):
     async def on_items(self, req: IqRequest) -> Element | None:
         node = req.payload.get("node")
         if req.account is not None and not await self._may_see(req):
-            return Element("query", ns.DISCO_ITEMS, {"node": node} if node else {})
+            raise StanzaError("service-unavailable")
         if node:
             items = self._node_items(node, req) if req.account is None else None
             if items is None:

@@ -996,13 +996,6 @@ class XMPPServer:
             available=self.sessions.available(bare),
             exists=exists,
         )
-        if isinstance(decision, Bounce) and _iq_to_bare(kind, stype, to):
-            # XEP-0030 §8, against directory harvesting: an iq to an account that does
-            # not exist is answered as for one that does, by whoever answers for
-            # accounts, to an asker it shares nothing with (forbidden for someone
-            # else's roster, private data or blocklist, service-unavailable for a ping,
-            # an empty disco#items); what nobody answers is service-unavailable either way
-            decision = HandleForAccount()
         stores = self._hooks["store_offline"]
         if isinstance(decision, StoreOffline) and stores:
             # Already in a task counted against the sender: store here, not in a new one.
@@ -1392,11 +1385,6 @@ def _listen(hosts: list[str], port: int) -> list[socket.socket]:
             sock.close()
         raise
     return socks
-
-
-def _iq_to_bare(kind: str, stype: str, to: BareJID | FullJID) -> bool:
-    """An iq request (get or set) to a bare JID."""
-    return kind == "iq" and stype in ("get", "set") and not isinstance(to, FullJID)
 
 
 def _first_cert_der(path: Path) -> bytes:
