@@ -76,6 +76,43 @@ async def test_moderated_room_voice(peers: Any) -> None:
     )
 
 
+async def test_unmoderating_a_room_gives_its_visitors_voice(peers: Any) -> None:
+    """§4: in an unmoderated room any occupant may speak to all, so a room made
+    unmoderated (§10.2) turns its visitors into participants, announced by presence."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_moderatedroom": "1"})
+    joined = await juliet.join(ROOM, "thirdwitch")
+    assert item(joined.self_presence)["role"] == "visitor"
+    await romeo.expect_from(f"{ROOM}/thirdwitch", "presence")  # her entrance
+    await configure(romeo, ROOM, {"muc#roomconfig_moderatedroom": "0"})
+    update = await juliet.expect_from(f"{ROOM}/thirdwitch", "presence")
+    assert item(update)["role"] == "participant"
+    seen = await romeo.expect_from(f"{ROOM}/thirdwitch", "presence")
+    assert item(seen)["role"] == "participant"
+    await juliet.say(ROOM, "can I talk now?")
+    await romeo.expect_from(f"{ROOM}/thirdwitch", "message")
+
+
+async def test_a_new_affiliation_outweighs_a_remembered_voice_decision(peers: Any) -> None:
+    """§5.1: a moderator's revocation of voice is kept for the next visit, until the
+    user is given an affiliation: a member enters a moderated room as a participant
+    (§5.1.2), as a member already inside becomes one."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_moderatedroom": "1"})
+    await juliet.join(ROOM, "thirdwitch")
+    await admin_set(romeo, ROOM, "<item nick='thirdwitch' role='participant'/>")
+    await admin_set(romeo, ROOM, "<item nick='thirdwitch' role='visitor'/>")
+    await juliet.leave(ROOM, "thirdwitch")
+    juliet.clear()  # (the two role changes' presence)
+    joined = await juliet.join(ROOM, "thirdwitch")
+    assert item(joined.self_presence)["role"] == "visitor"  # the revocation holds
+    await juliet.leave(ROOM, "thirdwitch")
+    juliet.clear()
+    await admin_set(romeo, ROOM, f"<item affiliation='member' jid='{juliet.bare}'/>")
+    joined = await juliet.join(ROOM, "thirdwitch")
+    assert item(joined.self_presence)["role"] == "participant"
+
+
 async def test_voice_request_and_approval(peers: Any) -> None:
     """§7.13 a visitor requests voice; §8.6 the moderator gets the approval form and
     submits it; the visitor becomes a participant."""

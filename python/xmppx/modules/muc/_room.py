@@ -1509,6 +1509,10 @@ class Room:
         before = {o.nick: self.affiliation(o.bare) for o in affected}
         old_record = self.affiliations.get(user)
         self._set_affiliation(user, affiliation, reason=reason, nick=nick)
+        if (old_record.affiliation if old_record else "none") != affiliation:
+            # a new affiliation sets the role anew (§5.1.2), at the next visit too: a
+            # voice decision remembered from before it no longer holds
+            self._voice.pop(user, None)
         for occ in affected:
             new = self.affiliation(occ.bare)
             old = before[occ.nick]
@@ -1634,6 +1638,16 @@ class Room:
         actor_nick = self._actor(sender)[2]
         for user, affiliation, reason, nick in changes:
             self._apply_affiliation(user, affiliation, reason, nick, actor_nick, deferred)
+        if old.moderated and not new.moderated:
+            # §4: in an unmoderated room "any occupant [may send] messages to all
+            # occupants", so nobody stays a visitor (§5.1.2); the voice decisions kept
+            # for the moderated room's next visits go too
+            self._voice.clear()
+            for occ in list(self.occupants.values()):
+                if occ.role == "visitor":
+                    occ.role = "participant"
+                    for recipient in list(self.occupants.values()):
+                        self._presence(occ, recipient, out=deferred)
         if new.members_only and not old.members_only:
             for occ in list(self.occupants.values()):  # §10.2: 322 for non-members
                 if AFFILIATION_RANK[self.affiliation(occ.bare)] < AFFILIATION_RANK["member"]:
