@@ -9,10 +9,12 @@ from typing import Any
 
 from tests.muc.conftest import (
     MUC,
+    ServerFactory,
     admin_list,
     admin_set,
     codes,
     configure,
+    connect,
     create_instant,
     create_room,
     error_condition,
@@ -150,6 +152,29 @@ async def test_voice_request_and_approval(peers: Any) -> None:
     await juliet.leave(ROOM, "thirdwitch")
     joined = await juliet.join(ROOM, "thirdwitch")
     assert item(joined.self_presence)["role"] == "participant"
+
+
+async def test_occupant_jids_the_room_ends_free_their_directed_presence(
+    servers: ServerFactory,
+) -> None:
+    """RFC 6121 §4.6.3 keeps every JID a session sent presence to, within
+    ``presence.max_directed``; an occupant JID the room says is gone (unavailable after
+    a kick, §8.2, or a nick change, §7.6.3) is no longer kept, so a session kicked or
+    renamed more times than the limit still enters and changes nick."""
+    server = await servers.start(presence__max_directed=2)
+    romeo, juliet = await connect(server, "romeo"), await connect(server, "juliet")
+    await create_instant(romeo, ROOM, "fluellen")
+    for n in range(3):
+        await juliet.join(ROOM, f"pistol{n}")
+        await admin_set(romeo, ROOM, f"<item nick='pistol{n}' role='none'/>")
+        await juliet.expect_from(f"{ROOM}/pistol{n}", "presence", type="unavailable")
+    await juliet.join(ROOM, "nym0")
+    for n in range(1, 4):
+        juliet.send(f"<presence to='{ROOM}/nym{n}'/>")
+        renamed = await juliet.expect_from(f"{ROOM}/nym{n}", "presence")
+        assert renamed.get("type") is None, renamed.serialize()
+    for peer in (romeo, juliet):
+        await peer.close()
 
 
 async def test_kick(peers: Any) -> None:

@@ -510,6 +510,26 @@ class Presence(RosterDependent):
                 self._directed.get(session, set()).discard(str(to))
         return True
 
+    def screen_inbound(
+        self, stanza: Element, kind: str, stype: str, sender: str, recipient: BareJID
+    ) -> bool | StanzaError:
+        """Passes everything; bookkeeping for §4.6.3: an entity a session sent directed
+        presence to that says it is gone (unavailable presence from that JID to the
+        session: a MUC occupant JID after a kick, a nick change or the room's end) is
+        not told again when the session ends, and no longer counts against
+        ``presence.max_directed``."""
+        if kind == "presence" and stype == "unavailable" and self._directed:
+            try:
+                to = parse_jid(stanza.get("to") or "")
+            except JIDError:
+                return True
+            session = self.server.sessions.get(to) if isinstance(to, FullJID) else None
+            if session is not None:
+                directed = self._directed.get(session)
+                if directed:
+                    directed.discard(sender)
+        return True
+
     def on_presence_to_account(
         self, session: Session | None, stanza: Element, stype: str, bare: BareJID
     ) -> asyncio.Task[None] | None:

@@ -271,7 +271,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         default=1000,
         doc="JIDs one session may have sent directed presence to (RFC 6121 §4.6), each "
         "told when it goes offline; presence to one more is 'policy-violation'.  Every "
-        "room joined is one.",
+        "room joined is one, until the room says the occupant is gone (left, kicked, "
+        "renamed).",
     ),
     Option(
         key="blocking.max_items",
