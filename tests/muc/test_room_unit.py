@@ -33,6 +33,7 @@ class FakeHost:
             message_rate=1.0,
             message_burst=2,
             pending_iqs=2,
+            subject_chars=40,
         )
     )
     sent: list[tuple[str, Element]] = field(default_factory=list)
@@ -180,6 +181,54 @@ def test_rate_limit_refills_with_time() -> None:
     host.mono += 1.0  # one token back at 1 message/second
     say(room, CRONE, "m3")
     assert bodies(host.take(CRONE)) == ["m3"]
+
+
+def test_availability_and_nick_changes_share_the_rate_limit() -> None:
+    """What the room copies to every occupant is paced like groupchat: availability
+    changes (§7.7) and nick changes (§7.6) past the burst are policy-violation (wait),
+    and the others keep seeing the presence before."""
+    host = FakeHost()
+    room = make_room(host)
+    enter(room, CRONE, "firstwitch")
+    enter(room, HAG, "thirdwitch")
+    host.sent.clear()
+    for n in range(3):
+        status = f"<presence to='{ROOM}/thirdwitch'><status>s{n}</status></presence>"
+        room.on_presence(HAG, stanza(status, HAG), "thirdwitch", "available")
+    seen = [p.findtext(ns.clark(ns.CLIENT, "status")) for p in host.take(CRONE)]
+    assert seen == ["s0", "s1"]
+    (refusal,) = [s for s in host.take(HAG) if s.get("type") == "error"]
+    assert error_condition(refusal) == "policy-violation"
+    rename = stanza(f"<presence to='{ROOM}/hecate'/>", HAG)
+    room.on_presence(HAG, rename, "hecate", "available")
+    assert "thirdwitch" in room.occupants and not host.take(CRONE)
+    (refusal,) = host.take(HAG)
+    assert error_condition(refusal) == "policy-violation"
+    host.mono += 1.0  # one token back
+    room.on_presence(HAG, rename, "hecate", "available")
+    assert "hecate" in room.occupants
+
+
+def test_a_subject_longer_than_the_limit_is_not_acceptable() -> None:
+    """``muc.max_subject_chars``: every entrant is sent the subject (§7.2.15), so its
+    size is bounded; the refused one leaves the subject as it was."""
+    host = FakeHost()
+    room = make_room(host)
+    enter(room, CRONE, "firstwitch")
+    host.sent.clear()
+    for text in ("x" * 41, "x" * 40):
+        room.on_message(
+            CRONE,
+            stanza(
+                f"<message to='{ROOM}' type='groupchat'><subject>{text}</subject></message>", CRONE
+            ),
+            None,
+            "groupchat",
+        )
+    first, second = host.take(CRONE)
+    assert error_condition(first) == "not-acceptable"
+    assert second.findtext(ns.clark(ns.CLIENT, "subject")) == "x" * 40
+    assert room.subject == "x" * 40
 
 
 def test_admin_set_is_all_or_nothing() -> None:

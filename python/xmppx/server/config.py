@@ -333,11 +333,20 @@ OPTIONS: Final[tuple[Option, ...]] = (
         doc="Messages of discussion history kept per room (XEP-0045 §7.2.15); 0 keeps none.",
     ),
     Option(
+        key="muc.max_subject_chars",
+        type=int,
+        default=1024,
+        doc="Characters of a room's subject (XEP-0045 §8.1), which every entrant gets; "
+        "a longer one is 'not-acceptable'.",
+    ),
+    Option(
         key="muc.message_rate",
         type=float,
         default=2.0,
-        doc="Groupchat messages per second one occupant may send, sustained; beyond the "
-        "burst the message is answered with 'policy-violation' (RFC 6120 §8.3.3.12).",
+        doc="Groupchat messages, subject changes, availability and nick changes per second "
+        "one occupant may send to a room, sustained (the room copies each to every "
+        "occupant); beyond the burst it is answered with 'policy-violation' (RFC 6120 "
+        "§8.3.3.12).",
     ),
     Option(
         key="muc.message_burst",
@@ -539,6 +548,7 @@ def _finish(cfg: Config) -> Config:
         "private.quota_bytes",
         "muc.max_rooms_per_user",
         "muc.max_occupants",
+        "muc.max_subject_chars",
         "muc.message_rate",
         "muc.message_burst",
         "storage.pool_size",

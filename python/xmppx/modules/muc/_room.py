@@ -117,6 +117,8 @@ class Limits:
     message_burst: int
     #: Forwarded iqs (§17.4 rule 3) awaiting an answer, per room.
     pending_iqs: int
+    #: Characters of a subject (§8.1), which every entrant is sent and disco#info shows.
+    subject_chars: int
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -666,6 +668,12 @@ class Room:
         """§7.7 availability change, or a §7.2.1 resynchronisation request."""
         presence = _clean_presence(stanza)
         changed = presence != occ.sessions.get(sender)
+        if resync is None:
+            if not self._may(occ, RolePrivilege.CHANGE_AVAILABILITY):
+                self._error(stanza, "forbidden")
+                return
+            if not self._rate_ok(occ, stanza):
+                return  # the others keep seeing the presence before
         occ.sessions[sender] = presence
         occ.sessions.move_to_end(sender)
         if resync is not None:
@@ -681,9 +689,6 @@ class Room:
                 ident=stanza.get("id"),
                 history_request=resync.find(ns.clark(ns.MUC, "history")),
             )
-            return
-        if not self._may(occ, RolePrivilege.CHANGE_AVAILABILITY):
-            self._error(stanza, "forbidden")
             return
         for recipient in list(self.occupants.values()):
             self._presence(occ, recipient, ident=stanza.get("id"))
@@ -707,6 +712,8 @@ class Room:
             # Merging two in-room sessions, or moving one of several: refused rather
             # than guessing which presence the others should see.
             self._error(stanza, "not-acceptable", "leave with your other resources first")
+            return
+        if not self._rate_ok(occ, stanza):
             return
         old = occ.nick
         for recipient in list(self.occupants.values()):
@@ -844,8 +851,10 @@ class Room:
             self._room_message(occ, sender, stanza)
 
     def _rate_ok(self, occ: Occupant, stanza: Element) -> bool:
-        """A token bucket per occupant; a refusal is a ``policy-violation`` of type
-        ``wait`` (RFC 6120 §8.3.3.12), never a silent drop."""
+        """A token bucket per occupant, for what the room copies to every occupant
+        (groupchat messages, subjects, availability changes, nick changes); a refusal is
+        a ``policy-violation`` of type ``wait`` (RFC 6120 §8.3.3.12), never a silent
+        drop."""
         limits = self.host.limits
         now = self.host.clock()
         occ.tokens = min(
@@ -853,7 +862,9 @@ class Room:
         )
         occ.refilled = now
         if occ.tokens < 1.0:
-            self._error(stanza, "policy-violation", "too many messages; slow down", type="wait")
+            self._error(
+                stanza, "policy-violation", "too much sent to the room; slow down", type="wait"
+            )
             return False
         occ.tokens -= 1.0
         return True
@@ -872,6 +883,11 @@ class Room:
         if is_subject:
             if not self._may(occ, RolePrivilege.MODIFY_SUBJECT):
                 self._error(stanza, "forbidden", "you may not change the subject")  # §8.1
+                return
+            assert subject is not None
+            cap = self.host.limits.subject_chars
+            if len(subject.text) > cap:
+                self._error(stanza, "not-acceptable", f"a subject has at most {cap} characters")
                 return
         elif not self._may(occ, RolePrivilege.SEND_MESSAGES_TO_ALL):
             self._error(stanza, "forbidden", "you have no voice in this room")  # §7.4

@@ -53,6 +53,7 @@ __all__ = [
     "HISTORY_SIZE",
     "MAX_OCCUPANTS",
     "MAX_ROOMS_PER_USER",
+    "MAX_SUBJECT_CHARS",
     "MESSAGE_BURST",
     "MESSAGE_RATE",
     "PENDING_IQS",
@@ -80,6 +81,9 @@ ADMIN_EXTRA_OCCUPANTS: Final = 10
 #: Groupchat messages kept per room for history on entering (and the largest
 #: ``muc#maxhistoryfetch``): a screenful of context, bounded memory per room.
 HISTORY_SIZE: Final = 50
+#: Characters of a room's subject by default (``muc.max_subject_chars``); a longer one
+#: is ``not-acceptable``.  Prosody's and ejabberd's subjects are a line or two.
+MAX_SUBJECT_CHARS: Final = 1024
 #: Messages per second one occupant may send, sustained, and the burst above it: people
 #: type far slower, a paste of a few lines fits in the burst, a flood does not.
 MESSAGE_RATE: Final = 2.0
@@ -109,6 +113,7 @@ class MucService(Module):
             message_rate=float(self.setting("muc.message_rate", MESSAGE_RATE)),
             message_burst=int(self.setting("muc.message_burst", MESSAGE_BURST)),
             pending_iqs=PENDING_IQS,
+            subject_chars=int(self.setting("muc.max_subject_chars", MAX_SUBJECT_CHARS)),
         )
         self.rooms: dict[BareJID, Room] = {}
         self._joined: dict[FullJID, set[Room]] = {}
