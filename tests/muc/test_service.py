@@ -337,14 +337,20 @@ async def test_a_removed_accounts_affiliations_are_not_inherited(servers: Server
     room forgets her affiliation with the account, in memory as in storage, so whoever
     registers 'juliet' next enters as nobody in particular, before a restart as after.
     A ban is the room's decision about the JID (§9.1) and stays: Tybalt cannot shed it
-    by removing his account and registering the name again."""
+    by removing his account and registering the name again.
+
+    The room's storage writes lag behind here (a busy database): the grants reach
+    storage only after the accounts are gone, and must not bring Juliet's back."""
     server = await servers.start()
     romeo = await connect(server, "romeo")
     await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_persistentroom": "1"})
+    busy = asyncio.Event()
+    muc_of(server)._write(busy.wait)
     await admin_set(romeo, ROOM, "<item affiliation='admin' jid='juliet@localhost'/>")
     await admin_set(romeo, ROOM, "<item affiliation='outcast' jid='tybalt@localhost'/>")
     assert await server.remove_account(BareJID("juliet@localhost"), "gone") is True
     assert await server.remove_account(BareJID("tybalt@localhost"), "gone") is True
+    busy.set()
     assert await admin_list(romeo, ROOM, "affiliation='admin'") == []
     await create_account(server.storage, BareJID("juliet@localhost"), PASSWORD)
     await create_account(server.storage, BareJID("tybalt@localhost"), PASSWORD)

@@ -346,11 +346,16 @@ class MucService(Module):
         forgets its affiliation too, so that whoever registers the name next is not an
         owner, admin or member of the rooms it was (a room whose only owner it was is
         left without one, as in storage).  A ban stays, as in storage: it is the room's
-        decision about the JID (§9.1), not a privilege of the account."""
+        decision about the JID (§9.1), not a privilege of the account.
+
+        The account's deletion removed the stored affiliations, but a grant made just
+        before may still wait in this service's write queue: the deletion is queued
+        again behind it, so that storage ends as memory does."""
         for room in self.rooms.values():
             record = room.affiliations.get(str(user))
             if record is not None and record.affiliation != "outcast":
                 del room.affiliations[str(user)]
+                self.save_affiliation(room, str(user))
 
     def session_gone(self, session: Session) -> None:
         """The session ended: it leaves every room it was in (§7.14).  (With a presence
