@@ -4,6 +4,7 @@ windows and rate limits are tested exactly, and the configuration form's rules."
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -63,6 +64,11 @@ class FakeHost:
 
     def room_closed(self, room: Room) -> None:
         self.closed.append(room)
+
+    def load_vcard(
+        self, user: BareJID, asker: BareJID, answer: Callable[[Element | StanzaError], None]
+    ) -> bool:
+        return False  # no vCards kept: a vCard request is forwarded like any other
 
     def session_joined(self, jid: FullJID, room: Room) -> None:
         pass
@@ -283,6 +289,30 @@ def test_pending_iqs_are_bounded() -> None:
     (timeout,) = host.take(HAG)
     assert timeout.get("id") == "q0" and timeout.get("type") == "error"
     assert len(room._pending_iqs) == 2
+
+
+def test_vcard_requests_to_an_occupant_without_a_vcard_store() -> None:
+    """XEP-0054 through §17.4: with no vCards kept by the server (the host says so), a
+    vCard get to an occupant JID is forwarded like any other iq; a set is forbidden
+    either way (§3.2), the occupant's client never asked."""
+    host = FakeHost()
+    room = make_room(host)
+    enter(room, CRONE, "firstwitch")
+    enter(room, HAG, "thirdwitch")
+    host.sent.clear()
+    get = stanza(
+        f"<iq type='get' id='v1' to='{ROOM}/firstwitch'><vCard xmlns='vcard-temp'/></iq>", HAG
+    )
+    room.on_iq(HAG, get, "firstwitch", "get")
+    (forwarded,) = host.take(CRONE)
+    assert forwarded.get("from") == f"{ROOM}/thirdwitch" and forwarded.get("id") != "v1"
+    put = stanza(
+        f"<iq type='set' id='v2' to='{ROOM}/firstwitch'><vCard xmlns='vcard-temp'/></iq>", HAG
+    )
+    room.on_iq(HAG, put, "firstwitch", "set")
+    (refused,) = host.take(HAG)
+    assert (refused.get("id"), error_condition(refused)) == ("v2", "forbidden")
+    assert host.take(CRONE) == []
 
 
 def test_config_form_rules() -> None:

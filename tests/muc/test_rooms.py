@@ -520,6 +520,40 @@ async def test_iq_between_occupants_is_forwarded(peers: Any) -> None:
     assert await juliet.iq_error(version) == "item-not-found"
 
 
+async def test_a_vcard_request_to_an_occupant_is_answered_from_the_account(
+    peers: Any,
+) -> None:
+    """XEP-0054 §3.1 through XEP-0045 §17.4: a client that sees an occupant's avatar
+    announced (XEP-0153) asks the occupant JID for the vCard; the room answers from the
+    occupant's account, as a server answers for a bare JID, and the occupant's client
+    is not asked.  The answer comes from the occupant JID, so neither side learns a
+    real JID.  No vCard stored: service-unavailable, as for an account without one.
+    Nobody changes an occupant's vCard through the room (§3.2)."""
+    romeo, juliet = await peers("romeo", "juliet")
+    await romeo.iq(f"<iq type='set'><vCard xmlns='{ns.VCARD}'><FN>Romeo Montague</FN></vCard></iq>")
+    await create_instant(romeo, ROOM, "firstwitch")
+    await juliet.join(ROOM, "thirdwitch")
+    romeo.clear()
+    card = await juliet.iq(
+        f"<iq type='get' id='vc1' to='{ROOM}/firstwitch'><vCard xmlns='{ns.VCARD}'/></iq>"
+    )
+    assert (card.get("from"), card.get("id")) == (f"{ROOM}/firstwitch", "vc1")
+    assert card[0].findtext(ns.clark(ns.VCARD, "FN")) == "Romeo Montague"
+    await romeo.nothing_from(f"{ROOM}/thirdwitch", "iq")
+    no_card = f"<iq type='get' to='{ROOM}/thirdwitch'><vCard xmlns='{ns.VCARD}'/></iq>"
+    assert await romeo.iq_error(no_card) == "service-unavailable"
+    own = await juliet.iq(no_card)  # one's own, none stored: an empty one
+    assert own[0].tag == ns.clark(ns.VCARD, "vCard") and len(own[0]) == 0
+    change = (
+        f"<iq type='set' to='{ROOM}/firstwitch'><vCard xmlns='{ns.VCARD}'><FN>Tybalt</FN>"
+        "</vCard></iq>"
+    )
+    assert await juliet.iq_error(change) == "forbidden"
+    await romeo.nothing_from(f"{ROOM}/thirdwitch", "iq")
+    mine = await romeo.iq(f"<iq type='get'><vCard xmlns='{ns.VCARD}'/></iq>")
+    assert mine[0].findtext(ns.clark(ns.VCARD, "FN")) == "Romeo Montague"
+
+
 async def test_destroy(peers: Any) -> None:
     """§10.9: each occupant gets one unavailable presence with <destroy/> (alternate
     venue, reason); the room is gone; a non-owner gets forbidden."""

@@ -30,6 +30,7 @@ from xmppx.errors import StanzaError
 from xmppx.modules._base import ACCOUNT, IqGet, IqRequest, IqSet, Module
 
 if TYPE_CHECKING:
+    from xmppx.core import BareJID
     from xmppx.server._server import XMPPServer
 
 __all__ = ["MAX_VCARD_BYTES", "VCARD_KEY", "VCardTemp"]
@@ -51,15 +52,23 @@ class VCardTemp(Module):
         #: the largest accepted, serialized (``vcard.max_bytes``)
         self.max_bytes = int(self.setting("vcard.max_bytes", MAX_VCARD_BYTES))
 
-    async def on_get(self, req: IqRequest) -> Element | None:
-        user = req.account
-        assert user is not None
+    async def card_for(self, user: BareJID, asker: BareJID) -> Element:
+        """The vCard of the account ``user`` as ``asker`` gets it (§3.1): the stored one;
+        an empty ``<vCard/>`` for one's own when none was stored; else
+        ``StanzaError("service-unavailable")``, as for no such account.  Also what a
+        XEP-0045 room answers for a vCard request to an occupant JID (XEP-0153 §2.2:
+        avatars are looked up in vCards of bare JIDs)."""
         data = await self.server.storage.private.get(str(user), VCARD_KEY)
         if data is not None:
             return parse(data)
-        if user == req.sender.bare:
+        if user == asker:
             return Element("vCard", ns.VCARD)
         raise StanzaError("service-unavailable")  # as for no such account (§3.1)
+
+    async def on_get(self, req: IqRequest) -> Element | None:
+        user = req.account
+        assert user is not None
+        return await self.card_for(user, req.sender.bare)
 
     async def on_set(self, req: IqRequest) -> Element | None:
         user = req.account

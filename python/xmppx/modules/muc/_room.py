@@ -60,7 +60,7 @@ import itertools
 import unicodedata
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -132,6 +132,7 @@ class AffiliationRecord:
 
 
 _PING: Final = ns.clark(ns.PING, "ping")
+_VCARD: Final = ns.clark(ns.VCARD, "vCard")
 _DELAY: Final = ns.clark(ns.DELAY, "delay")
 #: XEP-0091's legacy delay, which clients still read as a date
 _LEGACY_DELAY: Final = ns.clark("jabber:x:delay", "x")
@@ -220,6 +221,13 @@ class RoomHost(Protocol):
     ) -> None:
         """Send a mediated invitation (§7.8.2) if ``invitee`` exists, after
         ``room.admit_invitee``, else answer ``original`` with ``item-not-found``."""
+
+    def load_vcard(
+        self, user: BareJID, asker: BareJID, answer: Callable[[Element | StanzaError], None]
+    ) -> bool:
+        """Look up the vCard of the account ``user`` as ``asker`` may see it (XEP-0054
+        §3.1) and call ``answer`` with it or with the error to return; ``False`` (and
+        no call) when the server keeps no vCards."""
 
 
 def _nick_visible(nick: str) -> bool:
@@ -1196,6 +1204,12 @@ class Room:
         if target is occ and payload is not None and payload.tag == _PING:
             self._result(stanza)  # XEP-0410 §3.1: the service answers self-pings
             return
+        if (
+            payload is not None
+            and payload.tag == _VCARD
+            and self._occupant_vcard(sender, stanza, target, stype)
+        ):
+            return
         new_id = f"muc{next(self._iq_ids)}"
         self._pending_iqs[new_id] = (
             sender,
@@ -1215,6 +1229,30 @@ class Room:
         forwarded.set("id", new_id)
         forwarded.set("from", self._occupant_jid(occ.nick))
         self.host.send(forwarded, target.jid)
+
+    def _occupant_vcard(
+        self, sender: FullJID, stanza: Element, target: Occupant, stype: str
+    ) -> bool:
+        """A vCard request to an occupant JID is answered by the room from the
+        occupant's account, as the occupant's server answers one to the bare JID
+        (XEP-0054 §3.1: "MUST respond on behalf of the requestor and not forward the IQ
+        to the requestee's connected resource"), which is where XEP-0153 §2.2 clients
+        look up the avatar that an occupant's presence announces.  Neither side learns
+        the other's real JID (§17.4 rule 3): the answer comes from the occupant JID.
+        What a vCard itself says is public by XEP-0054's design.  A set is ``forbidden``
+        (§3.2: only the owner changes a vCard).  ``False`` when the server keeps no
+        vCards: the request is then forwarded like any other."""
+        if stype == "set":
+            self._error(stanza, "forbidden", "only the owner may change a vCard")
+            return True
+
+        def answer(card: Element | StanzaError) -> None:
+            if isinstance(card, StanzaError):
+                self._send_error(stanza, card)
+            else:
+                self._result(stanza, card)
+
+        return self.host.load_vcard(target.jid.bare, sender.bare, answer)
 
     def _disco_info(self, sender: FullJID, payload: Element) -> Element:
         node = payload.get("node")

@@ -304,6 +304,28 @@ class MucService(Module):
 
         self.server.spawn(check())
 
+    def load_vcard(
+        self, user: BareJID, asker: BareJID, answer: Callable[[Element | StanzaError], None]
+    ) -> bool:
+        from xmppx.modules.vcard import VCardTemp
+
+        vcards = next((m for m in self.server.modules if isinstance(m, VCardTemp)), None)
+        if vcards is None:
+            return False
+
+        async def load() -> None:
+            try:
+                card: Element | StanzaError = await vcards.card_for(user, asker)
+            except StanzaError as exc:
+                card = exc
+            except Exception:
+                log.exception("reading the vCard of %s failed", user)
+                card = StanzaError("internal-server-error", type="wait")
+            answer(card)
+
+        self.server.spawn(load())
+        return True
+
     # -- storage queue -----------------------------------------------------------------
 
     def _write(self, op: Callable[[], Awaitable[object]]) -> None:
