@@ -31,6 +31,7 @@ class FakeHost:
             max_occupants=5,
             admin_extra=1,
             history_size=10,
+            history_bytes=4096,
             message_rate=1.0,
             message_burst=2,
             pending_iqs=2,
@@ -170,6 +171,36 @@ def test_history_windows() -> None:
     # further back than any date (it used to raise OverflowError and drop the joiner)
     enter(room, HAG, "thirdwitch", "<history seconds='100000000000'/>")
     assert bodies(host.take(HAG)) == ["line 0", "line 1", "line 2", "line 3"]
+
+
+def test_history_is_bounded_in_bytes() -> None:
+    """§7.2.13 history within ``Limits.history_bytes`` (4096 here) as well as
+    ``history_size`` messages: large messages push the oldest out, and one larger than
+    the whole budget is delivered but not kept."""
+    host = FakeHost()
+    room = make_room(host)
+    enter(room, CRONE, "firstwitch")
+    for n in range(3):
+        host.mono += 10  # refill the bucket
+        say(room, CRONE, f"{n}" + "x" * 1500)
+    assert [e.stanza.findtext(ns.clark(ns.CLIENT, "body"))[0] for e in room.history] == [
+        "1",
+        "2",
+    ]
+    assert sum(e.size for e in room.history) <= 4096
+    host.mono += 10
+    host.sent.clear()
+    say(room, CRONE, "huge" + "y" * 5000)
+    assert bodies(host.take(CRONE)) == ["huge" + "y" * 5000]  # reflected all the same
+    assert len(room.history) == 0
+    for n in range(12):
+        host.mono += 10
+        say(room, CRONE, f"short {n}")
+    assert len(room.history) == 10  # history_size still counts
+    assert room._history_bytes == sum(e.size for e in room.history)
+    host.sent.clear()
+    enter(room, HAG, "thirdwitch")
+    assert bodies(host.take(HAG)) == [f"short {n}" for n in range(2, 12)]
 
 
 def test_rate_limit_refills_with_time() -> None:

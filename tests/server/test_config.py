@@ -140,6 +140,7 @@ def test_module_fallbacks_are_the_documented_defaults() -> None:
         "muc.max_rooms_per_user": muc.MAX_ROOMS_PER_USER,
         "muc.max_occupants": muc.MAX_OCCUPANTS,
         "muc.history_size": muc.HISTORY_SIZE,
+        "muc.history_max_bytes": muc.HISTORY_BYTES,
         "muc.max_subject_chars": muc.MAX_SUBJECT_CHARS,
         "muc.message_rate": muc.MESSAGE_RATE,
         "muc.message_burst": muc.MESSAGE_BURST,

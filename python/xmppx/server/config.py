@@ -333,6 +333,13 @@ OPTIONS: Final[tuple[Option, ...]] = (
         doc="Messages of discussion history kept per room (XEP-0045 §7.2.15); 0 keeps none.",
     ),
     Option(
+        key="muc.history_max_bytes",
+        type=int,
+        default=1_048_576,
+        doc="Bytes of discussion history kept per room, as serialized: past it the oldest "
+        "messages go first, so a room full of large messages holds no more than this.",
+    ),
+    Option(
         key="muc.max_subject_chars",
         type=int,
         default=1024,
@@ -549,6 +556,7 @@ def _finish(cfg: Config) -> Config:
         "muc.max_rooms_per_user",
         "muc.max_occupants",
         "muc.max_subject_chars",
+        "muc.history_max_bytes",
         "muc.message_rate",
         "muc.message_burst",
         "storage.pool_size",

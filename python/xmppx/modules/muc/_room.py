@@ -110,8 +110,10 @@ class Limits:
     max_occupants: int
     #: §7.2.9: admins and owners may still enter a full room, up to this many more.
     admin_extra: int
-    #: Groupchat messages kept per room for history on entering (§7.2.13).
+    #: Groupchat messages kept per room for history on entering (§7.2.13), and their
+    #: serialized bytes at most (the oldest go first).
     history_size: int
+    history_bytes: int
     #: Messages per second per occupant (sustained), and the burst allowed.
     message_rate: float
     message_burst: int
@@ -160,6 +162,8 @@ class HistoryEntry:
     stanza: Element
     stamp: datetime.datetime
     dated: bool = False
+    #: serialized bytes, counted against ``Limits.history_bytes``
+    size: int = 0
 
 
 @dataclass(eq=False, kw_only=True, slots=True)
@@ -285,6 +289,7 @@ class Room:
         self.occupants: dict[str, Occupant] = {}
         self.by_session: dict[FullJID, Occupant] = {}
         self.history: deque[HistoryEntry] = deque(maxlen=max(0, host.limits.history_size))
+        self._history_bytes = 0
         self.closed = False
         self._iq_ids = itertools.count(1)
         #: forwarded iq id → (requester session, its id, target session)
@@ -926,8 +931,23 @@ class Room:
             self.host.save_room(self)
         elif body is not None:
             dated = owner and m.find(_DELAY) is not None
-            self.history.append(HistoryEntry(stanza=m.copy(), stamp=self.host.now(), dated=dated))
+            self._remember(m.copy(), dated)
         self._send_to_occupants(m, self.occupants.values())
+
+    def _remember(self, m: Element, dated: bool) -> None:
+        """Keep ``m`` in the history (§7.2.13) within ``Limits.history_size`` messages
+        and ``Limits.history_bytes`` bytes, dropping the oldest; a message larger than
+        the byte limit by itself is not kept."""
+        history = self.history
+        if history.maxlen == 0:
+            return
+        entry = HistoryEntry(stanza=m, stamp=self.host.now(), dated=dated, size=len(m.serialize()))
+        if len(history) == history.maxlen:
+            self._history_bytes -= history.popleft().size
+        history.append(entry)
+        self._history_bytes += entry.size
+        while self._history_bytes > self.host.limits.history_bytes and history:
+            self._history_bytes -= history.popleft().size
 
     def _private_message(
         self, occ: Occupant | None, stanza: Element, nick: str, stype: str

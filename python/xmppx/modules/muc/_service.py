@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMIN_EXTRA_OCCUPANTS",
+    "HISTORY_BYTES",
     "HISTORY_SIZE",
     "MAX_OCCUPANTS",
     "MAX_ROOMS_PER_USER",
@@ -81,6 +82,10 @@ ADMIN_EXTRA_OCCUPANTS: Final = 10
 #: Groupchat messages kept per room for history on entering (and the largest
 #: ``muc#maxhistoryfetch``): a screenful of context, bounded memory per room.
 HISTORY_SIZE: Final = 50
+#: Serialized bytes of history kept per room by default (``muc.history_max_bytes``):
+#: fifty messages of any sensible size, but not fifty stanzas of the 256 KiB limit
+#: (12.5 MiB) in each of a user's rooms.
+HISTORY_BYTES: Final = 1_048_576
 #: Characters of a room's subject by default (``muc.max_subject_chars``); a longer one
 #: is ``not-acceptable``.  Prosody's and ejabberd's subjects are a line or two.
 MAX_SUBJECT_CHARS: Final = 1024
@@ -110,6 +115,7 @@ class MucService(Module):
             max_occupants=int(self.setting("muc.max_occupants", MAX_OCCUPANTS)),
             admin_extra=ADMIN_EXTRA_OCCUPANTS,
             history_size=int(self.setting("muc.history_size", HISTORY_SIZE)),
+            history_bytes=int(self.setting("muc.history_max_bytes", HISTORY_BYTES)),
             message_rate=float(self.setting("muc.message_rate", MESSAGE_RATE)),
             message_burst=int(self.setting("muc.message_burst", MESSAGE_BURST)),
             pending_iqs=PENDING_IQS,
