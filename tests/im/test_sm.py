@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import datetime
 import socket
 import struct
 from collections.abc import Callable
@@ -210,6 +211,26 @@ async def test_enable_before_binding_fails_and_the_stream_goes_on(server: XMPPSe
     assert (await c.next("iq")).get("type") == "result"
 
 
+async def test_without_stream_management_an_enable_fails(make_server: Any) -> None:
+    """§3: to <enable/> the server "MUST reply with an <enabled/> element or a <failed/>
+    element"; with ``sm.enabled`` off nothing is offered, and one sent all the same is
+    <failed/>, the stream going on (a resume too: §5)."""
+    server = await make_server(sm__enabled=False)
+    c, features = await SMClient.login(server)
+    assert features.find(ns.clark(SM, "sm")) is None
+    await c.send(f"<resume xmlns='{SM}' previd='x' h='0'/>")
+    assert (await c.next("failed")).find(
+        ns.clark(ns.STANZAS, "feature-not-implemented")
+    ) is not None
+    await c.bind()
+    await c.send(f"<enable xmlns='{SM}' resume='true'/>")
+    assert (await c.next("failed")).find(
+        ns.clark(ns.STANZAS, "feature-not-implemented")
+    ) is not None
+    await c.send(f"<iq type='get' id='p1' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert (await c.next("iq")).get("type") == "result"
+
+
 async def test_a_second_enable_ends_the_stream(server: XMPPServer) -> None:
     """§3: "If a server receives a second <enable/> element it SHOULD respond with a
     stream error, thus terminating the client connection."."""
@@ -244,6 +265,27 @@ async def test_the_server_asks_for_acknowledgements(server: XMPPServer) -> None:
         await c.next("iq")
         await c.request(since=mark)
         await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
+
+
+async def test_an_acknowledgement_that_leaves_stanzas_waiting_is_followed_by_a_request(
+    server: XMPPServer,
+) -> None:
+    """§4: the server asks with <r/> after a stanza when no request is pending, so a
+    stanza written after the <r/> is not covered by the <a/> that answers it; the server
+    asks again then (else it waits unacknowledged for the next stanza, or is sent on as
+    undelivered if the client leaves first: a duplicate)."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, _ = await romeo_with_sm(server)
+    juliet.send(message(ROMEO, "m1"))
+    juliet.send(message(ROMEO, "m2"))
+    await romeo.stanzas_until(body_is("m2"))
+    await romeo.request()
+    mark = len(romeo.seen)
+    await romeo.send(f"<a xmlns='{SM}' h='{romeo.handled - 1}'/>")  # all but m2
+    await romeo.request(since=mark, timeout=5.0)
+    await romeo.send(f"<a xmlns='{SM}' h='{romeo.handled}'/>")
+    await until(lambda: not session(server).sm.queue, "everything acknowledged")
 
 
 async def test_acknowledging_more_than_was_sent_ends_the_stream(server: XMPPServer) -> None:
@@ -479,9 +521,12 @@ async def test_a_session_not_resumed_in_time_ends_and_its_messages_go_offline(
     assert enabled.get("max") == "1"
     juliet.send(message(ROMEO, "one"))
     await romeo.stanzas_until(body_is("one"))
+    aborted = datetime.datetime.now(datetime.UTC)
     romeo.abort()
     await hibernating(server)
     juliet.send(message("romeo@localhost", "two"))
+    await settle(server, juliet)
+    ended = datetime.datetime.now(datetime.UTC)  # "two" waits for the resume meanwhile
     await juliet.expect(
         lambda s: s.name == "presence" and s.get("type") == "unavailable", "romeo leaving"
     )
@@ -490,8 +535,13 @@ async def test_a_session_not_resumed_in_time_ends_and_its_messages_go_offline(
     later.presence()
     first = await later.expect(body_is("one"))
     second = await later.expect(body_is("two"))
-    assert first.find(ns.clark(ns.DELAY, "delay")) is not None
-    assert second.find(ns.clark(ns.DELAY, "delay")) is not None
+    # §4: "servers SHOULD add a delay element with the original (failed) delivery
+    # timestamp": when each was given to the session, not when it was stored
+    for got, given_by in ((first, aborted), (second, ended)):
+        delays = got.findall(ns.clark(ns.DELAY, "delay"))
+        assert [d.get("from") for d in delays] == [DOMAIN]
+        stamp = datetime.datetime.fromisoformat(delays[0].get("stamp") or "")
+        assert stamp <= given_by, (stamp, given_by)
 
 
 async def test_what_does_not_fit_offline_is_bounced_to_its_sender(make_server: Any) -> None:
@@ -1002,6 +1052,72 @@ async def test_a_resumed_stream_begins_active(server: XMPPServer) -> None:
     juliet.send(picture_link(ROMEO))
     await again.stanzas_until(is_link)
     assert session(server)._urgent is None
+
+
+async def test_what_csi_held_for_a_connection_still_open_is_resent_on_resume(
+    server: XMPPServer,
+) -> None:
+    """XEP-0352 with XEP-0198 §5: Romeo's phone was inactive and its connection, still
+    open to the server, is dead; a resume takes the session over.  Juliet's "away" and
+    her typing notification, held for the inactive client, come after <resumed/> with
+    what was not acknowledged, and before her next presence: not after it (which left
+    her away), and not only once the client next sent something."""
+    await befriend(server, "romeo", "juliet")
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    romeo, enabled = await romeo_with_sm(server)
+    await romeo.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the orchard is inactive")
+    juliet.send_xml("<presence><show>away</show></presence>")
+    juliet.send_xml(
+        f"<message to='{ROMEO}' type='chat'>"
+        "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    )
+
+    def held() -> bytes:
+        return b"".join(data for data, _ in session(server)._held)
+
+    await until(lambda: b"<show>away" in held() and b"composing" in held(), "both held")
+    again, _ = await SMClient.login(server)
+    await again.send(f"<resume xmlns='{SM}' previd='{enabled.get('id')}' h='{romeo.handled}'/>")
+    await again.next("resumed")
+    juliet.send_xml("<presence><status>back</status></presence>")
+    got = await again.stanzas_until(
+        lambda s: s.name == "presence" and s.findtext("{jabber:client}status") == "back"
+    )
+    shows = [s.findtext("{jabber:client}show") for s in got if s.name == "presence"]
+    assert shows[-2:] == ["away", None]
+    composing = "{http://jabber.org/protocol/chatstates}composing"
+    assert [s for s in got if s.find(composing) is not None]
+
+
+async def test_what_csi_holds_for_an_acknowledging_client_never_overflows_the_queue(
+    make_server: Any,
+) -> None:
+    """XEP-0352 with XEP-0198: what is held counts towards ``sm.max_queue``; when one
+    more would not fit with it, it goes out, and the client is asked to acknowledge, so
+    a client that answers every <r/> is not cut off (``resource-constraint``) when it
+    becomes active after more lazy stanzas than the queue holds."""
+    server = await make_server(sm__max_queue=5, csi__queue_size=10, limits__c2s_rate=0)
+    [juliet] = await online(server, "juliet@localhost/balcony")
+    c = await sm_session(server)
+    await c.send("<inactive xmlns='urn:xmpp:csi:0'/>")
+    await until(lambda: session(server)._urgent is not None, "the orchard is inactive")
+
+    def receipt(i: int) -> str:
+        return f"<message to='{ROMEO}'><received xmlns='urn:xmpp:receipts' id='r{i}'/></message>"
+
+    for i in range(5):
+        juliet.send_xml(receipt(i))
+    await until(lambda: len(session(server)._held) == 5, "five held")
+    juliet.send_xml(receipt(5))
+    assert await _read_acknowledging(c, "r4", timeout=5.0) == [f"r{i}" for i in range(5)]
+    await c.send(f"<a xmlns='{SM}' h='{c.handled}'/>")
+    await until(lambda: not session(server).sm.queue, "r0 to r4 acknowledged")
+    for i in (6, 7):
+        juliet.send_xml(receipt(i))
+    await until(lambda: len(session(server)._held) == 3, "r5 to r7 held")
+    await c.send("<active xmlns='urn:xmpp:csi:0'/>")
+    assert await _read_acknowledging(c, "r7") == ["r5", "r6", "r7"]
 
 
 def reset(client: SMClient) -> None:

@@ -7,16 +7,21 @@ pocket) is not woken for what can wait.
 * While inactive, stanzas that can wait are held, in order, and go out just before the
   next urgent one, when the client says it is active again, when ``csi.queue_size`` are
   waiting (or half of ``limits.write_buffer_bytes``), or before the stream ends
-  (``C2SConnection.hold``).  As §5 leaves the choice to the server, the rules here are
-  those Prosody's ``mod_csi_simple`` made common: what can wait is presence updates
-  (available and unavailable presence) and messages with nothing for a person to read
+  (``C2SConnection.hold``).  With XEP-0198 what is held counts towards what the client
+  may leave unacknowledged (``sm.max_queue``): when one more would not fit with it, what
+  is held goes out as far as it fits, and the client is asked to acknowledge, so that
+  releasing it later cannot end the stream of a client that does.  As §5 leaves the
+  choice to the server, the rules here are those Prosody's ``mod_csi_simple`` made
+  common: what can wait is presence updates (available and unavailable presence) and
+  messages with nothing for a person to read
   (chat states, receipts, read markers); urgent is every iq, subscription and error
   presence, the client's own MUC presence (status 110: a join, a kick), error messages,
   messages with a body, a subject, an encrypted payload, an invitation or a call
   (XEP-0353), received carbons (XEP-0280) of such messages and every sent carbon (the
   user is busy on another device).
-* Any bytes from the client release what waits before they are read: an awake client
-  loses nothing by it, and its closing the stream, or an error in what it sent, cannot
+* Any bytes from the client release what waits before they are read (with XEP-0198, as
+  far as it fits before the acknowledgement they may carry): an awake client loses
+  nothing by it, and its closing the stream, or an error in what it sent, cannot
   drop them.  What waited when a connection breaks was never written: with XEP-0198
   stream management it joins what the client did not acknowledge (resent on a resume,
   else undelivered); without, it is undelivered when the session ends

@@ -8,10 +8,13 @@ What the server does (XEP-0198 1.6):
   (``policy-violation``; §3: "it SHOULD respond with a stream error").  With
   ``resume='true'`` (or ``'1'``) and ``sm.resume_timeout`` above zero the session is
   resumable: ``<enabled id resume max/>``, ``max`` the smaller of the client's wish and
-  ``sm.resume_timeout``.
+  ``sm.resume_timeout``.  With ``sm.enabled`` off nothing is offered, and an
+  ``<enable/>`` or ``<resume/>`` sent all the same is
+  ``<failed><feature-not-implemented/></failed>``.
 * From then on it counts the client's stanzas and answers each ``<r/>`` with ``<a h/>``
   (§4).  It keeps every stanza it sends, in order, until the client acknowledges it, and
-  asks with ``<r/>`` whenever stanzas wait and no request is outstanding.  An ``<a/>``
+  asks with ``<r/>`` whenever stanzas wait and no request is outstanding (also after an
+  ``<a/>`` that leaves waiting stanzas sent after the last ``<r/>``).  An ``<a/>``
   acknowledging more than was sent ends the stream (``undefined-condition`` with
   ``<handled-count-too-high/>``, §4); one behind the last (a serial number, RFC 1982)
   is stale and acknowledges nothing new.  The client is given at most ``sm.max_queue``
@@ -30,9 +33,11 @@ What the server does (XEP-0198 1.6):
   error, a new session bound the same resource) treats what was not acknowledged as
   undelivered (§4 leaves this to the server): a ``chat`` or ``normal`` message goes to the
   account's bare JID again (an available resource, else offline storage, XEP-0160),
-  except messages from a MUC room and those another session had: a message delivered
-  to several of the account's sessions, itself or as XEP-0280 carbon copies, is kept by
-  all of them as one ``xmppx.sessions.Delivery``, and only when the last one ends
+  with a XEP-0203 ``<delay/>`` stamped when it was first given to the session (§4:
+  "the original (failed) delivery timestamp"), except messages from a MUC room and
+  those another session had: a message delivered to several of the account's
+  sessions, itself or as XEP-0280 carbon copies, is kept by all of them as one
+  ``xmppx.sessions.Delivery``, and only when the last one ends
   without an acknowledgement and none had it (acknowledged it, or wrote it without
   stream management) does it go to the account again (for a ``<received/>`` carbon
   copy, the message forwarded in it); a ``<sent/>`` carbon copy never does.  An ``iq``
@@ -49,10 +54,12 @@ Sequence numbers wrap at 2**32 (§4).  Detached sessions count against
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import secrets
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from xmppx import ns
@@ -60,6 +67,7 @@ from xmppx.core import Element, FullJID, JIDError, parse, parse_jid
 from xmppx.errors import StanzaError, StreamError, stanza_error_reply
 from xmppx.modules._base import Module
 from xmppx.modules.carbons import forwarded_message
+from xmppx.modules.presence import delay_element
 from xmppx.router import message_type
 
 if TYPE_CHECKING:
@@ -77,6 +85,7 @@ _HALF: Final = 1 << 31
 _REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
 #: Message types that go to the account again when undelivered (RFC 6121 §8.5.2.1.1)
 _SENT_ON: Final = frozenset({"normal", "chat"})
+_DELAY: Final = ns.clark(ns.DELAY, "delay")
 _CARBON_WRAPPERS: Final = frozenset(
     {ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent")}
 )
@@ -90,6 +99,7 @@ class SMState:
 
     __slots__ = (
         "acked",
+        "asked_at",
         "deliveries",
         "detached",
         "id",
@@ -101,6 +111,7 @@ class SMState:
         "requested",
         "resumable",
         "sent",
+        "since",
         "timer",
     )
 
@@ -117,7 +128,12 @@ class SMState:
         #: for each stanza in ``queue``: the record of the message to the account it is
         #: (``xmppx.sessions.Delivery``), ``None`` for any other stanza
         self.deliveries: deque[Delivery | None] = deque()
+        #: for each stanza in ``queue``: when it was given to the stream (wall-clock
+        #: seconds), the stamp it gets if it is sent on undelivered (§4)
+        self.since: deque[float] = deque()
         self.requested = False
+        #: ``sent`` when the last ``<r/>`` went out
+        self.asked_at = 0
         self.detached = False
         self.timer: asyncio.TimerHandle | None = None
 
@@ -129,8 +145,9 @@ class SMState:
         """The client of session ``holder`` handled ``h`` stanzas: forget those; False if
         it claims more than were sent.  Counts compare as serial numbers (RFC 1982 §3.2,
         the counter wraps at 2**32, §4): an ``h`` up to 2**31 behind the last one is a
-        stale acknowledgement, which acknowledges nothing new and is not an error (as
-        in Prosody); further ahead than what was sent is too high."""
+        stale acknowledgement, which acknowledges nothing new and is not an error (a
+        client's counter cannot go back, but ending its stream for it, as Prosody does,
+        helps nobody); further ahead than what was sent is too high."""
         n = (h - self.acked) % _WRAP
         if n > _HALF:
             return True  # behind the last acknowledgement: nothing new
@@ -138,6 +155,7 @@ class SMState:
             return False
         for _ in range(n):
             self.queued_bytes -= len(self.queue.popleft())
+            self.since.popleft()
             delivery = self.deliveries.popleft()
             if delivery is not None:
                 delivery.acknowledged(holder)
@@ -180,9 +198,15 @@ class StreamManagement(Module):
     # -- on a bound stream ----------------------------------------------------------
 
     def on_nonza(self, session: C2SConnection, element: Element) -> bool:
-        if element.namespace != ns.SM or not self.enabled:
+        if element.namespace != ns.SM:
             return False
         name = element.name
+        if not self.enabled:
+            if name != "enable":
+                return False
+            # §3: an <enable/> "MUST" get <enabled/> or <failed/> (none was offered)
+            session.send_nonza(failed("feature-not-implemented"))
+            return True
         sm = session.sm
         if name in ("r", "a") and sm is None:
             raise StreamError("unsupported-stanza-type", f"<{name}/> before <enable/> (XEP-0198)")
@@ -195,8 +219,13 @@ class StreamManagement(Module):
             sm.requested = False
             if not sm.ack(h, session):
                 _too_high(session, h, sm)
-            else:
-                session.room_changed()
+                return True
+            if sm.queue and sm.sent != sm.asked_at:
+                # stanzas went out after the last <r/>: this <a/> cannot cover them, and
+                # unasked they would wait for the next stanza (or be sent on again,
+                # §4, if the client left first)
+                self.ask(session, sm)
+            session.room_changed()
         elif name == "enable":
             self._enable(session, element)
         elif name == "resume":
@@ -243,6 +272,7 @@ class StreamManagement(Module):
         makes."""
         if not sm.requested and not session.closed:
             sm.requested = True
+            sm.asked_at = sm.sent
             session.send_raw_nonza(_REQUEST)
 
     def sent(
@@ -253,6 +283,7 @@ class StreamManagement(Module):
         sm.queue.append(data)
         sm.queued_bytes += len(data)
         sm.deliveries.append(delivery)
+        sm.since.append(time.time())
         if delivery is not None:
             delivery.holders.add(session)
         sm.sent = (sm.sent + 1) % _WRAP
@@ -284,7 +315,8 @@ class StreamManagement(Module):
             del self._resumable[sm.id]
         queue, sm.queue, sm.queued_bytes = sm.queue, deque(), 0
         deliveries, sm.deliveries = sm.deliveries, deque()
-        undelivered(self.server, session, zip(queue, deliveries, strict=True))
+        since, sm.since = sm.since, deque()
+        undelivered(self.server, session, zip(queue, deliveries, strict=True), since)
 
     # -- resumption (before binding, on a new stream) ----------------------------------
 
@@ -323,6 +355,7 @@ class StreamManagement(Module):
         # a request to the old connection died with it: ask again for what was resent
         sm.requested = bool(sm.queue)
         if sm.requested:
+            sm.asked_at = sm.sent
             old.send_raw_nonza(_REQUEST)
         old.flush()
         old.room_changed()  # stored messages being given, and what waits behind, go on
@@ -337,13 +370,20 @@ def _too_high(stream: C2SConnection, h: int, sm: SMState) -> None:
 
 
 def undelivered(
-    server: XMPPServer, holder: C2SConnection, stanzas: Iterable[tuple[bytes, Delivery | None]]
+    server: XMPPServer,
+    holder: C2SConnection,
+    stanzas: Iterable[tuple[bytes, Delivery | None]],
+    since: Sequence[float] = (),
 ) -> None:
     """``holder`` ended and its client never had ``stanzas`` (serialized, each with the
     record of the message to the account it is, if it is one): not acknowledged with
     XEP-0198, or held by XEP-0352 and never written.  Each is undelivered unless another
-    session had it or holds it still (module docstring)."""
-    for data, delivery in stanzas:
+    session had it or holds it still (module docstring).  ``since``: when each was
+    given to the stream (wall-clock seconds), if known: a message sent on carries it as
+    a XEP-0203 ``<delay/>`` from this server (XEP-0198 §4: "servers SHOULD add a delay
+    element with the original (failed) delivery timestamp"), which offline storage
+    keeps."""
+    for n, (data, delivery) in enumerate(stanzas):
         if delivery is not None and not delivery.lost_by(holder):
             continue  # another session had it, or may still acknowledge it
         try:
@@ -351,11 +391,17 @@ def undelivered(
         except Exception:
             log.exception("an undelivered stanza did not parse again")
             continue
-        _send_on(server, holder, stanza, last_holder=delivery is not None)
+        stamp = since[n] if n < len(since) else None
+        _send_on(server, holder, stanza, last_holder=delivery is not None, since=stamp)
 
 
 def _send_on(
-    server: XMPPServer, holder: C2SConnection, stanza: Element, *, last_holder: bool
+    server: XMPPServer,
+    holder: C2SConnection,
+    stanza: Element,
+    *,
+    last_holder: bool,
+    since: float | None = None,
 ) -> None:
     owner = holder.jid
     kind = stanza.name
@@ -381,6 +427,12 @@ def _send_on(
             stanza = inner
         if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
             return  # from a room (a private message or an invitation)
+        domain = server.domain
+        if since is not None and not any(d.get("from") == domain for d in stanza.findall(_DELAY)):
+            # one stamp from this server, the first: a stored message given again keeps
+            # the one offline storage gave it (XEP-0203 §3)
+            when = datetime.datetime.fromtimestamp(since, datetime.UTC)
+            stanza.append(delay_element(when, domain, "Not acknowledged"))
         stanza.set("to", str(owner.bare))
         server.deliver_to_account(stanza, owner.bare)
     elif kind == "iq" and stype in ("get", "set"):

@@ -216,9 +216,14 @@ class C2SConnection(asyncio.Protocol):
         self.ping_id = None
         if self._held:
             # XEP-0352: the client is awake, so what waited costs it nothing now (and a
-            # close, a stream error or bad input in these bytes must not lose it)
-            self._release()
-            self._flush()
+            # close, a stream error or bad input in these bytes must not lose it); with
+            # XEP-0198 as far as it fits before the acknowledgement these bytes may
+            # carry is read (the rest is not lost either: it joins the queue at the end)
+            if self.sm is not None:
+                self._release_fitting(self.sm)
+            else:
+                self._release()
+                self._flush()
         self._process(self.stream.receive_data(data))
 
     def _process(self, events: list[Event]) -> None:
@@ -679,20 +684,28 @@ class C2SConnection(asyncio.Protocol):
                 self._after_close(serialize(stanza, ns.CLIENT), delivery)
             return
         urgent = self._urgent
-        if urgent is not None:
-            if not urgent(stanza):
-                if delivery is not None:
-                    delivery.holders.add(self)  # until it is written
-                # serialized now: the sender may change the element once it is delivered
-                data = serialize(stanza, ns.CLIENT)
-                self._held.append((data, delivery))
-                self._held_bytes += len(data)
-                if len(self._held) <= self._hold_max and self._held_bytes <= self._write_limit // 2:
-                    return
+        if urgent is not None and not urgent(stanza):
+            # serialized now: the sender may change the element once it is delivered
+            data = serialize(stanza, ns.CLIENT)
+            sm = self.sm
+            if (
+                sm is not None
+                and self._held
+                and sm.module.full(sm, self._held_bytes + len(data), len(self._held) + 1)
+            ):
+                # with this one, more would wait than XEP-0198 lets the client leave
+                # unacknowledged: what is held goes out as far as it fits (released all
+                # at once later, it would end the stream of a client that acknowledges)
+                self._release_fitting(sm)
+            if delivery is not None:
+                delivery.holders.add(self)  # until it is written
+            self._held.append((data, delivery))
+            self._held_bytes += len(data)
+            if len(self._held) > self._hold_max or self._held_bytes > self._write_limit // 2:
                 self._release()
                 self._flush()
-                return
-            self._release()
+            return
+        self._release()  # (anything held goes first, in order)
         self._emit(serialize(stanza, ns.CLIENT), delivery)
         self._flush()
 
@@ -847,6 +860,12 @@ class C2SConnection(asyncio.Protocol):
         (authenticated as the same account); a transport of its own still open is cut."""
         transport = new.transport
         assert transport is not None
+        if self.sm is not None and self._held:
+            # XEP-0352 held these for the client of the connection still open (one that
+            # broke gave them up already): never written, they go with what the client
+            # did not acknowledge, in order, and are resent (on the old stream an <r/>
+            # may go out for them, before its conflict error)
+            self._unhold(self.sm, behind=False)
         old = self.transport
         if old is not None:
             # its end must not end the session: it no longer reports to us
@@ -903,7 +922,7 @@ class C2SConnection(asyncio.Protocol):
         self._tls_pending = None
         self._backlog = []
         # XEP-0352 §4.2: a stream begins active, a resumed one too (what was held went
-        # into the XEP-0198 queue when the connection broke, and is resent)
+        # into the XEP-0198 queue, above or when the connection broke, and is resent)
         self._urgent = None
         self.last_active = time.monotonic()
         self.ping_id = None
@@ -922,6 +941,20 @@ class C2SConnection(asyncio.Protocol):
                 self._flush()
         else:
             self._urgent = urgent
+
+    def _release_fitting(self, sm: SMState) -> None:
+        """Write what XEP-0352 holds, in order, as far as it fits in what XEP-0198 lets
+        the client leave unacknowledged, and ask the client to make room."""
+        written = 0
+        for data, delivery in self._held:
+            if sm.module.full(sm, len(data)):
+                break
+            self._emit(data, delivery)
+            self._held_bytes -= len(data)
+            written += 1
+        del self._held[:written]
+        sm.module.ask(self, sm)
+        self._flush()
 
     def _release(self) -> None:
         if self._held:  # on every delivery: nothing to do is the common case
