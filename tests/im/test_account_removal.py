@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,6 +32,10 @@ from xmppx.modules.private import private_key
 from xmppx.modules.roster import RosterManager
 from xmppx.server.accounts import create_account
 from xmppx.storage import StorageError
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _is_push_for(jid: str) -> Any:
@@ -315,6 +320,13 @@ async def test_writes_sent_with_the_removal_do_not_outlive_the_account(make_serv
         if not server.sessions.resources(parse_jid("romeo@localhost")):
             break
         await asyncio.sleep(0.01)
+    # his sessions' end wrote no last activity (XEP-0012) for an account gone
+    tasks = server_tasks(server)
+    for _ in range(100):
+        if not tasks:
+            break
+        await asyncio.sleep(0.01)
+    assert await server.storage.last_activity.get("romeo@localhost") is None
     await create_account(server.storage, parse_jid("romeo@localhost"), PASSWORD)  # type: ignore[arg-type]
     assert (await server.storage.roster.get_roster("romeo@localhost")).items == ()
     assert (
@@ -322,6 +334,41 @@ async def test_writes_sent_with_the_removal_do_not_outlive_the_account(make_serv
     )
     assert await server.storage.private.get("romeo@localhost", "vcard-temp") is None
     assert await server.storage.blocklist.get("romeo@localhost") == ()
+
+
+def server_tasks(server: Any) -> Any:
+    """The IM modules' background tasks (shared: the roster module's)."""
+    roster = next(m for m in server.modules if isinstance(m, RosterManager))
+    return roster.tasks
+
+
+async def test_the_deletion_waits_for_the_accounts_work_in_progress(make_server: Any) -> None:
+    """What the server is doing for an account when its removal comes (a message being
+    stored for it, say: work in the account's turn, ``hold_account``) is finished
+    first, and deleted with it: before, the deletion could commit between such a
+    write's check and the write, and whoever registered the name next got the old
+    account's message.  Stanzas routed to the account after the deletion find none:
+    Juliet's message is refused as to no account (RFC 6121 §8.5.1)."""
+    server = await make_server()
+    (juliet,) = await online(server, "juliet@localhost/balcony")
+    romeo = parse_jid("romeo@localhost")
+    busy = asyncio.Event()
+
+    async def storing() -> None:
+        await busy.wait()
+        await server.storage.offline.append(
+            "romeo@localhost", b"<message><body>stored</body></message>", stamp=_now(), quota=100
+        )
+
+    server.hold_account(romeo, storing)
+    juliet.send(message("romeo@localhost", "too late"))
+    removal = asyncio.ensure_future(server.remove_account(romeo, "gone"))
+    await asyncio.wait([removal], timeout=0.5)  # (it waits for the work: time to err)
+    busy.set()
+    assert await asyncio.wait_for(removal, 10) is True
+    bounced = await juliet.expect(is_message("too late"), "the message back")
+    assert bounced.get("type") == "error"
+    assert await server.storage.offline.count("romeo@localhost") == 0
 
 
 async def test_two_removals_at_once_are_both_answered(make_server: Any) -> None:

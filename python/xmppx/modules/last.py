@@ -42,7 +42,10 @@ class LastActivityModule(RosterDependent):
     account_features = (ns.LAST,)
 
     def on_account_unavailable(self, user: BareJID, stanza: Element) -> None:
-        """The presence module: the account's last available resource went away."""
+        """The presence module: the account's last available resource went away (not
+        recorded when that is the account's removal ending it: there is no account)."""
+        if self.server.account_deleted(user):
+            return
         status = stanza.findtext("status") or ""
         activity = LastActivity(stamp=datetime.datetime.now(datetime.UTC), status=status)
         self.tasks.spawn(self.server.storage.last_activity.put(str(user), activity))

@@ -78,10 +78,14 @@ class _Barrier:
     """Work an account's queue runs in its turn (``XMPPServer.hold_account``): the
     stanzas after it wait until it is done."""
 
-    __slots__ = ("work",)
+    __slots__ = ("abandon", "work")
 
-    def __init__(self, work: Callable[[], Awaitable[object]]) -> None:
+    def __init__(
+        self, work: Callable[[], Awaitable[object]], abandon: Callable[[], object] | None = None
+    ) -> None:
         self.work = work
+        #: called instead of ``work`` when the queue stops before its turn (shutdown)
+        self.abandon = abandon
 
 
 _Queued = _Pending | _Barrier
@@ -285,6 +289,9 @@ class XMPPServer:
         self._account_queues: dict[BareJID, deque[_Queued]] = {}
         #: Accounts being removed: the one removal each, shared by whoever asks.
         self._removing: dict[BareJID, _Removal] = {}
+        #: Accounts deleted from storage whose sessions have not all ended yet: no
+        #: account any more for what is routed to them (``account_deleted``).
+        self._deleted: set[BareJID] = set()
         #: The message to an account being delivered now (``delivery``).
         self._delivery: Delivery | None = None
 
@@ -452,7 +459,7 @@ class XMPPServer:
 
     def spawn(
         self, coro: Coroutine[Any, Any, None], on_behalf_of: C2SConnection | None = None
-    ) -> None:
+    ) -> asyncio.Task[None]:
         """Run ``coro`` as a task the server keeps a reference to until it ends; a
         failure is logged (a ``StreamError`` ends the stream of the session in play by
         its caller, so only bugs arrive here).  Work done for a connection counts
@@ -466,6 +473,7 @@ class XMPPServer:
             task.add_done_callback(on_behalf_of.work_tasks.discard)
             task.add_done_callback(lambda _t: on_behalf_of.work_done())
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -516,6 +524,9 @@ class XMPPServer:
         if self.sessions.remove(session):
             self._presence_gone(session)
         self.connections.discard(session)
+        bare = session.jid.bare
+        if bare in self._deleted and not self.sessions.resources(bare):
+            self._deleted.discard(bare)
 
     def _presence_gone(self, session: Session) -> None:
         for hook in self._hooks["session_gone"]:
@@ -858,7 +869,9 @@ class XMPPServer:
             return
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         available = self.sessions.available(bare)
-        if target is not None or available or (kind == "iq" and isinstance(to, FullJID)):
+        if bare in self._deleted:
+            pass  # its sessions are ending: the queue finds no account
+        elif target is not None or available or (kind == "iq" and isinstance(to, FullJID)):
             decision = route_to_account(
                 kind=kind,
                 stype=stype,
@@ -950,6 +963,8 @@ class XMPPServer:
             # a drain that ended early (cancelled at shutdown) tells whoever waits
             for left in queue:
                 if isinstance(left, _Barrier):
+                    if left.abandon is not None:
+                        left.abandon()
                     continue
                 done = left[5]
                 if done is not None and not done.done():
@@ -1048,7 +1063,9 @@ class XMPPServer:
                 self.bounce(session, stanza, StanzaError("service-unavailable"))
             else:
                 self._message_delivery(session, stanza, stype, bare, ())
-                self.spawn(stores[0](session, stanza, bare), session)
+                # later stanzas for the account wait for it: in order (XEP-0160), and
+                # an account's removal comes after it, not in the middle
+                return self.spawn(stores[0](session, stanza, bare), session)
         elif isinstance(decision, Bounce):
             self.bounce(session, stanza, StanzaError(decision.condition))
         elif isinstance(decision, Drop):
@@ -1239,10 +1256,35 @@ class XMPPServer:
                 raise StorageError(
                     f"a contact's roster could not be changed, {user} is kept: {failure}"
                 ) from failure
-        existed = await self.storage.accounts.delete(str(user))
-        for hook in self._hooks["on_account_removed"]:
-            hook(user)
-        return existed
+        # the deletion takes its turn in the account's queue: a stanza for the account
+        # being handled now (a message being stored, a subscription being applied)
+        # is written first, and is deleted with it; those behind find no account
+        deleted: asyncio.Future[bool] = loop.create_future()
+
+        async def delete() -> None:
+            try:
+                existed = await self.storage.accounts.delete(str(user))
+            except Exception as exc:
+                deleted.set_exception(exc)
+                return
+            except BaseException:
+                deleted.cancel()
+                raise
+            if self.sessions.resources(user):
+                self._deleted.add(user)  # until its sessions, frozen, have ended
+            for hook in self._hooks["on_account_removed"]:
+                hook(user)
+            deleted.set_result(existed)
+
+        def abandon() -> None:
+            if not deleted.done():
+                deleted.set_exception(StorageError("the server stopped before the deletion"))
+
+        queue = self._account_queues.get(user)
+        if queue is None:
+            queue = self._open_account_queue(user)
+        queue.appendleft(_Barrier(delete, abandon))
+        return await deleted
 
     def _roster_lock(self, user: BareJID) -> contextlib.AbstractAsyncContextManager[None]:
         """The roster module's lock on ``user``'s roster (none without the module)."""
@@ -1258,9 +1300,17 @@ class XMPPServer:
         work they asked for before may still be running)."""
         return bare in self._removing
 
+    def account_deleted(self, bare: BareJID) -> bool:
+        """Whether ``remove_account`` deleted ``bare`` from storage while sessions of it
+        are still ending: nothing may be stored for it (its sessions' last activity,
+        say) and nothing routed to it finds an account."""
+        return bare in self._deleted
+
     async def account_exists(self, bare: BareJID) -> bool:
         """Whether ``bare`` is an account here: one with a session bound, else one in
-        storage."""
+        storage (not one deleted whose sessions are still ending)."""
+        if bare in self._deleted:
+            return False
         return bool(self.sessions.resources(bare)) or await self.storage.accounts.exists(str(bare))
 
     def serves_component(self, domain: str) -> bool:
