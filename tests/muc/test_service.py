@@ -332,6 +332,34 @@ async def test_slixmpp_xep_0045_plugin(servers: ServerFactory) -> None:
         await slix_close(juliet)
 
 
+async def test_changes_made_while_storage_is_away_are_written_when_it_is_back(
+    servers: ServerFactory,
+) -> None:
+    """XEP-0045 §10.2: a persistent room keeps its affiliations across restarts.  The
+    database goes away (closed here) while Romeo makes Juliet an admin and bans Tybalt;
+    the room answers at once, as always, and its storage writes are tried again, in
+    order, until the database is back, instead of being dropped (a ban that would have
+    lifted itself at the next restart)."""
+    server = await servers.start()
+    romeo = await connect(server, "romeo")
+    await create_room(romeo, ROOM, "firstwitch", {"muc#roomconfig_persistentroom": "1"})
+    muc = muc_of(server)
+    assert muc._writes is not None
+    await asyncio.wait_for(muc._writes.join(), 10)
+    await server.storage.close()
+    await admin_set(romeo, ROOM, "<item affiliation='admin' jid='juliet@localhost'/>")
+    await admin_set(romeo, ROOM, "<item affiliation='outcast' jid='tybalt@localhost'/>")
+    await asyncio.sleep(0.7)  # a first attempt or two failed
+    await server.storage.open()
+    await asyncio.wait_for(muc._writes.join(), 10)
+    await romeo.close()
+    await server.stop()
+    server = await servers.start()
+    restored = next(r for j, r in muc_of(server).rooms.items() if str(j) == ROOM)
+    assert restored.users_with("admin") == ["juliet@localhost"]
+    assert restored.users_with("outcast") == ["tybalt@localhost"]
+
+
 async def test_a_removed_accounts_affiliations_are_not_inherited(servers: ServerFactory) -> None:
     """Juliet is an admin of Romeo's persistent room when her account is removed: the
     room forgets her affiliation with the account, in memory as in storage, so whoever

@@ -42,6 +42,7 @@ from xmppx.modules._base import Module
 from xmppx.modules.muc import _stanzas as st
 from xmppx.modules.muc._config import RoomConfig
 from xmppx.modules.muc._room import _PING, AffiliationRecord, Limits, Room
+from xmppx.storage import RoomNotFound, StorageError
 
 if TYPE_CHECKING:
     from xmppx.server._server import XMPPServer
@@ -98,6 +99,12 @@ MESSAGE_BURST: Final = 10
 PENDING_IQS: Final = 256
 #: Seconds ``stop`` waits for queued storage writes before giving up on them.
 FLUSH_TIMEOUT: Final = 10.0
+#: A storage write that fails (the database restarting, say) is tried again after this
+#: many seconds, doubling up to ``WRITE_RETRY_MAX``, for ``WRITE_RETRY_FOR`` seconds in
+#: all; the writes behind it wait, in order.
+WRITE_RETRY_FIRST: Final = 0.5
+WRITE_RETRY_MAX: Final = 30.0
+WRITE_RETRY_FOR: Final = 600.0
 
 
 class MucService(Module):
@@ -341,13 +348,43 @@ class MucService(Module):
         self._writes.put_nowait(op)
 
     async def _write_loop(self) -> None:
+        """Write what rooms changed, in order.  A room answers its occupants before
+        storage has the change (rooms are sans-I/O), so a write that fails is not
+        dropped: it is tried again (``WRITE_RETRY_FIRST`` .. ``WRITE_RETRY_MAX``) for
+        ``WRITE_RETRY_FOR`` seconds, the later writes waiting behind it, so a database
+        that restarts loses no ban, grant or configuration (XEP-0045 §10.2).  What
+        cannot be written however often it is tried (a room no longer stored) is
+        logged and dropped at once."""
         assert self._writes is not None
+        loop = asyncio.get_running_loop()
         while True:
             op = await self._writes.get()
             try:
-                await op()
-            except Exception:
-                log.exception("MUC storage write failed")
+                delay = WRITE_RETRY_FIRST
+                give_up = loop.time() + WRITE_RETRY_FOR
+                while True:
+                    try:
+                        await op()
+                        break
+                    except (RoomNotFound, ValueError):
+                        log.exception("MUC storage write refused; dropped")
+                        break
+                    except StorageError as exc:
+                        if loop.time() + delay > give_up:
+                            log.error(
+                                "MUC storage write failed for %.0f s; dropped: %s",
+                                WRITE_RETRY_FOR,
+                                exc,
+                            )
+                            break
+                        log.warning(
+                            "MUC storage write failed, trying again in %.1f s: %s", delay, exc
+                        )
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, WRITE_RETRY_MAX)
+                    except Exception:
+                        log.exception("MUC storage write failed; dropped")
+                        break
             finally:
                 self._writes.task_done()
 
