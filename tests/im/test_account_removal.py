@@ -321,11 +321,7 @@ async def test_writes_sent_with_the_removal_do_not_outlive_the_account(make_serv
             break
         await asyncio.sleep(0.01)
     # his sessions' end wrote no last activity (XEP-0012) for an account gone
-    tasks = server_tasks(server)
-    for _ in range(100):
-        if not tasks:
-            break
-        await asyncio.sleep(0.01)
+    await settle(server)
     assert await server.storage.last_activity.get("romeo@localhost") is None
     await create_account(server.storage, parse_jid("romeo@localhost"), PASSWORD)  # type: ignore[arg-type]
     assert (await server.storage.roster.get_roster("romeo@localhost")).items == ()
@@ -334,12 +330,6 @@ async def test_writes_sent_with_the_removal_do_not_outlive_the_account(make_serv
     )
     assert await server.storage.private.get("romeo@localhost", "vcard-temp") is None
     assert await server.storage.blocklist.get("romeo@localhost") == ()
-
-
-def server_tasks(server: Any) -> Any:
-    """The IM modules' background tasks (shared: the roster module's)."""
-    roster = next(m for m in server.modules if isinstance(m, RosterManager))
-    return roster.tasks
 
 
 async def test_the_deletion_waits_for_the_accounts_work_in_progress(make_server: Any) -> None:

@@ -56,7 +56,7 @@ from xmppx import ns
 from xmppx.core import BareJID, Element, JIDError, parse, parse_jid, serialize
 from xmppx.errors import StanzaError
 from xmppx.modules.blocking import Blocking
-from xmppx.modules.presence import delay_element
+from xmppx.modules.presence import delay_element, stamped_by
 from xmppx.modules.roster import KeyedLocks, RosterDependent, find_module
 from xmppx.router import message_type
 
@@ -151,7 +151,7 @@ class OfflineMessages(RosterDependent):
                 return
         if session is not None:
             # only this server stamps with its own domain: a client's such <delay/>
-            # would pass for our first stamp (_stamped_by) and hide the real one
+            # would pass for our first stamp (stamped_by) and hide the real one
             domain = self.server.domain
             for delay in stanza.findall(_DELAY):
                 if delay.get("from") == domain:
@@ -213,7 +213,7 @@ class OfflineMessages(RosterDependent):
                 if await self._blocked(user, stanza):
                     done.append(message.id)
                     continue  # blocked since it was stored: never delivered (XEP-0191 §3.3)
-                if not _stamped_by(stanza, domain):
+                if not stamped_by(stanza, domain):
                     # one stamp, the first time it was stored: a message stored again
                     # (undelivered by a session, XEP-0198) keeps it (XEP-0203 §3)
                     stanza.append(delay_element(message.stamp, domain, "Offline Storage"))
@@ -248,8 +248,3 @@ class OfflineMessages(RosterDependent):
         except JIDError:
             return False
         return await self._blocking.blocks_async(user, sender)
-
-
-def _stamped_by(stanza: Element, domain: str) -> bool:
-    """Whether ``stanza`` carries a XEP-0203 ``<delay/>`` from ``domain``."""
-    return any(d.get("from") == domain for d in stanza.findall(_DELAY))

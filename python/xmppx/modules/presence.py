@@ -100,10 +100,12 @@ __all__ = [
     "Presence",
     "delay_element",
     "priority_of",
+    "stamped_by",
 ]
 
 log = logging.getLogger("xmppx.presence")
 
+_DELAY_TAG: Final = ns.clark(ns.DELAY, "delay")
 #: RFC 6121 §4.7.2.3: priority is an integer from -128 to +127.
 MIN_PRIORITY: Final = -128
 MAX_PRIORITY: Final = 127
@@ -147,6 +149,12 @@ def delay_element(stamp: datetime.datetime, by: str, text: str = "") -> Element:
     utc = stamp.astimezone(datetime.UTC)
     value = utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return Element("delay", ns.DELAY, {"from": by, "stamp": value}, text=text)
+
+
+def stamped_by(stanza: Element, domain: str) -> bool:
+    """Whether ``stanza`` carries a XEP-0203 ``<delay/>`` from ``domain`` (a server
+    stamps a message once, the first time it is held back: XEP-0203 §3)."""
+    return any(d.get("from") == domain for d in stanza.findall(_DELAY_TAG))
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -67,7 +67,7 @@ from xmppx.core import Element, FullJID, JIDError, parse, parse_jid
 from xmppx.errors import StanzaError, StreamError, stanza_error_reply
 from xmppx.modules._base import Module
 from xmppx.modules.carbons import forwarded_message
-from xmppx.modules.presence import delay_element
+from xmppx.modules.presence import delay_element, stamped_by
 from xmppx.router import message_type
 
 if TYPE_CHECKING:
@@ -85,7 +85,6 @@ _HALF: Final = 1 << 31
 _REQUEST: Final = f"<r xmlns='{ns.SM}'/>".encode()
 #: Message types that go to the account again when undelivered (RFC 6121 §8.5.2.1.1)
 _SENT_ON: Final = frozenset({"normal", "chat"})
-_DELAY: Final = ns.clark(ns.DELAY, "delay")
 _CARBON_WRAPPERS: Final = frozenset(
     {ns.clark(ns.CARBONS, "received"), ns.clark(ns.CARBONS, "sent")}
 )
@@ -353,10 +352,9 @@ class StreamManagement(Module):
         old.send_nonza(Element("resumed", ns.SM, {"previd": previd, "h": str(sm.inbound)}))
         old.resend(list(sm.queue))
         # a request to the old connection died with it: ask again for what was resent
-        sm.requested = bool(sm.queue)
-        if sm.requested:
-            sm.asked_at = sm.sent
-            old.send_raw_nonza(_REQUEST)
+        sm.requested = False
+        if sm.queue:
+            self.ask(old, sm)
         old.flush()
         old.room_changed()  # stored messages being given, and what waits behind, go on
         log.info("%s resumed (%d stanzas sent again)", old.jid, len(sm.queue))
@@ -428,7 +426,7 @@ def _send_on(
         if stanza.find(ns.clark(ns.MUC_USER, "x")) is not None:
             return  # from a room (a private message or an invitation)
         domain = server.domain
-        if since is not None and not any(d.get("from") == domain for d in stanza.findall(_DELAY)):
+        if since is not None and not stamped_by(stanza, domain):
             # one stamp from this server, the first: a stored message given again keeps
             # the one offline storage gave it (XEP-0203 §3)
             when = datetime.datetime.fromtimestamp(since, datetime.UTC)

@@ -869,9 +869,10 @@ class XMPPServer:
             return
         target = self.sessions.get(to) if isinstance(to, FullJID) else None
         available = self.sessions.available(bare)
-        if bare in self._deleted:
-            pass  # its sessions are ending: the queue finds no account
-        elif target is not None or available or (kind == "iq" and isinstance(to, FullJID)):
+        # (an account deleted whose sessions are ending goes to the queue: it finds none)
+        if bare not in self._deleted and (
+            target is not None or available or (kind == "iq" and isinstance(to, FullJID))
+        ):
             decision = route_to_account(
                 kind=kind,
                 stype=stype,
@@ -970,7 +971,12 @@ class XMPPServer:
                 if done is not None and not done.done():
                     done.set_result(RuntimeError("the server stopped before handling it"))
 
-    def hold_account(self, bare: BareJID, work: Callable[[], Awaitable[object]]) -> None:
+    def hold_account(
+        self,
+        bare: BareJID,
+        work: Callable[[], Awaitable[object]],
+        abandon: Callable[[], object] | None = None,
+    ) -> None:
         """Run ``work()`` for the account ``bare`` after the stanza for it being handled
         now, if any, and before every other stanza routed to it, which waits until the
         work is done.  The offline module reads stored messages this way when a session
@@ -978,11 +984,12 @@ class XMPPServer:
         routed after cannot reach storage or the session before them (XEP-0160 §3,
         RFC 6120 §10.1); giving them to the client waits for nobody else
         (``Session.begin_stored``).  A failure of ``work``
-        is logged; the stanzas behind it are handled all the same."""
+        is logged; the stanzas behind it are handled all the same.  ``abandon`` is
+        called instead of ``work`` if the server stops before its turn."""
         queue = self._account_queues.get(bare)
         if queue is None:
             queue = self._open_account_queue(bare)
-        queue.appendleft(_Barrier(work))
+        queue.appendleft(_Barrier(work, abandon))
 
     async def _to_queued_account(
         self,
@@ -1280,10 +1287,7 @@ class XMPPServer:
             if not deleted.done():
                 deleted.set_exception(StorageError("the server stopped before the deletion"))
 
-        queue = self._account_queues.get(user)
-        if queue is None:
-            queue = self._open_account_queue(user)
-        queue.appendleft(_Barrier(delete, abandon))
+        self.hold_account(user, delete, abandon)
         return await deleted
 
     def _roster_lock(self, user: BareJID) -> contextlib.AbstractAsyncContextManager[None]:

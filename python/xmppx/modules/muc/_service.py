@@ -42,6 +42,8 @@ from xmppx.modules._base import Module
 from xmppx.modules.muc import _stanzas as st
 from xmppx.modules.muc._config import RoomConfig
 from xmppx.modules.muc._room import _PING, AffiliationRecord, Limits, Room
+from xmppx.modules.roster import find_module
+from xmppx.modules.vcard import VCardTemp
 from xmppx.storage import RoomNotFound, StorageError
 
 if TYPE_CHECKING:
@@ -131,6 +133,8 @@ class MucService(Module):
         self.rooms: dict[BareJID, Room] = {}
         self._joined: dict[FullJID, set[Room]] = {}
         self._writes: asyncio.Queue[Callable[[], Awaitable[object]]] | None = None
+        #: the server's vCards, for requests to occupant JIDs (``load_vcard``)
+        self._vcards: VCardTemp | None = None
         self._writer: asyncio.Task[None] | None = None
         self._shut_down = False
         self._direct: dict[FullJID, Session] = {}
@@ -139,6 +143,7 @@ class MucService(Module):
 
     async def start(self) -> None:
         """Restore the persistent rooms of this service (§10.2) and start the writer."""
+        self._vcards = find_module(self.server, VCardTemp)
         store = self.server.storage.muc
         for record in await store.list_rooms(service=self.domain):
             try:
@@ -320,9 +325,7 @@ class MucService(Module):
     def load_vcard(
         self, user: BareJID, asker: BareJID, answer: Callable[[Element | StanzaError], None]
     ) -> bool:
-        from xmppx.modules.vcard import VCardTemp
-
-        vcards = next((m for m in self.server.modules if isinstance(m, VCardTemp)), None)
+        vcards = self._vcards
         if vcards is None:
             return False
 
@@ -356,37 +359,38 @@ class MucService(Module):
         cannot be written however often it is tried (a room no longer stored) is
         logged and dropped at once."""
         assert self._writes is not None
-        loop = asyncio.get_running_loop()
         while True:
             op = await self._writes.get()
             try:
-                delay = WRITE_RETRY_FIRST
-                give_up = loop.time() + WRITE_RETRY_FOR
-                while True:
-                    try:
-                        await op()
-                        break
-                    except (RoomNotFound, ValueError):
-                        log.exception("MUC storage write refused; dropped")
-                        break
-                    except StorageError as exc:
-                        if loop.time() + delay > give_up:
-                            log.error(
-                                "MUC storage write failed for %.0f s; dropped: %s",
-                                WRITE_RETRY_FOR,
-                                exc,
-                            )
-                            break
-                        log.warning(
-                            "MUC storage write failed, trying again in %.1f s: %s", delay, exc
-                        )
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, WRITE_RETRY_MAX)
-                    except Exception:
-                        log.exception("MUC storage write failed; dropped")
-                        break
+                await self._write_retrying(op)
             finally:
                 self._writes.task_done()
+
+    async def _write_retrying(self, op: Callable[[], Awaitable[object]]) -> None:
+        """Run ``op`` until it succeeds, storage refuses it, or ``WRITE_RETRY_FOR`` has
+        passed (``_write_loop``)."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + WRITE_RETRY_FOR
+        delay = WRITE_RETRY_FIRST
+        while True:
+            try:
+                await op()
+                return
+            except (RoomNotFound, ValueError):
+                log.exception("MUC storage write refused; dropped")
+                return
+            except StorageError as exc:
+                if loop.time() + delay > give_up:
+                    log.error(
+                        "MUC storage write failed for %.0f s; dropped: %s", WRITE_RETRY_FOR, exc
+                    )
+                    return
+                log.warning("MUC storage write failed, trying again in %.1f s: %s", delay, exc)
+            except Exception:
+                log.exception("MUC storage write failed; dropped")
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WRITE_RETRY_MAX)
 
     # -- server hooks ------------------------------------------------------------------
 
