@@ -108,25 +108,30 @@ Serializer contract
 stream whose default namespace is ``default_ns``.  The output is canonical (both backends
 produce the same bytes):
 
-* ``<name``; then `` xmlns='ns'`` when the element's namespace differs from the default in
-  scope (which it then becomes for the children); then, for each namespaced attribute (in
+* ``<name``, or ``<xml:name`` for an element in the ``xml`` namespace (its prefix is bound
+  in every scope; the default namespace in scope stays as it was); then `` xmlns='ns'``
+  when the element's namespace differs from the default in scope (which it then becomes
+  for the children); then, for each namespaced attribute (in
   attribute order) whose namespace has no prefix in scope, `` xmlns:nsK='uri'`` where K
   counts the prefixes declared so far in this ``serialize`` call, from 0; ``xml`` is always
   in scope; then the attributes, as `` key='value'`` in order, with prefixed names for
   namespaced ones.
 * An element without text and children ends with ``/>``; otherwise ``>``, the escaped
-  text, each child followed by its escaped tail, and ``</name>``.
+  text, each child followed by its escaped tail, and ``</name>`` (``</xml:name>``).  The
+  element's own tail is not written (it lies outside the element).
 * Text escapes ``& < >`` as ``&amp; &lt; &gt;`` and CR as ``&#13;``.  Attribute values
   escape ``& < > ' "`` as ``&amp; &lt; &gt; &apos; &quot;`` and TAB LF CR as ``&#9;
   &#10; &#13;``.  Nothing else is escaped; non-ASCII is written as UTF-8.
-* A character outside XML 1.0 ``Char`` anywhere raises ``ValueError``.
+* A character outside XML 1.0 ``Char`` anywhere raises ``ValueError``, as do an element
+  in the ``xmlns`` namespace and an attribute in it.
 
 ``default_ns`` is a ``str`` that a stream header can declare (``ValueError`` for the
 ``xml`` and ``xmlns`` namespaces, Namespaces in XML 1.0 §3, and for a character outside
 ``Char``).  ``parse(data, default_ns)`` reads ``data`` as one stanza of such a stream,
 with surrounding whitespace; input that ends inside anything (a tag, a CDATA section, a
 reference, a character's bytes) is ``not-well-formed``.
-For every element ``x``: ``parse(serialize(x, ns), ns) == x``.
+For every element ``x`` that ``parse`` may return (no tail of its own, not a stream
+header, within ``parse``'s default limits): ``parse(serialize(x, ns), ns) == x``.
 A parsed stanza forwarded unchanged but for its own attributes may be written from its
 retained input bytes (both backends do this); the bytes then differ from the
 canonical form only in ways that parse to the same element.

@@ -4,20 +4,22 @@
 The output is written as if the element were a child of a stream whose default namespace
 is ``default_ns``, and is byte-for-byte what the native backend writes:
 
-* ``<name``, then `` xmlns='ns'`` when the element's namespace differs from the default
-  namespace in scope, then `` xmlns:nsK='uri'`` for each namespaced attribute (in
+* ``<name`` (``<xml:name`` for an element in the ``xml`` namespace, whose prefix is
+  bound in every scope, Namespaces in XML 1.0 §3, and which leaves the default namespace
+  in scope as it was), then `` xmlns='ns'`` when the element's namespace differs from the
+  default namespace in scope, then `` xmlns:nsK='uri'`` for each namespaced attribute (in
   attribute order) whose namespace has no prefix in scope yet (``K`` counts the prefixes
   declared so far in this call, from 0; ``xml`` is always in scope), then the attributes
   as `` key='value'`` with ``prefix:local`` for namespaced ones;
 * ``/>`` without text and children, else ``>``, text, each child followed by its tail,
-  ``</name>``;
+  ``</name>`` (``</xml:name>``);
 * text escapes ``& < >`` and CR (``&#13;``); attribute values escape ``& < > ' "`` and
   TAB LF CR (``&#9; &#10; &#13;``); nothing else, non-ASCII is plain UTF-8.
 
 ``ValueError`` is raised for what cannot be written so that it parses back to the same
 element: a character outside XML 1.0 ``Char`` (§2.2), an attribute key that is not an
-NCName or ``{uri}NCName`` (or is ``xmlns``), an element in the ``xml``/``xmlns``
-namespace, an attribute in the ``xmlns`` namespace.  The root's own ``tail`` is not
+NCName or ``{uri}NCName`` (or is ``xmlns``), an element in the ``xmlns`` namespace,
+an attribute in the ``xmlns`` namespace.  The root's own ``tail`` is not
 written (it lies outside the element).
 
 Example::
@@ -147,7 +149,7 @@ def serialize(element: Element, default_ns: str = "jabber:client") -> bytes:
             _open(element, default_ns, {NS_XML: "xml"}, [0], out)
             out.append(">")
             head = "".join(out).encode("utf-8")
-            tail = b"</" + element._name.encode("utf-8") + b">"
+            tail = f"</{_qname(element)}>".encode()
             return head + raw[content_from:content_to] + tail
     _write(element, default_ns, {NS_XML: "xml"}, [0], out)
     return "".join(out).encode("utf-8")
@@ -162,12 +164,13 @@ def _open(
 ) -> tuple[str, dict[str, str]]:
     """Write ``<name``, the namespace declarations and the attributes of ``el``; return
     the default namespace and the prefixes in scope inside it."""
-    name = el._name
-    out.append("<")
-    out.append(name)
     ns = el._namespace
-    if ns != default_ns:
-        if ns in (NS_XML, NS_XMLNS):
+    out.append("<")
+    if ns == NS_XML:
+        out.append("xml:")
+    out.append(el._name)
+    if ns != default_ns and ns != NS_XML:
+        if ns == NS_XMLNS:
             raise ValueError(f"an element cannot be in the reserved namespace {ns!r}")
         out.append(" xmlns='")
         out.append(escape_attr(ns))
@@ -232,13 +235,18 @@ def _write(
         out.append(">")
         if text:
             out.append(escape_text(text))
-        push(f"</{el._name}>")
+        push(f"</{_qname(el)}>")
         depth += 1
         for child in reversed(children):
             tail = child._tail
             if tail:
                 push(_Tail(tail))
             push((child, scope_ns, scope, depth))
+
+
+def _qname(el: Element) -> str:
+    """The name ``el`` is written with: ``xml:``-prefixed in the ``xml`` namespace."""
+    return "xml:" + el._name if el._namespace == NS_XML else el._name
 
 
 class _Tail(str):

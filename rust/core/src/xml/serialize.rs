@@ -1,10 +1,12 @@
 //! The canonical serializer of `_api.py` ("Serializer contract"), with raw forwarding.
 //!
 //! Canonical form, relative to a stream whose default namespace is `default_ns`:
-//! `<name`, ` xmlns='ns'` when the namespace differs from the default in scope, one
+//! `<name` (`<xml:name` in the `xml` namespace, whose prefix is always bound, and which
+//! leaves the default namespace in scope as it was), ` xmlns='ns'` when the namespace
+//! differs from the default in scope, one
 //! ` xmlns:nsK='uri'` for each attribute namespace without a prefix in scope (K counts
 //! the declarations of this call from 0; `xml` is always in scope), the attributes
-//! `key='value'` in order, then `/>` or `>` text, children with their tails, `</name>`.
+//! `key='value'` in order, then `/>` or `>` text, children with their tails, `</name>` (`</xml:name>`).
 //! Text escapes `& < >` and CR; attribute values `& < > ' "` and TAB LF CR.
 //!
 //! Raw forwarding: a parsed element whose span is unchanged is written as its input
@@ -321,10 +323,16 @@ impl Ser<'_> {
             return Err(bad(format!("bad element name {name:?}")));
         }
         let ns = v.namespace();
+        // The `xml` prefix is bound in every scope (Namespaces in XML 1.0 §3): an element
+        // in its namespace is written with it, and its children keep the default in scope.
+        let in_xml = ns == NS_XML;
         self.out.push(b'<');
+        if in_xml {
+            self.out.extend_from_slice(b"xml:");
+        }
         self.out.extend_from_slice(name.as_bytes());
-        if !same_str(ns, default) {
-            if ns == NS_XMLNS || ns == NS_XML {
+        if !in_xml && !same_str(ns, default) {
+            if ns == NS_XMLNS {
                 return Err(bad(format!("namespace {ns} cannot be declared")));
             }
             self.out.extend_from_slice(b" xmlns='");
@@ -335,9 +343,10 @@ impl Ser<'_> {
         }
         let mark = self.prefixes.len();
         let attrs = v.attrs_ref();
+        let inner = if in_xml { default } else { ns };
         let r = self
             .attributes(&attrs)
-            .and_then(|()| self.content(g, v, name, ns, depth));
+            .and_then(|()| self.content(g, v, (in_xml, name), inner, depth));
         self.prefixes.truncate(mark);
         r
     }
@@ -390,7 +399,7 @@ impl Ser<'_> {
         &mut self,
         g: H::Guard<'_>,
         v: &V,
-        name: &str,
+        name: (bool, &str),
         ns: &str,
         depth: usize,
     ) -> Result<(), TreeError> {
@@ -443,8 +452,12 @@ impl Ser<'_> {
         Ok(())
     }
 
-    fn end_tag(&mut self, name: &str) {
+    /// `</name>`, or `</xml:name>` for an element in the `xml` namespace.
+    fn end_tag(&mut self, (in_xml, name): (bool, &str)) {
         self.out.extend_from_slice(b"</");
+        if in_xml {
+            self.out.extend_from_slice(b"xml:");
+        }
         self.out.extend_from_slice(name.as_bytes());
         self.out.push(b'>');
     }
@@ -611,6 +624,25 @@ mod tests {
         let parent = el("p", "", &[], "", "");
         parent.write(|e| e.append(bad_tail)).unwrap().unwrap();
         assert!(parent.read(|e| serialize(e, "")).unwrap().is_err());
+    }
+
+    #[test]
+    fn an_element_in_the_xml_namespace_is_written_with_its_bound_prefix() {
+        // Namespaces in XML 1.0 §3: `xml` is bound everywhere, so `<xml:foo/>` parses
+        // and must be writable; its children keep the default namespace in scope.
+        let child = el("body", "jabber:client", &[], "x", "");
+        let foo = el("foo", NS_XML, &[("k", "v")], "", "");
+        foo.write(|e| e.append(child)).unwrap().unwrap();
+        let msg = el("message", "jabber:client", &[], "", "");
+        msg.write(|e| e.append(foo)).unwrap().unwrap();
+        assert_eq!(
+            ser(&msg, "jabber:client"),
+            "<message><xml:foo k='v'><body>x</body></xml:foo></message>"
+        );
+        let bare = el("foo", NS_XML, &[], "", "");
+        assert_eq!(ser(&bare, "urn:other"), "<xml:foo/>");
+        let xmlns = el("foo", NS_XMLNS, &[], "", "");
+        assert!(xmlns.read(|e| serialize(e, "")).unwrap().is_err());
     }
 
     #[test]
