@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.xmlruns import NATIVE, PY, feed_all
-from xmppx.core._api import StreamEnd, StreamHeader
+from xmppx.core._api import StreamEnd, StreamHeader, XMLStreamError
 
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
@@ -96,6 +96,30 @@ def test_keepalives_between_stanzas(between: bytes) -> None:
         b"<iq type='get' id='1'/>",
     ]
     assert isinstance(result[-1], StreamEnd)
+
+
+@pytest.mark.parametrize("after", [b"", b"<presence/>"])
+@pytest.mark.parametrize("then", ["a stanza", "text"])
+def test_a_long_run_of_keepalives_is_not_read_again_at_each_feed(after: bytes, then: str) -> None:
+    """Whitespace at stream level is judged once: what the parser keeps of it stays
+    bounded however much comes in small feeds (it used to read everything since the
+    last '<' at every feed, quadratic in the keepalives a peer sends), and what follows
+    is judged as before."""
+    header = (
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+    )
+    parser = PY.StreamParser()
+    parser.feed(header + after)
+    for _ in range(1000):
+        assert parser.feed(b" \n" * 50) == []
+        assert len(parser._recent) <= 4096 + 100
+    if then == "text":
+        with pytest.raises(XMLStreamError) as err:
+            parser.feed(b"x")
+        assert err.value.condition == "bad-format"
+    else:
+        [message] = parser.feed(b"<message><body>a</body></message> ")
+        assert message.findtext("{jabber:client}body") == "a"
 
 
 @pytest.mark.parametrize(

@@ -176,6 +176,12 @@ _NAME_END: Final = frozenset(b" \t\r\n/>='\"<")
 _BOMS: Final = (b"\xfe\xff", b"\xff\xfe", b"\x00\x00\xfe\xff")
 _WHITESPACE: Final = " \t\n\r"
 _WS_BYTES: Final = b" \t\n\r"
+#: A run of whitespace (possibly empty).
+_WS_RUN: Final = re.compile(b"[ \t\n\r]*+")
+#: Whitespace judged at stream level that ``_recent`` keeps before it lets go of it:
+#: below it a keepalive leaves the input since the last '<' whole (a renewal reads it),
+#: above it the judged bytes are dropped so that each feed reads only its own.
+_JUDGED_TEXT_KEPT: Final = 4096
 #: first bytes after which the second one is awaited (a NUL there is UTF-16)
 _MAY_START: Final = frozenset((b"<", b" ", b"\t", b"\n", b"\r"))
 #: what follows ``<![`` in a CDATA section's opening
@@ -1319,11 +1325,12 @@ class StreamParser:
         if self._in_prolog or self._open() != 1:
             return
         n = len(recent)
-        while i < n:
-            c = recent[i]
-            if c in _WS_BYTES:
-                i += 1
-            elif c == 0x26:  # '&': a whole reference was judged when expat read it
+        ws_run = _WS_RUN.match
+        while True:
+            i = ws_run(recent, i).end()  # type: ignore[union-attr]
+            if i == n:
+                break
+            if recent[i] == 0x26:  # '&': a whole reference was judged when expat read it
                 i = recent.find(b";", i) + 1
                 if i <= 0:
                     return
@@ -1334,6 +1341,10 @@ class StreamParser:
                 if char == "bad":
                     _bad_utf8()
                 _fail("bad-format", "text outside any stanza")
+        if n > _JUDGED_TEXT_KEPT:
+            # all of it is judged: a long run of keepalives is not read again at every
+            # feed (which made a stream of small feeds of whitespace quadratic)
+            self._recent = b""
 
     def _keep_recent(self, fed: bytes) -> None:
         i = _markup_lt(fed, len(fed), self._last4)
