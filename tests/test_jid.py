@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import encodings.idna
-import importlib.util
 import pickle
 import re
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from xmppx.core import _jid as jid_module
 from xmppx.core._py import _stringprep
 
 from .conftest import load_backend
+from .scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 JID_DIR = ROOT / "tests" / "vectors" / "jid"
@@ -227,19 +227,9 @@ def test_b2_drops_mappings_unicode_3_2_did_not_have() -> None:
     assert _stringprep._b2("\u00df") == "ss"
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "gen_stringprep_tables", ROOT / "scripts" / "gen_stringprep_tables.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_generated_files_match_the_generator() -> None:
     """The Rust tables and the NFKC vectors cannot drift from the Python reference."""
-    gen = _load_generator()
+    gen = load_script("gen_stringprep_tables.py")
     assert gen.TABLES_RS.read_text(encoding="utf-8") == gen.render_tables()
     assert gen.NFKC_VECTORS.read_text(encoding="utf-8") == gen.render_nfkc_vectors()
 

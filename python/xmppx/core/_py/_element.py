@@ -37,6 +37,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final, TypeVar, final
 
+from xmppx.core._py._names import NAME_CHAR_NON_ASCII, NAME_START_NON_ASCII
+
 __all__ = [
     "MAX_TREE_DEPTH",
     "NAME_CACHE_MAX",
@@ -46,19 +48,21 @@ __all__ = [
     "split_clark",
 ]
 
-# XML 1.0 (Fifth Edition) §2.3 NameStartChar / NameChar without ":" (Namespaces in XML
-# 1.0 §3 NCName).  RFC 6120 §11 cites the Fifth Edition.
-_NAME_START: Final = (
-    "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff"
-    "\u200c-\u200d\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd"
-    "\U00010000-\U000effff"
-)
-_NAME_CHAR: Final = _NAME_START + r"\-.0-9\u00b7\u0300-\u036f\u203f-\u2040"
+
+def _class(ascii_part: str, ranges: tuple[tuple[int, int], ...]) -> str:
+    return ascii_part + "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+# NCName (Namespaces in XML 1.0 §3) by expat's name classes, XML 1.0 (Fourth Edition)
+# Appendix B, which both backends use: expat reads the names of the Fifth Edition's
+# wider classes as not well-formed (``scripts/gen_xml_name_tables.py``).
+_NAME_START: Final = _class("A-Z_a-z", NAME_START_NON_ASCII)
+_NAME_CHAR: Final = _class(r"A-Z_a-z0-9.\-", NAME_CHAR_NON_ASCII)
 _NCNAME_RE: Final = re.compile(f"[{_NAME_START}][{_NAME_CHAR}]*")
 
 
 def is_ncname(s: str) -> bool:
-    """True when ``s`` is an XML NCName (XML 1.0 5th ed. §2.3 Name without ``:``)."""
+    """True when ``s`` is an NCName by expat's name classes (XML 1.0 4th ed. App. B)."""
     return _NCNAME_RE.fullmatch(s) is not None
 
 

@@ -95,9 +95,10 @@ replaces expat every megabyte at the end of a feed, between two stanzas or insid
 whose bytes are kept (``_RENEW_BYTES``): expat keeps every distinct name it has read in
 tables of its own, which would otherwise grow for as long as the stream lasts.
 
-Known limits of this backend: names follow expat's XML 1.0 4th-edition tables, so a few
-names that the 5th edition allows (e.g. with U+FEFF or astral characters) are
-``not-well-formed`` here; and an entity reference whose name has a colon is
+Names follow expat's classes (XML 1.0 Fourth Edition, Appendix B), and so do the native
+backend's and both ``Element`` constructors (``scripts/gen_xml_name_tables.py``): a name
+with a character only the Fifth Edition allows (U+0219, U+3400, U+FEFF, any astral one)
+is ``not-well-formed`` in both.  An entity reference whose name has a colon is
 ``not-well-formed`` (Namespaces in XML 1.0 §7).  Where expat judges a token only once
 it is whole and the contract reads byte by byte, the checks above decide what the
 native parser decides: a sweep of 1,500 seeds of ``tests/test_xml_differential.py``

@@ -1,5 +1,8 @@
-//! Character classes of XML 1.0 (Fifth Edition) §2.2 and §2.3, and a UTF-8 decoder that
-//! can tell "invalid" from "incomplete" (bytes split across `feed()` calls).
+//! Character classes of XML 1.0 §2.2 (`Char`) and of names (expat's, see
+//! [`is_name_start`]), and a UTF-8 decoder that can tell "invalid" from "incomplete"
+//! (bytes split across `feed()` calls).
+
+use super::names::{NAME_CHAR_NON_ASCII, NAME_START_NON_ASCII};
 
 /// XML 1.0 §2.2 `Char`: `#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] |
 /// [#x10000-#x10FFFF]`.
@@ -8,21 +11,45 @@ pub fn is_xml_char(c: u32) -> bool {
     matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
 }
 
-/// XML 1.0 §2.3 `NameStartChar` without `:` (the namespace spec's `NCName` start).
-#[inline]
-pub fn is_name_start(c: u32) -> bool {
-    matches!(c,
-        0x41..=0x5A | 0x5F | 0x61..=0x7A | 0xC0..=0xD6 | 0xD8..=0xF6 | 0xF8..=0x2FF
-        | 0x370..=0x37D | 0x37F..=0x1FFF | 0x200C..=0x200D | 0x2070..=0x218F
-        | 0x2C00..=0x2FEF | 0x3001..=0xD7FF | 0xF900..=0xFDCF | 0xFDF0..=0xFFFD
-        | 0x10000..=0xEFFFF)
+/// Whether `c` lies in one of `table`'s sorted, inclusive, disjoint ranges.
+fn in_ranges(table: &[(u32, u32)], c: u32) -> bool {
+    table
+        .binary_search_by(|&(first, last)| {
+            if last < c {
+                std::cmp::Ordering::Less
+            } else if first > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }
 
-/// XML 1.0 §2.3 `NameChar` without `:`.
+/// A character that may start an `NCName`, by the name classes of expat (XML 1.0 Fourth
+/// Edition, Appendix B): `A-Z a-z _` and the letters and ideographs of
+/// [`NAME_START_NON_ASCII`].  The Fifth Edition's wider `NameStartChar` is not taken:
+/// the pure-Python backend, and every XMPP peer on expat, reads such names as
+/// `not-well-formed` (`scripts/gen_xml_name_tables.py`).
+#[inline]
+pub fn is_name_start(c: u32) -> bool {
+    match c {
+        0x41..=0x5A | 0x5F | 0x61..=0x7A => true,
+        0..=0x7F => false,
+        _ => in_ranges(&NAME_START_NON_ASCII, c),
+    }
+}
+
+/// A character that may follow the first in an `NCName`, by expat's name classes (see
+/// [`is_name_start`]): also `0-9 - .` and the combining characters, digits and
+/// extenders of [`NAME_CHAR_NON_ASCII`].
 #[inline]
 pub fn is_name_char(c: u32) -> bool {
-    is_name_start(c)
-        || matches!(c, 0x2D | 0x2E | 0x30..=0x39 | 0xB7 | 0x300..=0x36F | 0x203F..=0x2040)
+    match c {
+        0x2D | 0x2E | 0x30..=0x39 | 0x41..=0x5A | 0x5F | 0x61..=0x7A => true,
+        0..=0x7F => false,
+        _ => in_ranges(&NAME_CHAR_NON_ASCII, c),
+    }
 }
 
 /// XML whitespace (`S`, §2.3): space, TAB, LF, CR.
@@ -172,6 +199,11 @@ mod tests {
         assert!(!is_xml_char(0xFFFF) && is_xml_char(0x10FFFF) && !is_xml_char(0xD800));
         assert!(is_ncname("stream") && is_ncname("a-b.c_d1") && is_ncname("é"));
         assert!(!is_ncname("1a") && !is_ncname("a:b") && !is_ncname("") && !is_ncname("-a"));
+        // expat's classes, not the Fifth Edition's: Romanian s-comma (Unicode 3.0),
+        // astral letters, U+FEFF and U+00B7 as a first character are refused
+        assert!(is_ncname("日本") && is_ncname("a\u{B7}") && is_ncname("\u{15F}"));
+        assert!(!is_ncname("\u{219}") && !is_ncname("a\u{219}") && !is_ncname("\u{10000}"));
+        assert!(!is_ncname("\u{FEFF}") && !is_ncname("\u{B7}a") && !is_ncname("\u{3400}"));
         assert_eq!(first_invalid_char("ok\u{1}"), Some('\u{1}'));
         assert_eq!(first_invalid_char("ok\u{FFFE}"), Some('\u{FFFE}'));
         assert_eq!(first_invalid_char("fine é"), None);

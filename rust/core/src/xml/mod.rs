@@ -6,6 +6,7 @@ pub mod chars;
 pub mod decode;
 pub mod element;
 pub mod error;
+mod names;
 pub mod parser;
 pub mod raw;
 pub mod scope;
