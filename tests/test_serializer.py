@@ -335,6 +335,12 @@ def test_stream_header_defaults() -> None:
     )
 
 
+@pytest.mark.parametrize("ns", [NS_XML, "http://www.w3.org/2000/xmlns/", "urn:\x01"])
+def test_stream_header_refuses_a_default_namespace_no_stream_can_declare(ns: str) -> None:
+    with pytest.raises(ValueError):
+        stream_header(default_ns=ns)
+
+
 def test_stream_header_all_attributes() -> None:
     got = stream_header(
         to="im.example.com",

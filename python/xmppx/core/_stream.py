@@ -6,7 +6,8 @@ with the attributes RFC 6120 §4.7 defines, in the order of the RFC's examples (
 prefix).  An attribute given as ``None`` is left out.  Values are escaped exactly as the
 serializer escapes attribute values (``& < > ' "`` and TAB LF CR as references), so the
 header parses back to the same values; a character outside XML 1.0 ``Char`` raises
-``ValueError``.
+``ValueError``, as does a ``default_ns`` that a stream cannot declare (``check_default_ns``:
+the ``xml`` and ``xmlns`` namespaces, Namespaces in XML 1.0 §3).
 
 Example::
 
@@ -18,7 +19,7 @@ version='1.0' xml:lang='en' xmlns='jabber:client' xmlns:stream='http://etherx.ja
 from __future__ import annotations
 
 from xmppx.core._api import NS_STREAMS
-from xmppx.core._py._serializer import escape_attr
+from xmppx.core._py._serializer import check_default_ns, escape_attr
 
 __all__ = ["stream_footer", "stream_header"]
 
@@ -33,6 +34,7 @@ def stream_header(
     default_ns: str = "jabber:client",
 ) -> bytes:
     """``<?xml version='1.0'?><stream:stream ...>`` as UTF-8 bytes (RFC 6120 §4.7)."""
+    check_default_ns(default_ns)
     parts = ["<?xml version='1.0'?><stream:stream"]
     for key, value in (
         ("from", from_),
