@@ -304,8 +304,9 @@ def test_an_element_cannot_be_its_own_child(core: ModuleType) -> None:
         lambda e: e.copy(),
         lambda e: e.serialize(),
         lambda e: e.to_etree(),
+        lambda e: pickle.loads(pickle.dumps(e)) == e,
     ],
-    ids=["eq", "copy", "serialize", "to_etree"],
+    ids=["eq", "copy", "serialize", "to_etree", "pickle"],
 )
 def test_trees_walk_to_1001_levels_and_no_deeper(core: ModuleType, walk: Any) -> None:
     walk(chain(core, 1001))  # the root and 1000 levels below it
@@ -329,7 +330,7 @@ def test_a_cycle_is_a_value_error_not_a_crash(core: ModuleType) -> None:
     a, b = core.Element("x"), core.Element("x")
     a.append(b)
     b.append(a)
-    for walk in (lambda: a == b, a.copy, a.serialize, a.to_etree):
+    for walk in (lambda: a == b, a.copy, a.serialize, a.to_etree, lambda: pickle.dumps(a)):
         with pytest.raises(ValueError, match="too deep or cyclic"):
             walk()
 
@@ -368,6 +369,35 @@ def test_pickle_round_trip(core: ModuleType, lazy: bool) -> None:
     assert type(again) is core.Element
     assert again == msg
     assert again.serialize() == msg.serialize()
+
+
+def test_the_pickled_state_lists_the_descendants_flat(core: ModuleType) -> None:
+    """Pickle's own recursion would stop a few hundred levels down; the state is one
+    flat list in document order, each descendant with its number of children."""
+    root = core.Element("r", "urn:r", {"k": "v"}, text="t")
+    a = core.Element("a", tail="1")
+    a.append(core.Element("b", attrs={"{urn:x}q": "2"}))
+    root.append(a)
+    root.append(core.Element("c"))
+    cls, args, state = root.__reduce__()
+    assert (cls, args) == (core.Element, ("r", "urn:r", {"k": "v"}))
+    assert state == (
+        "t",
+        "",
+        [
+            ("a", "", {}, "", "1", 1),
+            ("b", "", {"{urn:x}q": "2"}, "", "", 0),
+            ("c", "", {}, "", "", 0),
+        ],
+    )
+    again = core.Element("r", "urn:r", {"k": "v"})
+    again.__setstate__(state)
+    assert again == root
+    short = core.Element("r")
+    with pytest.raises(ValueError, match="fewer descendants"):
+        short.__setstate__(("", "", [("a", "", {}, "", "", 2), ("b", "", {}, "", "", 0)]))
+    with pytest.raises(ValueError):
+        short.__setstate__(("", "", [("not a name", "", {}, "", "", 0)]))
 
 
 def test_a_key_that_is_not_a_string_finds_nothing(core: ModuleType) -> None:

@@ -79,8 +79,17 @@ class Element:
     def __deepcopy__(self, memo: dict[int, object], /) -> Element: ...
     def __reduce__(
         self,
-    ) -> tuple[type[Element], tuple[str, str, dict[str, str]], tuple[str, str, list[Element]]]: ...
-    def __setstate__(self, state: tuple[str, str, list[Element]], /) -> None: ...
+    ) -> tuple[
+        type[Element],
+        tuple[str, str, dict[str, str]],
+        tuple[str, str, list[tuple[str, str, dict[str, str], str, str, int]]],
+    ]:
+        """Name, namespace and attributes, then text, tail and the descendants in
+        document order as ``(name, namespace, attributes, text, tail, number of
+        children)``: flat, so pickle needs no recursion however deep the tree."""
+    def __setstate__(
+        self, state: tuple[str, str, list[tuple[str, str, dict[str, str], str, str, int]]], /
+    ) -> None: ...
     def to_etree(self) -> _ETElement: ...
     @staticmethod
     def from_etree(element: _ETElement) -> Element: ...

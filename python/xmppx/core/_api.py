@@ -99,7 +99,8 @@ Both backends behave alike where Python code can tell them apart:
 * Iterating over an element yields its children as they were when the iteration
   began, so changing the element meanwhile is safe.
 * ``copy.copy`` is ElementTree's shallow copy (a copy of the attributes, the same child
-  elements); ``copy.deepcopy`` is ``copy()``; elements pickle.
+  elements); ``copy.deepcopy`` is ``copy()``; elements pickle, as deep as the walks above
+  go (the state lists the descendants flat, in document order).
 
 Serializer contract
 ===================

@@ -264,6 +264,82 @@ fn to_etree_view<'py>(
     })
 }
 
+/// `v` and its subtree onto `out`, as `__reduce__` pickles them (`depth`: `v`'s, below
+/// the element pickled).
+fn push_subtree<'py>(
+    py: Python<'py>,
+    v: &dyn View<PyHandle>,
+    depth: usize,
+    out: &Bound<'py, PyList>,
+    err: &mut Option<PyErr>,
+) -> Result<(), TreeError> {
+    if depth > MAX_TREE_DEPTH {
+        return Err(TreeError::TooDeep);
+    }
+    let children = v.children_list()?;
+    let item = || -> PyResult<()> {
+        let attrs = attrs_dict(py, &v.attrs_ref())?;
+        out.append((
+            PyString::new(py, v.name()),
+            PyString::new(py, v.namespace()),
+            attrs,
+            PyString::new(py, &v.text()),
+            PyString::new(py, v.tail()),
+            children.len(),
+        ))
+    };
+    if let Err(e) = item() {
+        *err = Some(e);
+        return Err(TreeError::Callback);
+    }
+    for c in &children {
+        with_child(c, |c| push_subtree(py, c, depth + 1, out, err))??;
+    }
+    Ok(())
+}
+
+/// One descendant as `__reduce__` pickles it (each string checked when it is read).
+type PickledItem<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    usize,
+);
+
+/// The next element of a pickled `(name, namespace, attributes, text, tail, number of
+/// children)` list with its subtree, `None` at the list's end.
+fn rebuild_subtree(
+    py: Python<'_>,
+    items: &mut Bound<'_, pyo3::types::PyIterator>,
+    depth: usize,
+) -> PyResult<Option<PyHandle>> {
+    let Some(item) = items.next() else {
+        return Ok(None);
+    };
+    if depth > MAX_TREE_DEPTH {
+        return Err(tree_err(TreeError::TooDeep));
+    }
+    let (name, ns, attrs, text, tail, n): PickledItem<'_> = item?.extract()?;
+    let name = extract_str(&name, "name")?;
+    check_name(&name)?;
+    let ns = extract_str(&ns, "namespace")?;
+    let attrs = extract_attr_list(&attrs)?;
+    let text = extract_str(&text, "text")?;
+    let tail = extract_str(&tail, "tail")?;
+    let mut el = CoreElement::with_attr_list(&name, &ns, attrs, text, tail);
+    for _ in 0..n {
+        let Some(kid) = rebuild_subtree(py, items, depth + 1)? else {
+            return Err(PyValueError::new_err(
+                "pickled element: fewer descendants than its children counts",
+            ));
+        };
+        el.append(kid).map_err(tree_err)?;
+    }
+    Ok(Some(PyHandle(Py::new(py, Element::from_core(el))?)))
+}
+
 fn from_etree_impl(py: Python<'_>, e: &Bound<'_, PyAny>, depth: usize) -> PyResult<Element> {
     if depth > MAX_TREE_DEPTH {
         return Err(tree_err(TreeError::TooDeep));
@@ -657,26 +733,30 @@ impl Element {
         self.copy(py)
     }
 
-    /// Pickled as its name, namespace and attributes, then its text, tail and children
-    /// (`__setstate__`).
+    /// Pickled as its name, namespace and attributes, then its text, tail and its
+    /// descendants in document order, each as `(name, namespace, attributes, text, tail,
+    /// number of children)` (`__setstate__`): a flat list, so that pickle needs no
+    /// recursion of its own however deep the tree.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let mut e = slf.get().write(py)?;
-        let children: Vec<Py<Element>> = e
-            .children()
-            .map_err(tree_err)?
-            .into_iter()
-            .map(|h| h.0)
-            .collect();
+        let e = slf.get().read(py)?;
         let args = (
             PyString::new(py, e.name()),
             PyString::new(py, e.namespace()),
             attrs_dict(py, &e.attrs_ref())?,
         );
+        let flat = PyList::empty(py);
+        let mut err = None;
+        let children = e.children_list().map_err(tree_err)?;
+        for c in &children {
+            with_child(c, |c| push_subtree(py, c, 1, &flat, &mut err))
+                .and_then(|r| r)
+                .map_err(|te| err.take().unwrap_or_else(|| tree_err(te)))?;
+        }
         let state = (
             PyString::new(py, &e.text()),
             PyString::new(py, e.tail()),
-            PyList::new(py, children)?,
+            flat,
         );
         Ok((slf.get_type(), args, state).into_pyobject(py)?.into_any())
     }
@@ -684,13 +764,14 @@ impl Element {
     /// Restore what `__reduce__` saved after the name, namespace and attributes.
     fn __setstate__(&self, state: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = state.py();
-        let (text, tail, children): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
+        let (text, tail, flat): (Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>) =
             state.extract()?;
         let text = extract_str(&text, "text")?;
         let tail = extract_str(&tail, "tail")?;
+        let mut items = flat.try_iter()?;
         let mut kids = Vec::new();
-        for c in children.try_iter()? {
-            kids.push(PyHandle(check_element(&c?)?));
+        while let Some(kid) = rebuild_subtree(py, &mut items, 1)? {
+            kids.push(kid);
         }
         let mut e = self.write(py)?;
         e.set_text(text);

@@ -49,6 +49,11 @@ __all__ = [
 ]
 
 
+#: A descendant as ``Element.__reduce__`` pickles it: name, namespace, attributes, text,
+#: tail, number of children.
+Pickled = tuple[str, str, dict[str, str], str, str, int]
+
+
 def _class(ascii_part: str, ranges: tuple[tuple[int, int], ...]) -> str:
     return ascii_part + "".join(f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
 
@@ -323,23 +328,53 @@ class Element:
 
     def __reduce__(
         self,
-    ) -> tuple[type[Element], tuple[str, str, dict[str, str]], tuple[str, str, list[Element]]]:
-        """Pickled as its name, namespace and attributes, then its text, tail and
-        children (``__setstate__``)."""
+    ) -> tuple[type[Element], tuple[str, str, dict[str, str]], tuple[str, str, list[Pickled]]]:
+        """Pickled as its name, namespace and attributes, then its text, tail and its
+        descendants in document order, each as ``(name, namespace, attributes, text,
+        tail, number of children)`` (``__setstate__``): a flat list, so that pickle
+        needs no recursion of its own however deep the tree (``ValueError`` for one
+        deeper than ``MAX_TREE_DEPTH`` or cyclic, as ``copy``)."""
+        flat: list[Pickled] = []
+        stack = [(c, 1) for c in reversed(self._children)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            e, depth = pop()
+            if depth > MAX_TREE_DEPTH:
+                raise ValueError(_TOO_DEEP)
+            children = e._children
+            flat.append((e._name, e._namespace, dict(e._attrs), e._text, e._tail, len(children)))
+            for c in reversed(children):
+                push((c, depth + 1))
         return (
             Element,
             (self._name, self._namespace, dict(self._attrs)),
-            (self._text, self._tail, list(self._children)),
+            (self._text, self._tail, flat),
         )
 
-    def __setstate__(self, state: tuple[str, str, list[Element]]) -> None:
-        text, tail, children = state
+    def __setstate__(self, state: tuple[str, str, list[Pickled]]) -> None:
+        text, tail, flat = state
         self._text = _check_str("text", text)
         self._tail = _check_str("tail", tail)
-        for c in children:
-            if not isinstance(c, Element):
-                raise TypeError(f"expected an Element, not {type(c).__name__}")
-        self._children = list(children)
+        top: list[Element] = []
+        # the lists children are appended to, with how many each still takes (-1: any)
+        open_: list[tuple[list[Element], int]] = [(top, -1)]
+        for name, namespace, attrs, t, tl, n in flat:
+            if type(n) is not int or n < 0:
+                raise TypeError(f"a pickled child count must be a natural int, not {n!r}")
+            if len(open_) > MAX_TREE_DEPTH:  # the new element's depth
+                raise ValueError(_TOO_DEEP)
+            el = Element(name, namespace, attrs, text=t, tail=tl)
+            siblings, left = open_[-1]
+            siblings.append(el)
+            if left > 0:
+                open_[-1] = (siblings, left - 1)
+            if n:
+                open_.append((el._children, n))
+            while open_[-1][1] == 0:
+                open_.pop()
+        if len(open_) != 1:
+            raise ValueError("pickled element: fewer descendants than its children counts")
+        self._children = top
 
     def to_etree(self) -> ET.Element:
         """An ``xml.etree.ElementTree.Element`` with Clark tags; ``""`` text/tail become
