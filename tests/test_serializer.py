@@ -5,6 +5,7 @@ and ``stream_header``/``stream_footer`` (RFC 6120 §4.7)."""
 from __future__ import annotations
 
 from types import MappingProxyType, ModuleType
+from typing import Any
 
 import pytest
 
@@ -245,6 +246,24 @@ def test_non_xml_characters_anywhere_in_long_strings_raise(
 def test_bad_attribute_names_raise(core: ModuleType, key: str) -> None:
     with pytest.raises(ValueError):
         core.serialize(E(core, "a", "jabber:client", {key: "v"}))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda c: c.Element("a", "urn:a}b"),
+        lambda c: c.Element("a", "", {"{urn:a}b}k": "v"}),
+        lambda c: c.Element("a", "", {"{}}k": "v"}),
+    ],
+    ids=["element", "attribute", "attribute-brace-only"],
+)
+def test_a_namespace_with_a_closing_brace_raises(core: ModuleType, build: Any) -> None:
+    """'}' ends the namespace in an expanded name, and both parsers refuse it in a
+    namespace name (expat does): such an element cannot be written to read back."""
+    with pytest.raises(ValueError):
+        core.serialize(build(core))
+    with pytest.raises(ValueError):
+        core.serialize(core.Element("a"), "urn:a}b")
 
 
 def test_an_element_in_the_xmlns_namespace_raises(core: ModuleType) -> None:

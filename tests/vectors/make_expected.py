@@ -261,6 +261,14 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
         {},
     ),
     "utf16le_without_bom": (b"", H.decode().encode("utf-16-le"), "not-well-formed", {}),
+    # the pseudo-attributes are read in order: the encoding is refused before the
+    # stray quote after it is met (expat meets the quote first)
+    "decl_encoding_latin1_then_stray_quote": (
+        b"",
+        b"<?xml version='1.0' encoding='latin1''?>" + HDR,
+        "unsupported-encoding",
+        {},
+    ),
     "decl_encoding_latin1": (
         b"",
         b"<?xml version='1.0' encoding='ISO-8859-1'?>" + HDR,
@@ -470,6 +478,20 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     ),
     "prefix_bound_to_empty": (H, b"<message xmlns:p=''/>", "not-well-formed", {}),
     "rebind_xml_prefix": (H, b"<message xmlns:xml='urn:not-xml'/>", "not-well-formed", {}),
+    # '}' ends the namespace in an expanded name; expat refuses it in a namespace name
+    "namespace_with_closing_brace": (H, b"<m xmlns='urn:a}b'/>", "not-well-formed", {}),
+    "prefix_namespace_with_closing_brace": (
+        H,
+        b"<m xmlns:p='}'><p:x/></m>",
+        "not-well-formed",
+        {},
+    ),
+    "header_namespace_with_closing_brace": (
+        DECL,
+        b"<stream:stream xmlns='}' xmlns:stream='http://etherx.jabber.org/streams'>",
+        "not-well-formed",
+        {},
+    ),
     "bind_xmlns_prefix": (
         H,
         b"<message xmlns:xmlns='http://www.w3.org/2000/xmlns/'/>",

@@ -48,10 +48,12 @@ Stream parser contract (RFC 6120 §4, §11)
     other than TAB LF CR, U+FFFE, U+FFFF, lone surrogates), bad names, unquoted or
     unterminated attributes, ``<`` in an attribute value, a duplicate attribute (same
     expanded name), a mismatched end tag, an undeclared prefix, a prefix bound to the empty
-    string, a (re)binding of ``xml``/``xmlns`` other than ``xml`` to its own namespace
-    are all ``not-well-formed``.  Line ends are normalised (CR LF and lone CR become LF) in
-    text and attribute values; attribute values are normalised as XML 1.0 §3.3.3 says
-    (TAB, LF, CR become spaces unless written as character references).
+    string, a (re)binding of ``xml``/``xmlns`` other than ``xml`` to its own namespace,
+    a namespace name containing ``}`` (which ends the namespace in an expanded name, and
+    which expat refuses) are all ``not-well-formed``.  Line ends are normalised (CR LF
+    and lone CR become LF) in text and attribute values; attribute values are normalised
+    as XML 1.0 §3.3.3 says (TAB, LF, CR become spaces unless written as character
+    references).
 8.  Limits (``policy-violation``), detected as soon as the offending byte is read, not when
     the stanza completes:
 
@@ -124,7 +126,7 @@ produce the same bytes):
   escape ``& < > ' "`` as ``&amp; &lt; &gt; &apos; &quot;`` and TAB LF CR as ``&#9;
   &#10; &#13;``.  Nothing else is escaped; non-ASCII is written as UTF-8.
 * A character outside XML 1.0 ``Char`` anywhere raises ``ValueError``, as do an element
-  in the ``xmlns`` namespace and an attribute in it.
+  in the ``xmlns`` namespace and an attribute in it, and a namespace containing ``}``.
 
 ``default_ns`` is a ``str`` that a stream header can declare (``ValueError`` for the
 ``xml`` and ``xmlns`` namespaces, Namespaces in XML 1.0 §3, and for a character outside

@@ -733,6 +733,8 @@ class StreamParser:
         """What expat's error ``code`` at stream offset ``at`` is under the contract."""
         # a character where none may stand is not-well-formed at its first byte,
         # whatever its bytes; elsewhere it is read whole
+        if self._in_prolog:
+            self._check_decl_encoding(at)
         head = self._bytes_from(at)
         read = head[:1] >= b"\x80" and self._char_may_stand(at)
         if read:
@@ -747,6 +749,26 @@ class StreamParser:
         if read and _char_at(head, 0) == "bad":
             self._die(*_BAD_UTF8)
         self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
+
+    def _check_decl_encoding(self, at: int) -> None:
+        """An expat error at stream offset ``at`` inside a whole XML declaration: the
+        contract reads the declaration's pseudo-attributes in order once its ``?>`` is
+        read (as the native parser does), so an encoding other than UTF-8 written before
+        what expat stumbles on (``encoding='latin1''``) is ``unsupported-encoding``."""
+        found = self._reread(at)
+        if found is None:
+            return
+        buf, i = found
+        first = -(self._cur_base - len(self._recent))  # stream offset 0 in ``buf``
+        if first < 0:
+            return
+        start = buf.find(b"<?xml", first, first + 8)  # after a UTF-8 byte-order mark
+        end = buf.find(b"?>", start + 5) if start >= 0 else -1
+        if end < 0 or i > end + 1 or _DECL_BODY_BAD.search(buf, start + 5, end):
+            return  # not a whole declaration the native parser reads up to its '?>'
+        verdict = _decl_verdict(buf[start + 5 : end])
+        if verdict is not None and verdict[0] == "unsupported-encoding":
+            self._die(*verdict)
 
     def _check_held_char(self) -> None:
         """After a feed: expat holds a multi-byte character until it has as many bytes
@@ -1459,6 +1481,53 @@ def _markup_close(recent: bytes) -> int | None:
         return None
     tag = TAG_REST.match(recent, name.end())
     return -1 if tag is None else tag.end() - 1
+
+
+#: A byte the native parser refuses in an XML declaration's body before reading it.
+_DECL_BODY_BAD: Final = re.compile(b"[^ \t\r\n\x21-\x25\x27-\x3b\x3d\x3f-\x7e]")
+#: One pseudo-attribute of an XML declaration, after the whitespace before it.
+_DECL_PSEUDO: Final = re.compile(rb"([A-Za-z]*)[ \t\r\n]*=[ \t\r\n]*(?:'([^']*)'|\"([^\"]*)\")")
+#: An encoding name (XML 1.0 §4.3.3 ``EncName``).
+_ENC_NAME: Final = re.compile(rb"[A-Za-z][A-Za-z0-9._\-]*")
+
+
+def _decl_verdict(body: bytes) -> tuple[str, str] | None:
+    """What the native parser says of an XML declaration's pseudo-attributes (``body``,
+    between ``<?xml`` and ``?>``), read in order: ``version`` must be ``1.0``, then an
+    ``encoding`` UTF-8 and a ``standalone`` yes or no; the first fault decides."""
+    i, seen, n = 0, 0, len(body)
+    while True:
+        ws = i
+        while i < n and body[i] in _WS_BYTES:
+            i += 1
+        if i >= n:
+            break
+        m = _DECL_PSEUDO.match(body, i)
+        if i == ws or m is None:
+            return ("not-well-formed", "malformed XML declaration")
+        name = m.group(1)
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        i = m.end()
+        if name == b"version" and seen == 0:
+            if value != b"1.0":
+                return ("not-well-formed", "XML version must be 1.0")
+            seen = 1
+        elif name == b"encoding" and seen == 1:
+            if _ENC_NAME.fullmatch(value) is None:
+                return ("not-well-formed", "malformed encoding name")
+            if value.lower() != b"utf-8":
+                return (
+                    "unsupported-encoding",
+                    f"encoding {value.decode()} (only UTF-8 is allowed)",
+                )
+            seen = 2
+        elif name == b"standalone" and seen in (1, 2):
+            if value not in (b"yes", b"no"):
+                return ("not-well-formed", "standalone must be yes or no")
+            seen = 3
+        else:
+            return ("not-well-formed", "malformed XML declaration")
+    return None if seen else ("not-well-formed", "XML declaration without version")
 
 
 def _not_qname(end_tag: bytes) -> bool:

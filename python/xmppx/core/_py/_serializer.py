@@ -86,8 +86,16 @@ def check_default_ns(ns: object) -> str:
         raise TypeError(f"default_ns must be str, not {type(ns).__name__}")
     if ns in (NS_XML, NS_XMLNS):
         raise ValueError(f"{ns} cannot be the default namespace (Namespaces in XML 1.0 §3)")
+    _check_declarable(ns)
     check_char(ns, "default namespace")
     return ns
+
+
+def _check_declarable(ns: str) -> None:
+    """``ValueError`` for a namespace with ``}``: it cannot be declared so that it reads
+    back (it ends the namespace in an expanded name, and expat refuses it)."""
+    if "}" in ns:
+        raise ValueError(f"namespace {ns!r} contains '}}'")
 
 
 def escape_text(s: str) -> str:
@@ -172,6 +180,7 @@ def _open(
     if ns != default_ns and ns != NS_XML:
         if ns == NS_XMLNS:
             raise ValueError(f"an element cannot be in the reserved namespace {ns!r}")
+        _check_declarable(ns)
         out.append(" xmlns='")
         out.append(escape_attr(ns))
         out.append("'")
@@ -182,7 +191,7 @@ def _open(
         copied = False
         for key, value in attrs.items():
             if key[:1] == "{":
-                uri, sep, local = key[1:].rpartition("}")
+                uri, sep, local = key[1:].partition("}")
                 if not sep or not uri or not _is_ncname(local):
                     raise ValueError(f"attribute name {key!r} is not {{uri}}NCName")
                 prefix = prefixes.get(uri)

@@ -1310,6 +1310,11 @@ impl StreamParser {
             if p == b"xmlns" {
                 return nwf("the xmlns prefix cannot be declared");
             }
+            if v.contains('}') {
+                // '}' ends the namespace in an expanded name ("{uri}local"); expat, and
+                // so the pure-Python backend and every peer on it, refuses it there too
+                return nwf("a namespace name cannot contain '}'");
+            }
             if p == b"xml" {
                 if v != NS_XML {
                     return nwf("the xml prefix cannot be rebound");

@@ -42,14 +42,24 @@ pub fn serialize<H: Handle>(v: &dyn View<H>, default_ns: &str) -> Result<Vec<u8>
 
 /// Whether `ns` may be a stream's default namespace: not the `xml` or `xmlns` namespace
 /// (Namespaces in XML 1.0 §3: neither may be declared as the default), and only XML
-/// 1.0 characters (it is written in an attribute value).
+/// 1.0 characters (it is written in an attribute value) other than `}`.
 pub fn check_default_ns(ns: &str) -> Result<(), TreeError> {
     if ns == NS_XML || ns == NS_XMLNS {
         return Err(bad(format!(
             "{ns} cannot be the default namespace (Namespaces in XML 1.0 §3)"
         )));
     }
+    check_declarable(ns)?;
     check_chars(ns, "default namespace")
+}
+
+/// A namespace with `}` cannot be declared so that it reads back: the parsers refuse
+/// it (it ends the namespace in an expanded name, and expat refuses it).
+fn check_declarable(ns: &str) -> Result<(), TreeError> {
+    if ns.contains('}') {
+        return Err(bad(format!("namespace {ns:?} contains '}}'")));
+    }
+    Ok(())
 }
 
 /// [`serialize`], appending to `out` (reuse one buffer across calls to skip its
@@ -335,6 +345,7 @@ impl Ser<'_> {
             if ns == NS_XMLNS {
                 return Err(bad(format!("namespace {ns} cannot be declared")));
             }
+            check_declarable(ns)?;
             self.out.extend_from_slice(b" xmlns='");
             if let Err(e) = escape::<true>(self.out, ns, "namespace") {
                 return Err(check_chars(ns, "namespace").err().unwrap_or(e));
