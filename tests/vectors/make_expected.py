@@ -478,6 +478,22 @@ N_CASES: dict[str, tuple[bytes, bytes, str, Limits]] = {
     ),
     "prefix_bound_to_empty": (H, b"<message xmlns:p=''/>", "not-well-formed", {}),
     "rebind_xml_prefix": (H, b"<message xmlns:xml='urn:not-xml'/>", "not-well-formed", {}),
+    # found by a mutation fuzzer, where the pure-Python backend answered otherwise:
+    # a lead byte with too few bytes after it when '<' arrives, whatever they are
+    "utf8_lead_then_ascii_then_comment": (H, b"\xf0f<!-- c -->", "unsupported-encoding", {}),
+    "utf8_cut_by_late_decl": (H, b"<a>\xe0<?xml version='1.0'?>", "unsupported-encoding", {}),
+    # only whitespace between the XML declaration and the header
+    "quote_between_decl_and_header": (DECL, b'"' + HDR, "not-well-formed", {}),
+    "ampersand_in_decl": (b"", b"<?xml &" + b" " * 40, "not-well-formed", {}),
+    # an entity name that is not UTF-8 shows it at the ';' that also shows the entity
+    "utf8_invalid_in_entity_name_in_header_value": (
+        b"",
+        b"<m o='&\xf4;'>",
+        "unsupported-encoding",
+        {},
+    ),
+    # a whitespace character reference is a keepalive, and ']' after it text
+    "text_after_reference_keepalive": (H, b"&#9;]]>", "bad-format", {}),
     # '}' ends the namespace in an expanded name; expat refuses it in a namespace name
     "namespace_with_closing_brace": (H, b"<m xmlns='urn:a}b'/>", "not-well-formed", {}),
     "prefix_namespace_with_closing_brace": (

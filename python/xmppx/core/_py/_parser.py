@@ -157,6 +157,8 @@ _WHOLE_TAG_ERRORS: Final = frozenset(
         "XML_ERROR_RESERVED_PREFIX_XML",
         "XML_ERROR_RESERVED_PREFIX_XMLNS",
         "XML_ERROR_RESERVED_NAMESPACE_URI",
+        # what expat (2.4.5 on) says of a namespace name holding its separator '}'
+        "XML_ERROR_SYNTAX",
     )
 )
 #: In an attribute value: what the contract's reading stops at.
@@ -187,9 +189,9 @@ _JUDGED_TEXT_KEPT: Final = 4096
 _MAY_START: Final = frozenset((b"<", b" ", b"\t", b"\n", b"\r"))
 #: what follows ``<![`` in a CDATA section's opening
 _CDATA_OPEN: Final = b"CDATA["
-#: what ends the XML declaration's reading: a '<' or '>' (only its final '?>' may hold
-#: one), or a byte of a non-ASCII character (none may stand in it)
-_DECL_STOP: Final = re.compile(b"[<>\x80-\xff]")
+#: what ends the XML declaration's reading: its final '?>', or a byte the native parser
+#: refuses in one at once ('<', '&', a control, a byte of a non-ASCII character)
+_DECL_STOP: Final = re.compile(b"[^ \t\r\n\x21-\x25\x27-\x3b\x3d\x3f-\x7e]")
 #: Markup that restricted XML forbids or that needs a look: '<!' (comment, DTD, CDATA)
 #: and '<?' (processing instruction, XML declaration).
 _MARKUP: Final = re.compile(b"<[!?]")
@@ -251,6 +253,7 @@ class StreamParser:
     """
 
     __slots__ = (
+        "_after_decl",
         "_anchor",
         "_base",
         "_ctx",
@@ -340,6 +343,8 @@ class StreamParser:
         self._in_prolog = True
         self._in_cdata = False
         self._in_decl = False
+        #: the XML declaration has ended and no '<' has come since
+        self._after_decl = False
         self._ended = False
         self._end_at = -1
         #: the input since the last '<' given to expat before the current feed
@@ -743,12 +748,37 @@ class StreamParser:
         if verdict is not None:
             self._die(*verdict)
         if code == _UNDEFINED_ENTITY:
+            if self._bad_utf8_in_reference(at):
+                # its name is not UTF-8: shown at the same ';', the encoding comes first
+                self._die(*_BAD_UTF8)
             self._die("restricted-xml", f"an undefined entity (RFC 6120 §11.1) before byte {at}")
         if not self._ended and self._open() == 1 and self._text_before(at):
             self._die("bad-format", "text outside any stanza")
         if read and _char_at(head, 0) == "bad":
             self._die(*_BAD_UTF8)
         self._die("not-well-formed", f"{pyexpat.ErrorString(code)} at byte {at}")
+
+    def _check_after_decl(self, data: bytes, pos: int) -> None:
+        """Between the XML declaration and the header only whitespace may stand
+        (``data[pos:]`` follows the one or the other): anything else is
+        ``not-well-formed`` where it is, as the native parser reads it (expat would hold
+        a quote there as the start of a literal)."""
+        lt = data.find(b"<", pos)
+        if data[pos : None if lt < 0 else lt].strip(_WS_BYTES):
+            _fail("not-well-formed", "text before the stream header")
+        if lt >= 0:
+            self._after_decl = False
+
+    def _bad_utf8_in_reference(self, at: int) -> bool:
+        """Whether the entity reference expat refused at stream offset ``at`` has a name
+        that is not UTF-8 (``&\xf4;``)."""
+        found = self._reread(at)
+        if found is None:
+            return False
+        buf, i = found
+        amp = buf.rfind(b"&", 0, i + 1)
+        semi = buf.find(b";", amp) if amp >= 0 else -1
+        return semi > amp and not _is_utf8(buf[amp:semi])
 
     def _check_decl_encoding(self, at: int) -> None:
         """An expat error at stream offset ``at`` inside a whole XML declaration: the
@@ -764,7 +794,7 @@ class StreamParser:
             return
         start = buf.find(b"<?xml", first, first + 8)  # after a UTF-8 byte-order mark
         end = buf.find(b"?>", start + 5) if start >= 0 else -1
-        if end < 0 or i > end + 1 or _DECL_BODY_BAD.search(buf, start + 5, end):
+        if end < 0 or i > end + 1 or _DECL_STOP.search(buf, start + 5, end):
             return  # not a whole declaration the native parser reads up to its '?>'
         verdict = _decl_verdict(buf[start + 5 : end])
         if verdict is not None and verdict[0] == "unsupported-encoding":
@@ -835,6 +865,8 @@ class StreamParser:
         self._cur_base = base
         parse = self._parse_segment
         pos = 0
+        if self._after_decl:
+            self._check_after_decl(data, 0)
         if self._pending is not None:
             # the markup is told apart within the limit of the event in progress
             cut = data
@@ -888,9 +920,16 @@ class StreamParser:
                         pos = gt
                     if data[gt] >= 0x80:
                         _fail("not-well-formed", "a non-ASCII byte in the XML declaration")
-                    if data[gt] == 0x3C or (data[gt - 1 : gt] if gt else self._recent[-1:]) != b"?":
-                        _fail("not-well-formed", "a stray '<' or '>' in the XML declaration")
+                    if data[gt] != 0x3E or (data[gt - 1 : gt] if gt else self._recent[-1:]) != b"?":
+                        _fail("not-well-formed", "a stray byte in the XML declaration")
                     self._in_decl = False
+                    # the declaration is judged first (xml_decl), then only whitespace
+                    # may follow it before the header (expat would hold a quote there as
+                    # the start of a literal)
+                    parse(data[gt : gt + 1])
+                    pos = gt + 1
+                    self._after_decl = True
+                    self._check_after_decl(data, pos)
                     continue
             if hit < 0 or hit >= stop:
                 if stop > pos:
@@ -1269,6 +1308,8 @@ class StreamParser:
                     if not _xml_char(code):
                         return "not-well-formed", "a character reference to a non-Char"
                 elif name not in _PREDEFINED:
+                    if not _is_utf8(name):
+                        return _BAD_UTF8  # shown at the same ';': the encoding first
                     return "restricted-xml", "an undefined entity (RFC 6120 §11.1)"
             if close < 0:
                 return None
@@ -1293,7 +1334,13 @@ class StreamParser:
         if lt >= 0 and close < 0:
             return False  # the error is inside that tag
         run = buf[close + 1 : i]
-        return bool(run.strip(_WS_BYTES)) and b"&" not in run
+        if b"&" in run:
+            # a whole reference to whitespace is a keepalive, any other one text; a
+            # reference not read whole leaves the verdict to expat
+            run = _WHOLE_REFERENCE.sub(_reference_as_text, run)
+            if b"&" in run:
+                return False
+        return bool(run.strip(_WS_BYTES))
 
     def _check_held_tag(self, recent: bytes) -> None:
         """After a feed that ends inside a tag (``recent`` starts at its ``<``): what
@@ -1434,6 +1481,7 @@ class StreamParser:
             if target[3] not in _XML_DECL_END:
                 self._forbidden(data, at, "a processing instruction")
             if offset != 0:
+                self._check_utf8_before_lt(data, at)
                 _fail("not-well-formed", "an XML declaration that is not at the very start")
             self._in_decl = True
             return True  # the XML declaration: expat parses it, xml_decl checks it
@@ -1443,15 +1491,20 @@ class StreamParser:
         """Markup restricted XML forbids opens at the ``<`` before ``data[at]``.  If the
         bytes before that ``<`` end inside a multi-byte UTF-8 sequence, the input was
         not-well-formed first (expat waits for the rest of the sequence to say so)."""
+        self._check_utf8_before_lt(data, at)
+        self._markup(what)
+
+    def _check_utf8_before_lt(self, data: bytes, at: int) -> None:
+        """``unsupported-encoding`` if the bytes before the ``<`` before ``data[at]``
+        hold a multi-byte sequence expat is still waiting for: that ``<`` shows it."""
         if at >= 4:
             before = data[at - 4 : at - 1]
         elif at:
             before = (self._last4 + data[: at - 1])[-3:]
         else:  # the '<' ended the previous data
             before = self._last4[:-1]
-        if _cut_utf8(before):
+        if _held_utf8(before):
             _bad_utf8("a multi-byte sequence cut by '<'")
-        self._markup(what)
 
 
 def _closer(name: str, cache: dict[str, bytes]) -> bytes:
@@ -1483,8 +1536,6 @@ def _markup_close(recent: bytes) -> int | None:
     return -1 if tag is None else tag.end() - 1
 
 
-#: A byte the native parser refuses in an XML declaration's body before reading it.
-_DECL_BODY_BAD: Final = re.compile(b"[^ \t\r\n\x21-\x25\x27-\x3b\x3d\x3f-\x7e]")
 #: One pseudo-attribute of an XML declaration, after the whitespace before it.
 _DECL_PSEUDO: Final = re.compile(rb"([A-Za-z]*)[ \t\r\n]*=[ \t\r\n]*(?:'([^']*)'|\"([^\"]*)\")")
 #: An encoding name (XML 1.0 §4.3.3 ``EncName``).
@@ -1592,6 +1643,29 @@ def _xml_char(code: int) -> bool:
         or 0xE000 <= code <= 0xFFFD
         or 0x10000 <= code <= 0x10FFFF
     )
+
+
+#: A whole reference: to a character (decimal or hexadecimal) or a predefined entity.
+_WHOLE_REFERENCE: Final = re.compile(
+    rb"&#x([0-9A-Fa-f]{1,8});|&#([0-9]{1,10});|&(?:amp|lt|gt|apos|quot);"
+)
+
+
+def _reference_as_text(m: re.Match[bytes]) -> bytes:
+    """A space for a reference to whitespace, a letter for any other."""
+    hex_digits, digits = m.group(1), m.group(2)
+    if hex_digits is None and digits is None:
+        return b"x"
+    code = int(hex_digits, 16) if hex_digits is not None else int(digits)
+    return b" " if code in (0x9, 0xA, 0xD, 0x20) else b"x"
+
+
+def _held_utf8(before: bytes) -> bool:
+    """Whether expat still holds a multi-byte sequence begun in ``before`` (the last
+    bytes before a '<'), which that '<' cannot continue: a lead byte with fewer bytes
+    after it than it announces, whatever they are (``\xf0f<`` as much as ``\xe2\x82<``)."""
+    n = min(len(before), 3)
+    return any(before[-k] >= 0xC0 and _utf8_len(before[-k]) > k for k in range(1, n + 1))
 
 
 def _cut_utf8(tail: bytes) -> bool:
