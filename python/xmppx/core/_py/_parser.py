@@ -1491,9 +1491,9 @@ class StreamParser:
         return True
 
     def _forbidden(self, data: bytes, at: int, what: str) -> NoReturn:
-        """Markup restricted XML forbids opens at the ``<`` before ``data[at]``.  If the
-        bytes before that ``<`` end inside a multi-byte UTF-8 sequence, the input was
-        not-well-formed first (expat waits for the rest of the sequence to say so)."""
+        """Markup restricted XML forbids opens at the ``<`` before ``data[at]``, unless
+        the bytes before that ``<`` hold a multi-byte sequence expat still waits for
+        (``_check_utf8_before_lt``): that sequence is shown bad first."""
         self._check_utf8_before_lt(data, at)
         self._markup(what)
 
@@ -1552,8 +1552,7 @@ def _decl_verdict(body: bytes) -> tuple[str, str] | None:
     i, seen, n = 0, 0, len(body)
     while True:
         ws = i
-        while i < n and body[i] in _WS_BYTES:
-            i += 1
+        i = _WS_RUN.match(body, i).end()  # type: ignore[union-attr]
         if i >= n:
             break
         m = _DECL_PSEUDO.match(body, i)

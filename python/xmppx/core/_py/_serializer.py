@@ -174,9 +174,7 @@ def _open(
     the default namespace and the prefixes in scope inside it."""
     ns = el._namespace
     out.append("<")
-    if ns == NS_XML:
-        out.append("xml:")
-    out.append(el._name)
+    out.append(_qname(el))
     if ns != default_ns and ns != NS_XML:
         if ns == NS_XMLNS:
             raise ValueError(f"an element cannot be in the reserved namespace {ns!r}")
